@@ -1,0 +1,182 @@
+"""The audit event: identifiers only, never content.
+
+Every free-form field is constrained to an identifier alphabet (no spaces, no '@', bounded length),
+so a subject, body, snippet, file name or raw e-mail address cannot be stored: the constructor
+refuses it before it touches the chain. Where an address or query must be correlatable, callers
+store a keyed hash (see `audit.hashing.keyed_hash`).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from audit.vocab import (
+    Action,
+    ActorKind,
+    BasisKind,
+    Decision,
+    Outcome,
+    Phase,
+    Purpose,
+    ResourceKind,
+    Severity,
+)
+
+IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
+# Gmail attachment ids are long URL-safe base64 strings.
+RESOURCE_ID = re.compile(r"^[A-Za-z0-9_\-.:=]{1,1024}$")
+REASON = re.compile(r"^[a-z0-9][a-z0-9_.:\-]{0,95}$")
+HEX_DIGEST = re.compile(r"^[0-9a-f]{16,128}$")
+MAX_RESOURCES = 1000
+MAX_REASONS = 32
+
+
+class InvalidEventError(ValueError):
+    """An event with a missing or invalid field; raised before anything is written."""
+
+    def __init__(self, field_name: str, problem: str) -> None:
+        super().__init__(f"invalid audit event field {field_name!r}: {problem}")
+        self.field_name = field_name
+        self.problem = problem
+
+
+def _check(pattern: re.Pattern[str], value: object, name: str) -> None:
+    if not isinstance(value, str):
+        raise InvalidEventError(name, f"expected a string, got {type(value).__name__}")
+    if not pattern.fullmatch(value):
+        raise InvalidEventError(name, f"{value[:40]!r} is not an identifier of the allowed form")
+
+
+def _check_enum(enum_type: type, value: object, name: str, *, optional: bool = False) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, enum_type):
+        raise InvalidEventError(name, f"expected {enum_type.__name__}, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    kind: ActorKind
+    id: str
+
+    def __post_init__(self) -> None:
+        _check_enum(ActorKind, self.kind, "actor.kind")
+        _check(IDENTIFIER, self.id, "actor.id")
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceRef:
+    kind: ResourceKind
+    id: str
+
+    def __post_init__(self) -> None:
+        _check_enum(ResourceKind, self.kind, "resources.kind")
+        _check(RESOURCE_ID, self.id, "resources.id")
+
+
+@dataclass(frozen=True, slots=True)
+class Basis:
+    kind: BasisKind
+    id: str
+
+    def __post_init__(self) -> None:
+        _check_enum(BasisKind, self.kind, "basis.kind")
+        _check(IDENTIFIER, self.id, "basis.id")
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where a request came from, as keyed hashes (an IP address is personal data)."""
+
+    ip_hash: str | None = None
+    user_agent_hash: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("ip_hash", "user_agent_hash"):
+            value = getattr(self, name)
+            if value is not None:
+                _check(HEX_DIGEST, value, f"source.{name}")
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """One thing that happened. `seq`, `prev_hash` and `hash` are assigned by the store."""
+
+    actor: Actor
+    action: Action
+    decision: Decision
+    outcome: Outcome
+    account_id: str | None = None
+    purpose: Purpose | None = None
+    basis: Basis | None = None
+    resources: tuple[ResourceRef, ...] = ()
+    reasons: tuple[str, ...] = ()
+    phase: Phase = Phase.EVENT
+    severity: Severity = Severity.INFO
+    error_code: str | None = None  # e.g. a Gmail reason like "rateLimitExceeded", or an HTTP status
+    access_id: str = field(default_factory=_new_id)  # shared by an access's decision and outcome
+    request_id: str | None = None
+    legal_hold: bool = False  # hidden from the owner's access history while the hold lasts
+    source: Source = field(default_factory=Source)
+    event_id: str = field(default_factory=_new_id)
+    time: datetime = field(default_factory=_utc_now)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.actor, Actor):
+            raise InvalidEventError("actor", "expected an Actor")
+        _check_enum(Action, self.action, "action")
+        _check_enum(Decision, self.decision, "decision")
+        _check_enum(Outcome, self.outcome, "outcome")
+        _check_enum(Phase, self.phase, "phase")
+        _check_enum(Severity, self.severity, "severity")
+        _check_enum(Purpose, self.purpose, "purpose", optional=True)
+        if self.account_id is not None:
+            _check(IDENTIFIER, self.account_id, "account_id")
+        if self.basis is not None and not isinstance(self.basis, Basis):
+            raise InvalidEventError("basis", "expected a Basis")
+        if not isinstance(self.resources, tuple) or not all(
+            isinstance(r, ResourceRef) for r in self.resources
+        ):
+            raise InvalidEventError("resources", "expected a tuple of ResourceRef")
+        if len(self.resources) > MAX_RESOURCES:
+            raise InvalidEventError("resources", f"more than {MAX_RESOURCES} resources")
+        if not isinstance(self.reasons, tuple) or len(self.reasons) > MAX_REASONS:
+            raise InvalidEventError("reasons", f"expected a tuple of at most {MAX_REASONS} codes")
+        for reason in self.reasons:
+            _check(REASON, reason, "reasons")
+        if self.error_code is not None:
+            _check(IDENTIFIER, self.error_code, "error_code")
+        _check(IDENTIFIER, self.access_id, "access_id")
+        _check(IDENTIFIER, self.event_id, "event_id")
+        if self.request_id is not None:
+            _check(IDENTIFIER, self.request_id, "request_id")
+        if not isinstance(self.legal_hold, bool):
+            raise InvalidEventError("legal_hold", "expected a bool")
+        if not isinstance(self.source, Source):
+            raise InvalidEventError("source", "expected a Source")
+        if not isinstance(self.time, datetime) or self.time.tzinfo is None:
+            raise InvalidEventError("time", "expected a timezone-aware datetime")
+        if self.time.utcoffset() != UTC.utcoffset(None):
+            raise InvalidEventError("time", "expected UTC")
+        if self.decision is Decision.DENY and not self.reasons:
+            raise InvalidEventError("reasons", "a denial must carry at least one reason")
+
+
+@dataclass(frozen=True, slots=True)
+class AppendReceipt:
+    """Returned by `append()` only once the event is durably committed."""
+
+    seq: int
+    event_id: str
+    hash: str

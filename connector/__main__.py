@@ -1,0 +1,47 @@
+"""`connector` command line: demo, serve, emulator, token minting, vault key rotation.
+
+Each subcommand lives in its own module exposing `add_arguments(parser)` and `run(args) -> int`,
+so this file only dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("connector.demo", "run the emulator, the service on SQLite and a linked demo account"),
+    "serve": ("connector.web.cli", "run the HTTP service (settings from CONNECTOR_* variables)"),
+    "emulator": ("connector.emulator.cli", "run the local Gmail API + Google OAuth emulator"),
+    "token": ("connector.web.token_cli", "mint a caller bearer token for development"),
+    "vault": ("connector.vault_cli", "token vault: rotate encryption keys"),
+    "migrate": ("connector.db_cli", "apply database migrations"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="connector",
+        description="Gmail Limited-Use inbox connector with access auditing.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    result: int = args._module.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Errors shared across layers that callers need to tell apart.
+
+ConnectorError
+├── NeedsRelinkError        the refresh token is dead (invalid_grant); the user must link again
+├── ScopeNotGrantedError    the user did not grant the scope a feature needs
+└── AccountNotLinkedError   no linked Gmail account for this id
+
+The Gmail client's own tree lives in `connector.gmail.errors`; policy denials in `connector.policy`.
+"""
+
+from __future__ import annotations
+
+
+class ConnectorError(Exception):
+    """Base of errors the connector raises on purpose."""
+
+
+class NeedsRelinkError(ConnectorError):
+    def __init__(
+        self, account_id: str, detail: str = "the Gmail authorization is no longer valid"
+    ) -> None:
+        super().__init__(f"account {account_id} needs relinking: {detail}")
+        self.account_id = account_id
+
+
+class ScopeNotGrantedError(ConnectorError):
+    def __init__(self, account_id: str, feature: str, scope: str) -> None:
+        super().__init__(
+            f"account {account_id} has not granted {scope!r}, which {feature} needs; "
+            f"link again and tick the {feature} permission on Google's consent page"
+        )
+        self.account_id = account_id
+        self.feature = feature
+        self.scope = scope
+
+
+class AccountNotLinkedError(ConnectorError):
+    def __init__(self, account_id: str) -> None:
+        super().__init__(f"no linked Gmail account {account_id}")
+        self.account_id = account_id

@@ -1,0 +1,111 @@
+"""Ports shared across layers. Real and fake adapters implement these; fakes are real code.
+
+`MailboxPort` is what the access gate calls; the real adapter is `connector.gmail` (imported only
+by the gate's wiring), the fake is an in-memory mailbox used to test the gate without HTTP.
+Values are Gmail's own JSON shapes (dicts), so the emulator, Google and the fakes agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+GmailJson = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    token: str
+    expiry: datetime | None  # UTC; None when unknown
+    scopes: frozenset[str]
+
+
+class TokenSource(Protocol):
+    """Hands out a valid access token for an account.
+
+    Implementations refresh before expiry and, when `force_refresh` is set (after a 401), once for
+    all concurrent callers. A dead refresh token raises `connector.errors.NeedsRelinkError`.
+    """
+
+    async def access_token(
+        self, account_id: str, *, force_refresh: bool = False
+    ) -> AccessToken: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """A composed RFC 822 message ready to upload, with what exactly-once send needs."""
+
+    raw: bytes  # the full RFC 822 bytes
+    message_id: str  # the Message-ID header value, unique per composition, e.g. "<...@connector>"
+    thread_id: str | None = None
+
+
+class MailboxPort(Protocol):
+    """Gmail operations the gate may perform for one linked account (`account_id`)."""
+
+    async def get_profile(self, account_id: str) -> GmailJson: ...
+
+    async def list_labels(self, account_id: str) -> GmailJson: ...
+
+    async def list_messages(
+        self,
+        account_id: str,
+        *,
+        query: str | None = None,
+        label_ids: tuple[str, ...] = (),
+        page_token: str | None = None,
+        max_results: int = 100,
+    ) -> GmailJson: ...
+
+    async def get_message(
+        self,
+        account_id: str,
+        message_id: str,
+        *,
+        fmt: str = "full",
+        metadata_headers: tuple[str, ...] = (),
+    ) -> GmailJson: ...
+
+    async def get_messages(
+        self,
+        account_id: str,
+        message_ids: list[str],
+        *,
+        fmt: str = "metadata",
+        metadata_headers: tuple[str, ...] = (),
+    ) -> list[GmailJson]:
+        """Batched get; results in the order of `message_ids`; a failed part raises."""
+        ...
+
+    async def get_thread(
+        self, account_id: str, thread_id: str, *, fmt: str = "full"
+    ) -> GmailJson: ...
+
+    def stream_attachment(
+        self, account_id: str, message_id: str, attachment_id: str
+    ) -> AsyncIterator[bytes]:
+        """Decoded attachment bytes in chunks."""
+        ...
+
+    async def list_drafts(
+        self, account_id: str, *, page_token: str | None = None, max_results: int = 100
+    ) -> GmailJson: ...
+
+    async def get_draft(self, account_id: str, draft_id: str) -> GmailJson: ...
+
+    async def create_draft(self, account_id: str, message: OutgoingMessage) -> GmailJson: ...
+
+    async def update_draft(
+        self, account_id: str, draft_id: str, message: OutgoingMessage
+    ) -> GmailJson: ...
+
+    async def delete_draft(self, account_id: str, draft_id: str) -> None: ...
+
+    async def send_draft(self, account_id: str, draft_id: str) -> GmailJson: ...
+
+    async def send_message(self, account_id: str, message: OutgoingMessage) -> GmailJson:
+        """Exactly once: an unknown outcome is resolved by `rfc822msgid:` search, never a blind retry."""
+        ...

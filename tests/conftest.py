@@ -1,0 +1,89 @@
+"""Shared fixtures: real PostgreSQL databases (from scripts/test.sh) and SQLite files.
+
+`CONNECTOR_TEST_PG_URL` names a throwaway server's admin URL. Under `scripts/test.sh` (and so in
+CI) `CONNECTOR_REQUIRE_PG=1` makes a missing server a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+PG_ADMIN_URL = os.environ.get("CONNECTOR_TEST_PG_URL", "")
+REQUIRE_PG = os.environ.get("CONNECTOR_REQUIRE_PG") == "1"
+
+
+def _require_pg() -> str:
+    if not PG_ADMIN_URL:
+        if REQUIRE_PG:
+            pytest.fail("CONNECTOR_TEST_PG_URL is not set but PostgreSQL tests are required")
+        pytest.skip("no PostgreSQL server: run the suite through scripts/test.sh")
+    return PG_ADMIN_URL
+
+
+@pytest.fixture
+def pg_admin_url() -> str:
+    """The throwaway server's superuser URL (plain postgresql:// form)."""
+    return _require_pg()
+
+
+@pytest.fixture
+async def pg_database(pg_admin_url: str) -> AsyncIterator[str]:
+    """A fresh, empty database on the throwaway server; plain `postgresql://` URL, dropped after."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(pg_admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    base = pg_admin_url.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    admin = await asyncpg.connect(pg_admin_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def sqlite_path(tmp_path: Path) -> Path:
+    return tmp_path / "test.db"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """Run a storage test on both engines: a SQLite file and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'db.sqlite'}"
+        return
+    pg_url: str = await _make_pg_db()
+    try:
+        yield pg_url
+    finally:
+        await _drop_pg_db(pg_url)
+
+
+async def _make_pg_db() -> str:
+    admin_url = _require_pg()
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    return f"{admin_url.rsplit('/', 1)[0]}/{name}"
+
+
+async def _drop_pg_db(url: str) -> None:
+    admin_url = _require_pg()
+    name = url.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
