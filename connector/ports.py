@@ -107,5 +107,5 @@ class MailboxPort(Protocol):
     async def send_draft(self, account_id: str, draft_id: str) -> GmailJson: ...
 
     async def send_message(self, account_id: str, message: OutgoingMessage) -> GmailJson:
-        """Exactly once: an unknown outcome is resolved by `rfc822msgid:` search, never a blind retry."""
+        """Send exactly once: an unknown outcome is resolved by an `rfc822msgid:` search."""
         ...
