@@ -109,3 +109,29 @@ class MailboxPort(Protocol):
     async def send_message(self, account_id: str, message: OutgoingMessage) -> GmailJson:
         """Send exactly once: an unknown outcome is resolved by an `rfc822msgid:` search."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCredentials:
+    """Decrypted OAuth credentials for one account, as the credential store hands them out."""
+
+    refresh_token: str
+    access_token: str | None
+    expiry: datetime | None  # UTC
+    scopes: frozenset[str]
+
+
+class CredentialStore(Protocol):
+    """Where a token source loads and saves credentials (the encrypted vault in production)."""
+
+    async def load(self, account_id: str) -> StoredCredentials:
+        """Raise `AccountNotLinkedError` if unknown, `NeedsRelinkError` if marked for relinking."""
+        ...
+
+    async def save_access_token(
+        self, account_id: str, access_token: str, expiry: datetime | None, scopes: frozenset[str]
+    ) -> None: ...
+
+    async def mark_needs_relink(self, account_id: str, reason: str) -> None:
+        """Record that the refresh token is dead; later loads raise `NeedsRelinkError`."""
+        ...
