@@ -1,0 +1,242 @@
+"""Gmail API calls built by google-api-python-client from its bundled discovery document.
+
+The library only *builds* requests here (verb, URI, headers, body, response decoder); they are
+sent by our async transport. The service and resource objects are built once and cached, since
+rebuilding the resource tree costs far more than building one request.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httplib2
+from googleapiclient.discovery import build
+from googleapiclient.http import HttpRequest, MediaInMemoryUpload
+
+from connector.gmail.errors import NetworkError
+from connector.gmail.transport import HttpCall
+
+JSON_RAW_LIMIT = 5 * 1024 * 1024  # above this, upload the RFC 822 bytes instead of base64 JSON
+_METHOD_PREFIX = "gmail.users."
+
+
+class Method(StrEnum):
+    """Gmail methods the client calls (discovery ids without the "gmail.users." prefix)."""
+
+    GET_PROFILE = "getProfile"
+    LABELS_LIST = "labels.list"
+    MESSAGES_LIST = "messages.list"
+    MESSAGES_GET = "messages.get"
+    MESSAGES_SEND = "messages.send"
+    ATTACHMENTS_GET = "messages.attachments.get"
+    THREADS_GET = "threads.get"
+    DRAFTS_LIST = "drafts.list"
+    DRAFTS_GET = "drafts.get"
+    DRAFTS_CREATE = "drafts.create"
+    DRAFTS_UPDATE = "drafts.update"
+    DRAFTS_DELETE = "drafts.delete"
+    DRAFTS_SEND = "drafts.send"
+    HISTORY_LIST = "history.list"
+
+
+# Calls whose repetition could create a second message or draft: never retried blindly.
+NON_IDEMPOTENT = frozenset({Method.MESSAGES_SEND, Method.DRAFTS_SEND, Method.DRAFTS_CREATE})
+
+Decoder = Callable[[int, bytes], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiCall:
+    method: Method
+    http: HttpCall
+    decode: Decoder  # the library's postproc for a 2xx answer
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method not in NON_IDEMPOTENT
+
+
+class _NoNetwork:
+    """Handed to `build` so that nothing built here can ever reach the network by itself."""
+
+    def request(self, *_args: object, **_kwargs: object) -> object:
+        raise RuntimeError("Gmail requests are sent by connector.gmail's async transport")
+
+
+def _decoder(postproc: Callable[[httplib2.Response, bytes], Any]) -> Decoder:
+    def decode(status: int, body: bytes) -> Any:
+        result = postproc(httplib2.Response({"status": str(status)}), body)
+        if result in ("", b""):  # methods without a response schema (drafts.delete)
+            return {}
+        if isinstance(result, str | bytes):  # the library hands back undecodable bodies as text
+            raise NetworkError("Gmail answered with a body that is not JSON", request_sent=True)
+        return result
+
+    return decode
+
+
+def _rfc822_upload(raw: bytes) -> MediaInMemoryUpload:
+    return MediaInMemoryUpload(raw, mimetype="message/rfc822", resumable=False)
+
+
+def _raw_b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode("ascii")
+
+
+class CallFactory:
+    """Builds `ApiCall`s for one API endpoint, e.g. Google's or the emulator's base URL."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.endpoint = endpoint if endpoint.endswith("/") else endpoint + "/"
+        parts = urlsplit(self.endpoint)
+        self._scheme, self._netloc = parts.scheme, parts.netloc
+        service = build(
+            "gmail",
+            "v1",
+            http=_NoNetwork(),
+            static_discovery=True,
+            cache_discovery=False,
+            client_options={"api_endpoint": self.endpoint},
+        )
+        users = service.users()
+        self._users = users
+        self._messages = users.messages()
+        self._attachments = self._messages.attachments()
+        self._threads = users.threads()
+        self._drafts = users.drafts()
+        self._labels = users.labels()
+        self._history = users.history()
+        # The library targets Google's batch URL whatever the endpoint: derive ours.
+        self.batch_uri = f"{self.endpoint}batch/gmail/v1"
+
+    def _wrap(self, request: HttpRequest) -> ApiCall:
+        method = Method(request.methodId.removeprefix(_METHOD_PREFIX))
+        uri = request.uri
+        parts = urlsplit(uri)
+        if (parts.scheme, parts.netloc) != (self._scheme, self._netloc):
+            # Media uploads come back as https://<host>/upload/...; keep the configured scheme.
+            uri = urlunsplit((self._scheme, self._netloc, parts.path, parts.query, ""))
+        body = request.body
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        headers: Mapping[str, str] = dict(request.headers)
+        return ApiCall(
+            method, HttpCall(request.method, uri, headers, body), _decoder(request.postproc)
+        )
+
+    # -- reads ---------------------------------------------------------------------------
+    def get_profile(self) -> ApiCall:
+        return self._wrap(self._users.getProfile(userId="me"))
+
+    def list_labels(self) -> ApiCall:
+        return self._wrap(self._labels.list(userId="me"))
+
+    def list_messages(
+        self,
+        *,
+        query: str | None = None,
+        label_ids: tuple[str, ...] = (),
+        page_token: str | None = None,
+        max_results: int = 100,
+        include_spam_trash: bool = False,
+    ) -> ApiCall:
+        kwargs: dict[str, Any] = {"userId": "me", "maxResults": max_results}
+        if query:
+            kwargs["q"] = query
+        if label_ids:
+            kwargs["labelIds"] = list(label_ids)
+        if page_token:
+            kwargs["pageToken"] = page_token
+        if include_spam_trash:
+            kwargs["includeSpamTrash"] = True
+        return self._wrap(self._messages.list(**kwargs))
+
+    def get_message(
+        self, message_id: str, *, fmt: str = "full", metadata_headers: tuple[str, ...] = ()
+    ) -> ApiCall:
+        kwargs: dict[str, Any] = {"userId": "me", "id": message_id, "format": fmt}
+        if metadata_headers:
+            kwargs["metadataHeaders"] = list(metadata_headers)
+        return self._wrap(self._messages.get(**kwargs))
+
+    def get_attachment(self, message_id: str, attachment_id: str) -> ApiCall:
+        return self._wrap(
+            self._attachments.get(userId="me", messageId=message_id, id=attachment_id)
+        )
+
+    def get_thread(self, thread_id: str, *, fmt: str = "full") -> ApiCall:
+        return self._wrap(self._threads.get(userId="me", id=thread_id, format=fmt))
+
+    def list_history(self, start_history_id: str, *, page_token: str | None = None) -> ApiCall:
+        kwargs: dict[str, Any] = {
+            "userId": "me",
+            "startHistoryId": start_history_id,
+            "maxResults": 500,
+        }
+        if page_token:
+            kwargs["pageToken"] = page_token
+        return self._wrap(self._history.list(**kwargs))
+
+    def list_drafts(
+        self, *, page_token: str | None = None, max_results: int = 100, query: str | None = None
+    ) -> ApiCall:
+        kwargs: dict[str, Any] = {"userId": "me", "maxResults": max_results}
+        if page_token:
+            kwargs["pageToken"] = page_token
+        if query:
+            kwargs["q"] = query
+        return self._wrap(self._drafts.list(**kwargs))
+
+    def get_draft(self, draft_id: str, *, fmt: str = "full") -> ApiCall:
+        return self._wrap(self._drafts.get(userId="me", id=draft_id, format=fmt))
+
+    # -- writes --------------------------------------------------------------------------
+    def _message_payload(
+        self, raw: bytes, thread_id: str | None
+    ) -> tuple[dict[str, Any], MediaInMemoryUpload | None]:
+        """Small messages go as base64 JSON; large ones as an upload (no 4/3 base64 growth)."""
+        meta: dict[str, Any] = {"threadId": thread_id} if thread_id else {}
+        if len(raw) <= JSON_RAW_LIMIT:
+            return {**meta, "raw": _raw_b64(raw)}, None
+        return meta, _rfc822_upload(raw)
+
+    def send_message(self, raw: bytes, thread_id: str | None) -> ApiCall:
+        body, media = self._message_payload(raw, thread_id)
+        kwargs: dict[str, Any] = {"userId": "me", "body": body or None}
+        if media is not None:
+            kwargs["media_body"] = media
+        return self._wrap(self._messages.send(**kwargs))
+
+    def create_draft(self, raw: bytes, thread_id: str | None) -> ApiCall:
+        message, media = self._message_payload(raw, thread_id)
+        kwargs: dict[str, Any] = {"userId": "me", "body": {"message": message}}
+        if media is not None:
+            kwargs["media_body"] = media
+        return self._wrap(self._drafts.create(**kwargs))
+
+    def update_draft(self, draft_id: str, raw: bytes, thread_id: str | None) -> ApiCall:
+        message, media = self._message_payload(raw, thread_id)
+        kwargs: dict[str, Any] = {
+            "userId": "me",
+            "id": draft_id,
+            "body": {"id": draft_id, "message": message},
+        }
+        if media is not None:
+            kwargs["media_body"] = media
+        return self._wrap(self._drafts.update(**kwargs))
+
+    def delete_draft(self, draft_id: str) -> ApiCall:
+        return self._wrap(self._drafts.delete(userId="me", id=draft_id))
+
+    def send_draft(self, draft_id: str) -> ApiCall:
+        return self._wrap(self._drafts.send(userId="me", body={"id": draft_id}))
+
+
+def encode_json(value: Mapping[str, Any]) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode("utf-8")

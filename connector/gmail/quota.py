@@ -1,0 +1,211 @@
+"""Per-user quota budgeting: spend Gmail's units before sending instead of bouncing off 429s.
+
+Gmail limits each user to a moving window of "units" (costs per method) and to a few
+concurrent requests. The budget keeps, per user, the units charged inside the window and makes
+a caller wait until its units fit. A charge stays counted from the moment the request is sent
+until one full window after its answer arrived: Google charges somewhere in between, so this
+never lets two charges fall into one server-side window when they should not, whatever the
+latency, at the cost of about one round trip per window of throughput.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class QuotaRegime(StrEnum):
+    LEGACY = "legacy"  # 250 units per user per second (moving average)
+    PER_MINUTE = "per_minute"  # 6,000 units per user per minute
+
+
+# The documented per-method costs (older table); keys are discovery method ids without
+# the "gmail.users." prefix.
+LEGACY_UNITS: Mapping[str, int] = MappingProxyType(
+    {
+        "getProfile": 1,
+        "labels.list": 1,
+        "labels.get": 1,
+        "messages.get": 5,
+        "messages.list": 5,
+        "messages.send": 100,
+        "messages.modify": 5,
+        "messages.attachments.get": 5,
+        "threads.get": 10,
+        "threads.list": 10,
+        "drafts.create": 10,
+        "drafts.get": 5,
+        "drafts.list": 5,
+        "drafts.update": 15,
+        "drafts.delete": 10,
+        "drafts.send": 100,
+        "history.list": 2,
+    }
+)
+# The newer regime is reported to charge more for reads.
+PER_MINUTE_UNITS: Mapping[str, int] = MappingProxyType(
+    {**LEGACY_UNITS, "messages.get": 20, "threads.get": 40}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaPolicy:
+    """Unit limit per user per window, per-method costs, and a per-user concurrency cap.
+
+    `units_per_window=None` means no unit pacing (only the concurrency cap applies).
+    """
+
+    units_per_window: int | None = 250
+    window_seconds: float = 1.0
+    method_units: Mapping[str, int] = field(default_factory=lambda: LEGACY_UNITS)
+    default_units: int = 5
+    max_concurrency_per_user: int = 10
+
+    def __post_init__(self) -> None:
+        if self.units_per_window is not None and self.units_per_window < 1:
+            raise ValueError("units_per_window must be positive")
+        if self.window_seconds <= 0:
+            raise ValueError("window_seconds must be positive")
+        if self.max_concurrency_per_user < 1:
+            raise ValueError("max_concurrency_per_user must be at least 1")
+
+    @classmethod
+    def for_regime(
+        cls,
+        regime: QuotaRegime | str,
+        *,
+        max_concurrency_per_user: int = 10,
+        overrides: Mapping[str, int] | None = None,
+    ) -> QuotaPolicy:
+        regime = QuotaRegime(regime)
+        if regime is QuotaRegime.LEGACY:
+            limit, window, table = 250, 1.0, LEGACY_UNITS
+        else:
+            limit, window, table = 6000, 60.0, PER_MINUTE_UNITS
+        return cls(
+            units_per_window=limit,
+            window_seconds=window,
+            method_units=MappingProxyType({**table, **(overrides or {})}),
+            max_concurrency_per_user=max_concurrency_per_user,
+        )
+
+    @classmethod
+    def unmetered(cls, max_concurrency_per_user: int = 10) -> QuotaPolicy:
+        """No unit pacing; for the emulator with quota off, or callers that pace themselves."""
+        return cls(units_per_window=None, max_concurrency_per_user=max_concurrency_per_user)
+
+    def units(self, method: str) -> int:
+        return self.method_units.get(method, self.default_units)
+
+
+@dataclass(eq=False, slots=True)
+class Charge:
+    """Units held in a user's window; `expires_at` is set when the answer arrives."""
+
+    units: int
+    expires_at: float = math.inf
+
+
+@dataclass(slots=True)
+class _UserWindow:
+    concurrency: asyncio.Semaphore
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # FIFO: big sends are not starved
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    charges: list[Charge] = field(default_factory=list)
+    used: int = 0
+    paused_until: float = 0.0
+
+
+class QuotaBudget:
+    """Per-user moving-window unit budget plus concurrency cap, shared by all calls of a client."""
+
+    def __init__(self, policy: QuotaPolicy, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy
+        self._clock = clock
+        self._users: dict[str, _UserWindow] = {}
+
+    def _window(self, user: str) -> _UserWindow:
+        window = self._users.get(user)
+        if window is None:
+            window = _UserWindow(asyncio.Semaphore(self.policy.max_concurrency_per_user))
+            self._users[user] = window
+        return window
+
+    def used(self, user: str) -> int:
+        """Units currently counted against `user` (in flight or inside the window)."""
+        window = self._users.get(user)
+        if window is None:
+            return 0
+        self._prune(window, self._clock())
+        return window.used
+
+    @staticmethod
+    def _prune(window: _UserWindow, now: float) -> None:
+        if any(c.expires_at <= now for c in window.charges):
+            kept = [c for c in window.charges if c.expires_at > now]
+            window.used = sum(c.units for c in kept)
+            window.charges = kept
+
+    async def acquire(self, user: str, units: int) -> Charge:
+        """Wait until `units` fit in `user`'s window, then hold them until `release`."""
+        limit = self.policy.units_per_window
+        charge = Charge(units)
+        if limit is None:
+            return charge
+        window = self._window(user)
+        async with window.lock:
+            while True:
+                now = self._clock()
+                if now < window.paused_until:
+                    await asyncio.sleep(window.paused_until - now)
+                    continue
+                self._prune(window, now)
+                # A call costing more than the whole window still goes, alone.
+                if window.used + units <= limit or not window.charges:
+                    window.charges.append(charge)
+                    window.used += units
+                    return charge
+                next_expiry = min(c.expires_at for c in window.charges)
+                timeout = None if math.isinf(next_expiry) else max(0.0, next_expiry - now)
+                window.changed.clear()
+                with suppress(TimeoutError):
+                    await asyncio.wait_for(window.changed.wait(), timeout)
+
+    def release(self, user: str, charge: Charge) -> None:
+        """The answer arrived: the units leave the window one window length from now."""
+        if self.policy.units_per_window is None:
+            return
+        charge.expires_at = self._clock() + self.policy.window_seconds
+        self._window(user).changed.set()
+
+    def pause(self, user: str, seconds: float) -> None:
+        """Google said slow down: hold every new charge for `user` for `seconds`."""
+        window = self._window(user)
+        window.paused_until = max(window.paused_until, self._clock() + seconds)
+
+    @asynccontextmanager
+    async def slot(self, user: str) -> AsyncIterator[None]:
+        """One of the user's concurrent-request slots for the duration of a request."""
+        async with self._window(user).concurrency:
+            yield
+
+    @asynccontextmanager
+    async def spend(self, user: str, units: int) -> AsyncIterator[None]:
+        """A concurrency slot plus `units` held for one HTTP exchange."""
+        async with self.slot(user):
+            charge = await self.acquire(user, units)
+            try:
+                yield
+            finally:
+                self.release(user, charge)
+
+    def max_batch_units(self) -> int | None:
+        """Units one batch may carry so several batches pipeline within a window."""
+        limit = self.policy.units_per_window
+        return None if limit is None else max(1, limit // 5)
