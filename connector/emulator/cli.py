@@ -16,6 +16,7 @@ import sys
 from connector.emulator.faults import FaultConfig
 from connector.emulator.quota import QuotaConfig, QuotaRegime, RateLimitStyle
 from connector.emulator.server import EmulatorConfig, run_emulator
+from connector.logs import configure_logging
 
 
 def _rate(value: str) -> float:
@@ -142,6 +143,8 @@ async def _serve(config: EmulatorConfig, print_credentials: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Diagnostics go to stderr so stdout carries only the credential lines.
+    configure_logging("console")
     try:
         config = config_from_args(args)
     except ValueError as exc:
