@@ -290,6 +290,20 @@ class _Parser:
             return parts[0]
         return lambda m, b: all(p(m, b) for p in parts)
 
+    def _grouped(self, key: str) -> Predicate | None:
+        """`subject:(a b)`: every word must match the same operator."""
+        self.take()  # "("
+        parts: list[Predicate] = []
+        while (token := self.peek()) is not None and token != ")":
+            word = self.take()
+            if word not in ("(", "{", "}", "-", "OR", "AND"):
+                pred, flag = _term(key, word.strip('"'))
+                self.mentions_spam_trash |= flag
+                parts.append(pred)
+        if self.peek() == ")":
+            self.take()
+        return _all_of(parts)
+
     def parse_unary(self) -> Predicate | None:
         token = self.take()
         if token == "-":
@@ -318,11 +332,19 @@ class _Parser:
         if token == "AND":
             return None
         key, sep, value = token.partition(":")
+        if sep and not value and key.lower() in _KNOWN_KEYS and self.peek() == "(":
+            return self._grouped(key.lower())
         if sep and key.lower() in _KNOWN_KEYS and value:
             pred, flag = _term(key.lower(), value.strip('"'))
             self.mentions_spam_trash |= flag
             return pred
         return _text(token.strip('"'))
+
+
+def _all_of(parts: list[Predicate]) -> Predicate | None:
+    if not parts:
+        return None
+    return lambda m, b: all(p(m, b) for p in parts)
 
 
 def parse_query(text: str | None) -> Query:
