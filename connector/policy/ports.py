@@ -1,0 +1,55 @@
+"""What the gate and the store need from the rest of the service, as small protocols.
+
+Each has an in-memory twin in `connector.policy.memory` (real code, used by tests and the
+benchmark) and a database-backed adapter (`PolicyStore`, `SqlUsageCounter`, the accounts table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+from audit.event import AppendReceipt, AuditEvent
+from audit.sink import AuditSink
+from connector.policy.errors import AuditUnavailableError
+from connector.policy.facts import ApprovalFact, ConsentFact
+
+
+class AccountOwners(Protocol):
+    async def owner_of(self, account_id: str) -> str | None:
+        """The platform user id that linked `account_id`, or None if no such account."""
+        ...
+
+
+class BasisFacts(Protocol):
+    async def consent(self, consent_id: str) -> ConsentFact | None: ...
+
+    async def approval(self, request_id: str) -> ApprovalFact | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class UsageCount:
+    account_id: str
+    day: date
+    operation: str
+    count: int
+    error_count: int
+
+
+class UsageCounter(Protocol):
+    async def increment(self, account_id: str, day: date, operation: str, *, error: bool) -> None:
+        """Add one access (and one error if `error`) to the account/day/operation counter."""
+        ...
+
+    async def counts(self, start: date, end: date) -> list[UsageCount]:
+        """Every counter with `start <= day <= end`."""
+        ...
+
+
+async def record(sink: AuditSink, event: AuditEvent) -> AppendReceipt:
+    """The one audit path: append durably, or raise `AuditUnavailableError` (fail closed)."""
+    try:
+        return await sink.append(event)
+    except Exception as exc:  # any failure to record means the action must not proceed
+        raise AuditUnavailableError(type(exc).__name__) from exc
