@@ -97,7 +97,7 @@ class PolicyRequest:
     mailbox_wide: bool = False
     # False while a thread's member ids (or a message's date) are still unknown.
     resolved: bool = True
-    message_times: Mapping[str, datetime] = field(default=_EMPTY_TIMES)
+    message_times: Mapping[str, datetime] = field(default_factory=lambda: _EMPTY_TIMES)
     # A mailbox-wide listing the gate has bounded to [from, to) (Gmail after:/before:).
     window: tuple[datetime, datetime] | None = None
     basis: Basis | None = None
