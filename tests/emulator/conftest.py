@@ -38,8 +38,15 @@ class Api:
         return f"{self.emu.base_url}gmail/v1/users/me/{path}"
 
     async def call(
-        self, method: str, path: str, *, json: Any = None, params: Any = None,
-        headers: dict[str, str] | None = None, data: Any = None, raw_url: str | None = None,
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Any = None,
+        headers: dict[str, str] | None = None,
+        data: Any = None,
+        raw_url: str | None = None,
     ) -> tuple[int, Any, aiohttp.ClientResponse]:
         hdrs = {"Authorization": f"Bearer {self.token}", **(headers or {})}
         async with self.session.request(

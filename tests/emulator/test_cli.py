@@ -31,8 +31,10 @@ def test_defaults_and_config() -> None:
     args = parse()
     assert (args.host, args.port, args.seed) == ("127.0.0.1", 8765, "demo")
     config = cli.config_from_args(parse("--quota", "per_minute", "--error-rate", "0.1"))
-    assert config.quota is not None and config.quota.limit == 6000
-    assert config.faults is not None and config.faults.error_rate == 0.1
+    assert config.quota is not None
+    assert config.quota.limit == 6000
+    assert config.faults is not None
+    assert config.faults.error_rate == 0.1
 
 
 @pytest.mark.parametrize(
@@ -49,9 +51,21 @@ def test_bad_flags_exit_non_zero(argv: list[str], capsys: pytest.CaptureFixture[
 def test_print_credentials_subprocess() -> None:
     """--print-credentials prints one authorized-user JSON per user that google-auth accepts."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", RUNNER, "--port", "0", "--users", "2", "--messages", "3",
-         "--print-credentials"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            RUNNER,
+            "--port",
+            "0",
+            "--users",
+            "2",
+            "--messages",
+            "3",
+            "--print-credentials",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stdout is not None
@@ -59,7 +73,8 @@ def test_print_credentials_subprocess() -> None:
         infos = [json.loads(line) for line in lines]
         assert [i["account"] for i in infos] == ["alice@example.com", "bob@example.com"]
         for info in infos:
-            assert info["type"] == "authorized_user" and info["token_uri"].endswith("/token")
+            assert info["type"] == "authorized_user"
+            assert info["token_uri"].endswith("/token")
             assert Credentials.from_authorized_user_info(info).refresh_token
         assert proc.poll() is None  # still serving
     finally:

@@ -39,8 +39,10 @@ async def test_get_profile_shape(api: Api) -> None:
     status, body = await api.get("profile")
     assert status == 200
     assert body["emailAddress"] == ALICE
-    assert isinstance(body["messagesTotal"], int) and body["messagesTotal"] == 20
-    assert isinstance(body["threadsTotal"], int) and isinstance(body["historyId"], str)
+    assert isinstance(body["messagesTotal"], int)
+    assert body["messagesTotal"] == 20
+    assert isinstance(body["threadsTotal"], int)
+    assert isinstance(body["historyId"], str)
 
 
 async def test_user_id_may_be_the_email_but_not_someone_else(api: Api, emu: Emulator) -> None:
@@ -48,21 +50,28 @@ async def test_user_id_may_be_the_email_but_not_someone_else(api: Api, emu: Emul
     status, _ = await api.get("", raw_url=f"{emu.base_url}gmail/v1/users/{ALICE}/profile")
     assert status == 200
     status, body = await api.get("", raw_url=f"{emu.base_url}gmail/v1/users/{BOB}/profile")
-    assert status == 403 and body["error"]["status"] == "PERMISSION_DENIED"
+    assert status == 403
+    assert body["error"]["status"] == "PERMISSION_DENIED"
 
 
 async def test_labels_list_get_create(api: Api) -> None:
     """labels.list has system and user labels; get adds counts; create rejects duplicates."""
     status, body = await api.get("labels")
     ids = {label["id"] for label in body["labels"]}
-    assert status == 200 and {"INBOX", "SENT", "DRAFT", "UNREAD"} <= ids
+    assert status == 200
+    assert {"INBOX", "SENT", "DRAFT", "UNREAD"} <= ids
     status, inbox = await api.get("labels/INBOX")
-    assert status == 200 and inbox["type"] == "system"
-    assert isinstance(inbox["messagesTotal"], int) and isinstance(inbox["threadsUnread"], int)
+    assert status == 200
+    assert inbox["type"] == "system"
+    assert isinstance(inbox["messagesTotal"], int)
+    assert isinstance(inbox["threadsUnread"], int)
     status, created = await api.post("labels", json={"name": "Émigré"})
-    assert status == 200 and created["id"].startswith("Label_") and created["type"] == "user"
+    assert status == 200
+    assert created["id"].startswith("Label_")
+    assert created["type"] == "user"
     status, dup = await api.post("labels", json={"name": "émigré"})
-    assert status == 409 and dup["error"]["code"] == 409
+    assert status == 409
+    assert dup["error"]["code"] == 409
     status, body = await api.get("labels/NO_SUCH")
     assert (status, body) == (404, envelope("labels.get unknown"))
 
@@ -70,7 +79,8 @@ async def test_labels_list_get_create(api: Api) -> None:
 async def test_messages_list_newest_first_and_paginates(api: Api, emu: Emulator) -> None:
     """messages.list returns id/threadId stubs, newest first, with working page tokens."""
     status, page1 = await api.get("messages", params={"maxResults": "7"})
-    assert status == 200 and len(page1["messages"]) == 7
+    assert status == 200
+    assert len(page1["messages"]) == 7
     assert set(page1["messages"][0]) == {"id", "threadId"}
     assert page1["resultSizeEstimate"] == 20
     status, page2 = await api.get(
@@ -80,9 +90,12 @@ async def test_messages_list_newest_first_and_paginates(api: Api, emu: Emulator)
     box = emu.state.mailbox(ALICE)
     assert box is not None
     dates = [box.messages[i].internal_date for i in ids]
-    assert dates == sorted(dates, reverse=True) and len(set(ids)) == 14
+    assert dates == sorted(dates, reverse=True)
+    assert len(set(ids)) == 14
     status, big = await api.get("messages", params={"maxResults": "100000"})
-    assert status == 200 and len(big["messages"]) == 20 and "nextPageToken" not in big
+    assert status == 200
+    assert len(big["messages"]) == 20
+    assert "nextPageToken" not in big
 
 
 async def test_messages_list_empty_result(api: Api) -> None:
@@ -109,22 +122,28 @@ async def test_messages_list_label_ids_and_queries(api: Api, emu: Emulator) -> N
     assert {m["id"] for m in att.get("messages", [])} == with_att
 
 
-async def test_send_delivers_threads_and_is_searchable(api: Api, bob_api: Api, emu: Emulator) -> None:
+async def test_send_delivers_threads_and_is_searchable(
+    api: Api, bob_api: Api, emu: Emulator
+) -> None:
     """send → {id, threadId, labelIds:[SENT]}; recipient gets INBOX/UNREAD; replies thread."""
     status, sent = await api.post("messages/send", json={"raw": raw_message(subject="Plans")})
-    assert status == 200 and sent == {"id": sent["id"], "threadId": sent["id"], "labelIds": ["SENT"]}
+    assert status == 200
+    assert sent == {"id": sent["id"], "threadId": sent["id"], "labelIds": ["SENT"]}
     _, found = await bob_api.get("messages", params={"q": f"from:{ALICE} subject:plans"})
     assert len(found["messages"]) == 1
     bob_copy = found["messages"][0]
     _, full = await bob_api.get(f"messages/{bob_copy['id']}", params={"format": "metadata"})
     assert {"UNREAD", "INBOX"} <= set(full["labelIds"])
-    msg_id = next(h["value"] for h in full["payload"]["headers"] if h["name"].lower() == "message-id")
+    msg_id = next(
+        h["value"] for h in full["payload"]["headers"] if h["name"].lower() == "message-id"
+    )
     # Bob replies; the reply lands in Alice's original thread via In-Reply-To + subject.
     reply = raw_message(to=ALICE, subject="Re: Plans", In_Reply_To=msg_id, References=msg_id)
     status, bob_sent = await bob_api.post(
         "messages/send", json={"raw": reply, "threadId": bob_copy["threadId"]}
     )
-    assert status == 200 and bob_sent["threadId"] == bob_copy["threadId"]
+    assert status == 200
+    assert bob_sent["threadId"] == bob_copy["threadId"]
     _, thread = await api.get(f"threads/{sent['threadId']}")
     assert len(thread["messages"]) == 2
     _, by_id = await bob_api.get("messages", params={"q": f"rfc822msgid:{msg_id}"})
@@ -139,19 +158,24 @@ async def test_send_to_self_and_bcc_stripped(api: Api, emu: Emulator) -> None:
     carol = emu.state.mailbox(CAROL)
     assert carol is not None
     newest = carol.newest_first()[0]
-    assert b"Bcc:" not in newest.raw and "INBOX" in newest.label_ids
+    assert b"Bcc:" not in newest.raw
+    assert "INBOX" in newest.label_ids
 
 
 async def test_send_validation_errors(api: Api) -> None:
     """Missing raw, undecodable raw and no recipients are 400 invalidArgument."""
     status, body = await api.post("messages/send", json={})
-    assert status == 400 and body["error"]["errors"][0]["reason"] == "invalidArgument"
+    assert status == 400
+    assert body["error"]["errors"][0]["reason"] == "invalidArgument"
     status, body = await api.post("messages/send", json={"raw": "!!!"})
     assert status == 400
     no_rcpt = base64.urlsafe_b64encode(b"Subject: x\r\n\r\nbody").decode()
     status, body = await api.post("messages/send", json={"raw": no_rcpt})
-    assert status == 400 and body["error"]["message"] == "Recipient address required"
-    status, body = await api.post("messages/send", data=b"{not json", headers={"Content-Type": "application/json"})
+    assert status == 400
+    assert body["error"]["message"] == "Recipient address required"
+    status, body = await api.post(
+        "messages/send", data=b"{not json", headers={"Content-Type": "application/json"}
+    )
     assert status == 400
 
 
@@ -165,15 +189,19 @@ async def test_get_formats(api: Api) -> None:
     att = next(p for p in full["payload"]["parts"] if p["filename"])
     assert set(att["body"]) == {"attachmentId", "size"}
     status, got = await api.get(f"messages/{mid}/attachments/{att['body']['attachmentId']}")
-    assert status == 200 and len(base64.urlsafe_b64decode(got["data"])) == att["body"]["size"]
-    assert isinstance(full["historyId"], str) and isinstance(full["internalDate"], str)
+    assert status == 200
+    assert len(base64.urlsafe_b64decode(got["data"])) == att["body"]["size"]
+    assert isinstance(full["historyId"], str)
+    assert isinstance(full["internalDate"], str)
     assert isinstance(full["sizeEstimate"], int)
     _, meta = await api.get(
         f"messages/{mid}", params={"format": "metadata", "metadataHeaders": ["Subject", "From"]}
     )
     assert {h["name"] for h in meta["payload"]["headers"]} == {"Subject", "From"}
     _, minimal = await api.get(f"messages/{mid}", params={"format": "minimal"})
-    assert "payload" not in minimal and "raw" not in minimal and minimal["snippet"]
+    assert "payload" not in minimal
+    assert "raw" not in minimal
+    assert minimal["snippet"]
     _, raw = await api.get(f"messages/{mid}", params={"format": "raw"})
     assert "payload" not in raw
     assert len(base64.urlsafe_b64decode(raw["raw"])) == raw["sizeEstimate"]
@@ -199,29 +227,36 @@ async def test_modify_trash_untrash(api: Api) -> None:
     status, mod = await api.post(
         f"messages/{mid}/modify", json={"addLabelIds": ["STARRED"], "removeLabelIds": ["UNREAD"]}
     )
-    assert status == 200 and "STARRED" in mod["labelIds"] and "UNREAD" not in mod["labelIds"]
+    assert status == 200
+    assert "STARRED" in mod["labelIds"]
+    assert "UNREAD" not in mod["labelIds"]
     status, body = await api.post(f"messages/{mid}/modify", json={"addLabelIds": ["NOPE"]})
-    assert status == 400 and body["error"]["message"] == "Invalid label: NOPE"
+    assert status == 400
+    assert body["error"]["message"] == "Invalid label: NOPE"
     status, trashed = await api.post(f"messages/{mid}/trash")
-    assert status == 200 and "TRASH" in trashed["labelIds"]
+    assert status == 200
+    assert "TRASH" in trashed["labelIds"]
     _, listing = await api.get("messages")
     assert mid not in {m["id"] for m in listing["messages"]}
     _, in_trash = await api.get("messages", params={"q": "in:trash"})
     assert mid in {m["id"] for m in in_trash["messages"]}
     status, restored = await api.post(f"messages/{mid}/untrash")
-    assert status == 200 and "TRASH" not in restored["labelIds"]
+    assert status == 200
+    assert "TRASH" not in restored["labelIds"]
 
 
 async def test_threads_list_and_get(api: Api, emu: Emulator) -> None:
     """threads.list stubs carry snippet and historyId; threads.get returns all messages."""
     status, listing = await api.get("threads", params={"maxResults": "5"})
-    assert status == 200 and len(listing["threads"]) == 5
+    assert status == 200
+    assert len(listing["threads"]) == 5
     stub = listing["threads"][0]
     assert set(stub) == {"id", "snippet", "historyId"}
     status, thread = await api.get(f"threads/{stub['id']}", params={"format": "minimal"})
     box = emu.state.mailbox(ALICE)
     assert box is not None
-    assert status == 200 and len(thread["messages"]) == len(box.threads[stub["id"]])
+    assert status == 200
+    assert len(thread["messages"]) == len(box.threads[stub["id"]])
     assert thread["messages"][0]["id"] == stub["id"]  # first message id == threadId
     status, _ = await api.get("threads/00000000deadbeef")
     assert status == 404
@@ -230,18 +265,22 @@ async def test_threads_list_and_get(api: Api, emu: Emulator) -> None:
 async def test_drafts_lifecycle(api: Api, bob_api: Api) -> None:
     """drafts create/get/list/update/send/delete with Gmail's shapes."""
     status, draft = await api.post("drafts", json={"message": {"raw": raw_message(subject="D1")}})
-    assert status == 200 and draft["message"]["labelIds"] == ["DRAFT"]
+    assert status == 200
+    assert draft["message"]["labelIds"] == ["DRAFT"]
     assert set(draft) == {"id", "message"}
     status, got = await api.get(f"drafts/{draft['id']}")
-    assert status == 200 and got["message"]["payload"]["mimeType"] == "text/plain"
+    assert status == 200
+    assert got["message"]["payload"]["mimeType"] == "text/plain"
     _, listing = await api.get("drafts")
     assert listing["drafts"][0]["id"] == draft["id"]
     status, updated, _ = await api.call(
         "PUT", f"drafts/{draft['id']}", json={"message": {"raw": raw_message(subject="D2")}}
     )
-    assert status == 200 and updated["id"] == draft["id"]
+    assert status == 200
+    assert updated["id"] == draft["id"]
     status, sent = await api.post("drafts/send", json={"id": draft["id"]})
-    assert status == 200 and sent["labelIds"] == ["SENT"]
+    assert status == 200
+    assert sent["labelIds"] == ["SENT"]
     _, found = await bob_api.get("messages", params={"q": "subject:D2"})
     assert len(found["messages"]) == 1
     status, _ = await api.get(f"drafts/{draft['id']}")
@@ -271,7 +310,8 @@ async def test_history_list(api: Api, emu: Emulator) -> None:
     status, body = await api.get("history", params={"startHistoryId": "1"})
     assert (status, body) == (404, envelope("history.list with expired"))
     status, body = await api.get("history")
-    assert status == 400 and body["error"]["message"] == "Missing/invalid parameter: startHistoryId"
+    assert status == 400
+    assert body["error"]["message"] == "Missing/invalid parameter: startHistoryId"
 
 
 async def test_history_window_expires(emu: Emulator, api: Api) -> None:
@@ -290,23 +330,36 @@ async def test_system_parameters_accepted(api: Api) -> None:
     """alt, prettyPrint, quotaUser, key, $.xgafv are accepted; fields filters the response."""
     status, body = await api.get(
         "messages",
-        params={"alt": "json", "prettyPrint": "false", "quotaUser": "u1", "key": "k",
-                "$.xgafv": "2", "fields": "messages(id),resultSizeEstimate", "maxResults": "2"},
+        params={
+            "alt": "json",
+            "prettyPrint": "false",
+            "quotaUser": "u1",
+            "key": "k",
+            "$.xgafv": "2",
+            "fields": "messages(id),resultSizeEstimate",
+            "maxResults": "2",
+        },
     )
     assert status == 200
-    assert body == {"messages": [{"id": m["id"]} for m in body["messages"]],
-                    "resultSizeEstimate": 20}
+    assert body == {
+        "messages": [{"id": m["id"]} for m in body["messages"]],
+        "resultSizeEstimate": 20,
+    }
 
 
 async def test_missing_and_invalid_bearer(api: Api, emu: Emulator) -> None:
     """No Authorization → 401 'required'; bad token → 401 authError; both set WWW-Authenticate."""
     async with api.session.get(api.url("profile")) as resp:
         body = await resp.json()
-        assert resp.status == 401 and "WWW-Authenticate" in resp.headers
+        assert resp.status == 401
+        assert "WWW-Authenticate" in resp.headers
         assert body == envelope("401 no Authorization")
-    async with api.session.get(api.url("profile"), headers={"Authorization": "Bearer nope"}) as resp:
+    async with api.session.get(
+        api.url("profile"), headers={"Authorization": "Bearer nope"}
+    ) as resp:
         body = await resp.json()
-        assert resp.status == 401 and 'error="invalid_token"' in resp.headers["WWW-Authenticate"]
+        assert resp.status == 401
+        assert 'error="invalid_token"' in resp.headers["WWW-Authenticate"]
         assert body == envelope("401 present-but-invalid")
     emu.expire_access_tokens(ALICE)
     status, _ = await api.get("profile")
@@ -332,19 +385,28 @@ async def test_upload_send_media_and_multipart(api: Api, bob_api: Api, emu: Emul
     upload = f"{emu.base_url}upload/gmail/v1/users/me/messages/send"
     raw = base64.urlsafe_b64decode(raw_message(subject="Media upload"))
     status, body, _ = await api.call(
-        "POST", "", raw_url=upload + "?uploadType=media", data=raw,
+        "POST",
+        "",
+        raw_url=upload + "?uploadType=media",
+        data=raw,
         headers={"Content-Type": "message/rfc822"},
     )
-    assert status == 200 and body["labelIds"] == ["SENT"]
+    assert status == 200
+    assert body["labelIds"] == ["SENT"]
     boundary = "b0undary"
     multipart = (
-        f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{{}}\r\n"
-        f"--{boundary}\r\nContent-Type: message/rfc822\r\n\r\n"
-    ).encode() + base64.urlsafe_b64decode(raw_message(subject="Multipart upload")) + (
-        f"\r\n--{boundary}--"
-    ).encode()
+        (
+            f"--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{{}}\r\n"
+            f"--{boundary}\r\nContent-Type: message/rfc822\r\n\r\n"
+        ).encode()
+        + base64.urlsafe_b64decode(raw_message(subject="Multipart upload"))
+        + (f"\r\n--{boundary}--").encode()
+    )
     status, body, _ = await api.call(
-        "POST", "", raw_url=upload + "?uploadType=multipart", data=multipart,
+        "POST",
+        "",
+        raw_url=upload + "?uploadType=multipart",
+        data=multipart,
         headers={"Content-Type": f"multipart/related; boundary={boundary}"},
     )
     assert status == 200
@@ -352,10 +414,14 @@ async def test_upload_send_media_and_multipart(api: Api, bob_api: Api, emu: Emul
     assert len(found["messages"]) == 2
     huge = b"To: bob@example.com\r\nSubject: big\r\n\r\n" + b"x" * 36_700_161
     status, body, _ = await api.call(
-        "POST", "", raw_url=upload + "?uploadType=media", data=io.BytesIO(huge),
+        "POST",
+        "",
+        raw_url=upload + "?uploadType=media",
+        data=io.BytesIO(huge),
         headers={"Content-Type": "message/rfc822"},
     )
-    assert status == 413 and body["error"]["code"] == 413
+    assert status == 413
+    assert body["error"]["code"] == 413
 
 
 async def test_batch_endpoint(api: Api, emu: Emulator) -> None:
@@ -373,17 +439,27 @@ async def test_batch_endpoint(api: Api, emu: Emulator) -> None:
         "GET /gmail/v1/users/me/messages/zzz HTTP/1.1\r\n\r\n"
     )
     payload = "".join(parts) + f"--{boundary}--\r\n"
-    headers = {"Authorization": f"Bearer {api.token}",
-               "Content-Type": f"multipart/mixed; boundary={boundary}"}
-    async with api.session.post(emu.base_url + "batch/gmail/v1", data=payload, headers=headers) as r:
+    headers = {
+        "Authorization": f"Bearer {api.token}",
+        "Content-Type": f"multipart/mixed; boundary={boundary}",
+    }
+    async with api.session.post(
+        emu.base_url + "batch/gmail/v1", data=payload, headers=headers
+    ) as r:
         text = await r.text()
-        assert r.status == 200 and r.content_type == "multipart/mixed"
+        assert r.status == 200
+        assert r.content_type == "multipart/mixed"
     for i in range(3):
         assert f"Content-ID: <response-item{i}>" in text
-    assert text.count("HTTP/1.1 200 OK") == 3 and "HTTP/1.1 400 Bad Request" in text
-    too_many = "".join(
-        f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <{i}>\r\n\r\n"
-        "GET /gmail/v1/users/me/profile HTTP/1.1\r\n\r\n" for i in range(101)
-    ) + f"--{boundary}--\r\n"
+    assert text.count("HTTP/1.1 200 OK") == 3
+    assert "HTTP/1.1 400 Bad Request" in text
+    too_many = (
+        "".join(
+            f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <{i}>\r\n\r\n"
+            "GET /gmail/v1/users/me/profile HTTP/1.1\r\n\r\n"
+            for i in range(101)
+        )
+        + f"--{boundary}--\r\n"
+    )
     async with api.session.post(emu.base_url + "batch", data=too_many, headers=headers) as r:
         assert r.status == 400

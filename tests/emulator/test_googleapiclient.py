@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-from email.message import EmailMessage
 from collections.abc import Iterator
 from contextlib import closing
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
@@ -35,8 +35,9 @@ def mime(to: str, subject: str) -> bytes:
     msg = EmailMessage()
     msg["To"], msg["Subject"] = to, subject
     msg.set_content("Grüße — from googleapiclient", cte="quoted-printable")
-    msg.add_attachment(b"\x00\x01binary", maintype="application", subtype="octet-stream",
-                       filename="blob.bin")
+    msg.add_attachment(
+        b"\x00\x01binary", maintype="application", subtype="octet-stream", filename="blob.bin"
+    )
     return msg.as_bytes()
 
 
@@ -48,12 +49,15 @@ def svc(emu: Emulator) -> Iterator[Any]:
 
 async def test_list_and_get(svc: Any) -> None:
     """messages.list and messages.get through googleapiclient's execute()."""
+
     def work() -> tuple[dict, dict]:
         listing = svc.users().messages().list(userId="me", maxResults=5).execute()
         msg = svc.users().messages().get(userId="me", id=listing["messages"][0]["id"]).execute()
         return listing, msg
+
     listing, msg = await asyncio.to_thread(work)
-    assert len(listing["messages"]) == 5 and msg["id"] == listing["messages"][0]["id"]
+    assert len(listing["messages"]) == 5
+    assert msg["id"] == listing["messages"][0]["id"]
     assert "payload" in msg
 
 
@@ -71,15 +75,21 @@ async def test_send_raw_and_read_back(emu: Emulator, svc: Any) -> None:
             found = bob.users().messages().list(userId="me", q="subject:(via client)").execute()
             msg = bob.users().messages().get(userId="me", id=found["messages"][0]["id"]).execute()
             part = next(p for p in msg["payload"]["parts"] if p["filename"] == "blob.bin")
-            att = bob.users().messages().attachments().get(
-                userId="me", messageId=msg["id"], id=part["body"]["attachmentId"]
-            ).execute()
+            att = (
+                bob.users()
+                .messages()
+                .attachments()
+                .get(userId="me", messageId=msg["id"], id=part["body"]["attachmentId"])
+                .execute()
+            )
             return base64.urlsafe_b64decode(att["data"])
+
     assert await asyncio.to_thread(read) == b"\x00\x01binary"
 
 
 async def test_send_media_upload_multipart(emu: Emulator, svc: Any) -> None:
     """messages.send with MediaIoBaseUpload (uploadType=multipart) once the URI scheme is fixed."""
+
     def work() -> dict:
         media = MediaIoBaseUpload(io.BytesIO(mime(BOB, "uploaded")), mimetype="message/rfc822")
         request = svc.users().messages().send(userId="me", body={}, media_body=media)
@@ -87,6 +97,7 @@ async def test_send_media_upload_multipart(emu: Emulator, svc: Any) -> None:
         # googleapiclient keeps the discovery document's https scheme for upload URIs.
         request.uri = request.uri.replace("https://", "http://", 1)
         return request.execute()
+
     sent = await asyncio.to_thread(work)
     assert sent["labelIds"] == ["SENT"]
     assert emu.count_messages(BOB, "INBOX") >= 1
@@ -101,8 +112,10 @@ async def test_drafts_via_client(svc: Any) -> None:
         got = svc.users().drafts().get(userId="me", id=draft["id"], format="minimal").execute()
         sent = svc.users().drafts().send(userId="me", body={"id": draft["id"]}).execute()
         return draft, got, sent
+
     draft, got, sent = await asyncio.to_thread(work)
-    assert draft["message"]["labelIds"] == ["DRAFT"] and got["id"] == draft["id"]
+    assert draft["message"]["labelIds"] == ["DRAFT"]
+    assert got["id"] == draft["id"]
     assert sent["labelIds"] == ["SENT"]
 
 
@@ -120,23 +133,27 @@ async def test_batch_via_client(emu: Emulator, svc: Any) -> None:
             batch.add(svc.users().messages().get(userId="me", id=m["id"], format="minimal"))
         batch.add(svc.users().messages().get(userId="me", id="00000000deadbeef"))
         batch.execute()
+
     await asyncio.to_thread(work)
     assert len(results) == 5
     oks = [resp for resp, exc in results.values() if exc is None]
     errs = [exc for _, exc in results.values() if exc is not None]
-    assert len(oks) == 4 and all("labelIds" in r for r in oks)
-    assert len(errs) == 1 and isinstance(errs[0], HttpError) and errs[0].resp.status == 404
+    assert len(oks) == 4
+    assert all("labelIds" in r for r in oks)
+    assert len(errs) == 1
+    assert isinstance(errs[0], HttpError)
+    assert errs[0].resp.status == 404
 
 
 async def test_client_sees_http_error_for_scope(emu: Emulator) -> None:
     """A readonly token's send raises HttpError 403 with reason insufficientPermissions."""
     before = emu.count_messages(BOB, "INBOX")
     raw = base64.urlsafe_b64encode(mime(BOB, "nope")).decode()
-    with closing(service(emu, emu.issue_tokens(ALICE, [GMAIL + "readonly"])["access_token"])) as ro:
-        with pytest.raises(HttpError) as info:
-            await asyncio.to_thread(
-                lambda: ro.users().messages().send(userId="me", body={"raw": raw}).execute()
-            )
+    token = emu.issue_tokens(ALICE, [GMAIL + "readonly"])["access_token"]
+    with closing(service(emu, token)) as ro, pytest.raises(HttpError) as info:
+        await asyncio.to_thread(
+            lambda: ro.users().messages().send(userId="me", body={"raw": raw}).execute()
+        )
     assert info.value.resp.status == 403
     assert info.value.error_details[0]["reason"] == "insufficientPermissions"
     assert emu.count_messages(BOB, "INBOX") == before

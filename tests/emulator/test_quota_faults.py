@@ -8,9 +8,9 @@ import base64
 import aiohttp
 import pytest
 
+from connector.emulator.errors import GmailError
 from connector.emulator.faults import FaultConfig, FaultInjector
 from connector.emulator.quota import QuotaConfig, QuotaRegime, QuotaTracker, RateLimitStyle
-from connector.emulator.errors import GmailError
 from connector.emulator.server import Emulator
 from tests.emulator.conftest import ALICE, BOB, Api
 
@@ -24,23 +24,32 @@ async def test_legacy_quota_429_envelope(emu: Emulator, api: Api) -> None:
     emu.set_quota(QuotaConfig(regime=QuotaRegime.LEGACY, window_seconds=60))
     _, listing = await api.get("messages", params={"maxResults": "1"})  # 5 units
     mid = listing["messages"][0]["id"]
-    statuses = [(await api.get(f"messages/{mid}", params={"format": "minimal"}))[0]
-                for _ in range(50)]
-    assert statuses.count(200) == 49 and statuses[-1] == 429
+    statuses = [
+        (await api.get(f"messages/{mid}", params={"format": "minimal"}))[0] for _ in range(50)
+    ]
+    assert statuses.count(200) == 49
+    assert statuses[-1] == 429
     _, body = await api.get("profile")
     assert body["error"]["errors"][0]["reason"] == "rateLimitExceeded"
     assert body["error"]["status"] == "RESOURCE_EXHAUSTED"
-    assert emu.stats.rate_limited == 2 and emu.stats.units_charged == 250
+    assert emu.stats.rate_limited == 2
+    assert emu.stats.units_charged == 250
 
 
-async def test_per_minute_quota_403_style_and_per_user(emu: Emulator, api: Api, bob_api: Api) -> None:
+async def test_per_minute_quota_403_style_and_per_user(
+    emu: Emulator, api: Api, bob_api: Api
+) -> None:
     """403 userRateLimitExceeded style; sends cost 100 units; other users are unaffected."""
-    emu.set_quota(QuotaConfig(regime=QuotaRegime.PER_MINUTE, units_per_window=250,
-                              style=RateLimitStyle.HTTP_403))
+    emu.set_quota(
+        QuotaConfig(
+            regime=QuotaRegime.PER_MINUTE, units_per_window=250, style=RateLimitStyle.HTTP_403
+        )
+    )
     assert (await api.post("messages/send", json={"raw": raw()}))[0] == 200
     assert (await api.post("messages/send", json={"raw": raw()}))[0] == 200
     status, body = await api.post("messages/send", json={"raw": raw()})
-    assert status == 403 and body["error"]["errors"][0]["reason"] == "userRateLimitExceeded"
+    assert status == 403
+    assert body["error"]["errors"][0]["reason"] == "userRateLimitExceeded"
     assert body["error"]["errors"][0]["domain"] == "usageLimits"
     assert (await bob_api.get("profile"))[0] == 200
 
@@ -66,15 +75,22 @@ async def test_batch_parts_charged_separately(emu: Emulator, api: Api) -> None:
     """Each batch part is charged like a lone call, and overflowing parts get 429."""
     emu.set_quota(QuotaConfig(units_per_window=3, window_seconds=60))
     boundary = "bb"
-    parts = "".join(
-        f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <{i}>\r\n\r\n"
-        "GET /gmail/v1/users/me/profile HTTP/1.1\r\n\r\n" for i in range(5)
-    ) + f"--{boundary}--\r\n"
-    headers = {"Authorization": f"Bearer {api.token}",
-               "Content-Type": f"multipart/mixed; boundary={boundary}"}
+    parts = (
+        "".join(
+            f"--{boundary}\r\nContent-Type: application/http\r\nContent-ID: <{i}>\r\n\r\n"
+            "GET /gmail/v1/users/me/profile HTTP/1.1\r\n\r\n"
+            for i in range(5)
+        )
+        + f"--{boundary}--\r\n"
+    )
+    headers = {
+        "Authorization": f"Bearer {api.token}",
+        "Content-Type": f"multipart/mixed; boundary={boundary}",
+    }
     async with api.session.post(emu.batch_uri, data=parts, headers=headers) as resp:
         text = await resp.text()
-    assert text.count("HTTP/1.1 200 OK") == 3 and text.count("HTTP/1.1 429") == 2
+    assert text.count("HTTP/1.1 200 OK") == 3
+    assert text.count("HTTP/1.1 429") == 2
     assert emu.stats.requests["getProfile"] == 5
 
 
@@ -91,13 +107,16 @@ async def test_concurrency_cap(emu: Emulator, api: Api) -> None:
 
 def test_fault_decisions_deterministic() -> None:
     """The same seed gives the same fault schedule; another seed differs."""
+
     def schedule(seed: str) -> list[str]:
         inj = FaultInjector(FaultConfig(seed=seed, error_rate=0.3, drop_rate=0.1))
         return [inj.decide("messages.get").kind.value for _ in range(200)]
+
     assert schedule("a") == schedule("a")
     assert schedule("a") != schedule("b")
     kinds = schedule("a")
-    assert 30 < kinds.count("error") < 90 and 5 < kinds.count("drop") < 40
+    assert 30 < kinds.count("error") < 90
+    assert 5 < kinds.count("drop") < 40
 
 
 def test_fault_config_validation() -> None:
@@ -133,7 +152,8 @@ async def test_after_commit_fault_send_exists(emu: Emulator, api: Api) -> None:
     before = emu.count_messages(ALICE, "SENT")
     emu.set_faults(FaultConfig(after_commit_rate=1.0, methods=frozenset({"messages.send"})))
     status, body = await api.post("messages/send", json={"raw": raw()})
-    assert status in (500, 503) and body["error"]["code"] == status
+    assert status in (500, 503)
+    assert body["error"]["code"] == status
     assert emu.count_messages(ALICE, "SENT") == before + 1
     assert (await api.get("profile"))[0] == 200  # other methods unaffected
     emu.set_faults(FaultConfig(after_commit_rate=1.0, after_commit_drop=True))

@@ -32,7 +32,8 @@ def assert_superset(expected: Any, actual: Any, path: str = "$") -> None:
             assert key in actual, f"{path}.{key} missing"
             assert_superset(sub, actual[key], f"{path}.{key}")
     elif isinstance(expected, list):
-        assert isinstance(actual, list) and actual, path
+        assert isinstance(actual, list), path
+        assert actual, path
         assert_superset(expected[0], actual[0], f"{path}[0]")
     else:
         assert expected == actual, f"{path}: {expected} != {actual}"
@@ -67,7 +68,8 @@ async def test_recorded_message_structure(name: str, emu: Emulator, api: Api) ->
     assert got["snippet"] == recorded["snippet"]
     if "parts" in recorded["payload"]:
         for want, have in zip(recorded["payload"]["parts"], got["payload"]["parts"], strict=True):
-            assert have["partId"] == want["partId"] and have["body"] == want["body"]
+            assert have["partId"] == want["partId"]
+            assert have["body"] == want["body"]
     else:
         assert got["payload"]["body"] == recorded["payload"]["body"]
     names = [h["name"] for h in got["payload"]["headers"]]
