@@ -6,6 +6,7 @@ written once and can be exercised against any `Transport`.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -36,6 +37,16 @@ class Transport(Protocol):
         ...
 
 
+# aiohttp warns that big in-memory bodies block the loop while written; a file-like streams.
+_STREAM_ABOVE = 1024 * 1024
+
+
+def _payload(body: bytes | None) -> bytes | io.BytesIO | None:
+    if body is not None and len(body) > _STREAM_ABOVE:
+        return io.BytesIO(body)
+    return body
+
+
 class AiohttpTransport:
     """Sends over a caller-owned `aiohttp.ClientSession` (one per process, never per call)."""
 
@@ -51,7 +62,7 @@ class AiohttpTransport:
                 call.verb,
                 call.uri,
                 headers=dict(call.headers),
-                data=call.body,
+                data=_payload(call.body),
                 timeout=self._timeout,
                 allow_redirects=False,
             ) as response:
