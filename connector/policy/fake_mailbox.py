@@ -1,0 +1,266 @@
+"""An in-memory `MailboxPort`: real code, Gmail's JSON shapes, for gate tests and benchmarks.
+
+It keeps messages per account, groups them into threads by `threadId`, honours the formats the
+gate asks for (`minimal` carries ids, labels and dates but no snippet), and records every call
+in `calls` so a test can prove Gmail was never touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+from collections.abc import AsyncIterator
+from typing import Any
+
+from connector.ports import GmailJson, OutgoingMessage
+
+
+class FakeMailboxError(Exception):
+    """Shaped like the Gmail client's errors: an HTTP status and Gmail's reason code."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"HTTP {status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
+def _not_found() -> FakeMailboxError:
+    return FakeMailboxError(404, "notFound")
+
+
+class FakeMailbox:
+    def __init__(self, *, chunk_size: int = 4) -> None:
+        self.messages: dict[str, dict[str, GmailJson]] = {}
+        self.attachments: dict[tuple[str, str, str], bytes] = {}
+        self.drafts: dict[str, dict[str, GmailJson]] = {}
+        self.calls: list[tuple[str, str]] = []  # (method, account_id)
+        self.fail_next: Exception | None = None
+        self.last_query: str | None = None
+        self._ids = itertools.count(0x1000)
+        self._chunk = chunk_size
+
+    # -- seeding ----------------------------------------------------------------------------
+
+    def add_message(
+        self,
+        account_id: str,
+        message_id: str,
+        *,
+        thread_id: str | None = None,
+        internal_date_ms: int = 1_700_000_000_000,
+        subject: str = "hello",
+        body: str = "body",
+        labels: tuple[str, ...] = ("INBOX",),
+    ) -> GmailJson:
+        message: GmailJson = {
+            "id": message_id,
+            "threadId": thread_id or message_id,
+            "labelIds": list(labels),
+            "snippet": body[:100],
+            "internalDate": str(internal_date_ms),
+            "sizeEstimate": len(body) + len(subject),
+            "payload": {
+                "mimeType": "text/plain",
+                "headers": [{"name": "Subject", "value": subject}],
+                "body": {
+                    "size": len(body),
+                    "data": base64.urlsafe_b64encode(body.encode()).decode(),
+                },
+            },
+        }
+        self.messages.setdefault(account_id, {})[message_id] = message
+        return message
+
+    def add_attachment(
+        self, account_id: str, message_id: str, attachment_id: str, data: bytes
+    ) -> None:
+        self.attachments[(account_id, message_id, attachment_id)] = data
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _enter(self, method: str, account_id: str) -> None:
+        self.calls.append((method, account_id))
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
+
+    def _message(self, account_id: str, message_id: str) -> GmailJson:
+        try:
+            return self.messages[account_id][message_id]
+        except KeyError:
+            raise _not_found() from None
+
+    @staticmethod
+    def _render(message: GmailJson, fmt: str, headers: tuple[str, ...] = ()) -> GmailJson:
+        base = {k: message[k] for k in ("id", "threadId", "labelIds", "internalDate")}
+        if fmt == "minimal":
+            return {**base, "sizeEstimate": message["sizeEstimate"]}
+        if fmt == "metadata":
+            wanted = {h.lower() for h in headers}
+            kept = [
+                h
+                for h in message["payload"]["headers"]
+                if not wanted or h["name"].lower() in wanted
+            ]
+            return {**base, "snippet": message["snippet"], "payload": {"headers": kept}}
+        if fmt == "raw":
+            raw = base64.urlsafe_b64encode(message["payload"]["body"]["data"].encode()).decode()
+            return {**base, "snippet": message["snippet"], "raw": raw}
+        return dict(message)
+
+    def _new_id(self) -> str:
+        return f"{next(self._ids):x}"
+
+    # -- MailboxPort ------------------------------------------------------------------------
+
+    async def get_profile(self, account_id: str) -> GmailJson:
+        self._enter("get_profile", account_id)
+        total = len(self.messages.get(account_id, {}))
+        threads = {m["threadId"] for m in self.messages.get(account_id, {}).values()}
+        return {"messagesTotal": total, "threadsTotal": len(threads), "historyId": "1"}
+
+    async def list_labels(self, account_id: str) -> GmailJson:
+        self._enter("list_labels", account_id)
+        labels = sorted(
+            {label for m in self.messages.get(account_id, {}).values() for label in m["labelIds"]}
+        )
+        return {"labels": [{"id": label, "name": label} for label in labels]}
+
+    async def list_messages(
+        self,
+        account_id: str,
+        *,
+        query: str | None = None,
+        label_ids: tuple[str, ...] = (),
+        page_token: str | None = None,
+        max_results: int = 100,
+    ) -> GmailJson:
+        self._enter("list_messages", account_id)
+        self.last_query = query
+        found = [
+            m
+            for m in self.messages.get(account_id, {}).values()
+            if all(label in m["labelIds"] for label in label_ids)
+        ]
+        found.sort(key=lambda m: int(m["internalDate"]), reverse=True)
+        start = int(page_token or 0)
+        page = found[start : start + max_results]
+        result: GmailJson = {"resultSizeEstimate": len(found)}
+        if page:
+            result["messages"] = [{"id": m["id"], "threadId": m["threadId"]} for m in page]
+        if start + max_results < len(found):
+            result["nextPageToken"] = str(start + max_results)
+        return result
+
+    async def get_message(
+        self,
+        account_id: str,
+        message_id: str,
+        *,
+        fmt: str = "full",
+        metadata_headers: tuple[str, ...] = (),
+    ) -> GmailJson:
+        self._enter("get_message", account_id)
+        return self._render(self._message(account_id, message_id), fmt, metadata_headers)
+
+    async def get_messages(
+        self,
+        account_id: str,
+        message_ids: list[str],
+        *,
+        fmt: str = "metadata",
+        metadata_headers: tuple[str, ...] = (),
+    ) -> list[GmailJson]:
+        self._enter("get_messages", account_id)
+        return [
+            self._render(self._message(account_id, i), fmt, metadata_headers) for i in message_ids
+        ]
+
+    async def get_thread(self, account_id: str, thread_id: str, *, fmt: str = "full") -> GmailJson:
+        self._enter("get_thread", account_id)
+        members = [
+            m for m in self.messages.get(account_id, {}).values() if m["threadId"] == thread_id
+        ]
+        if not members:
+            raise _not_found()
+        members.sort(key=lambda m: int(m["internalDate"]))
+        return {"id": thread_id, "messages": [self._render(m, fmt) for m in members]}
+
+    def stream_attachment(
+        self, account_id: str, message_id: str, attachment_id: str
+    ) -> AsyncIterator[bytes]:
+        return self._stream(account_id, message_id, attachment_id)
+
+    async def _stream(
+        self, account_id: str, message_id: str, attachment_id: str
+    ) -> AsyncIterator[bytes]:
+        self._enter("stream_attachment", account_id)
+        data = self.attachments.get((account_id, message_id, attachment_id))
+        if data is None:
+            raise _not_found()
+        for start in range(0, len(data), self._chunk):
+            yield data[start : start + self._chunk]
+
+    async def list_drafts(
+        self, account_id: str, *, page_token: str | None = None, max_results: int = 100
+    ) -> GmailJson:
+        self._enter("list_drafts", account_id)
+        drafts = list(self.drafts.get(account_id, {}).values())[:max_results]
+        return {"drafts": [{"id": d["id"], "message": d["message"]} for d in drafts]}
+
+    async def get_draft(self, account_id: str, draft_id: str) -> GmailJson:
+        self._enter("get_draft", account_id)
+        try:
+            return self.drafts[account_id][draft_id]
+        except KeyError:
+            raise _not_found() from None
+
+    def _draft(self, draft_id: str, message: OutgoingMessage) -> GmailJson:
+        message_id = self._new_id()
+        stored: dict[str, Any] = {
+            "id": message_id,
+            "threadId": message.thread_id or message_id,
+            "labelIds": ["DRAFT"],
+        }
+        return {"id": draft_id, "message": stored, "raw": message.raw}
+
+    async def create_draft(self, account_id: str, message: OutgoingMessage) -> GmailJson:
+        self._enter("create_draft", account_id)
+        draft = self._draft(self._new_id(), message)
+        self.drafts.setdefault(account_id, {})[draft["id"]] = draft
+        return {"id": draft["id"], "message": draft["message"]}
+
+    async def update_draft(
+        self, account_id: str, draft_id: str, message: OutgoingMessage
+    ) -> GmailJson:
+        self._enter("update_draft", account_id)
+        if draft_id not in self.drafts.get(account_id, {}):
+            raise _not_found()
+        draft = self._draft(draft_id, message)
+        self.drafts[account_id][draft_id] = draft
+        return {"id": draft_id, "message": draft["message"]}
+
+    async def delete_draft(self, account_id: str, draft_id: str) -> None:
+        self._enter("delete_draft", account_id)
+        if self.drafts.get(account_id, {}).pop(draft_id, None) is None:
+            raise _not_found()
+
+    async def send_draft(self, account_id: str, draft_id: str) -> GmailJson:
+        self._enter("send_draft", account_id)
+        draft = self.drafts.get(account_id, {}).pop(draft_id, None)
+        if draft is None:
+            raise _not_found()
+        sent = {**draft["message"], "labelIds": ["SENT"]}
+        return self._store_sent(account_id, sent)
+
+    async def send_message(self, account_id: str, message: OutgoingMessage) -> GmailJson:
+        self._enter("send_message", account_id)
+        message_id = self._new_id()
+        sent = {"id": message_id, "threadId": message.thread_id or message_id, "labelIds": ["SENT"]}
+        return self._store_sent(account_id, sent)
+
+    def _store_sent(self, account_id: str, sent: GmailJson) -> GmailJson:
+        stored = self.add_message(
+            account_id, sent["id"], thread_id=sent["threadId"], labels=("SENT",)
+        )
+        return {k: stored[k] for k in ("id", "threadId", "labelIds")}
