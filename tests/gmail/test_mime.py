@@ -40,7 +40,8 @@ def test_html_and_attachment_structure():
     parsed = parse(mime.compose(draft).raw)
     assert parsed.get_content_type() == "multipart/mixed"
     body = parsed.get_body(preferencelist=("html",))
-    assert body is not None and "rich" in body.get_content()
+    assert body is not None
+    assert "rich" in body.get_content()
     attachments = list(parsed.iter_attachments())
     assert [a.get_filename() for a in attachments] == ["report.pdf"]
     assert attachments[0].get_content() == b"%PDF-1.4 data"
