@@ -58,6 +58,9 @@ class ParsedMessage:
     has_attachment: bool = False
     text: str = ""  # lower-cased plain text used by free-text search
     filenames: list[str] = field(default_factory=list)
+    # Lower-cased header values joined per lower-cased name: search runs over thousands of
+    # messages per request, so the per-message check must be one dict lookup.
+    search_headers: dict[str, str] = field(default_factory=dict)
 
     def header(self, name: str) -> str:
         lname = name.lower()
@@ -154,6 +157,11 @@ def parse_message(raw: bytes, message_key: str) -> ParsedMessage:
     snippet = html.escape(source[:SNIPPET_LENGTH], quote=True)
     headers = payload["headers"]
     searchable = " ".join([source, *(h["value"] for h in headers)]).lower()
+    search_headers: dict[str, str] = {}
+    for h in headers:
+        key = h["name"].lower()
+        value = h["value"].lower()
+        search_headers[key] = f"{search_headers[key]}\n{value}" if key in search_headers else value
     return ParsedMessage(
         headers=headers,
         payload=payload,
@@ -162,4 +170,5 @@ def parse_message(raw: bytes, message_key: str) -> ParsedMessage:
         has_attachment=bool(builder.attachments),
         text=searchable,
         filenames=builder.filenames,
+        search_headers=search_headers,
     )

@@ -120,19 +120,25 @@ def _parse_size(value: str) -> int:
 
 def _header_contains(names: tuple[str, ...], value: str) -> Predicate:
     needle = value.lower()
+    if len(names) == 1:
+        only = names[0]
+        return lambda msg, _box: needle in msg.parsed.search_headers.get(only, "")
 
     def pred(msg: Message, _box: Mailbox) -> bool:
-        for header in msg.parsed.headers:
-            if header["name"].lower() in names and needle in header["value"].lower():
-                return True
-        return False
+        index = msg.parsed.search_headers
+        return any(needle in index.get(name, "") for name in names)
 
     return pred
 
 
 def _words_in_subject(value: str) -> Predicate:
     words = value.lower().split()
-    return lambda msg, _box: all(w in msg.subject.lower() for w in words)
+
+    def pred(msg: Message, _box: Mailbox) -> bool:
+        subject = msg.parsed.search_headers.get("subject", "")
+        return all(w in subject for w in words)
+
+    return pred
 
 
 def _text(value: str) -> Predicate:

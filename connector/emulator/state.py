@@ -166,6 +166,9 @@ class Mailbox:
     drafts: dict[str, Draft] = field(default_factory=dict)
     history: deque[HistoryRecord] = field(default_factory=deque)
     history_floor: int = 1000  # startHistoryId below this is outside the retained window
+    search_cache: dict[tuple[str, tuple[str, ...], bool], tuple[int, list[Message]]] = field(
+        default_factory=dict
+    )
     _label_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _draft_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 

@@ -15,7 +15,7 @@ import pytest
 from google.oauth2.credentials import Credentials
 
 from connector.emulator.server import Emulator
-from tests.emulator.conftest import ALICE, BOB, GMAIL
+from tests.emulator.conftest import ALICE, BOB, CAROL, GMAIL
 
 REDIRECT = "http://127.0.0.1:9999/oauth/callback"
 READ, SEND = GMAIL + "readonly", GMAIL + "send"
@@ -233,3 +233,27 @@ async def test_google_auth_refresh_against_emulator(emu: Emulator) -> None:
     emu.revoke_user(ALICE)
     with pytest.raises(google.auth.exceptions.RefreshError, match="invalid_grant"):
         await asyncio.to_thread(refresh)
+
+
+async def test_google_auth_oauthlib_flow(emu: Emulator, http, monkeypatch) -> None:
+    """google-auth-oauthlib Flow: authorization_url (PKCE) → emulator redirect → fetch_token."""
+    from google_auth_oauthlib.flow import Flow
+
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # the emulator speaks plain HTTP
+    flow = Flow.from_client_config(emu.client_config(), scopes=[READ], redirect_uri=REDIRECT)
+    url, state = flow.authorization_url(access_type="offline", login_hint=CAROL)
+    async with http.get(url, allow_redirects=False) as resp:
+        callback = resp.headers["Location"]
+    assert f"state={state}" in callback
+
+    def finish() -> Credentials:
+        flow.fetch_token(authorization_response=callback)
+        flow.oauth2session.close()
+        return flow.credentials
+
+    creds = await asyncio.to_thread(finish)
+    assert creds.refresh_token
+    assert creds.granted_scopes == [READ]
+    headers = {"Authorization": f"Bearer {creds.token}"}
+    async with http.get(emu.base_url + "gmail/v1/users/me/profile", headers=headers) as resp:
+        assert (await resp.json())["emailAddress"] == CAROL
