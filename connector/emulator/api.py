@@ -19,6 +19,7 @@ from connector.emulator.faults import FaultInjector, FaultKind
 from connector.emulator.gmail_routes import HANDLERS, Call
 from connector.emulator.quota import QuotaTracker
 from connector.emulator.render import apply_fields, parse_fields
+from connector.emulator.resumable import ResumableSessions
 from connector.emulator.state import EmulatorState
 from connector.emulator.tokens import TokenStore
 from connector.logs import get_logger
@@ -89,6 +90,7 @@ class GmailApi:
         self.quota = quota
         self.faults = faults
         self.stats = stats
+        self.uploads = ResumableSessions()
 
     async def handle(self, req: ApiRequest) -> ApiResponse:
         try:
@@ -116,6 +118,9 @@ class GmailApi:
         return access.email
 
     async def _handle(self, req: ApiRequest) -> ApiResponse:
+        upload_ids = req.query.get("upload_id")
+        if upload_ids and req.path.startswith("/upload/"):
+            return await self._resumable_chunk(req, upload_ids[-1])
         route, params, path_known = discovery.match(req.method, req.path)
         if route is None:
             if path_known:
@@ -123,18 +128,65 @@ class GmailApi:
             raise errors.not_found()
         self.stats.requests[route.method_id] += 1
         email = self._authorise(req, route, params.get("userId", "me"))
-        handler = HANDLERS.get(route.method_id)
+        if route.upload and (req.query.get("uploadType") or [""])[-1] == "resumable":
+            upload_id = self.uploads.start(
+                route.method_id, params, email, dict(req.query), req.body
+            )
+            host = req.headers.get("Host") or req.headers.get("host") or "127.0.0.1"
+            location = f"http://{host}{req.path}?uploadType=resumable&upload_id={upload_id}"
+            return ApiResponse(200, b"", {"Location": location, "X-GUploader-UploadID": upload_id})
+        return await self._execute(
+            route.method_id,
+            upload=route.upload,
+            params=params,
+            email=email,
+            query=req.query,
+            body=req.body,
+            content_type=req.headers.get("Content-Type") or req.headers.get("content-type") or "",
+        )
+
+    async def _resumable_chunk(self, req: ApiRequest, upload_id: str) -> ApiResponse:
+        content_range = req.headers.get("Content-Range") or req.headers.get("content-range")
+        received = self.uploads.add_chunk(upload_id, content_range, req.body)
+        if received is not None:
+            # 308 "Resume Incomplete" with the received range, as Google's upload server does.
+            return ApiResponse(308, b"", {"Range": f"bytes=0-{received - 1}"})
+        session = self.uploads.finish(upload_id)
+        content_type, body = session.as_multipart()
+        query = {**session.query, "uploadType": ["multipart"]}
+        return await self._execute(
+            session.method_id,
+            upload=True,
+            params=session.params,
+            email=session.email,
+            query=query,
+            body=body,
+            content_type=content_type,
+        )
+
+    async def _execute(
+        self,
+        method_id: str,
+        *,
+        upload: bool,
+        params: dict[str, str],
+        email: str,
+        query: Mapping[str, list[str]],
+        body: bytes,
+        content_type: str,
+    ) -> ApiResponse:
+        handler = HANDLERS.get(method_id)
         if handler is None:
-            raise errors.bad_request(f"{route.method_id} is not supported by the emulator")
+            raise errors.bad_request(f"{method_id} is not supported by the emulator")
         box = self.state.mailbox(email)
         if box is None:
             raise errors.not_found()
         self.quota.enter(email)
         try:
-            units = self.quota.charge(email, route.method_id)
+            units = self.quota.charge(email, method_id)
             self.stats.units_charged += units
             self.stats.units_by_user[email] += units
-            decision = self.faults.decide(route.method_id)
+            decision = self.faults.decide(method_id)
             if decision.delay:
                 await asyncio.sleep(decision.delay)
             if decision.kind is FaultKind.DROP:
@@ -143,26 +195,17 @@ class GmailApi:
             if decision.kind is FaultKind.ERROR:
                 self.stats.faults_injected += 1
                 raise errors.backend_error(decision.status)
-            call = Call(
-                self.state,
-                box,
-                params,
-                req.query,
-                req.body,
-                req.headers.get("Content-Type") or req.headers.get("content-type") or "",
-                route.upload,
-            )
-            result = handler(call)
+            result = handler(Call(self.state, box, params, query, body, content_type, upload))
             if decision.kind is FaultKind.AFTER_COMMIT_DROP:
                 self.stats.faults_injected += 1
-                log.info("emulator_fault_after_commit", method=route.method_id, kind="drop")
+                log.info("emulator_fault_after_commit", method=method_id, kind="drop")
                 return ApiResponse(0, b"", drop=True)
             if decision.kind is FaultKind.AFTER_COMMIT_ERROR:
                 self.stats.faults_injected += 1
-                log.info("emulator_fault_after_commit", method=route.method_id, kind="error")
+                log.info("emulator_fault_after_commit", method=method_id, kind="error")
                 raise errors.backend_error(decision.status)
         finally:
             self.quota.leave(email)
         if result is None:
             return ApiResponse(204, b"", {})
-        return _json_response(200, result, req.query)
+        return _json_response(200, result, query)

@@ -36,7 +36,6 @@ class Reason(StrEnum):
     USER_RATE_LIMIT_EXCEEDED = "userRateLimitExceeded"
     RATE_LIMIT_EXCEEDED = "rateLimitExceeded"
     BACKEND_ERROR = "backendError"
-    UNAVAILABLE = "backendError"  # Gmail reports 503s with the same reason
     DUPLICATE = "duplicate"
     UPLOAD_TOO_LARGE = "uploadTooLarge"
     METHOD_NOT_ALLOWED = "httpMethodNotAllowed"

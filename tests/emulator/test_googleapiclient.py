@@ -157,3 +157,28 @@ async def test_client_sees_http_error_for_scope(emu: Emulator) -> None:
     assert info.value.resp.status == 403
     assert info.value.error_details[0]["reason"] == "insufficientPermissions"
     assert emu.count_messages(BOB, "INBOX") == before
+
+
+async def test_send_resumable_upload_in_chunks(emu: Emulator, svc: Any) -> None:
+    """MediaIoBaseUpload(resumable=True) with small chunks: 308 until complete, then sent."""
+    data = mime(BOB, "resumable upload") + b"\r\n" + b"x" * 600_000
+
+    def work() -> dict:
+        media = MediaIoBaseUpload(
+            io.BytesIO(data), mimetype="message/rfc822", chunksize=256 * 1024, resumable=True
+        )
+        request = svc.users().messages().send(userId="me", body={}, media_body=media)
+        request.uri = request.uri.replace("https://", "http://", 1)
+        response = None
+        chunks = 0
+        while response is None:
+            _status, response = request.next_chunk()
+            chunks += 1
+        assert chunks == 3
+        return response
+
+    sent = await asyncio.to_thread(work)
+    assert sent["labelIds"] == ["SENT"]
+    box = emu.state.mailbox(ALICE)
+    assert box is not None
+    assert box.messages[sent["id"]].raw.endswith(b"x" * 1000)
