@@ -1,0 +1,151 @@
+"""Every actor × operation × purpose × basis combination against a table of expectations."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from audit.event import Actor, Basis
+from audit.vocab import FORBIDDEN_PURPOSES, ActorKind, BasisKind, Purpose
+from connector.policy import (
+    ApprovalFact,
+    ApprovalStatus,
+    ConsentFact,
+    GranteeKind,
+    Operation,
+    PolicyRequest,
+    Reason,
+    decide,
+)
+from connector.policy.rules import PROHIBITION_RULE
+
+NOW = datetime(2025, 3, 1, tzinfo=UTC)
+O, P = Operation, Purpose
+READS = {O.METADATA_READ, O.CONTENT_READ, O.ATTACHMENT_READ}
+OWNER_OPS = READS | {
+    O.DRAFT_READ, O.DRAFT_WRITE, O.MESSAGE_SEND, O.HISTORY_READ, O.ACCOUNT_UNLINK,
+    O.CONSENT_GRANT, O.CONSENT_REVOKE,
+}  # fmt: skip
+CASEWORK = {P.SECURITY, P.LEGAL}
+
+# The expectation, written as rules independent of the implementation:
+# (actor, operations, purposes, basis variant) -> grant name. Anything not listed is denied.
+ALLOWED: list[tuple[str, set[Operation], set[Purpose], str, str]] = [
+    ("owner", OWNER_OPS, {P.USER_FEATURE}, "none", "user.own_mailbox"),
+    ("owner", {O.ACCOUNT_LINK}, {P.USER_FEATURE}, "none", "user.link"),
+    ("service", {O.METADATA_READ, O.CONTENT_READ}, {P.USER_FEATURE}, "none",
+     "service.owner_features"),
+    ("operator", READS, {P.CONSENTED_SUPPORT}, "consent", "operator.consented_support"),
+    ("operator", READS | {O.TRANSFER}, CASEWORK, "approval", "operator.approved_access"),
+    ("operator", {O.AGGREGATE_READ}, {P.AGGREGATE_OPS}, "none", "operator.aggregates"),
+    ("operator", {O.ACCESS_REQUEST_CREATE}, CASEWORK, "none", "operator.request_access"),
+    ("operator", {O.ACCESS_REQUEST_DECIDE}, CASEWORK, "pending", "operator.decide_access"),
+    ("reviewer", {O.AUDIT_READ}, CASEWORK, "none", "reviewer.audit"),
+]  # fmt: skip
+
+ACTORS = {
+    "owner": Actor(ActorKind.USER, "user1"),
+    "other_user": Actor(ActorKind.USER, "user2"),
+    "service": Actor(ActorKind.SERVICE, "sync"),
+    "operator": Actor(ActorKind.OPERATOR, "op1"),
+    "reviewer": Actor(ActorKind.REVIEWER, "rev1"),
+    "admin": Actor(ActorKind.ADMIN, "adm1"),
+    "system": Actor(ActorKind.SYSTEM, "connector"),
+}
+BASES = ("none", "consent", "approval", "pending")
+ACCOUNTLESS = {O.AGGREGATE_READ, O.AUDIT_READ}
+
+
+def expected(actor: str, op: Operation, purpose: Purpose, basis: str) -> str | None:
+    for who, ops, purposes, variant, grant in ALLOWED:
+        if who == actor and op in ops and purpose in purposes and variant == basis:
+            return grant
+    return None
+
+
+def request(actor: str, op: Operation, purpose: Purpose, basis: str) -> PolicyRequest:
+    casework = purpose if purpose in CASEWORK else P.SECURITY
+    consent = approval = None
+    basis_ref = None
+    if basis == "consent":
+        basis_ref = Basis(BasisKind.CONSENT, "c1")
+        consent = ConsentFact(
+            "c1", "acct1", "user1", GranteeKind.OPERATOR, "op1", frozenset({"m1"}),
+            NOW - timedelta(days=1), NOW + timedelta(days=6),
+        )  # fmt: skip
+    elif basis in {"approval", "pending"}:
+        basis_ref = Basis(BasisKind.ACCESS_REQUEST, "r1")
+        approved = basis == "approval"
+        approval = ApprovalFact(
+            "r1", "acct1", "op1" if approved else "op2", casework,
+            ApprovalStatus.APPROVED if approved else ApprovalStatus.PENDING,
+            NOW - timedelta(days=1), message_ids=frozenset({"m1"}), has_case_reference=True,
+            has_reason=True, decided_by="op2" if approved else None,
+            expires_at=NOW + timedelta(days=1) if approved else None,
+        )  # fmt: skip
+    return PolicyRequest(
+        ACTORS[actor], op, purpose, NOW,
+        account_id=None if op in ACCOUNTLESS else "acct1",
+        account_owner=None if op in ACCOUNTLESS else "user1",
+        message_ids=frozenset({"m1"}) if op in READS | {O.TRANSFER} else frozenset(),
+        basis=basis_ref, consent=consent, approval=approval,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("actor", list(ACTORS))
+def test_every_combination_matches_the_table(actor: str) -> None:
+    """For this actor, every operation × purpose × basis decides exactly as the table says."""
+    mismatches = []
+    for op, purpose, basis in itertools.product(Operation, Purpose, BASES):
+        verdict = decide(request(actor, op, purpose, basis))
+        want = expected(actor, op, purpose, basis)
+        got = verdict.rule if verdict.allowed else None
+        if got != want:
+            mismatches.append((op.value, purpose.value, basis, got, verdict.reasons))
+        if not verdict.allowed:
+            assert verdict.reasons, "a denial always says why"
+        if purpose in FORBIDDEN_PURPOSES:
+            assert not verdict.allowed
+            assert verdict.rule == PROHIBITION_RULE
+            assert Reason.PURPOSE_FORBIDDEN in verdict.reasons
+    assert mismatches == []
+
+
+def test_table_allows_something_for_each_listed_rule() -> None:
+    """Each row of the expectation table is reachable (the table is not vacuous)."""
+    for who, ops, purposes, variant, grant in ALLOWED:
+        for op in ops:
+            for purpose in purposes:
+                verdict = decide(request(who, op, purpose, variant))
+                assert verdict.allowed and verdict.rule == grant, (who, op, purpose)
+
+
+def test_denial_lists_every_reason() -> None:
+    """A forbidden purpose on someone else's mailbox names both problems."""
+    req = request("other_user", O.CONTENT_READ, P.ADVERTISING, "none")
+    verdict = decide(req)
+    assert not verdict.allowed
+    assert verdict.reasons == (Reason.PURPOSE_FORBIDDEN, Reason.ACTOR_NOT_OWNER)
+
+
+def test_operator_consent_failures_are_all_reported() -> None:
+    """An expired, revoked consent for another grantee reports all three at once."""
+    consent = ConsentFact(
+        "c1", "acct1", "user1", GranteeKind.OPERATOR, "op9", frozenset({"m1"}),
+        NOW - timedelta(days=8), NOW - timedelta(days=1), revoked_at=NOW - timedelta(days=2),
+    )  # fmt: skip
+    req = PolicyRequest(
+        ACTORS["operator"], O.CONTENT_READ, P.CONSENTED_SUPPORT, NOW, account_id="acct1",
+        account_owner="user1", message_ids=frozenset({"m2"}),
+        basis=Basis(BasisKind.CONSENT, "c1"), consent=consent,
+    )  # fmt: skip
+    verdict = decide(req)
+    assert verdict.rule == "operator.consented_support"
+    assert set(verdict.reasons) == {
+        Reason.CONSENT_OTHER_GRANTEE,
+        Reason.CONSENT_REVOKED,
+        Reason.CONSENT_EXPIRED,
+        Reason.CONSENT_NOT_COVERING,
+    }
