@@ -32,7 +32,7 @@ from connector.gmail.sync import (
 from connector.gmail.transport import AiohttpTransport, Transport
 from connector.ports import GmailJson, OutgoingMessage, TokenSource
 
-ATTACHMENT_CHUNK = 256 * 1024  # decoded bytes per yielded chunk
+ATTACHMENT_CHUNK = 256 * 1024  # decoded bytes per yielded chunk (rounded down to 3 bytes)
 _LIST_PAGE = 500  # Gmail's maximum page size for messages.list
 
 
@@ -52,6 +52,7 @@ class GmailClient:
         timeout: aiohttp.ClientTimeout | None = None,
         transport: Transport | None = None,
         sleep: Sleep = asyncio.sleep,
+        attachment_chunk: int = ATTACHMENT_CHUNK,
     ) -> None:
         """`quota=None` paces nothing by units but still caps concurrency per user (10)."""
         self.calls = CallFactory(endpoint)
@@ -67,6 +68,9 @@ class GmailClient:
         )
         self._once = ExactlyOnce(self._executor, self.calls, send_resolution_delays)
         self._sync = MailboxSync(self)
+        if attachment_chunk < 3:
+            raise ValueError("attachment_chunk must be at least 3 bytes")
+        self._attachment_chunk = attachment_chunk
 
     async def _call(self, account_id: str, call: Any) -> GmailJson:
         result: GmailJson = await self._executor.call(account_id, call)
@@ -149,7 +153,7 @@ class GmailClient:
         """
         body = await self._call(account_id, self.calls.get_attachment(message_id, attachment_id))
         data = str(body.get("data", ""))
-        step = ATTACHMENT_CHUNK // 3 * 4  # whole base64 quanta decode on their own
+        step = self._attachment_chunk // 3 * 4  # whole base64 quanta decode on their own
         for start in range(0, len(data), step):
             piece = data[start : start + step]
             yield base64.urlsafe_b64decode(piece + "=" * (-len(piece) % 4))
