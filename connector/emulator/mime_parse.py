@@ -153,8 +153,8 @@ def parse_message(raw: bytes, message_key: str) -> ParsedMessage:
     builder = _Builder(message_key)
     payload = builder.build(msg, "")
     source = _WS_RE.sub(" ", _snippet_source(builder.plain, builder.html)).strip()
-    # Gmail HTML-escapes snippets (e.g. ' becomes &#39;).
-    snippet = html.escape(source[:SNIPPET_LENGTH], quote=True)
+    # Gmail HTML-escapes snippets with decimal entities (' becomes &#39;, not &#x27;).
+    snippet = html.escape(source[:SNIPPET_LENGTH], quote=True).replace("&#x27;", "&#39;")
     headers = payload["headers"]
     searchable = " ".join([source, *(h["value"] for h in headers)]).lower()
     search_headers: dict[str, str] = {}

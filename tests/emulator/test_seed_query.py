@@ -106,3 +106,11 @@ def test_query_free_text_and_bad_dates(box: Mailbox) -> None:
     assert ids(box, "Berlin") == {m.id for m in box.order if "berlin" in m.parsed.text}
     with pytest.raises(GmailError):
         parse_query("after:2020/13/45")
+
+
+def test_snippet_escaping_like_gmail() -> None:
+    """Snippets are HTML-escaped with Gmail's entities (&#39; for an apostrophe)."""
+    from connector.emulator.mime_parse import parse_message
+
+    parsed = parse_message(b"Subject: s\r\n\r\nI've got <b> & more", "k")
+    assert parsed.snippet == "I&#39;ve got &lt;b&gt; &amp; more"
