@@ -92,6 +92,7 @@ class OAuthService:
         return None
 
     def _redirect_error(self, params: dict[str, str], error: str) -> web.Response:
+        """Send the browser back to the client with `error` (raises aiohttp's HTTPFound)."""
         query = {"error": error}
         if "state" in params:
             query["state"] = params["state"]

@@ -181,7 +181,12 @@ class Emulator:
     def authorized_user_info(
         self, email: str, scopes: list[str] | tuple[str, ...] | None = None
     ) -> dict[str, Any]:
-        """google-auth authorized-user JSON (`Credentials.from_authorized_user_info` accepts it)."""
+        """google-auth authorized-user JSON (`Credentials.from_authorized_user_info` accepts it).
+
+        Caveat: google-auth 2.62's `from_authorized_user_info` replaces `token_uri` with
+        Google's, so to refresh against the emulator build `Credentials(...,
+        token_uri=info["token_uri"])` yourself.
+        """
         issued = self.issue_tokens(email, scopes)
         return {
             "type": "authorized_user",
