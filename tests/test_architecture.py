@@ -1,0 +1,81 @@
+"""Architecture rules checked on the import graph (AST), not by review."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GATE = "connector.policy.gate"
+
+
+def _modules(package: str) -> dict[str, Path]:
+    found = {}
+    for path in sorted((ROOT / package).rglob("*.py")):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        found[".".join(parts)] = path
+    return found
+
+
+def _imports(module: str, path: Path) -> set[str]:
+    """Every absolute module name the file imports (relative imports resolved)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    is_package = path.name == "__init__.py"
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")
+                base = base[: len(base) - node.level + (1 if is_package else 0)]
+                prefix = ".".join(base + ([node.module] if node.module else []))
+            else:
+                prefix = node.module or ""
+            names.add(prefix)
+            names.update(f"{prefix}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _hits(names: set[str], target: str) -> set[str]:
+    return {n for n in names if n == target or n.startswith(target + ".")}
+
+
+def test_walker_sees_the_gate_import() -> None:
+    """The check is live: it finds the gate's own import of connector.gmail."""
+    modules = _modules("connector")
+    assert _hits(_imports(GATE, modules[GATE]), "connector.gmail")
+
+
+def test_only_the_gate_imports_the_gmail_client() -> None:
+    """No module under connector/ or audit/ except the gate (and the client itself) imports it."""
+    offenders = {}
+    for package in ("connector", "audit"):
+        for module, path in _modules(package).items():
+            if module == GATE or module == "connector.gmail" or module.startswith(
+                "connector.gmail."
+            ):
+                continue
+            hits = _hits(_imports(module, path), "connector.gmail")
+            if hits:
+                offenders[module] = sorted(hits)
+    assert offenders == {}
+
+
+def test_audit_stands_alone() -> None:
+    """The audit package never imports the connector."""
+    offenders = {
+        module: sorted(_hits(_imports(module, path), "connector"))
+        for module, path in _modules("audit").items()
+        if _hits(_imports(module, path), "connector")
+    }
+    assert offenders == {}
+
+
+def test_relative_imports_are_resolved(tmp_path: Path) -> None:
+    """`from ..gmail import X` inside connector.web is seen as connector.gmail."""
+    probe = tmp_path / "routes.py"
+    probe.write_text("from ..gmail import GmailClient\n", encoding="utf-8")
+    assert _hits(_imports("connector.web.routes", probe), "connector.gmail")
