@@ -54,8 +54,10 @@ def test_only_the_gate_imports_the_gmail_client() -> None:
     offenders = {}
     for package in ("connector", "audit"):
         for module, path in _modules(package).items():
-            if module == GATE or module == "connector.gmail" or module.startswith(
-                "connector.gmail."
+            if (
+                module == GATE
+                or module == "connector.gmail"
+                or module.startswith("connector.gmail.")
             ):
                 continue
             hits = _hits(_imports(module, path), "connector.gmail")

@@ -80,11 +80,14 @@ async def test_owner_read_writes_decision_then_outcome(
         Phase.OUTCOME, Decision.ALLOW, Outcome.OK,
     )  # fmt: skip
     assert decision.access_id == outcome.access_id
-    assert decision.purpose is Purpose.USER_FEATURE and decision.basis is None
+    assert decision.purpose is Purpose.USER_FEATURE
+    assert decision.basis is None
     assert decision.resources == (ResourceRef(M, "a1"),)
     assert outcome.resources == (ResourceRef(M, "a1"), ResourceRef(ResourceKind.THREAD, "a1"))
-    assert decision.reasons == () and decision.severity is Severity.INFO
-    assert decision.account_id == ACCOUNT and decision.request_id == "req1"
+    assert decision.reasons == ()
+    assert decision.severity is Severity.INFO
+    assert decision.account_id == ACCOUNT
+    assert decision.request_id == "req1"
     assert not decision.legal_hold
     assert mailbox.calls == [("get_message", ACCOUNT)]
 
@@ -152,9 +155,7 @@ async def test_gmail_error_is_recorded_with_its_code(
     assert [(c.operation, c.count, c.error_count) for c in counts] == [("metadata.read", 1, 1)]
 
 
-async def test_search_records_keyed_hash_never_the_query(
-    gate: Gate, sink: RecordingSink
-) -> None:
+async def test_search_records_keyed_hash_never_the_query(gate: Gate, sink: RecordingSink) -> None:
     """A search stores HMAC(key, query) as a QUERY resource; the text appears nowhere."""
     result = await gate.list_messages(OWNER_CTX, ACCOUNT, query="from:alice secret plans")
     digest = hmac.new(HASH_KEY, b"from:alice secret plans", hashlib.sha256).hexdigest()
@@ -249,7 +250,7 @@ async def test_thread_growing_after_decision_is_withheld(
 async def test_legal_hold_approval_marks_events_and_bounds_listing(
     gate: Gate, sink: RecordingSink, facts: MemoryBasisFacts, mailbox: FakeMailbox
 ) -> None:
-    """A time-range legal approval: listing is bounded by after:/before:, events carry legal_hold."""
+    """Time-range legal approval: listing bounded by after:/before:; events carry legal_hold."""
     start, end = datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC)
     facts.approvals["r1"] = approval(time_from=start, time_to=end, legal_hold=True)
     op_ctx = ctx(ActorKind.OPERATOR, "op1", Purpose.LEGAL)
@@ -309,9 +310,7 @@ async def test_aggregates_are_k_anonymous_and_audited(
     for n in range(5):
         await usage.increment(f"acct{n}", day, "content.read", error=n == 0)
     await usage.increment("acct0", day, "message.send", error=False)
-    report = await gate.aggregates(
-        ctx(ActorKind.OPERATOR, "op1", Purpose.AGGREGATE_OPS), day, day
-    )
+    report = await gate.aggregates(ctx(ActorKind.OPERATOR, "op1", Purpose.AGGREGATE_OPS), day, day)
     assert [(r.operation, r.count, r.error_count) for r in report.rows] == [("content.read", 5, 1)]
     assert report.suppressed_groups == 1
     assert "acct" not in repr(report)

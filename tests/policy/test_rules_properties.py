@@ -1,4 +1,4 @@
-"""Property-based checks of the policy: deny by default, consents and approvals hold their limits."""
+"""Property-based checks: deny by default; consents and approvals hold their limits."""
 
 from __future__ import annotations
 
@@ -74,7 +74,9 @@ def requests(draw: st.DrawFn) -> PolicyRequest:
         resolved=draw(st.booleans()),
         message_times=draw(st.dictionaries(ids, offsets, max_size=3)),
         window=draw(st.none() | st.tuples(offsets, offsets)),
-        basis=None if basis_kind is None else Basis(basis_kind, draw(st.sampled_from(["c1", "r1"]))),
+        basis=None
+        if basis_kind is None
+        else Basis(basis_kind, draw(st.sampled_from(["c1", "r1"]))),
         consent=draw(st.none() | consents),
         approval=draw(st.none() | approvals),
         support_case=draw(st.none() | st.just("case7")),
@@ -132,7 +134,7 @@ def test_a_consent_never_opens_another_message(req: PolicyRequest, consent: Cons
 def test_expired_or_revoked_never_allows(
     req: PolicyRequest, consent: ConsentFact, approval: ApprovalFact
 ) -> None:
-    """A consent past expiry or revoked, or an approval past expiry or not approved, never allows."""
+    """A dead consent (expired, revoked) or dead approval (expired, not approved) never allows."""
     base = {f: getattr(req, f) for f in req.__dataclass_fields__}
     dead_consent = consent.revoked_at is not None and consent.revoked_at <= NOW
     dead_consent = dead_consent or consent.expires_at <= NOW

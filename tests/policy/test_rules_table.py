@@ -22,11 +22,11 @@ from connector.policy import (
 from connector.policy.rules import PROHIBITION_RULE
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
-O, P = Operation, Purpose
-READS = {O.METADATA_READ, O.CONTENT_READ, O.ATTACHMENT_READ}
+Op, P = Operation, Purpose
+READS = {Op.METADATA_READ, Op.CONTENT_READ, Op.ATTACHMENT_READ}
 OWNER_OPS = READS | {
-    O.DRAFT_READ, O.DRAFT_WRITE, O.MESSAGE_SEND, O.HISTORY_READ, O.ACCOUNT_UNLINK,
-    O.CONSENT_GRANT, O.CONSENT_REVOKE,
+    Op.DRAFT_READ, Op.DRAFT_WRITE, Op.MESSAGE_SEND, Op.HISTORY_READ, Op.ACCOUNT_UNLINK,
+    Op.CONSENT_GRANT, Op.CONSENT_REVOKE,
 }  # fmt: skip
 CASEWORK = {P.SECURITY, P.LEGAL}
 
@@ -34,15 +34,15 @@ CASEWORK = {P.SECURITY, P.LEGAL}
 # (actor, operations, purposes, basis variant) -> grant name. Anything not listed is denied.
 ALLOWED: list[tuple[str, set[Operation], set[Purpose], str, str]] = [
     ("owner", OWNER_OPS, {P.USER_FEATURE}, "none", "user.own_mailbox"),
-    ("owner", {O.ACCOUNT_LINK}, {P.USER_FEATURE}, "none", "user.link"),
-    ("service", {O.METADATA_READ, O.CONTENT_READ}, {P.USER_FEATURE}, "none",
+    ("owner", {Op.ACCOUNT_LINK}, {P.USER_FEATURE}, "none", "user.link"),
+    ("service", {Op.METADATA_READ, Op.CONTENT_READ}, {P.USER_FEATURE}, "none",
      "service.owner_features"),
     ("operator", READS, {P.CONSENTED_SUPPORT}, "consent", "operator.consented_support"),
-    ("operator", READS | {O.TRANSFER}, CASEWORK, "approval", "operator.approved_access"),
-    ("operator", {O.AGGREGATE_READ}, {P.AGGREGATE_OPS}, "none", "operator.aggregates"),
-    ("operator", {O.ACCESS_REQUEST_CREATE}, CASEWORK, "none", "operator.request_access"),
-    ("operator", {O.ACCESS_REQUEST_DECIDE}, CASEWORK, "pending", "operator.decide_access"),
-    ("reviewer", {O.AUDIT_READ}, CASEWORK, "none", "reviewer.audit"),
+    ("operator", READS | {Op.TRANSFER}, CASEWORK, "approval", "operator.approved_access"),
+    ("operator", {Op.AGGREGATE_READ}, {P.AGGREGATE_OPS}, "none", "operator.aggregates"),
+    ("operator", {Op.ACCESS_REQUEST_CREATE}, CASEWORK, "none", "operator.request_access"),
+    ("operator", {Op.ACCESS_REQUEST_DECIDE}, CASEWORK, "pending", "operator.decide_access"),
+    ("reviewer", {Op.AUDIT_READ}, CASEWORK, "none", "reviewer.audit"),
 ]  # fmt: skip
 
 ACTORS = {
@@ -55,7 +55,7 @@ ACTORS = {
     "system": Actor(ActorKind.SYSTEM, "connector"),
 }
 BASES = ("none", "consent", "approval", "pending")
-ACCOUNTLESS = {O.AGGREGATE_READ, O.AUDIT_READ}
+ACCOUNTLESS = {Op.AGGREGATE_READ, Op.AUDIT_READ}
 
 
 def expected(actor: str, op: Operation, purpose: Purpose, basis: str) -> str | None:
@@ -89,7 +89,7 @@ def request(actor: str, op: Operation, purpose: Purpose, basis: str) -> PolicyRe
         ACTORS[actor], op, purpose, NOW,
         account_id=None if op in ACCOUNTLESS else "acct1",
         account_owner=None if op in ACCOUNTLESS else "user1",
-        message_ids=frozenset({"m1"}) if op in READS | {O.TRANSFER} else frozenset(),
+        message_ids=frozenset({"m1"}) if op in READS | {Op.TRANSFER} else frozenset(),
         basis=basis_ref, consent=consent, approval=approval,
     )  # fmt: skip
 
@@ -119,12 +119,13 @@ def test_table_allows_something_for_each_listed_rule() -> None:
         for op in ops:
             for purpose in purposes:
                 verdict = decide(request(who, op, purpose, variant))
-                assert verdict.allowed and verdict.rule == grant, (who, op, purpose)
+                assert verdict.allowed, (who, op, purpose, verdict.reasons)
+                assert verdict.rule == grant
 
 
 def test_denial_lists_every_reason() -> None:
     """A forbidden purpose on someone else's mailbox names both problems."""
-    req = request("other_user", O.CONTENT_READ, P.ADVERTISING, "none")
+    req = request("other_user", Op.CONTENT_READ, P.ADVERTISING, "none")
     verdict = decide(req)
     assert not verdict.allowed
     assert verdict.reasons == (Reason.PURPOSE_FORBIDDEN, Reason.ACTOR_NOT_OWNER)
@@ -137,7 +138,7 @@ def test_operator_consent_failures_are_all_reported() -> None:
         NOW - timedelta(days=8), NOW - timedelta(days=1), revoked_at=NOW - timedelta(days=2),
     )  # fmt: skip
     req = PolicyRequest(
-        ACTORS["operator"], O.CONTENT_READ, P.CONSENTED_SUPPORT, NOW, account_id="acct1",
+        ACTORS["operator"], Op.CONTENT_READ, P.CONSENTED_SUPPORT, NOW, account_id="acct1",
         account_owner="user1", message_ids=frozenset({"m2"}),
         basis=Basis(BasisKind.CONSENT, "c1"), consent=consent,
     )  # fmt: skip

@@ -79,9 +79,7 @@ async def test_only_the_owner_grants_and_limits_hold(
         await store.grant_consent(USER, ACCOUNT, [], GranteeKind.OPERATOR, "op1")
 
 
-async def test_consent_not_kept_when_audit_is_down(
-    store: PolicyStore, sink: RecordingSink
-) -> None:
+async def test_consent_not_kept_when_audit_is_down(store: PolicyStore, sink: RecordingSink) -> None:
     """If the audit log refuses the event, the consent is rolled back."""
     sink.fail = True
     with pytest.raises(AuditUnavailableError):
@@ -121,7 +119,8 @@ async def test_access_request_needs_a_second_operator(
     ]
     assert sink.events[2].basis == basis
     # Free text never reaches the audit log.
-    assert "subpoena" not in repr(sink.events) and "court" not in repr(sink.events)
+    assert "subpoena" not in repr(sink.events)
+    assert "court" not in repr(sink.events)
 
 
 async def test_stale_requests_count_as_dismissed(store: PolicyStore, clock: Clock) -> None:
@@ -143,9 +142,13 @@ async def test_request_validation(store: PolicyStore) -> None:
     """Missing reason, half a time range, or no scope at all are rejected before storing."""
     base = {"purpose": Purpose.SECURITY, "duration": timedelta(days=1)}
     with pytest.raises(PolicyInputError):
-        await store.request_access(OP1, ACCOUNT, case_reference="C", reason=" ", message_ids=["m1"], **base)  # type: ignore[arg-type]
+        await store.request_access(
+            OP1, ACCOUNT, case_reference="C", reason=" ", message_ids=["m1"], **base
+        )  # type: ignore[arg-type]
     with pytest.raises(PolicyInputError):
-        await store.request_access(OP1, ACCOUNT, case_reference="C", reason="r", time_from=T0, **base)  # type: ignore[arg-type]
+        await store.request_access(
+            OP1, ACCOUNT, case_reference="C", reason="r", time_from=T0, **base
+        )  # type: ignore[arg-type]
     with pytest.raises(PolicyInputError):
         await store.request_access(OP1, ACCOUNT, case_reference="C", reason="r", **base)  # type: ignore[arg-type]
 
