@@ -170,3 +170,26 @@ async def test_usage_counter_upserts(db_url: str) -> None:
         ]
     finally:
         await engine.dispose()
+
+
+async def test_gate_uses_stored_consent_until_revoked(
+    store: PolicyStore, sink: RecordingSink, owners: StaticAccountOwners, clock: Clock
+) -> None:
+    """Consent stored in the database opens one message to op1 through the gate, until revoked."""
+    from connector.policy.access import AccessContext
+    from connector.policy.fake_mailbox import FakeMailbox
+    from connector.policy.gate import Gate
+    from connector.policy.memory import MemoryUsageCounter
+
+    mailbox = FakeMailbox()
+    mailbox.add_message(ACCOUNT, "m1")
+    gate = Gate(mailbox, sink, owners, store, MemoryUsageCounter(), hash_key=b"k", clock=clock)
+    granted = await store.grant_consent(USER, ACCOUNT, ["m1"], GranteeKind.OPERATOR, "op1")
+    ctx = AccessContext(OP1, Purpose.CONSENTED_SUPPORT)
+    basis = Basis(BasisKind.CONSENT, granted.id)
+    assert (await gate.read_message(ctx, ACCOUNT, "m1", "full", basis))["id"] == "m1"
+    await store.revoke_consent(USER, granted.id)
+    with pytest.raises(AccessDenied) as denied:
+        await gate.read_message(ctx, ACCOUNT, "m1", "full", basis)
+    assert denied.value.reasons == (Reason.CONSENT_REVOKED,)
+    assert len(mailbox.calls) == 1
