@@ -30,7 +30,7 @@ from connector.gmail.sync import (
     gone_or_raise,
 )
 from connector.gmail.transport import AiohttpTransport, Transport
-from connector.ports import GmailJson, OutgoingMessage, TokenSource
+from connector.ports import GmailJson, MailboxPort, OutgoingMessage, TokenSource
 
 ATTACHMENT_CHUNK = 256 * 1024  # decoded bytes per yielded chunk (rounded down to 3 bytes)
 _LIST_PAGE = 500  # Gmail's maximum page size for messages.list
@@ -272,3 +272,8 @@ class GmailClient:
             account_id, message_ids, fmt="metadata", metadata_headers=headers
         )
         return {mid: gone_or_raise(r) for mid, r in zip(message_ids, results, strict=True)}
+
+
+def as_mailbox_port(client: GmailClient) -> MailboxPort:
+    """Typed view of the client as the gate's port; mypy checks the conformance here."""
+    return client
