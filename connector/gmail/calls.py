@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import httplib2
 from googleapiclient.discovery import build
@@ -24,6 +24,8 @@ from connector.gmail.transport import HttpCall
 
 JSON_RAW_LIMIT = 5 * 1024 * 1024  # above this, upload the RFC 822 bytes instead of base64 JSON
 _METHOD_PREFIX = "gmail.users."
+_ID_PLACEHOLDER = "connectoridplaceholder"  # unreserved characters: left as-is in the URI
+_MAX_TEMPLATES = 64
 
 
 class Method(StrEnum):
@@ -112,6 +114,7 @@ class CallFactory:
         self._drafts = users.drafts()
         self._labels = users.labels()
         self._history = users.history()
+        self._get_templates: dict[tuple[str, tuple[str, ...]], ApiCall] = {}
         # The library targets Google's batch URL whatever the endpoint: derive ours.
         self.batch_uri = f"{self.endpoint}batch/gmail/v1"
 
@@ -160,10 +163,25 @@ class CallFactory:
     def get_message(
         self, message_id: str, *, fmt: str = "full", metadata_headers: tuple[str, ...] = ()
     ) -> ApiCall:
-        kwargs: dict[str, Any] = {"userId": "me", "id": message_id, "format": fmt}
-        if metadata_headers:
-            kwargs["metadataHeaders"] = list(metadata_headers)
-        return self._wrap(self._messages.get(**kwargs))
+        # Bulk reads build thousands of these: the library builds one template per
+        # (format, headers) and only the quoted id differs, which is ~10x cheaper per call.
+        key = (fmt, metadata_headers)
+        template = self._get_templates.get(key)
+        if template is None:
+            kwargs: dict[str, Any] = {"userId": "me", "id": _ID_PLACEHOLDER, "format": fmt}
+            if metadata_headers:
+                kwargs["metadataHeaders"] = list(metadata_headers)
+            template = self._wrap(self._messages.get(**kwargs))
+            if len(self._get_templates) >= _MAX_TEMPLATES:
+                self._get_templates.clear()
+            self._get_templates[key] = template
+        http = template.http
+        uri = http.uri.replace(
+            f"/messages/{_ID_PLACEHOLDER}?", f"/messages/{quote(message_id, safe='')}?", 1
+        )
+        return ApiCall(
+            template.method, HttpCall(http.verb, uri, http.headers, None), template.decode
+        )
 
     def get_attachment(self, message_id: str, attachment_id: str) -> ApiCall:
         return self._wrap(

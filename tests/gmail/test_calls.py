@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 import connector.gmail.calls as calls_module
 from connector.gmail.calls import JSON_RAW_LIMIT, CallFactory, Method
 
@@ -51,3 +54,18 @@ def test_decoder_handles_empty_and_json_bodies():
     factory = CallFactory("http://127.0.0.1:9999/")
     assert factory.get_profile().decode(200, b'{"historyId": "5"}') == {"historyId": "5"}
     assert factory.delete_draft("d").decode(204, b"") == {}
+
+
+@given(st.text(min_size=1, max_size=20))
+def test_templated_get_matches_library_build(message_id):
+    """The per-id substitution yields exactly the URI the library builds for that id."""
+    factory = _FACTORY
+    ours = factory.get_message(message_id, fmt="metadata", metadata_headers=("From", "Subject"))
+    direct = factory._messages.get(
+        userId="me", id=message_id, format="metadata", metadataHeaders=["From", "Subject"]
+    )
+    assert ours.http.uri == direct.uri
+    assert ours.http.verb == direct.method
+
+
+_FACTORY = CallFactory("http://127.0.0.1:9999/")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import aiohttp
 import pytest
 
 from connector.emulator.faults import FaultConfig
@@ -195,3 +198,17 @@ async def test_draft_lifecycle(emu, user, client):
     assert created["id"] not in emu.state.mailbox(user).drafts
     with pytest.raises(errors.NotFoundError):
         await client.delete_draft(user, created["id"])
+
+
+async def test_timeout_while_server_still_sending_is_not_duplicated(emu, user, make_client):
+    """A send that times out but commits later is found by a delayed search, not re-sent."""
+    client = make_client(
+        timeout=aiohttp.ClientTimeout(total=0.15), send_resolution_delays=(0.0, 0.5, 1.0)
+    )
+    emu.set_faults(FaultConfig(seed=12, latency_ms=350, methods=frozenset({"messages.send"})))
+    message = make_message(emu, user, 30)
+    result = await client.send_message(user, message)
+    await asyncio.sleep(0.5)  # let any straggling send land before counting
+    assert copies(emu, user, message) == 1
+    assert emu.state.mailbox(user).messages[result["id"]].message_id_header == message.message_id
+    assert emu.stats.requests["messages.send"] == 1
