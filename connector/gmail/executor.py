@@ -123,6 +123,8 @@ class Executor:
             retryable = isinstance(error, RateLimitedError) or (
                 call.idempotent and isinstance(error, ServerError)
             )
+            if (error.retry_after or 0.0) > self.retry.max_retry_after:
+                retryable = False  # e.g. the daily sending limit: the caller must reschedule
             if retryable and self.retry.should_retry(attempt):
                 await self._back_off(account_id, attempt, error)
                 attempt += 1

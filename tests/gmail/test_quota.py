@@ -8,8 +8,9 @@ import pytest
 from aiohttp import web
 
 from connector.emulator.quota import QuotaConfig, RateLimitStyle
-from connector.gmail import GmailClient, QuotaPolicy, QuotaRegime, RetryPolicy
+from connector.gmail import GmailClient, QuotaPolicy, QuotaRegime, RetryPolicy, errors
 from connector.gmail.quota import QuotaBudget
+from connector.ports import AccessToken
 from tests.gmail.conftest import FAST_RETRY
 
 
@@ -118,47 +119,57 @@ async def test_unpaced_client_recovers_from_rate_limits(emu, user, make_client, 
     assert emu.stats.rate_limited > 0
 
 
-async def test_retry_after_is_honoured(session):
-    """A 429 with Retry-After is retried no sooner than the server asked."""
-    hits: list[float] = []
+class StaticTokens:
+    async def access_token(self, account_id, *, force_refresh=False):
+        return AccessToken("t", None, frozenset())
+
+
+@pytest.fixture
+async def rate_limited_server():
+    """A fake Gmail whose first getProfile answers 429 with a chosen Retry-After."""
+    state = {"retry_after": "0.3", "hits": []}
     loop = asyncio.get_running_loop()
 
     async def profile(_request: web.Request) -> web.Response:
-        hits.append(loop.time())
-        if len(hits) == 1:
+        state["hits"].append(loop.time())
+        if len(state["hits"]) == 1:
+            envelope = {
+                "error": {
+                    "code": 429,
+                    "message": "slow down",
+                    "errors": [{"reason": "rateLimitExceeded", "domain": "global", "message": "x"}],
+                }
+            }
             return web.json_response(
-                {
-                    "error": {
-                        "code": 429,
-                        "message": "slow down",
-                        "errors": [
-                            {"reason": "rateLimitExceeded", "domain": "global", "message": "x"}
-                        ],
-                    }
-                },
-                status=429,
-                headers={"Retry-After": "0.3"},
+                envelope, status=429, headers={"Retry-After": state["retry_after"]}
             )
         return web.json_response({"emailAddress": "a@example.com", "historyId": "1"})
-
-    class Static:
-        async def access_token(self, account_id, *, force_refresh=False):
-            from connector.ports import AccessToken
-
-            return AccessToken("t", None, frozenset())
 
     app = web.Application()
     app.router.add_get("/gmail/v1/users/me/profile", profile)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        port = runner.addresses[0][1]
-        client = GmailClient(f"http://127.0.0.1:{port}/", Static(), session, retry=FAST_RETRY)
-        profile_json = await client.get_profile("a")
-    finally:
-        await runner.cleanup()
-    assert profile_json["historyId"] == "1"
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    state["endpoint"] = f"http://127.0.0.1:{runner.addresses[0][1]}/"
+    yield state
+    await runner.cleanup()
+
+
+async def test_retry_after_is_honoured(rate_limited_server, session):
+    """A 429 with Retry-After is retried no sooner than the server asked."""
+    client = GmailClient(rate_limited_server["endpoint"], StaticTokens(), session, retry=FAST_RETRY)
+    profile = await client.get_profile("a")
+    hits = rate_limited_server["hits"]
+    assert profile["historyId"] == "1"
     assert len(hits) == 2
     assert hits[1] - hits[0] >= 0.29
+
+
+async def test_retry_after_beyond_cap_is_raised(rate_limited_server, session):
+    """A Retry-After longer than the policy's cap (e.g. sending limit) raises at once."""
+    rate_limited_server["retry_after"] = "3600"
+    client = GmailClient(rate_limited_server["endpoint"], StaticTokens(), session, retry=FAST_RETRY)
+    with pytest.raises(errors.RateLimitedError) as limited:
+        await client.get_profile("a")
+    assert limited.value.retry_after == 3600.0
+    assert len(rate_limited_server["hits"]) == 1
