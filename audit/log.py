@@ -1,0 +1,247 @@
+"""`AuditLog`: group commit in front of a store, checkpoint policy, query and verify.
+
+Group commit: `append()` encodes its event (validation happens here, before the chain is
+touched), queues it with a future and waits. One writer task drains the queue in batches, lets
+the store link and insert the whole batch in one transaction, and resolves every future only
+after COMMIT returned. Concurrent callers therefore share one fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from urllib.parse import urlsplit
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from audit.chain import Pending
+from audit.encoding import decode_body
+from audit.errors import AuditWriteError
+from audit.event import AppendReceipt, AuditEvent
+from audit.records import Checkpoint, QueryFilter, Row, StoredEvent
+from audit.signing import key_id, public_key_from_pem, public_pem, sign_checkpoint
+from audit.store import Store
+from audit.verify import ChainVerifier, VerifyReport
+
+MAX_BATCH = 4096
+VERIFY_CHUNK = 20_000
+
+
+def stored_event(row: Row) -> StoredEvent:
+    return StoredEvent(row[0], decode_body(row[7]), bytes(row[8]).hex(), bytes(row[9]).hex())
+
+
+class AuditLog:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        signing_key: Ed25519PrivateKey | None = None,
+        checkpoint_every: int = 1000,
+        checkpoint_seconds: float = 60,
+    ) -> None:
+        if checkpoint_every < 1 or checkpoint_seconds <= 0:
+            raise ValueError("checkpoint_every must be >= 1 and checkpoint_seconds > 0")
+        self.store = store
+        self._key = signing_key
+        self._every = checkpoint_every
+        self._seconds = checkpoint_seconds
+        self._last_checkpoint = time.monotonic()
+        self._queue: deque[tuple[Pending, asyncio.Future[AppendReceipt]]] = deque()
+        self._wake = asyncio.Event()
+        self._closed = False
+        self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return self.store.url
+
+    async def start(self) -> None:
+        if self._key is not None:
+            public = self._key.public_key()
+            await self.store.add_key(key_id(public), public_pem(public))
+        self._writer = asyncio.create_task(self._run_writer(), name="audit-writer")
+
+    async def append(self, event: AuditEvent) -> AppendReceipt:
+        """Durably commit `event`; return its receipt only after COMMIT.
+
+        Raises InvalidEventError for a malformed event (nothing written), AuditWriteError when
+        the store failed or the log is closed.
+        """
+        pending = Pending.of(event)
+        if self._closed or self._writer is None or self._writer.done():
+            raise AuditWriteError("the audit log is closed")
+        future: asyncio.Future[AppendReceipt] = asyncio.get_running_loop().create_future()
+        self._queue.append((pending, future))
+        self._wake.set()
+        return await future
+
+    async def _run_writer(self) -> None:
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self._seconds)
+                if not self._queue:
+                    if self._closed:
+                        return
+                    await self._timed_checkpoint()
+                    continue
+            batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
+            try:
+                linked = await self.store.write_batch([p for p, _ in batch], self._decide)
+            except Exception as exc:  # every caller must learn its event is not recorded
+                error = AuditWriteError(f"audit append failed: {type(exc).__name__}: {exc}")
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error)
+                continue
+            for item, (_, future) in zip(linked, batch, strict=True):
+                if not future.done():
+                    future.set_result(
+                        AppendReceipt(item.seq, item.pending.event.event_id, item.hash.hex())
+                    )
+
+    def _decide(self, first: int, last: int, head: bytes) -> Checkpoint | None:
+        """Runs inside the batch's transaction: sign when the batch crosses a multiple of
+        `checkpoint_every` (same answer in every process) or the time budget ran out."""
+        if self._key is None:
+            return None
+        crossed = last // self._every > (first - 1) // self._every
+        if crossed or time.monotonic() - self._last_checkpoint >= self._seconds:
+            self._last_checkpoint = time.monotonic()
+            return sign_checkpoint(self._key, last, head)
+        return None
+
+    async def _timed_checkpoint(self) -> None:
+        if self._key is None:
+            return
+        key = self._key
+        # An idle-time checkpoint that fails is simply retried on the next tick.
+        with contextlib.suppress(Exception):
+            await self.store.checkpoint_head(lambda seq, head: sign_checkpoint(key, seq, head))
+        self._last_checkpoint = time.monotonic()
+
+    async def checkpoint(self) -> Checkpoint | None:
+        """Sign the current head now (if a signing key is set and the head moved)."""
+        if self._key is None:
+            return None
+        key = self._key
+        return await self.store.checkpoint_head(lambda seq, head: sign_checkpoint(key, seq, head))
+
+    async def query(
+        self,
+        filters: QueryFilter | None = None,
+        *,
+        limit: int = 100,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        newest_first: bool = False,
+    ) -> list[StoredEvent]:
+        """Events matching `filters`, oldest first (or newest first), after/before a seq cursor."""
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        rows = await self.store.query_rows(
+            filters or QueryFilter(),
+            limit=limit,
+            after_seq=after_seq,
+            before_seq=before_seq,
+            newest_first=newest_first,
+        )
+        return [stored_event(row) for row in rows]
+
+    async def iter_events(
+        self, filters: QueryFilter | None = None, *, chunk: int = 5000
+    ) -> AsyncIterator[StoredEvent]:
+        """Every matching event in seq order, paged by seq cursor (for exports)."""
+        after = 0
+        while True:
+            page = await self.query(filters, limit=chunk, after_seq=after)
+            for stored in page:
+                yield stored
+            if len(page) < chunk:
+                return
+            after = page[-1].seq
+
+    async def checkpoints(self) -> list[Checkpoint]:
+        return await self.store.checkpoints()
+
+    async def public_keys(self) -> dict[str, Ed25519PublicKey]:
+        return {k: public_key_from_pem(pem) for k, pem in (await self.store.public_keys()).items()}
+
+    async def verify(
+        self,
+        *,
+        public_keys: Mapping[str, Ed25519PublicKey] | None = None,
+        progress: Callable[[int], None] | None = None,
+        chunk: int = VERIFY_CHUNK,
+    ) -> VerifyReport:
+        """Recompute every hash and check every checkpoint.
+
+        Without `public_keys` the keys recorded in the database are trusted, which only proves
+        consistency; pass the keys kept off-site to prove authenticity.
+        """
+        keys = dict(public_keys) if public_keys is not None else await self.public_keys()
+        verifier = ChainVerifier(await self.store.checkpoints(), keys, progress)
+        if public_keys is None:
+            verifier.report.notes.append("checkpoint keys were read from the database itself")
+        async for rows in self.store.stream_rows(chunk):
+            verifier.feed(rows)
+        return verifier.finish()
+
+    async def close(self) -> None:
+        """Drain queued appends, sign a final checkpoint, release connections."""
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        if self._writer is not None:
+            await self._writer
+        if self._key is not None:
+            with contextlib.suppress(Exception):
+                await self.checkpoint()
+        await self.store.close()
+
+
+def make_store(url: str) -> Store:
+    """`sqlite:///relative/or//absolute/path` or `postgresql://...` (driver suffixes accepted)."""
+    scheme = urlsplit(url).scheme.split("+", 1)[0]
+    if scheme == "sqlite":
+        from audit.sqlite_store import SqliteStore
+
+        return SqliteStore(url, url.split(":///", 1)[1] if ":///" in url else "")
+    if scheme in ("postgresql", "postgres"):
+        from audit.pg_store import PostgresStore
+
+        return PostgresStore(url, "postgresql://" + url.split("://", 1)[1])
+    raise ValueError(
+        f"unsupported audit log URL scheme {scheme!r}: use sqlite:/// or postgresql://"
+    )
+
+
+async def open_audit_log(
+    url: str,
+    *,
+    signing_key: Ed25519PrivateKey | None = None,
+    checkpoint_every: int = 1000,
+    checkpoint_seconds: float = 60,
+    create: bool = True,
+) -> AuditLog:
+    """Open (and with `create`, migrate) the audit log at `url` and start its writer."""
+    store = make_store(url)
+    try:
+        await store.migrate(create=create)
+        log = AuditLog(
+            store,
+            signing_key=signing_key,
+            checkpoint_every=checkpoint_every,
+            checkpoint_seconds=checkpoint_seconds,
+        )
+        await log.start()
+    except BaseException:
+        await store.close()
+        raise
+    return log

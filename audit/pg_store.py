@@ -1,0 +1,189 @@
+"""PostgreSQL store (asyncpg): advisory-locked appends, COPY for the batch, a writer-only role.
+
+Chain head serialisation: every append transaction first takes `pg_advisory_xact_lock(CHAIN_LOCK)`
+and only then reads the head, in a new statement (READ COMMITTED gives each statement a fresh
+snapshot, and the previous holder's commit is visible before its lock is released). So any number
+of processes produce one chain without forks or gaps.
+
+Privileges: migrations run with the URL's own (administrative) rights; every pooled connection
+then does `SET ROLE audit_writer` when it may, so the service's SQL runs with SELECT and INSERT
+only. Deployments can instead connect as `audit_writer` directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
+
+import asyncpg  # type: ignore[import-untyped]
+
+from audit.chain import Linked, Pending, link, row_of
+from audit.encoding import format_time
+from audit.errors import NotAnAuditLogError, SchemaVersionError
+from audit.hashing import GENESIS_HASH
+from audit.records import Checkpoint, QueryFilter, Row
+from audit.schema import (
+    LATEST_VERSION,
+    MARKER_KEY,
+    MARKER_VALUE,
+    POSTGRES_MIGRATIONS,
+    WRITER_ROLE,
+)
+from audit.store import ROW_COLUMNS, SELECT_ROWS, CheckpointDecider, query_sql
+
+CHAIN_LOCK = 0x61756469745F636E  # "audit_cn": serialises appends to this database's chain
+MIGRATION_LOCK = 0x61756469745F6D67  # "audit_mg"
+_HEAD = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
+_INSERT_CHECKPOINT = "INSERT INTO audit_checkpoints VALUES ($1, $2, $3, $4, $5)"
+
+
+async def _head(conn: asyncpg.Connection) -> tuple[int, bytes]:
+    row = await conn.fetchrow(_HEAD)
+    return (0, GENESIS_HASH) if row is None else (int(row[0]), bytes(row[1]))
+
+
+async def _insert_checkpoint(conn: asyncpg.Connection, cp: Checkpoint) -> None:
+    await conn.execute(_INSERT_CHECKPOINT, cp.seq, cp.head_hash, cp.time, cp.key_id, cp.signature)
+
+
+class PostgresStore:
+    def __init__(self, url: str, dsn: str, *, pool_size: int = 4) -> None:
+        self.url = url
+        self.dsn = dsn
+        self._pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self.role = WRITER_ROLE  # the role every pooled session runs as (if it may)
+
+    async def migrate(self, *, create: bool) -> int:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+                version = await self._version(conn)
+                if version == 0 and not create:
+                    raise NotAnAuditLogError("this database is not an audit log (no audit_meta)")
+                if version > LATEST_VERSION:
+                    raise SchemaVersionError(f"schema version {version} > {LATEST_VERSION}")
+                now = format_time(datetime.now(UTC))
+                for target in range(version + 1, LATEST_VERSION + 1):
+                    for statement in POSTGRES_MIGRATIONS[target]:
+                        await conn.execute(statement)
+                    if target == 1:
+                        await conn.execute(
+                            "INSERT INTO audit_meta VALUES ($1, $2)", MARKER_KEY, MARKER_VALUE
+                        )
+                    await conn.execute("INSERT INTO audit_schema VALUES ($1, $2)", target, now)
+            may_set_role = await conn.fetchval(
+                "SELECT pg_has_role(current_user, $1, 'MEMBER') AND current_user <> $1", WRITER_ROLE
+            )
+        finally:
+            await conn.close()
+        self._pool = await asyncpg.create_pool(
+            self.dsn,
+            min_size=1,
+            max_size=self._pool_size,
+            init=self._set_role if may_set_role else None,
+        )
+        return LATEST_VERSION
+
+    async def _set_role(self, conn: asyncpg.Connection) -> None:
+        await conn.execute(f"SET ROLE {self.role}")
+
+    @staticmethod
+    async def _version(conn: asyncpg.Connection) -> int:
+        if await conn.fetchval("SELECT to_regclass('audit_meta')") is None:
+            return 0
+        marker = await conn.fetchval("SELECT value FROM audit_meta WHERE key = $1", MARKER_KEY)
+        if marker != MARKER_VALUE:
+            raise NotAnAuditLogError("audit_meta exists but does not mark an audit log")
+        return int(await conn.fetchval("SELECT max(version) FROM audit_schema"))
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("PostgresStore.migrate() must run first")
+        return self._pool
+
+    async def write_batch(
+        self, batch: Sequence[Pending], decide: CheckpointDecider
+    ) -> list[Linked]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
+            head_seq, head_hash = await _head(conn)
+            linked = link(head_seq, head_hash, batch)
+            # COPY is several times faster than INSERT for a batch and needs only INSERT rights.
+            await conn.copy_records_to_table(
+                "audit_events", records=[row_of(item) for item in linked], columns=ROW_COLUMNS
+            )
+            checkpoint = decide(linked[0].seq, linked[-1].seq, linked[-1].hash)
+            if checkpoint is not None:
+                await _insert_checkpoint(conn, checkpoint)
+        return linked
+
+    async def checkpoint_head(self, sign: Callable[[int, bytes], Checkpoint]) -> Checkpoint | None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
+            head_seq, head_hash = await _head(conn)
+            last = await conn.fetchval("SELECT max(seq) FROM audit_checkpoints")
+            if head_seq <= (last or 0):
+                return None
+            checkpoint = sign(head_seq, head_hash)
+            await _insert_checkpoint(conn, checkpoint)
+            return checkpoint
+
+    async def add_key(self, key_id: str, public_pem: str) -> None:
+        now = format_time(datetime.now(UTC))
+        await self.pool.execute(
+            "INSERT INTO audit_keys VALUES ($1, $2, $3) ON CONFLICT (key_id) DO NOTHING",
+            key_id,
+            public_pem,
+            now,
+        )
+
+    async def public_keys(self) -> dict[str, str]:
+        rows = await self.pool.fetch("SELECT key_id, public_pem FROM audit_keys")
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    async def checkpoints(self) -> list[Checkpoint]:
+        rows = await self.pool.fetch(
+            "SELECT seq, head_hash, time, key_id, signature FROM audit_checkpoints ORDER BY seq"
+        )
+        return [Checkpoint(*row) for row in rows]
+
+    async def query_rows(
+        self,
+        filters: QueryFilter,
+        *,
+        limit: int,
+        after_seq: int | None,
+        before_seq: int | None,
+        newest_first: bool,
+    ) -> list[Row]:
+        sql, params = query_sql(
+            filters,
+            limit=limit,
+            after_seq=after_seq,
+            before_seq=before_seq,
+            newest_first=newest_first,
+            placeholder=lambda i: f"${i}",
+            resource_operator="LIKE",
+        )
+        return [tuple(r) for r in await self.pool.fetch(sql, *params)]
+
+    async def stream_rows(self, chunk: int) -> AsyncIterator[list[Row]]:
+        """Every row in seq order from one REPEATABLE READ snapshot, through a server cursor."""
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            cursor = await conn.cursor(f"{SELECT_ROWS} ORDER BY seq")
+            while True:
+                records = await cursor.fetch(chunk)
+                if not records:
+                    return
+                yield [tuple(r) for r in records]
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None

@@ -1,0 +1,255 @@
+"""SQLite store: WAL, synchronous=FULL, BEGIN IMMEDIATE around every append batch.
+
+sqlite3 is blocking, so each connection lives on its own single-thread executor: the writer's
+whole transaction (lock, read head, link, executemany, commit) runs as one call on that thread,
+which costs one thread hop per batch rather than one per statement.
+
+Durability: in WAL mode `synchronous=FULL` fsyncs the WAL at every commit, so a committed batch
+survives power loss, not only a process crash. Group commit pays that fsync once per batch.
+Several processes may append to one file: BEGIN IMMEDIATE takes the database's write lock before
+the head is read, so heads never fork; `busy_timeout` makes the others wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import TypeVar
+
+from audit.chain import Linked, Pending, link, row_of
+from audit.encoding import format_time
+from audit.errors import NotAnAuditLogError, SchemaVersionError
+from audit.hashing import GENESIS_HASH
+from audit.records import Checkpoint, QueryFilter, Row
+from audit.schema import LATEST_VERSION, MARKER_KEY, MARKER_VALUE, SQLITE_MIGRATIONS
+from audit.store import SELECT_ROWS, CheckpointDecider, query_sql
+
+T = TypeVar("T")
+
+_INSERT = (
+    "INSERT INTO audit_events (seq, time, account_id, actor_id, action, purpose, decision, body,"
+    " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_CHECKPOINT = (
+    "INSERT INTO audit_checkpoints (seq, head_hash, time, key_id, signature) VALUES (?, ?, ?, ?, ?)"
+)
+_HEAD = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN IMMEDIATE / COMMIT ourselves.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=60)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=60000")
+    return conn
+
+
+def _head(conn: sqlite3.Connection) -> tuple[int, bytes]:
+    row = conn.execute(_HEAD).fetchone()
+    return (0, GENESIS_HASH) if row is None else (int(row[0]), bytes(row[1]))
+
+
+def _insert_checkpoint(conn: sqlite3.Connection, cp: Checkpoint) -> None:
+    conn.execute(_INSERT_CHECKPOINT, (cp.seq, cp.head_hash, cp.time, cp.key_id, cp.signature))
+
+
+class SqliteStore:
+    def __init__(self, url: str, path: str) -> None:
+        if path in ("", ":memory:"):
+            raise ValueError("an audit log needs a file; use audit.memory.MemoryAuditLog in memory")
+        self.url = url
+        self.path = path
+        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="audit-sqlite-w")
+        self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="audit-sqlite-r")
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+
+    async def _on(self, pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn)
+
+    def _w(self) -> sqlite3.Connection:
+        if self._writer is None:
+            self._writer = _connect(self.path)
+        return self._writer
+
+    def _r(self) -> sqlite3.Connection:
+        if self._reader is None:
+            self._reader = _connect(self.path)
+        return self._reader
+
+    async def migrate(self, *, create: bool) -> int:
+        return await self._on(self._writer_pool, partial(self._migrate, create))
+
+    def _migrate(self, create: bool) -> int:
+        if not create and not Path(self.path).exists():
+            # sqlite3.connect would create an empty file; the CLI must not.
+            raise NotAnAuditLogError(f"{self.path} does not exist")
+        conn = self._w()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._version(conn, create=create)
+            now = format_time(datetime.now(UTC))
+            for target in range(version + 1, LATEST_VERSION + 1):
+                for statement in SQLITE_MIGRATIONS[target]:
+                    conn.execute(statement)
+                if target == 1:
+                    conn.execute("INSERT INTO audit_meta VALUES (?, ?)", (MARKER_KEY, MARKER_VALUE))
+                conn.execute("INSERT INTO audit_schema VALUES (?, ?)", (target, now))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return LATEST_VERSION
+
+    @staticmethod
+    def _version(conn: sqlite3.Connection, *, create: bool) -> int:
+        version = SqliteStore._stored_version(conn)
+        if version == 0 and not create:
+            raise NotAnAuditLogError("this database is not an audit log (no audit_meta marker)")
+        if version > LATEST_VERSION:
+            raise SchemaVersionError(f"schema version {version} > {LATEST_VERSION}")
+        return version
+
+    @staticmethod
+    def _stored_version(conn: sqlite3.Connection) -> int:
+        exists = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_meta'"
+        ).fetchone()
+        if exists is None:
+            return 0
+        marker = conn.execute(
+            "SELECT value FROM audit_meta WHERE key = ?", (MARKER_KEY,)
+        ).fetchone()
+        if marker is None or marker[0] != MARKER_VALUE:
+            raise NotAnAuditLogError("audit_meta exists but does not mark an audit log")
+        return int(conn.execute("SELECT max(version) FROM audit_schema").fetchone()[0])
+
+    async def write_batch(
+        self, batch: Sequence[Pending], decide: CheckpointDecider
+    ) -> list[Linked]:
+        return await self._on(self._writer_pool, partial(self._write, batch, decide))
+
+    def _write(self, batch: Sequence[Pending], decide: CheckpointDecider) -> list[Linked]:
+        conn = self._w()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            head_seq, head_hash = _head(conn)
+            linked = link(head_seq, head_hash, batch)
+            conn.executemany(_INSERT, [row_of(item) for item in linked])
+            checkpoint = decide(linked[0].seq, linked[-1].seq, linked[-1].hash)
+            if checkpoint is not None:
+                _insert_checkpoint(conn, checkpoint)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return linked
+
+    async def checkpoint_head(self, sign: Callable[[int, bytes], Checkpoint]) -> Checkpoint | None:
+        return await self._on(self._writer_pool, partial(self._checkpoint_head, sign))
+
+    def _checkpoint_head(self, sign: Callable[[int, bytes], Checkpoint]) -> Checkpoint | None:
+        conn = self._w()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            head_seq, head_hash = _head(conn)
+            last = conn.execute("SELECT max(seq) FROM audit_checkpoints").fetchone()[0]
+            checkpoint = None
+            if head_seq > (last or 0):
+                checkpoint = sign(head_seq, head_hash)
+                _insert_checkpoint(conn, checkpoint)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return checkpoint
+
+    async def add_key(self, key_id: str, public_pem: str) -> None:
+        now = format_time(datetime.now(UTC))
+
+        def add() -> None:
+            self._w().execute(
+                "INSERT OR IGNORE INTO audit_keys VALUES (?, ?, ?)", (key_id, public_pem, now)
+            )
+
+        await self._on(self._writer_pool, add)
+
+    async def public_keys(self) -> dict[str, str]:
+        def read() -> dict[str, str]:
+            rows = self._r().execute("SELECT key_id, public_pem FROM audit_keys").fetchall()
+            return {str(k): str(v) for k, v in rows}
+
+        return await self._on(self._reader_pool, read)
+
+    async def checkpoints(self) -> list[Checkpoint]:
+        def read() -> list[Checkpoint]:
+            rows = self._r().execute(
+                "SELECT seq, head_hash, time, key_id, signature FROM audit_checkpoints ORDER BY seq"
+            )
+            return [Checkpoint(*row) for row in rows]
+
+        return await self._on(self._reader_pool, read)
+
+    async def query_rows(
+        self,
+        filters: QueryFilter,
+        *,
+        limit: int,
+        after_seq: int | None,
+        before_seq: int | None,
+        newest_first: bool,
+    ) -> list[Row]:
+        sql, params = query_sql(
+            filters,
+            limit=limit,
+            after_seq=after_seq,
+            before_seq=before_seq,
+            newest_first=newest_first,
+            placeholder=lambda _: "?",
+            resource_operator="GLOB",
+        )
+        return await self._on(self._reader_pool, lambda: self._r().execute(sql, params).fetchall())
+
+    async def stream_rows(self, chunk: int) -> AsyncIterator[list[Row]]:
+        """Every row in seq order, `chunk` at a time, from one read snapshot."""
+        conn = await self._on(self._reader_pool, lambda: _connect(self.path))
+        try:
+
+            def start() -> sqlite3.Cursor:
+                conn.execute("BEGIN")  # one snapshot for the whole scan
+                return conn.execute(f"{SELECT_ROWS} ORDER BY seq")
+
+            cursor = await self._on(self._reader_pool, start)
+            while True:
+                rows: list[Row] = await self._on(
+                    self._reader_pool, partial(cursor.fetchmany, chunk)
+                )
+                if not rows:
+                    return
+                yield rows
+        finally:
+            await self._on(self._reader_pool, conn.close)
+
+    async def close(self) -> None:
+        def shut() -> None:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+        def shut_reader() -> None:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+
+        await self._on(self._writer_pool, shut)
+        await self._on(self._reader_pool, shut_reader)
+        self._writer_pool.shutdown()
+        self._reader_pool.shutdown()

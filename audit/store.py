@@ -1,0 +1,123 @@
+"""The storage port behind `AuditLog`, and the SQL both engines share."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Protocol
+
+from audit.chain import Linked, Pending
+from audit.encoding import format_time
+from audit.records import Checkpoint, QueryFilter, Row
+
+# Called inside the writing transaction with (first seq, last seq, head hash) of the batch; a
+# returned checkpoint is inserted in that same transaction.
+CheckpointDecider = Callable[[int, int, bytes], Checkpoint | None]
+
+ROW_COLUMNS = (
+    "seq",
+    "time",
+    "account_id",
+    "actor_id",
+    "action",
+    "purpose",
+    "decision",
+    "body",
+    "prev_hash",
+    "hash",
+)
+SELECT_ROWS = f"SELECT {', '.join(ROW_COLUMNS)} FROM audit_events"  # noqa: S608 - constants
+
+
+class Store(Protocol):
+    url: str
+
+    async def migrate(self, *, create: bool) -> int: ...
+
+    async def write_batch(
+        self, batch: Sequence[Pending], decide: CheckpointDecider
+    ) -> list[Linked]:
+        """Read the head inside a transaction that excludes other writers, link, insert, commit."""
+        ...
+
+    async def checkpoint_head(self, sign: Callable[[int, bytes], Checkpoint]) -> Checkpoint | None:
+        """Sign the current head if no checkpoint covers it yet."""
+        ...
+
+    async def add_key(self, key_id: str, public_pem: str) -> None: ...
+
+    async def public_keys(self) -> dict[str, str]: ...
+
+    async def checkpoints(self) -> list[Checkpoint]: ...
+
+    async def query_rows(
+        self,
+        filters: QueryFilter,
+        *,
+        limit: int,
+        after_seq: int | None,
+        before_seq: int | None,
+        newest_first: bool,
+    ) -> list[Row]: ...
+
+    def stream_rows(self, chunk: int) -> AsyncIterator[list[Row]]: ...
+
+    async def close(self) -> None: ...
+
+
+def query_sql(
+    filters: QueryFilter,
+    *,
+    limit: int,
+    after_seq: int | None,
+    before_seq: int | None,
+    newest_first: bool,
+    placeholder: Callable[[int], str],
+    resource_operator: str,
+) -> tuple[str, list[object]]:
+    """A parameterised SELECT for `filters` (values never enter the SQL text)."""
+    clauses: list[str] = []
+    params: list[object] = []
+
+    def add(sql: str, value: object) -> None:
+        params.append(value)
+        clauses.append(sql.format(placeholder(len(params))))
+
+    for column, value in (
+        ("account_id", filters.account_id),
+        ("actor_id", filters.actor_id),
+        ("action", filters.action),
+        ("purpose", filters.purpose),
+        ("decision", filters.decision),
+    ):
+        if value is not None:
+            add(f"{column} = {{}}", str(value))
+    if filters.since is not None:
+        add("time >= {}", format_time(filters.since))
+    if filters.until is not None:
+        add("time < {}", format_time(filters.until))
+    if after_seq is not None:
+        add("seq > {}", after_seq)
+    if before_seq is not None:
+        add("seq < {}", before_seq)
+    if filters.resource_id is not None:
+        add(
+            f"body {resource_operator} {{}}",
+            resource_pattern(filters.resource_id, resource_operator),
+        )
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    order = "DESC" if newest_first else "ASC"
+    params.append(limit)
+    return f"{SELECT_ROWS}{where} ORDER BY seq {order} LIMIT {placeholder(len(params))}", params
+
+
+def resource_pattern(resource_id: str, operator: str) -> str:
+    """Match a resource id inside the body's `resources` array, and nowhere else.
+
+    After `"resources":[` the only `{"id":` objects in a canonical body are resource entries
+    (the keys that follow are severity, source, time and v), so the pattern is exact. Resource
+    ids cannot contain GLOB metacharacters; `_` is a LIKE wildcard and is escaped.
+    """
+    if operator == "GLOB":  # SQLite: GLOB is case-sensitive, LIKE is not
+        return f'*"resources":[[]*{{"id":"{resource_id}","kind":*'
+    escaped = resource_id.replace("\\", "\\\\").replace("_", "\\_")
+    return f'%"resources":[%{{"id":"{escaped}","kind":%'
