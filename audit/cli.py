@@ -1,0 +1,325 @@
+"""The `audit` command: verify, query, export, checkpoints, pubkey, keygen.
+
+Exit codes: 0 success (and an intact log for `verify`), 1 `verify` found damage, 2 usage error or
+the database is not an audit log. Queries, exports and verifications are themselves recorded in
+the log (actor `system:audit-cli`, or `reviewer:<id>` with `--actor`), before any result is shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TextIO
+
+from audit.encoding import format_time
+from audit.errors import AuditError, NotAnAuditLogError
+from audit.event import Actor, AuditEvent, InvalidEventError, ResourceRef
+from audit.export import ExportFormat, export_lines
+from audit.log import AuditLog, open_audit_log
+from audit.records import QueryFilter, StoredEvent
+from audit.signing import (
+    KeyFormatError,
+    checkpoint_json,
+    generate_key,
+    key_id,
+    load_private_key,
+    load_public_key,
+    public_pem,
+    save_private_key,
+)
+from audit.verify import VerifyReport
+from audit.vocab import Action, ActorKind, Decision, Outcome, Purpose, ResourceKind
+
+EXIT_OK, EXIT_DAMAGED, EXIT_USAGE = 0, 1, 2
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _time(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("filters (all must match)")
+    group.add_argument("--account", help="account id")
+    group.add_argument("--actor-id", help="id of the actor who acted")
+    group.add_argument(
+        "--action",
+        type=Action,
+        choices=list(Action),
+        metavar="ACTION",
+        help="action, e.g. gmail.message.read",
+    )
+    group.add_argument("--purpose", type=Purpose, choices=list(Purpose), metavar="PURPOSE")
+    group.add_argument("--decision", type=Decision, choices=list(Decision))
+    group.add_argument("--since", type=_time, help="ISO time, inclusive (UTC if no offset)")
+    group.add_argument("--until", type=_time, help="ISO time, exclusive (UTC if no offset)")
+    group.add_argument("--resource", help="message, thread, draft or attachment id")
+
+
+def _add_db(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        required=True,
+        help="audit log URL: sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
+    )
+    parser.add_argument(
+        "--actor",
+        metavar="REVIEWER_ID",
+        help="record this command as done by this reviewer (default: the system actor audit-cli)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="audit",
+        description="Verify, query and export the append-only, hash-chained audit log.",
+        epilog="Exit codes: 0 ok, 1 verify found damage, 2 usage error or not an audit log.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    verify = sub.add_parser("verify", help="recompute every hash and check every checkpoint")
+    _add_db(verify)
+    verify.add_argument(
+        "--pubkey",
+        type=Path,
+        action="append",
+        help="trusted public key PEM (repeatable); default: keys stored in the log",
+    )
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    query = sub.add_parser("query", help="list events matching filters")
+    _add_db(query)
+    _add_filters(query)
+    query.add_argument("--limit", type=int, default=100, help="page size (default 100)")
+    query.add_argument("--after", type=int, metavar="SEQ", help="cursor: events after this seq")
+    query.add_argument("--before", type=int, metavar="SEQ", help="cursor: events before this seq")
+    query.add_argument("--newest-first", action="store_true", help="newest events first")
+    query.add_argument("--format", choices=["table", "json"], default="table")
+
+    export = sub.add_parser("export", help="export matching events")
+    _add_db(export)
+    _add_filters(export)
+    export.add_argument(
+        "--format", type=ExportFormat, choices=list(ExportFormat), default=ExportFormat.JSONL
+    )
+    export.add_argument("--out", type=Path, help="output file (default: stdout)")
+
+    checkpoints = sub.add_parser("checkpoints", help="export signed checkpoints and keys as JSON")
+    _add_db(checkpoints)
+    checkpoints.add_argument("--out", type=Path, help="output file (default: stdout)")
+
+    pubkey = sub.add_parser("pubkey", help="print the public key (PEM) of a signing key file")
+    pubkey.add_argument("--key", type=Path, required=True, help="private key PEM file")
+
+    keygen = sub.add_parser("keygen", help="create a new Ed25519 checkpoint signing key")
+    keygen.add_argument("--out", type=Path, required=True, help="file to create (mode 0600)")
+    return parser
+
+
+def _filters(args: argparse.Namespace) -> QueryFilter:
+    return QueryFilter(
+        account_id=args.account,
+        actor_id=args.actor_id,
+        action=args.action,
+        purpose=args.purpose,
+        decision=args.decision,
+        since=args.since,
+        until=args.until,
+        resource_id=args.resource,
+    )
+
+
+def _actor(args: argparse.Namespace) -> Actor:
+    if args.actor:
+        return Actor(ActorKind.REVIEWER, args.actor)
+    return Actor(ActorKind.SYSTEM, "audit-cli")
+
+
+async def _record(
+    log: AuditLog,
+    args: argparse.Namespace,
+    action: Action,
+    outcome: Outcome,
+    *,
+    error_code: str | None = None,
+    resources: tuple[ResourceRef, ...] = (),
+) -> None:
+    account = getattr(args, "account", None)
+    event = AuditEvent(
+        actor=_actor(args),
+        action=action,
+        decision=Decision.ALLOW,
+        outcome=outcome,
+        account_id=account,
+        purpose=Purpose.SECURITY,
+        error_code=error_code,
+        resources=resources,
+    )
+    await log.append(event)
+
+
+def _table(events: Sequence[StoredEvent], out: TextIO) -> None:
+    out.write(
+        f"{'SEQ':>8}  {'TIME':27}  {'ACCOUNT':16}  {'ACTOR':24}  {'ACTION':26}  "
+        f"{'DECISION':8}  OUTCOME\n"
+    )
+    for s in events:
+        e = s.event
+        actor = f"{e.actor.kind.value}:{e.actor.id}"
+        out.write(
+            f"{s.seq:>8}  {format_time(e.time):27}  {e.account_id or '-':16}  {actor:24}  "
+            f"{e.action.value:26}  {e.decision.value:8}  {e.outcome.value}\n"
+        )
+
+
+async def _query(log: AuditLog, args: argparse.Namespace) -> int:
+    await _record(log, args, Action.AUDIT_QUERIED, Outcome.OK)
+    events = await log.query(
+        _filters(args),
+        limit=args.limit,
+        after_seq=args.after,
+        before_seq=args.before,
+        newest_first=args.newest_first,
+    )
+    if args.format == "json":
+        from audit.export import jsonl_record
+
+        json.dump([jsonl_record(s) for s in events], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        _table(events, sys.stdout)
+    if events and len(events) == args.limit:
+        flag = "--before" if args.newest_first else "--after"
+        _err(f"next page: {flag} {events[-1].seq}")
+    return EXIT_OK
+
+
+async def _export(log: AuditLog, args: argparse.Namespace) -> int:
+    await _record(log, args, Action.AUDIT_EXPORTED, Outcome.OK)
+    out = args.out.open("w", encoding="utf-8") if args.out else sys.stdout
+    try:
+        async for line in export_lines(log.iter_events(_filters(args)), args.format):
+            out.write(line)
+    finally:
+        if args.out:
+            out.close()
+    return EXIT_OK
+
+
+def _print_report(report: VerifyReport, as_json: bool) -> None:
+    if as_json:
+        _out(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "events": report.events,
+                    "head_seq": report.head_seq,
+                    "head_hash": report.head_hash,
+                    "checkpoints": report.checkpoints,
+                    "problems": [
+                        {"seq": p.seq, "damage": p.damage.value, "detail": p.detail}
+                        for p in sorted(report.problems, key=lambda p: p.seq)
+                    ],
+                    "notes": report.notes,
+                },
+                indent=2,
+            )
+        )
+        return
+    first = report.first
+    if first is None:
+        _out(
+            f"OK: {report.events} events, head seq {report.head_seq} hash {report.head_hash}, "
+            f"{report.checkpoints} checkpoints verified"
+        )
+    else:
+        _out(f"DAMAGED: first bad seq {first.seq}: {first.damage.value}: {first.detail}")
+        for problem in sorted(report.problems, key=lambda p: p.seq)[1:]:
+            _out(f"  also seq {problem.seq}: {problem.damage.value}: {problem.detail}")
+    for note in report.notes:
+        _out(f"note: {note}")
+
+
+async def _verify(log: AuditLog, args: argparse.Namespace) -> int:
+    keys = None
+    if args.pubkey:
+        loaded = [load_public_key(path) for path in args.pubkey]
+        keys = {key_id(k): k for k in loaded}
+    started = time.monotonic()
+    last_report = [started]
+
+    def progress(done: int) -> None:
+        now = time.monotonic()
+        if now - last_report[0] >= 1.0:
+            last_report[0] = now
+            rate = done / max(now - started, 1e-9)
+            _err(f"verified {done} events ({rate:,.0f}/s)")
+
+    report = await log.verify(public_keys=keys, progress=progress)
+    _print_report(report, args.json)
+    end = str(max(report.head_seq, 1))
+    await _record(
+        log,
+        args,
+        Action.AUDIT_VERIFIED,
+        Outcome.OK if report.ok else Outcome.ERROR,
+        error_code=None if report.ok else "chain_damaged",
+        resources=(ResourceRef(ResourceKind.AUDIT_RANGE, f"1-{end}"),),
+    )
+    return EXIT_OK if report.ok else EXIT_DAMAGED
+
+
+async def _checkpoints(log: AuditLog, args: argparse.Namespace) -> int:
+    document = {
+        "public_keys": await log.store.public_keys(),
+        "checkpoints": [checkpoint_json(c) for c in await log.checkpoints()],
+    }
+    text = json.dumps(document, indent=2) + "\n"
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+async def _with_log(args: argparse.Namespace) -> int:
+    handlers = {"verify": _verify, "query": _query, "export": _export, "checkpoints": _checkpoints}
+    log = await open_audit_log(args.db, create=False)
+    try:
+        return await handlers[args.command](log, args)
+    finally:
+        await log.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "keygen":
+            key = generate_key()
+            save_private_key(key, args.out)
+            _err(f"wrote {args.out} (key id {key_id(key.public_key())})")
+            return EXIT_OK
+        if args.command == "pubkey":
+            sys.stdout.write(public_pem(load_private_key(args.key).public_key()))
+            return EXIT_OK
+        return asyncio.run(_with_log(args))
+    except NotAnAuditLogError as exc:
+        _err(f"audit: {args.db} is not an audit log: {exc}")
+    except (AuditError, InvalidEventError, KeyFormatError, OSError, ValueError) as exc:
+        _err(f"audit: {type(exc).__name__}: {exc}")
+    return EXIT_USAGE
