@@ -3,7 +3,9 @@
 ConnectorError
 ├── NeedsRelinkError        the refresh token is dead (invalid_grant); the user must link again
 ├── ScopeNotGrantedError    the user did not grant the scope a feature needs
-└── AccountNotLinkedError   no linked Gmail account for this id
+├── AccountNotLinkedError   no linked Gmail account for this id
+└── CompositionError        a message we refuse to build or upload (before any request)
+    └── MessageTooLargeError    over Gmail's 35 MB upload limit for send and drafts
 
 The Gmail client's own tree lives in `connector.gmail.errors`; policy denials in `connector.policy`.
 """
@@ -38,3 +40,11 @@ class AccountNotLinkedError(ConnectorError):
     def __init__(self, account_id: str) -> None:
         super().__init__(f"no linked Gmail account {account_id}")
         self.account_id = account_id
+
+
+class CompositionError(ConnectorError, ValueError):
+    """A message the connector refuses to compose or upload (header injection, recipients, ...)."""
+
+
+class MessageTooLargeError(CompositionError):
+    """The message exceeds Gmail's upload limit for send and drafts."""

@@ -15,7 +15,10 @@ from connector.gmail.errors import (
     SendOutcomeUnknownError,
     ServerError,
 )
-from connector.gmail.mime import (
+from connector.gmail.quota import QuotaPolicy, QuotaRegime
+from connector.gmail.retry import RetryPolicy
+from connector.gmail.sync import MailboxSnapshot, SyncKind, SyncResult
+from connector.mime import (
     Attachment,
     Composition,
     ThreadContext,
@@ -23,9 +26,6 @@ from connector.gmail.mime import (
     compose_forward,
     compose_reply,
 )
-from connector.gmail.quota import QuotaPolicy, QuotaRegime
-from connector.gmail.retry import RetryPolicy
-from connector.gmail.sync import MailboxSnapshot, SyncKind, SyncResult
 
 __all__ = [
     "ApiError",

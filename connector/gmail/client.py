@@ -18,7 +18,6 @@ from connector.gmail.batch import MAX_BATCH_PARTS
 from connector.gmail.calls import CallFactory
 from connector.gmail.errors import ApiError, SendOutcomeUnknownError
 from connector.gmail.executor import Executor, Sleep
-from connector.gmail.mime import check_size
 from connector.gmail.quota import QuotaBudget, QuotaPolicy
 from connector.gmail.retry import RetryPolicy
 from connector.gmail.sending import ExactlyOnce
@@ -30,6 +29,7 @@ from connector.gmail.sync import (
     gone_or_raise,
 )
 from connector.gmail.transport import AiohttpTransport, Transport
+from connector.mime import check_size
 from connector.ports import GmailJson, MailboxPort, OutgoingMessage, TokenSource
 
 ATTACHMENT_CHUNK = 256 * 1024  # decoded bytes per yielded chunk (rounded down to 3 bytes)

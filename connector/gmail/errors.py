@@ -9,9 +9,10 @@ GmailError                      base: `status` (HTTP, None off the wire), `reaso
 │   ├── RateLimitedError        429, or 403 `userRateLimitExceeded` / `rateLimitExceeded`
 │   └── ServerError             5xx (`backendError`)
 ├── NetworkError                no usable HTTP answer: refused, reset, timed out, garbled
-├── SendOutcomeUnknownError     a send may have happened and the mailbox search could not tell
-└── CompositionError            a message we refuse to build or upload (before any request)
-    └── MessageTooLargeError    over Gmail's 35 MB upload limit for send and drafts
+└── SendOutcomeUnknownError     a send may have happened and the mailbox search could not tell
+
+`CompositionError` / `MessageTooLargeError` (connector.errors) come from the pure MIME module
+`connector.mime`, which callers outside the gate may use; they are re-exported here.
 
 `NeedsRelinkError` (connector.errors) passes through untouched: it is the token source's verdict.
 """
@@ -21,6 +22,9 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from typing import Any
+
+from connector.errors import CompositionError as CompositionError  # noqa: PLC0414 - re-export
+from connector.errors import MessageTooLargeError as MessageTooLargeError  # noqa: PLC0414
 
 
 class Reason(StrEnum):
@@ -118,14 +122,6 @@ class SendOutcomeUnknownError(GmailError):
     def __init__(self, message: str, *, message_id: str) -> None:
         super().__init__(message)
         self.message_id = message_id
-
-
-class CompositionError(GmailError):
-    """A message the client refuses to compose or upload (header injection, recipients, ...)."""
-
-
-class MessageTooLargeError(CompositionError):
-    """The message exceeds Gmail's upload limit for send and drafts."""
 
 
 def _parse_retry_after(value: str | None) -> float | None:

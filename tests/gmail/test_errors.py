@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connector.gmail import errors
-from connector.gmail.mime import Composition, compose
+from connector.mime import Composition, compose
 
 FIXTURES = Path("/work/shared/fixtures/gmail/gmail_error_envelopes.json")
 CASES = [c for c in json.loads(FIXTURES.read_text())["cases"] if "body" in c]

@@ -6,9 +6,9 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from connector.gmail import mime
+from connector import mime
 from connector.gmail.errors import CompositionError, MessageTooLargeError
-from connector.gmail.mime import Attachment, Composition, ThreadContext
+from connector.mime import Attachment, Composition, ThreadContext
 
 
 def parse(raw: bytes):

@@ -8,7 +8,7 @@ import structlog
 
 import connector.gmail as gmail
 from connector.emulator.faults import FaultConfig
-from connector.gmail.mime import Composition, compose
+from connector.mime import Composition, compose
 from connector.ports import MailboxPort
 
 

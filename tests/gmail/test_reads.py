@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from connector.gmail.mime import Attachment, Composition, compose
+from connector.mime import Attachment, Composition, compose
 
 
 async def test_profile_labels_thread_and_listing(emu, user, client):

@@ -10,8 +10,8 @@ import pytest
 from connector.emulator.faults import FaultConfig
 from connector.gmail import errors
 from connector.gmail.calls import JSON_RAW_LIMIT
-from connector.gmail.mime import Attachment, Composition, compose
 from connector.gmail.transport import AiohttpTransport
+from connector.mime import Attachment, Composition, compose
 from connector.ports import OutgoingMessage
 
 SEND_FAULTS = {

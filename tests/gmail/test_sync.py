@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from connector.emulator.faults import FaultConfig
 from connector.gmail import SyncKind, errors
-from connector.gmail.mime import Composition, compose
 from connector.gmail.sync import HistoryChanges, MailboxSnapshot, apply_changes, fold_history
+from connector.mime import Composition, compose
 
 
 def record(kind: str, mid: str) -> dict:

@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, getaddresses
 from typing import Any
 
-from connector.gmail.errors import CompositionError, MessageTooLargeError
+from connector.errors import CompositionError, MessageTooLargeError
 from connector.ports import OutgoingMessage
 
 MAX_RECIPIENTS = 100  # Gmail API limit per message (To + Cc + Bcc)
