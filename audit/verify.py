@@ -151,10 +151,10 @@ class ChainVerifier:
         seq, stored_prev = bad[0], bad[8]
         if stored_prev == self._prev:
             self._break(seq, Damage.ALTERED, f"event {seq} does not match its hash")
-        elif successor is not None and successor[8] == self._prev:
-            self._break(seq, Damage.INSERTED, f"event at seq {seq} is not linked from the chain")
         elif successor is not None and successor[9] == stored_prev:
             self._break(seq, Damage.REORDERED, f"event at seq {seq} belongs after seq {seq + 1}")
+        elif successor is not None and successor[8] == self._prev:
+            self._break(seq, Damage.INSERTED, f"event at seq {seq} is not linked from the chain")
         else:
             self._break(seq, Damage.DELETED, f"the event before seq {seq} in the chain is missing")
 
