@@ -82,6 +82,8 @@ class AuditLog:
     async def _run_writer(self) -> None:
         while True:
             if not self._queue:
+                if self._closed:
+                    return
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._seconds)
