@@ -21,6 +21,10 @@ class AccessToken:
     expiry: datetime | None  # UTC; None when unknown
     scopes: frozenset[str]
 
+    def __repr__(self) -> str:  # the token is a secret: never in logs or tracebacks
+        scopes = sorted(self.scopes)
+        return f"AccessToken(token=[redacted], expiry={self.expiry!r}, scopes={scopes})"
+
 
 class TokenSource(Protocol):
     """Hands out a valid access token for an account.
@@ -119,6 +123,13 @@ class StoredCredentials:
     access_token: str | None
     expiry: datetime | None  # UTC
     scopes: frozenset[str]
+
+    def __repr__(self) -> str:  # tokens are secrets: never in logs or tracebacks
+        return (
+            f"StoredCredentials(refresh_token=[redacted], access_token="
+            f"{'[redacted]' if self.access_token else None}, expiry={self.expiry!r}, "
+            f"scopes={sorted(self.scopes)})"
+        )
 
 
 class CredentialStore(Protocol):
