@@ -48,7 +48,9 @@ async def raw_execute(url: str, statements: Sequence[str]) -> None:
     if url.startswith("sqlite"):
         conn = sqlite3.connect(sqlite_path(url), isolation_level=None)
         try:
-            names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")]
+            names = [
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
+            ]
             conn.execute("BEGIN")
             for name in names:
                 conn.execute(f"DROP TRIGGER {name}")

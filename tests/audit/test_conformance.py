@@ -124,4 +124,5 @@ async def test_checkpoints_are_signed_and_verify(any_log: Log) -> None:
     assert [c.seq for c in checkpoints] == [10, 20]
     assert checkpoints[0].head_hash == receipts[9].hash
     report = await any_log.verify()
-    assert report.ok and report.checkpoints == 2
+    assert report.ok
+    assert report.checkpoints == 2
