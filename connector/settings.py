@@ -49,6 +49,16 @@ class Settings:
     jwt_issuer: str = "https://platform.example"
     jwt_audience: str = "gmail-connector"
     jwt_secret: str = ""
+    # PEM public key file for RS256/ES256/EdDSA tokens; used alongside or instead of the secret.
+    jwt_public_key_file: Path | None = None
+    jwt_leeway_seconds: int = 30
+    # The HTTP service: largest request body accepted (a 35 MB message, base64 in JSON, fits).
+    max_request_bytes: int = 50 * 1024 * 1024
+    # Where the service is reachable from browsers (OAuth callback, disclosure page links).
+    public_base_url: str = ""
+    # Background housekeeping: how often stale access requests are swept and the audit
+    # head is checkpointed when idle.
+    housekeeping_seconds: int = 60
     # Audit signing key (Ed25519, PEM) for checkpoints.
     audit_signing_key_file: Path | None = None
     audit_checkpoint_every: int = 1000
@@ -71,6 +81,7 @@ class Settings:
         key_file = _get(env, "VAULT_KEY_FILE", "")
         signing_key = _get(env, "AUDIT_SIGNING_KEY_FILE", "")
         regime = _get(env, "GMAIL_QUOTA_REGIME", "legacy")
+        jwt_key = _get(env, "JWT_PUBLIC_KEY_FILE", "")
         if regime not in {"legacy", "per_minute"}:
             raise SettingsError(
                 f"CONNECTOR_GMAIL_QUOTA_REGIME must be 'legacy' or 'per_minute', got {regime!r}"
@@ -96,6 +107,11 @@ class Settings:
             jwt_issuer=_get(env, "JWT_ISSUER", cls.jwt_issuer),
             jwt_audience=_get(env, "JWT_AUDIENCE", cls.jwt_audience),
             jwt_secret=_get(env, "JWT_SECRET", ""),
+            jwt_public_key_file=Path(jwt_key) if jwt_key else None,
+            jwt_leeway_seconds=_int(env, "JWT_LEEWAY_SECONDS", cls.jwt_leeway_seconds),
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
+            public_base_url=_get(env, "PUBLIC_BASE_URL", ""),
+            housekeeping_seconds=_int(env, "HOUSEKEEPING_SECONDS", cls.housekeeping_seconds),
             audit_signing_key_file=Path(signing_key) if signing_key else None,
             audit_checkpoint_every=_int(env, "AUDIT_CHECKPOINT_EVERY", cls.audit_checkpoint_every),
             audit_checkpoint_seconds=_int(

@@ -1,0 +1,150 @@
+"""The app factory: settings in, a ready `web.Application` out.
+
+Resources open in `cleanup_ctx` order and close in reverse: database engine (migrated), audit log,
+the shared outgoing HTTP session, the services, then background housekeeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from audit import AuditLog, open_audit_log
+from audit.signing import load_private_key
+from audit.sink import AuditSink
+from connector.app_services import AccountsBundle, build_services
+from connector.db import create_engine, migrate
+from connector.logs import get_logger
+from connector.settings import Settings
+from connector.web import routes_accounts, routes_audit, routes_health, routes_human, routes_inbox
+from connector.web.auth import TokenVerifier
+from connector.web.keys import METRICS, ROUTE_SPECS, SERVICES, SETTINGS, VERIFIER
+from connector.web.metrics import MeteredSink, Metrics
+from connector.web.middleware import problems
+from connector.web.routing import RouteSpec, install
+
+log = get_logger("connector.web")
+OUTGOING_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountsDeps:
+    """What an accounts factory may use to build owners, tokens and linking."""
+
+    settings: Settings
+    engine: AsyncEngine
+    sink: AuditSink
+    session: aiohttp.ClientSession
+
+
+AccountsFactory = Callable[[AccountsDeps], AbstractAsyncContextManager[AccountsBundle]]
+
+ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine", AsyncEngine)
+AUDIT: web.AppKey[AuditLog] = web.AppKey("audit_log", AuditLog)
+SESSION: web.AppKey[aiohttp.ClientSession] = web.AppKey("session", aiohttp.ClientSession)
+
+
+def all_routes() -> list[RouteSpec]:
+    return [
+        *routes_health.ROUTES,
+        *routes_accounts.ROUTES,
+        *routes_inbox.ROUTES,
+        *routes_human.ROUTES,
+        *routes_audit.ROUTES,
+    ]
+
+
+def create_app(settings: Settings, *, accounts: AccountsFactory) -> web.Application:
+    """The service, with accounts (owners, tokens, linking) from `accounts`."""
+    app = web.Application(middlewares=[problems], client_max_size=settings.max_request_bytes)
+    app[SETTINGS] = settings
+    app[VERIFIER] = TokenVerifier(settings)
+    app[METRICS] = Metrics()
+    app[ROUTE_SPECS] = all_routes()
+    install(app, app[ROUTE_SPECS])
+    app.cleanup_ctx.extend([_engine, _audit, _session, _services_ctx(accounts), _housekeeping])
+    return app
+
+
+async def _engine(app: web.Application) -> AsyncIterator[None]:
+    engine = create_engine(app[SETTINGS].database_url)
+    try:
+        await migrate(engine)
+        app[ENGINE] = engine
+        yield
+    finally:
+        await engine.dispose()
+
+
+async def _audit(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    key_file = settings.audit_signing_key_file
+    audit_log = await open_audit_log(
+        settings.audit_database_url,
+        signing_key=load_private_key(key_file) if key_file is not None else None,
+        checkpoint_every=settings.audit_checkpoint_every,
+        checkpoint_seconds=settings.audit_checkpoint_seconds,
+    )
+    app[AUDIT] = audit_log
+    try:
+        yield
+    finally:
+        await audit_log.close()
+
+
+async def _session(app: web.Application) -> AsyncIterator[None]:
+    host = urlsplit(app[SETTINGS].gmail_api_endpoint).hostname
+    connector = aiohttp.TCPConnector(limit=256, limit_per_host=128)
+    async with aiohttp.ClientSession(
+        connector=connector,
+        timeout=OUTGOING_TIMEOUT,
+        trace_configs=[app[METRICS].trace_config(host)],
+    ) as session:
+        app[SESSION] = session
+        yield
+
+
+def _services_ctx(
+    factory: AccountsFactory,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def services(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        sink = MeteredSink(app[AUDIT], app[METRICS])
+        deps = AccountsDeps(settings, app[ENGINE], sink, app[SESSION])
+        async with factory(deps) as bundle:
+            app[SERVICES] = build_services(
+                settings, engine=app[ENGINE], audit_log=app[AUDIT], sink=sink,
+                session=app[SESSION], accounts=bundle,
+            )  # fmt: skip
+            yield
+
+    return services
+
+
+async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
+    """Sign the audit head while idle so a truncation after quiet periods is still caught."""
+    interval = app[SETTINGS].housekeeping_seconds
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await app[AUDIT].checkpoint()
+            except Exception as exc:  # retried on the next tick; readiness reports the store
+                log.warning("checkpoint_failed", error_type=type(exc).__name__)
+
+    task = asyncio.create_task(loop(), name="housekeeping")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

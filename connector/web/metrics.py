@@ -1,0 +1,150 @@
+"""Prometheus metrics: accesses by purpose and decision, Gmail latency and quota units,
+audit append latency, policy violations. One registry per app (tests build many apps).
+
+Accesses are counted where they are recorded: a wrapper around the audit sink sees every
+decision event the gate and the stores write, so the counts and the evidence cannot disagree.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from types import SimpleNamespace
+
+import aiohttp
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+from audit.event import AppendReceipt, AuditEvent
+from audit.sink import AuditSink
+from audit.vocab import Decision, Phase, Severity
+
+# Per-method quota units (Gmail's documented table); the path decides the method.
+_UNITS: tuple[tuple[str, re.Pattern[str], int, str], ...] = tuple(
+    (method, re.compile(pattern), units, name)
+    for method, pattern, units, name in (
+        ("GET", r"/users/[^/]+/messages/[^/]+/attachments/[^/]+$", 5, "attachments.get"),
+        ("GET", r"/users/[^/]+/messages/[^/]+$", 5, "messages.get"),
+        ("GET", r"/users/[^/]+/messages$", 5, "messages.list"),
+        ("POST", r"/users/[^/]+/messages/send$", 100, "messages.send"),
+        ("GET", r"/users/[^/]+/threads/[^/]+$", 10, "threads.get"),
+        ("GET", r"/users/[^/]+/drafts$", 5, "drafts.list"),
+        ("GET", r"/users/[^/]+/drafts/[^/]+$", 5, "drafts.get"),
+        ("POST", r"/users/[^/]+/drafts/send$", 100, "drafts.send"),
+        ("POST", r"/users/[^/]+/drafts$", 10, "drafts.create"),
+        ("PUT", r"/users/[^/]+/drafts/[^/]+$", 15, "drafts.update"),
+        ("DELETE", r"/users/[^/]+/drafts/[^/]+$", 10, "drafts.delete"),
+        ("GET", r"/users/[^/]+/profile$", 1, "users.getProfile"),
+        ("GET", r"/users/[^/]+/labels$", 1, "labels.list"),
+        ("GET", r"/users/[^/]+/history$", 2, "history.list"),
+        ("POST", r"/batch(/gmail/v1)?$", 0, "batch"),
+    )
+)
+
+
+def gmail_method(method: str, path: str) -> tuple[str, int]:
+    """(Gmail method name, quota units) for a request path; ("other", 0) when unknown."""
+    for verb, pattern, units, name in _UNITS:
+        if verb == method and pattern.search(path):
+            return name, units
+    return "other", 0
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.accesses = Counter(
+            "connector_accesses",
+            "Access decisions recorded in the audit log",
+            ["purpose", "decision", "actor_kind"],
+            registry=self.registry,
+        )
+        self.policy_violations = Counter(
+            "connector_policy_violations",
+            "Denials of forbidden purposes or cross-account attempts",
+            ["purpose"],
+            registry=self.registry,
+        )
+        self.audit_append = Histogram(
+            "connector_audit_append_seconds",
+            "Time until an audit event is durably committed",
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=self.registry,
+        )
+        self.audit_failures = Counter(
+            "connector_audit_append_failures",
+            "Audit appends that failed (the access failed closed)",
+            registry=self.registry,
+        )
+        self.gmail_latency = Histogram(
+            "connector_gmail_request_seconds",
+            "Gmail API request latency",
+            ["method", "status_class"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+            registry=self.registry,
+        )
+        self.quota_units = Counter(
+            "connector_gmail_quota_units",
+            "Gmail quota units spent (documented per-method costs)",
+            ["method"],
+            registry=self.registry,
+        )
+        self.http_requests = Counter(
+            "connector_http_requests",
+            "HTTP requests served",
+            ["route", "status"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def trace_config(self, gmail_host: str | None) -> aiohttp.TraceConfig:
+        """Observe every outgoing request to Gmail (the gate's client session)."""
+        config = aiohttp.TraceConfig()
+
+        async def start(
+            _session: aiohttp.ClientSession,
+            ctx: SimpleNamespace,
+            _params: aiohttp.TraceRequestStartParams,
+        ) -> None:
+            ctx.started = time.perf_counter()
+
+        async def end(
+            _session: aiohttp.ClientSession,
+            ctx: SimpleNamespace,
+            params: aiohttp.TraceRequestEndParams,
+        ) -> None:
+            if gmail_host is not None and params.url.host != gmail_host:
+                return
+            name, units = gmail_method(params.method, params.url.path)
+            status = f"{params.response.status // 100}xx"
+            self.gmail_latency.labels(name, status).observe(time.perf_counter() - ctx.started)
+            if units:
+                self.quota_units.labels(name).inc(units)
+
+        config.on_request_start.append(start)
+        config.on_request_end.append(end)
+        return config
+
+
+class MeteredSink:
+    """An `AuditSink` wrapper: times each append and counts decisions by purpose."""
+
+    def __init__(self, inner: AuditSink, metrics: Metrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    async def append(self, event: AuditEvent) -> AppendReceipt:
+        started = time.perf_counter()
+        try:
+            receipt = await self._inner.append(event)
+        except Exception:
+            self._metrics.audit_failures.inc()
+            raise
+        self._metrics.audit_append.observe(time.perf_counter() - started)
+        if event.phase is not Phase.OUTCOME:
+            purpose = event.purpose.value if event.purpose is not None else "none"
+            self._metrics.accesses.labels(purpose, event.decision.value, event.actor.kind).inc()
+            if event.decision is Decision.DENY and event.severity is Severity.HIGH:
+                self._metrics.policy_violations.labels(purpose).inc()
+        return receipt

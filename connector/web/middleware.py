@@ -1,0 +1,67 @@
+"""Request id, error → problem mapping, and one diagnostic line per request.
+
+The log line names the route template, never the URL (queries and ids stay out of logs).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from aiohttp import web
+
+from connector.logs import get_logger, request_id_var
+from connector.web.errors import to_problem
+from connector.web.handler_types import Handler
+from connector.web.keys import METRICS, REQUEST_ID
+from connector.web.problems import ProblemError, ProblemType, problem_response
+
+log = get_logger("connector.web")
+_INBOUND_ID = re.compile(r"^[A-Za-z0-9_.:\-]{8,64}$")
+
+
+def _route(request: web.Request) -> str:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "(unmatched)"
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    inbound = request.headers.get("X-Request-ID", "")
+    request_id = inbound if _INBOUND_ID.fullmatch(inbound) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    token = request_id_var.set(request_id)
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        response.headers["X-Request-ID"] = request_id
+        return response
+    except Exception as exc:
+        problem = to_problem(exc)
+        if problem is None:
+            log.error("unhandled_error", route=_route(request), error_type=type(exc).__name__,
+                      exc_info=True)  # fmt: skip
+            problem = ProblemError(
+                ProblemType.INTERNAL,
+                f"an unexpected error occurred; quote request id {request_id} when reporting it",
+            )
+        response = problem_response(problem, request_id=request_id, instance=request.path)
+        response.headers["X-Request-ID"] = request_id
+        status = response.status
+        return response
+    finally:
+        route = _route(request)
+        request.app[METRICS].http_requests.labels(route, str(status)).inc()
+        log.info(
+            "request",
+            method=request.method,
+            route=route,
+            status=status,
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        request_id_var.reset(token)
+        structlog.contextvars.clear_contextvars()

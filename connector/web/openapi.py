@@ -1,0 +1,109 @@
+"""The OpenAPI 3.1 document, generated from the same `RouteSpec`s that build the router."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from connector.web.problems import PROBLEM_BASE, PROBLEM_JSON, SPECS, ProblemType
+from connector.web.routing import RouteSpec
+
+_PATH_PARAM = re.compile(r"\{([a-z_]+)\}")
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "format": "uri",
+                 "enum": [kind.uri for kind in ProblemType]},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "what happened and what to do next"},
+        "instance": {"type": "string"},
+        "request_id": {"type": "string"},
+        "reasons": {"type": "array", "items": {"type": "string"},
+                    "description": "every policy reason a denial failed (access-denied)"},
+        "errors": {"type": "array", "items": {"type": "object"},
+                   "description": "every field problem (validation-failed)"},
+    },
+}  # fmt: skip
+
+
+def _status_text(status: int) -> str:
+    kinds = [k.value for k, spec in SPECS.items() if spec.status == status]
+    return "problem: " + ", ".join(kinds) if kinds else "problem"
+
+
+def _operation(spec: RouteSpec) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": f"{spec.method.lower()}_{spec.handler.__name__}",
+        "summary": spec.summary,
+        "tags": [spec.tag],
+    }
+    if spec.description:
+        op["description"] = spec.description
+    params = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _PATH_PARAM.findall(spec.path)
+    ]
+    params += [
+        {"name": q.name, "in": "query", "required": q.required, "schema": dict(q.schema),
+         "description": q.description}
+        for q in spec.query
+    ]  # fmt: skip
+    params += list(spec.extra.get("parameters", []))
+    if params:
+        op["parameters"] = params
+    if spec.request is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": dict(spec.request)}},
+        }
+    ok: dict[str, Any] = {"description": "success"}
+    if spec.status != 204:
+        schema = dict(spec.response) if spec.response is not None else {"type": "string"}
+        ok["content"] = {spec.response_type: {"schema": schema}}
+    responses: dict[str, Any] = {str(spec.status): ok}
+    errors = set(spec.errors) | {500}
+    if spec.roles is not None:
+        op["security"] = [{"bearer": []}]
+        op["x-roles"] = sorted(spec.roles)
+        errors |= {401, 403}
+    for status in sorted(errors):
+        responses[str(status)] = {
+            "description": _status_text(status),
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    op["responses"] = responses
+    return op
+
+
+def document(routes: list[RouteSpec]) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for spec in routes:
+        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Gmail Limited-Use inbox connector",
+            "version": "1.0.0",
+            "description": (
+                "Link Gmail, read, compose and send mail, and prove every access. Use of data "
+                "from Google Workspace APIs adheres to the Google User Data Policy, including "
+                "the Limited Use requirements. Every error is application/problem+json with a "
+                f"stable type URI under {PROBLEM_BASE}."
+            ),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {"Problem": PROBLEM_SCHEMA},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT (sub, role ∈ user|operator|reviewer|admin)",
+                }
+            },
+        },
+    }

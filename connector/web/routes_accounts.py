@@ -1,0 +1,101 @@
+"""Linking: start (disclosure page, then Google), OAuth callback, status, unlink with receipt."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from connector.app_services import Linking
+from connector.web.auth import Role
+from connector.web.context import request_id, services
+from connector.web.problems import ProblemError, ProblemType
+from connector.web.routing import QueryParam, RouteSpec, caller_of
+from connector.web.validation import InvalidInputError, account_id, query_text
+
+USER = frozenset({Role.USER})
+STATE = re.compile(r"^[A-Za-z0-9_\-]{16,128}$")
+_OBJ = {"type": "object"}
+
+
+def _linking(request: web.Request) -> Linking:
+    linking = services(request).accounts.linking
+    if linking is None:
+        raise ProblemError(
+            ProblemType.CONFLICT,
+            "this deployment links accounts out of band; the link flow is not enabled",
+        )
+    return linking
+
+
+def _state(request: web.Request) -> str:
+    state = request.query.get("state", "")
+    if not STATE.fullmatch(state):
+        raise InvalidInputError([{"field": "state", "problem": "missing or malformed"}])
+    return state
+
+
+async def start_link(request: web.Request) -> web.Response:
+    result = await _linking(request).start(caller_of(request).sub, request_id=request_id(request))
+    return web.json_response(result, status=201)
+
+
+async def disclosure(request: web.Request) -> web.Response:
+    html = await _linking(request).disclosure(_state(request))
+    return web.Response(text=html, content_type="text/html",
+                        headers={"Cache-Control": "no-store",
+                                 "Content-Security-Policy": "default-src 'none'; "
+                                 "style-src 'unsafe-inline'; form-action *"})  # fmt: skip
+
+
+async def callback(request: web.Request) -> web.Response:
+    code = query_text(request, "code", max_len=2048)
+    error = query_text(request, "error", max_len=128)
+    status = await _linking(request).complete(
+        _state(request), code, error, request_id=request_id(request)
+    )
+    return web.json_response(status)
+
+
+async def list_accounts(request: web.Request) -> web.Response:
+    found = await _linking(request).accounts(caller_of(request).sub)
+    return web.json_response({"accounts": found})
+
+
+async def account_status(request: web.Request) -> web.Response:
+    account = account_id(request)
+    return web.json_response(await _linking(request).status(caller_of(request).sub, account))
+
+
+async def unlink(request: web.Request) -> web.Response:
+    account = account_id(request)
+    receipt = await _linking(request).unlink(
+        caller_of(request).sub, account, request_id=request_id(request)
+    )
+    services(request).inbox.forget_account(account)
+    return web.json_response(receipt)
+
+
+_STATE_Q = (QueryParam("state", {"type": "string"}, "the link attempt", required=True),)
+
+ROUTES = [
+    RouteSpec("POST", "/v1/accounts/link", start_link,
+              "Start linking a Gmail account (returns the disclosure page URL)", "accounts",
+              USER, status=201, response=_OBJ, errors=(409, 503)),
+    RouteSpec("GET", "/v1/link/disclosure", disclosure,
+              "The Limited Use disclosure, shown right before Google's consent page",
+              "accounts", None, response_type="text/html", query=_STATE_Q,
+              errors=(404, 409, 422)),
+    RouteSpec("GET", "/v1/oauth/callback", callback, "Google's redirect back (OAuth callback)",
+              "accounts", None, response=_OBJ, errors=(400, 403, 404, 409, 422, 503),
+              query=(*_STATE_Q, QueryParam("code", {"type": "string"}, "authorization code"),
+                     QueryParam("error", {"type": "string"}, "set when the user declined"))),
+    RouteSpec("GET", "/v1/accounts", list_accounts, "My linked accounts", "accounts", USER,
+              response=_OBJ, errors=(409,)),
+    RouteSpec("GET", "/v1/accounts/{account_id}", account_status,
+              "Account status: linked, granted features, needs relinking", "accounts", USER,
+              response=_OBJ, errors=(400, 403, 404, 409)),
+    RouteSpec("DELETE", "/v1/accounts/{account_id}", unlink,
+              "Unlink: revoke at Google, purge, return a deletion receipt", "accounts", USER,
+              response=_OBJ, errors=(400, 403, 404, 409, 503)),
+]  # fmt: skip

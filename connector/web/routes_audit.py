@@ -1,0 +1,158 @@
+"""Reviewers query, verify and export the audit trail; owners read their access history.
+Every one of these reads is itself recorded. Reviewers have no route to mail."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from aiohttp import web
+
+from audit.export import ExportFormat
+from audit.records import QueryFilter
+from audit.verify import VerifyReport
+from audit.vocab import Action, Decision, Purpose
+from connector.web import schemas as s
+from connector.web.auth import Role
+from connector.web.context import request_id, services
+from connector.web.oversight import event_json
+from connector.web.routing import QueryParam, RouteSpec, caller_of
+from connector.web.validation import (
+    InvalidInputError,
+    account_id,
+    query_choice,
+    query_int,
+    query_text,
+    query_time,
+)
+
+REVIEWER = frozenset({Role.REVIEWER})
+USER = frozenset({Role.USER})
+_CASEWORK = (Purpose.SECURITY.value, Purpose.LEGAL.value)
+_MEDIA = {
+    ExportFormat.JSONL: "application/x-ndjson",
+    ExportFormat.CSV: "text/csv",
+    ExportFormat.OCSF: "application/x-ndjson",
+}
+
+
+def _purpose(request: web.Request) -> Purpose:
+    return Purpose(query_choice(request, "purpose", _CASEWORK, Purpose.SECURITY.value))
+
+
+def _optional_enum(request: web.Request, name: str, enum: Any) -> Any:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    try:
+        return enum(raw)
+    except ValueError:
+        raise InvalidInputError(
+            [{"field": name, "problem": f"unknown value {raw[:40]!r}"}]
+        ) from None
+
+
+def _filters(request: web.Request) -> QueryFilter:
+    return QueryFilter(
+        account_id=query_text(request, "account_id", max_len=128),
+        actor_id=query_text(request, "actor_id", max_len=128),
+        action=_optional_enum(request, "action", Action),
+        purpose=_optional_enum(request, "event_purpose", Purpose),
+        decision=_optional_enum(request, "decision", Decision),
+        since=query_time(request, "since"),
+        until=query_time(request, "until"),
+        resource_id=query_text(request, "resource_id", max_len=1024),
+    )
+
+
+async def query_events(request: web.Request) -> web.Response:
+    filters = _filters(request)
+    after = query_int(request, "after_seq", default=0, low=0, high=2**62)
+    limit = query_int(request, "limit", default=100, low=1, high=1000)
+    page = await services(request).oversight.query(
+        caller_of(request).actor, _purpose(request), filters, limit=limit,
+        after_seq=after or None, request_id=request_id(request),
+    )  # fmt: skip
+    return web.json_response(
+        {"events": [event_json(e) for e in page.events], "next": page.next_after}
+    )
+
+
+def report_json(report: VerifyReport) -> dict[str, Any]:
+    data = dataclasses.asdict(report)
+    data["ok"] = report.ok
+    first = report.first
+    data["first_bad_seq"] = None if first is None else first.seq
+    return data
+
+
+async def verify(request: web.Request) -> web.Response:
+    report = await services(request).oversight.verify(
+        caller_of(request).actor, _purpose(request), request_id=request_id(request)
+    )
+    return web.json_response(report_json(report))
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    fmt = ExportFormat(query_choice(request, "format", tuple(ExportFormat), "jsonl"))
+    filters = _filters(request)
+    lines = await services(request).oversight.export(
+        caller_of(request).actor, _purpose(request), fmt, filters, request_id=request_id(request)
+    )
+    response = web.StreamResponse(headers={
+        "Content-Type": _MEDIA[fmt],
+        "Content-Disposition": f'attachment; filename="audit.{fmt.value}"',
+    })  # fmt: skip
+    await response.prepare(request)
+    async for line in lines:
+        await response.write(line.encode())
+    await response.write_eof()
+    return response
+
+
+async def access_history(request: web.Request) -> web.Response:
+    account = account_id(request)
+    before = query_int(request, "before_seq", default=0, low=0, high=2**62)
+    limit = query_int(request, "limit", default=100, low=1, high=1000)
+    page = await services(request).oversight.history(
+        caller_of(request).actor, account, limit=limit, before_seq=before or None,
+        request_id=request_id(request),
+    )  # fmt: skip
+    return web.json_response(
+        {"events": [event_json(e, for_owner=True) for e in page.events], "next": page.next_after}
+    )
+
+
+_PURPOSE = QueryParam("purpose", {"enum": list(_CASEWORK)}, "why you read (default security)")
+_FILTERS = (
+    QueryParam("account_id", {"type": "string"}, "only this account"),
+    QueryParam("actor_id", {"type": "string"}, "only this actor"),
+    QueryParam("action", {"enum": list(Action)}, "only this action"),
+    QueryParam("event_purpose", {"enum": list(Purpose)}, "only events with this purpose"),
+    QueryParam("decision", {"enum": list(Decision)}, "allow or deny"),
+    QueryParam("since", {"type": "string", "format": "date-time"}, "inclusive"),
+    QueryParam("until", {"type": "string", "format": "date-time"}, "exclusive"),
+    QueryParam("resource_id", {"type": "string"}, "a message, thread, consent ... id"),
+)
+
+ROUTES = [
+    RouteSpec("GET", "/v1/audit/events", query_events, "Query the audit trail", "audit",
+              REVIEWER, response=s.EVENT_PAGE, errors=(403, 422, 503),
+              query=(_PURPOSE, *_FILTERS,
+                     QueryParam("after_seq", {"type": "integer"}, "cursor"),
+                     QueryParam("limit", {"type": "integer", "maximum": 1000}, "page size"))),
+    RouteSpec("POST", "/v1/audit/verify", verify,
+              "Verify the hash chain and signed checkpoints", "audit", REVIEWER,
+              query=(_PURPOSE,), response={"type": "object", "properties": {
+                  "ok": {"type": "boolean"}, "first_bad_seq": {"type": ["integer", "null"]}}},
+              errors=(403, 422, 503)),
+    RouteSpec("GET", "/v1/audit/export", export, "Export the audit trail (JSONL, CSV, OCSF)",
+              "audit", REVIEWER, response_type="application/x-ndjson", errors=(403, 422, 503),
+              query=(_PURPOSE, QueryParam("format", {"enum": list(ExportFormat)}, "format"),
+                     *_FILTERS)),
+    RouteSpec("GET", "/v1/accounts/{account_id}/access-history", access_history,
+              "Who accessed my mailbox and why", "accounts", USER, response=s.EVENT_PAGE,
+              errors=(400, 403, 422, 503),
+              query=(QueryParam("before_seq", {"type": "integer"}, "cursor"),
+                     QueryParam("limit", {"type": "integer", "maximum": 1000}, "page size"))),
+]  # fmt: skip

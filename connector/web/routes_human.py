@@ -1,0 +1,333 @@
+"""Human access: owners' consents, operators' access requests and approvals, operator reads
+through the gate with a basis, and k-anonymous aggregates."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from audit.event import IDENTIFIER, Basis
+from audit.vocab import BasisKind, Purpose
+from connector.policy import ApprovalStatus, ConsentFact, GranteeKind, PolicyRecordNotFoundError
+from connector.policy.aggregates import AggregateReport
+from connector.policy.store import AccessRequestRecord
+from connector.web import schemas as s
+from connector.web.auth import Role
+from connector.web.context import access_context, request_id, services
+from connector.web.routes_inbox import stream_chunks
+from connector.web.routing import QueryParam, RouteSpec, caller_of
+from connector.web.validation import (
+    ATTACHMENT_ID,
+    GMAIL_ID,
+    RECORD_ID,
+    Fields,
+    InvalidInputError,
+    account_id,
+    check_id,
+    path_id,
+    query_choice,
+    read_json,
+)
+
+USER = frozenset({Role.USER})
+OPERATOR = frozenset({Role.OPERATOR})
+MAX_AGGREGATE_DAYS = 366
+
+
+def consent_json(c: ConsentFact) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "account_id": c.account_id,
+        "grantee_kind": c.grantee_kind.value,
+        "grantee_id": c.grantee_id,
+        "message_ids": sorted(c.message_ids),
+        "created_at": c.created_at.isoformat(),
+        "expires_at": c.expires_at.isoformat(),
+        "revoked_at": None if c.revoked_at is None else c.revoked_at.isoformat(),
+    }
+
+
+def request_json(r: AccessRequestRecord, status: ApprovalStatus) -> dict[str, Any]:
+    f = r.fact
+    return {
+        "id": f.id,
+        "account_id": f.account_id,
+        "requester_id": f.requester_id,
+        "purpose": f.purpose.value,
+        "status": status.value,
+        "case_reference": r.case_reference,
+        "reason": r.reason,
+        "message_ids": sorted(f.message_ids),
+        "time_from": None if f.time_from is None else f.time_from.isoformat(),
+        "time_to": None if f.time_to is None else f.time_to.isoformat(),
+        "duration_hours": int(r.duration.total_seconds() // 3600),
+        "created_at": f.created_at.isoformat(),
+        "decided_by": f.decided_by,
+        "expires_at": None if f.expires_at is None else f.expires_at.isoformat(),
+        "legal_hold": f.legal_hold,
+    }
+
+
+# -- consents (owners) ----------------------------------------------------------------------
+
+
+async def create_consent(request: web.Request) -> web.Response:
+    account = account_id(request)
+    fields = Fields(await read_json(request), {"message_ids", "grantee_kind", "grantee_id",
+                                                "ttl_days"})  # fmt: skip
+    ids = fields.strings("message_ids", max_items=500, max_len=64)
+    kind = fields.choice("grantee_kind", tuple(GranteeKind), required=False) or "operator"
+    grantee = fields.string("grantee_id", required=True, max_len=128)
+    ttl = fields.integer("ttl_days", default=7, low=1, high=30)
+    if not ids:
+        fields.bad("message_ids", "name at least one message id")
+    fields.done()
+    for message_id in ids:
+        check_id(message_id, GMAIL_ID, "message id")
+    consent = await services(request).policy.grant_consent(
+        caller_of(request).actor, account, ids, GranteeKind(kind), grantee,
+        ttl=timedelta(days=ttl), request_id=request_id(request),
+    )  # fmt: skip
+    return web.json_response(consent_json(consent), status=201)
+
+
+async def list_consents(request: web.Request) -> web.Response:
+    account = account_id(request)
+    consents = await services(request).policy.list_consents(caller_of(request).actor, account)
+    return web.json_response({"consents": [consent_json(c) for c in consents]})
+
+
+async def revoke_consent(request: web.Request) -> web.Response:
+    consent_id = path_id(request, "consent_id", RECORD_ID, "consent id")
+    consent = await services(request).policy.revoke_consent(
+        caller_of(request).actor, consent_id, request_id=request_id(request)
+    )
+    return web.json_response(consent_json(consent))
+
+
+# -- access requests (operators) ------------------------------------------------------------
+
+
+async def create_access_request(request: web.Request) -> web.Response:
+    fields = Fields(
+        await read_json(request),
+        {"account_id", "purpose", "case_reference", "reason", "duration_hours", "message_ids",
+         "time_from", "time_to", "legal_hold"},
+    )  # fmt: skip
+    account = fields.string("account_id", required=True, max_len=128)
+    purpose = fields.choice("purpose", (Purpose.SECURITY.value, Purpose.LEGAL.value))
+    case_reference = fields.string("case_reference", required=True, max_len=200)
+    reason = fields.string("reason", required=True, max_len=4000)
+    hours = fields.integer("duration_hours", default=24, low=1, high=720)
+    ids = fields.strings("message_ids", max_items=500, max_len=64)
+    time_from, time_to = fields.timestamp("time_from"), fields.timestamp("time_to")
+    legal_hold = fields.boolean("legal_hold")
+    fields.done()
+    for message_id in ids:
+        check_id(message_id, GMAIL_ID, "message id")
+    fact = await services(request).policy.request_access(
+        caller_of(request).actor, account, purpose=Purpose(purpose),
+        case_reference=case_reference, reason=reason, duration=timedelta(hours=hours),
+        message_ids=ids, time_from=time_from, time_to=time_to, legal_hold=legal_hold,
+        request_id=request_id(request),
+    )  # fmt: skip
+    record = await services(request).policy.get_access_request(fact.id)
+    return web.json_response(request_json(record, fact.status), status=201)
+
+
+async def list_access_requests(request: web.Request) -> web.Response:
+    choice = query_choice(request, "status", ("any", *ApprovalStatus), "any")
+    status = None if choice == "any" else ApprovalStatus(choice)
+    policy = services(request).policy
+    records = await policy.list_access_requests(status=status)
+    now = services(request).clock()
+    return web.json_response(
+        {"access_requests": [request_json(r, r.fact.effective_status(now)) for r in records]}
+    )
+
+
+def _request_id_param(request: web.Request) -> str:
+    return path_id(request, "request_id", RECORD_ID, "access request id")
+
+
+async def get_access_request(request: web.Request) -> web.Response:
+    record = await services(request).policy.get_access_request(_request_id_param(request))
+    now = services(request).clock()
+    return web.json_response(request_json(record, record.fact.effective_status(now)))
+
+
+async def _decide(request: web.Request, approve: bool) -> web.Response:
+    policy = services(request).policy
+    rid = _request_id_param(request)
+    actor = caller_of(request).actor
+    decide = policy.approve if approve else policy.dismiss
+    fact = await decide(actor, rid, request_id=request_id(request))
+    record = await policy.get_access_request(fact.id)
+    return web.json_response(request_json(record, fact.status))
+
+
+async def approve_access_request(request: web.Request) -> web.Response:
+    return await _decide(request, True)
+
+
+async def dismiss_access_request(request: web.Request) -> web.Response:
+    return await _decide(request, False)
+
+
+# -- operator reads (through the gate, with a basis) ----------------------------------------
+
+
+async def _basis(request: web.Request) -> tuple[Basis | None, Purpose, str | None]:
+    """The basis named by the query; none at all is passed on so the gate refuses and records."""
+    consent = request.query.get("consent_id")
+    approval = request.query.get("access_request_id")
+    case = request.query.get("support_case")
+    if case is not None:
+        check_id(case, IDENTIFIER, "support case")
+    if consent is not None and approval is not None:
+        raise InvalidInputError([{"field": "consent_id", "problem": "name one basis, not both"}])
+    if consent is None and approval is None:
+        return None, Purpose.CONSENTED_SUPPORT, case
+    if consent is not None:
+        check_id(consent, RECORD_ID, "consent id")
+        return Basis(BasisKind.CONSENT, consent), Purpose.CONSENTED_SUPPORT, case
+    assert approval is not None
+    check_id(approval, RECORD_ID, "access request id")
+    try:
+        record = await services(request).policy.get_access_request(approval)
+        purpose = record.fact.purpose
+    except PolicyRecordNotFoundError:
+        purpose = Purpose.SECURITY  # the gate refuses (basis.unknown) and records the attempt
+    return Basis(BasisKind.ACCESS_REQUEST, approval), purpose, None
+
+
+async def operator_read_message(request: web.Request) -> web.Response:
+    account = account_id(request)
+    message = path_id(request, "message_id", GMAIL_ID, "message id")
+    fmt = query_choice(request, "format", ("full", "metadata"), "full")
+    basis, purpose, case = await _basis(request)
+    ctx = access_context(request, purpose, support_case=case)
+    result = await services(request).gate.read_message(ctx, account, message, fmt, basis)
+    return web.json_response(result)
+
+
+async def operator_read_thread(request: web.Request) -> web.Response:
+    account = account_id(request)
+    thread = path_id(request, "thread_id", GMAIL_ID, "thread id")
+    basis, purpose, case = await _basis(request)
+    ctx = access_context(request, purpose, support_case=case)
+    return web.json_response(
+        await services(request).gate.get_thread(ctx, account, thread, "full", basis)
+    )
+
+
+async def operator_attachment(request: web.Request) -> web.StreamResponse:
+    account = account_id(request)
+    message = path_id(request, "message_id", GMAIL_ID, "message id")
+    attachment = path_id(request, "attachment_id", ATTACHMENT_ID, "attachment id")
+    basis, purpose, case = await _basis(request)
+    ctx = access_context(request, purpose, support_case=case)
+    chunks = await services(request).gate.stream_attachment(
+        ctx, account, message, attachment, basis
+    )
+    return await stream_chunks(request, chunks)
+
+
+# -- aggregates -----------------------------------------------------------------------------
+
+
+def _day(request: web.Request, name: str, default: date) -> date:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInputError(
+            [{"field": name, "problem": "expected a date, YYYY-MM-DD"}]
+        ) from None
+
+
+def report_json(report: AggregateReport) -> dict[str, Any]:
+    return {
+        "k": report.k,
+        "suppressed_groups": report.suppressed_groups,
+        "rows": [
+            {"day": r.day.isoformat(), "operation": r.operation, "count": r.count,
+             "error_count": r.error_count, "error_rate": round(r.error_rate, 4)}
+            for r in report.rows
+        ],
+    }  # fmt: skip
+
+
+async def aggregates(request: web.Request) -> web.Response:
+    today = services(request).clock().date()
+    start = _day(request, "start", today - timedelta(days=6))
+    end = _day(request, "end", today)
+    if not start <= end or (end - start).days > MAX_AGGREGATE_DAYS:
+        raise InvalidInputError(
+            [{"field": "start", "problem": "start <= end, at most 366 days apart"}]
+        )
+    ctx = access_context(request, Purpose.AGGREGATE_OPS)
+    report = await services(request).gate.aggregates(ctx, start, end)
+    return web.json_response(report_json(report))
+
+
+_ACC = "/v1/accounts/{account_id}"
+_SUP = "/v1/support/accounts/{account_id}"
+_BASIS = (
+    QueryParam("consent_id", {"type": "string"}, "the owner's consent (purpose consented_support)"),
+    QueryParam("access_request_id", {"type": "string"},
+               "an approved security/legal access request (its purpose applies)"),
+    QueryParam("support_case", {"type": "string"}, "the case worked, for case-named consents"),
+)  # fmt: skip
+_DENY = (400, 403, 404, 409, 429, 503)
+_AR = "/v1/access-requests"
+
+ROUTES = [
+    RouteSpec("POST", f"{_ACC}/consents", create_consent,
+              "Consent to a support person viewing specific messages", "consents", USER,
+              status=201, request=s.CONSENT_CREATE, response=s.CONSENT,
+              errors=(400, 403, 413, 415, 422, 503)),
+    RouteSpec("GET", f"{_ACC}/consents", list_consents, "List consents on an account",
+              "consents", USER, response={"type": "object", "properties": {
+                  "consents": {"type": "array", "items": s.CONSENT}}}, errors=(400, 403)),
+    RouteSpec("DELETE", "/v1/consents/{consent_id}", revoke_consent, "Revoke a consent",
+              "consents", USER, response=s.CONSENT, errors=(400, 403, 404, 503)),
+    RouteSpec("POST", _AR, create_access_request,
+              "Request security/legal access (needs a second operator's approval)",
+              "access requests", OPERATOR, status=201, request=s.ACCESS_REQUEST_CREATE,
+              response=s.ACCESS_REQUEST, errors=(400, 403, 413, 415, 422, 503)),
+    RouteSpec("GET", _AR, list_access_requests, "The access request queue", "access requests",
+              OPERATOR, query=(QueryParam("status", {"enum": ["any", *ApprovalStatus]},
+                                          "filter on effective status"),),
+              response={"type": "object", "properties": {
+                  "access_requests": {"type": "array", "items": s.ACCESS_REQUEST}}},
+              errors=(403, 422)),
+    RouteSpec("GET", f"{_AR}/{{request_id}}", get_access_request, "One access request",
+              "access requests", OPERATOR, response=s.ACCESS_REQUEST, errors=(400, 403, 404)),
+    RouteSpec("POST", f"{_AR}/{{request_id}}/approve", approve_access_request,
+              "Approve another operator's request", "access requests", OPERATOR,
+              response=s.ACCESS_REQUEST, errors=(400, 403, 404, 503)),
+    RouteSpec("POST", f"{_AR}/{{request_id}}/dismiss", dismiss_access_request,
+              "Dismiss another operator's request", "access requests", OPERATOR,
+              response=s.ACCESS_REQUEST, errors=(400, 403, 404, 503)),
+    RouteSpec("GET", f"{_SUP}/messages/{{message_id}}", operator_read_message,
+              "Operator read of a message with a basis", "support", OPERATOR,
+              response=s.GMAIL_JSON, errors=_DENY,
+              query=(*_BASIS, QueryParam("format", {"enum": ["full", "metadata"]}, "format"))),
+    RouteSpec("GET", f"{_SUP}/threads/{{thread_id}}", operator_read_thread,
+              "Operator read of a thread with a basis", "support", OPERATOR,
+              response=s.GMAIL_JSON, errors=_DENY, query=_BASIS),
+    RouteSpec("GET", f"{_SUP}/messages/{{message_id}}/attachments/{{attachment_id}}",
+              operator_attachment, "Operator download of an attachment with a basis", "support",
+              OPERATOR, response_type="application/octet-stream", errors=_DENY, query=_BASIS),
+    RouteSpec("GET", "/v1/aggregates", aggregates,
+              "Usage aggregates across accounts (k-anonymous, no identifiers)", "support",
+              OPERATOR, errors=(403, 422, 503),
+              query=(QueryParam("start", {"type": "string", "format": "date"}, "first day"),
+                     QueryParam("end", {"type": "string", "format": "date"}, "last day")),
+              response={"type": "object"}),
+]  # fmt: skip

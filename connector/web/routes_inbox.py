@@ -1,0 +1,274 @@
+"""The owner's inbox: list/search, read, threads, attachments, drafts, send. Role `user` only;
+every call goes through the gate with purpose `user_feature`."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping
+from typing import Any
+
+from aiohttp import web
+
+from audit.vocab import Purpose
+from connector.inbox import Draft
+from connector.mime import Attachment
+from connector.web import schemas as s
+from connector.web.auth import Role
+from connector.web.context import access_context, services
+from connector.web.problems import ProblemError, ProblemType
+from connector.web.routing import QueryParam, RouteSpec
+from connector.web.validation import (
+    ATTACHMENT_ID,
+    DRAFT_ID,
+    GMAIL_ID,
+    IDEMPOTENCY_KEY,
+    LABEL_ID,
+    Fields,
+    account_id,
+    check_header_value,
+    check_id,
+    path_id,
+    query_choice,
+    query_int,
+    query_text,
+    read_json,
+)
+
+USER = frozenset({Role.USER})
+READ_FORMATS = ("full", "metadata", "minimal", "raw")
+_DRAFT_FIELDS = {"to", "cc", "bcc", "subject", "text", "html", "attachments", "reply_to"}
+
+
+def _ctx(request: web.Request) -> Any:
+    return access_context(request, Purpose.USER_FEATURE)
+
+
+def _message_id(request: web.Request) -> str:
+    return path_id(request, "message_id", GMAIL_ID, "message id")
+
+
+def _draft_id(request: web.Request) -> str:
+    return path_id(request, "draft_id", DRAFT_ID, "draft id")
+
+
+def _attachments(fields: Fields) -> tuple[Attachment, ...]:
+    raw = fields.raw("attachments")
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) > 100:
+        fields.bad("attachments", "expected a list of at most 100 objects")
+        return ()
+    out: list[Attachment] = []
+    for i, item in enumerate(raw):
+        name = f"attachments[{i}]"
+        if not isinstance(item, dict) or set(item) - {"filename", "mime_type", "content_base64"}:
+            fields.bad(name, "expected {filename, mime_type, content_base64}")
+            continue
+        filename = item.get("filename")
+        mime = item.get("mime_type", "application/octet-stream")
+        content = item.get("content_base64")
+        if not (isinstance(filename, str) and isinstance(mime, str) and isinstance(content, str)):
+            fields.bad(name, "filename, mime_type and content_base64 are strings")
+            continue
+        check_header_value(f"{name}.filename", filename)
+        check_header_value(f"{name}.mime_type", mime)
+        try:
+            data = base64.b64decode(content.replace("-", "+").replace("_", "/"), validate=True)
+        except (binascii.Error, ValueError):
+            fields.bad(f"{name}.content_base64", "not valid base64")
+            continue
+        out.append(Attachment(filename=filename, content=data, mime_type=mime))
+    return tuple(out)
+
+
+def parse_draft(
+    data: Mapping[str, Any], *, extra: frozenset[str] = frozenset()
+) -> tuple[Draft, str | None, dict[str, str | None]]:
+    """The draft, the message it replies to, and any `extra` id fields (e.g. forward_of)."""
+    fields = Fields(data, _DRAFT_FIELDS | extra)
+    to, cc, bcc = fields.strings("to"), fields.strings("cc"), fields.strings("bcc")
+    subject = fields.string("subject", max_len=998)
+    for name, values in (("to", to), ("cc", cc), ("bcc", bcc), ("subject", (subject,))):
+        for header in values:
+            check_header_value(name, header)
+    text = fields.optional_string("text", max_len=40_000_000)
+    html = fields.optional_string("html", max_len=40_000_000)
+    attachments = _attachments(fields)
+    ids = {name: fields.optional_string(name, max_len=64) for name in ("reply_to", *extra)}
+    fields.done()
+    for name, value in ids.items():
+        if value is not None:
+            check_id(value, GMAIL_ID, name)
+    draft = Draft(to=to, cc=cc, bcc=bcc, subject=subject, text=text, html=html,
+                  attachments=attachments)  # fmt: skip
+    return draft, ids.pop("reply_to"), ids
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    account = account_id(request)
+    labels = tuple(check_id(v, LABEL_ID, "label") for v in request.query.getall("label", []))
+    page_token = query_text(request, "page_token", max_len=256)
+    detail = query_choice(request, "format", ("metadata", "ids"), "metadata")
+    page = await services(request).inbox.search(
+        _ctx(request), account, query=query_text(request, "q"), label_ids=labels,
+        page_token=page_token, max_results=query_int(request, "max_results", default=25,
+                                                     low=1, high=100),
+        with_metadata=detail == "metadata",
+    )  # fmt: skip
+    return web.json_response(page)
+
+
+async def get_message(request: web.Request) -> web.Response:
+    account, message = account_id(request), _message_id(request)
+    fmt = query_choice(request, "format", READ_FORMATS, "full")
+    return web.json_response(
+        await services(request).inbox.message(_ctx(request), account, message, fmt=fmt)
+    )
+
+
+async def get_thread(request: web.Request) -> web.Response:
+    account = account_id(request)
+    thread = path_id(request, "thread_id", GMAIL_ID, "thread id")
+    fmt = query_choice(request, "format", ("full", "metadata", "minimal"), "full")
+    return web.json_response(
+        await services(request).inbox.thread(_ctx(request), account, thread, fmt=fmt)
+    )
+
+
+async def stream_chunks(request: web.Request, chunks: Any) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "application/octet-stream",
+                                           "Content-Disposition": "attachment"})  # fmt: skip
+    started = False
+    async for chunk in chunks:
+        if not started:
+            await response.prepare(request)
+            started = True
+        await response.write(chunk)
+    if not started:
+        await response.prepare(request)
+    await response.write_eof()
+    return response
+
+
+async def get_attachment(request: web.Request) -> web.StreamResponse:
+    account, message = account_id(request), _message_id(request)
+    attachment = path_id(request, "attachment_id", ATTACHMENT_ID, "attachment id")
+    chunks = await services(request).inbox.attachment(_ctx(request), account, message, attachment)
+    return await stream_chunks(request, chunks)
+
+
+# -- drafts ---------------------------------------------------------------------------------
+
+
+async def list_drafts(request: web.Request) -> web.Response:
+    account = account_id(request)
+    return web.json_response(
+        await services(request).inbox.drafts(
+            _ctx(request), account, page_token=query_text(request, "page_token", max_len=256),
+            max_results=query_int(request, "max_results", default=25, low=1, high=100),
+        )
+    )  # fmt: skip
+
+
+async def create_draft(request: web.Request) -> web.Response:
+    account = account_id(request)
+    draft, reply_to, _ = parse_draft(await read_json(request))
+    result = await services(request).inbox.create_draft(
+        _ctx(request), account, draft, reply_to=reply_to
+    )
+    return web.json_response(result, status=201)
+
+
+async def get_draft(request: web.Request) -> web.Response:
+    account, draft_id = account_id(request), _draft_id(request)
+    return web.json_response(await services(request).inbox.draft(_ctx(request), account, draft_id))
+
+
+async def update_draft(request: web.Request) -> web.Response:
+    account, draft_id = account_id(request), _draft_id(request)
+    draft, reply_to, _ = parse_draft(await read_json(request))
+    result = await services(request).inbox.update_draft(
+        _ctx(request), account, draft_id, draft, reply_to=reply_to
+    )
+    return web.json_response(result)
+
+
+async def delete_draft(request: web.Request) -> web.Response:
+    account, draft_id = account_id(request), _draft_id(request)
+    await services(request).inbox.delete_draft(_ctx(request), account, draft_id)
+    return web.Response(status=204)
+
+
+async def send_draft(request: web.Request) -> web.Response:
+    account, draft_id = account_id(request), _draft_id(request)
+    return web.json_response(
+        await services(request).inbox.send_draft(_ctx(request), account, draft_id)
+    )
+
+
+async def send_message(request: web.Request) -> web.Response:
+    account = account_id(request)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ProblemError(
+            ProblemType.MALFORMED_REQUEST,
+            "Idempotency-Key must be 8-128 characters of letters, digits and '_.:-'",
+        )
+    draft, reply_to, ids = parse_draft(await read_json(request), extra=frozenset({"forward_of"}))
+    if reply_to is not None and ids["forward_of"] is not None:
+        raise ProblemError(ProblemType.VALIDATION_FAILED, "send a reply or a forward, not both")
+    result = await services(request).inbox.send(
+        _ctx(request), account, draft, reply_to=reply_to, forward_of=ids["forward_of"],
+        idempotency_key=key,
+    )  # fmt: skip
+    return web.json_response(result)
+
+
+_ACC = "/v1/accounts/{account_id}"
+_PAGE = (
+    QueryParam("page_token", {"type": "string"}, "Gmail's nextPageToken"),
+    QueryParam("max_results", {"type": "integer", "minimum": 1, "maximum": 100}, "page size"),
+)
+_FMT = QueryParam("format", {"enum": list(READ_FORMATS)}, "Gmail format (default full)")
+_IDEM = {"parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                         "schema": {"type": "string"},
+                         "description": "retries with the same key never send twice"}]}  # fmt: skip
+
+ROUTES = [
+    RouteSpec("GET", f"{_ACC}/messages", list_messages, "List or search messages", "inbox", USER,
+              response=s.MESSAGE_PAGE, errors=(400, 403, 404, 409, 422, 429, 503),
+              query=(QueryParam("q", {"type": "string"}, "Gmail search query"),
+                     QueryParam("label", {"type": "string"}, "label id (repeatable)"),
+                     QueryParam("format", {"enum": ["metadata", "ids"]},
+                                "metadata headers (default) or ids only"), *_PAGE)),
+    RouteSpec("GET", f"{_ACC}/messages/{{message_id}}", get_message, "Read a message", "inbox",
+              USER, response=s.GMAIL_JSON, query=(_FMT,),
+              errors=(400, 403, 404, 409, 429, 503)),
+    RouteSpec("GET", f"{_ACC}/threads/{{thread_id}}", get_thread, "Read a thread", "inbox", USER,
+              response=s.GMAIL_JSON, query=(_FMT,), errors=(400, 403, 404, 409, 429, 503)),
+    RouteSpec("GET", f"{_ACC}/messages/{{message_id}}/attachments/{{attachment_id}}",
+              get_attachment, "Download an attachment (streamed)", "inbox", USER,
+              response_type="application/octet-stream", errors=(400, 403, 404, 409, 429, 503)),
+    RouteSpec("GET", f"{_ACC}/drafts", list_drafts, "List drafts", "drafts", USER,
+              response=s.GMAIL_JSON, query=_PAGE, errors=(400, 403, 404, 409, 429, 503)),
+    RouteSpec("POST", f"{_ACC}/drafts", create_draft, "Create a draft (new or reply)", "drafts",
+              USER, status=201, request=s.DRAFT, response=s.GMAIL_JSON,
+              errors=(400, 403, 404, 409, 413, 415, 422, 429, 503)),
+    RouteSpec("GET", f"{_ACC}/drafts/{{draft_id}}", get_draft, "Read a draft", "drafts", USER,
+              response=s.GMAIL_JSON, errors=(400, 403, 404, 409, 429, 503)),
+    RouteSpec("PUT", f"{_ACC}/drafts/{{draft_id}}", update_draft, "Replace a draft", "drafts",
+              USER, request=s.DRAFT, response=s.GMAIL_JSON,
+              errors=(400, 403, 404, 409, 413, 415, 422, 429, 503)),
+    RouteSpec("DELETE", f"{_ACC}/drafts/{{draft_id}}", delete_draft, "Delete a draft", "drafts",
+              USER, status=204, errors=(400, 403, 404, 409, 429, 503)),
+    RouteSpec("POST", f"{_ACC}/drafts/{{draft_id}}/send", send_draft, "Send a draft", "drafts",
+              USER, response=s.GMAIL_JSON, errors=(400, 403, 404, 409, 429, 502, 503)),
+    RouteSpec("POST", f"{_ACC}/messages/send", send_message,
+              "Send a new message, a reply or a forward (exactly once)", "inbox", USER,
+              request=s.SEND, response=s.GMAIL_JSON, extra=_IDEM,
+              errors=(400, 403, 404, 409, 413, 415, 422, 429, 502, 503)),
+]  # fmt: skip

@@ -1,0 +1,78 @@
+"""Route declarations: one `RouteSpec` per endpoint is both the router entry and its OpenAPI
+operation, so an undocumented route cannot exist."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from connector.web.auth import Caller, Role
+from connector.web.handler_types import Handler
+from connector.web.keys import CALLER, VERIFIER
+from connector.web.problems import ProblemError, ProblemType
+
+Schema = Mapping[str, Any]
+
+ANY_ROLE = frozenset(Role)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryParam:
+    name: str
+    schema: Schema
+    description: str
+    required: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    roles: frozenset[Role] | None  # None: no authentication (health, metrics, OAuth callback)
+    status: int = 200
+    request: Schema | None = None
+    response: Schema | None = None
+    response_type: str = "application/json"
+    query: tuple[QueryParam, ...] = ()
+    errors: tuple[int, ...] = ()
+    description: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def caller_of(request: web.Request) -> Caller:
+    return request[CALLER]
+
+
+def _guard(spec: RouteSpec) -> Handler:
+    roles = spec.roles
+    handler = spec.handler
+    if roles is None:
+        return handler
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        caller = request.app[VERIFIER].caller(request.headers.get("Authorization"))
+        if caller.role not in roles:
+            allowed = ", ".join(sorted(roles))
+            raise ProblemError(
+                ProblemType.ROLE_NOT_PERMITTED,
+                f"this endpoint is for {allowed}; your token's role is {caller.role}",
+            )
+        request[CALLER] = caller
+        return await handler(request)
+
+    return guarded
+
+
+def install(app: web.Application, specs: list[RouteSpec]) -> None:
+    for spec in specs:
+        app.router.add_route(spec.method, spec.path, _guard(spec), name=_name(spec))
+
+
+def _name(spec: RouteSpec) -> str:
+    return f"{spec.method.lower()}:{spec.path}"
