@@ -139,7 +139,7 @@ async def test_export_formats(filled: tuple[str, Path], tmp_path: Path) -> None:
     csv_out = await run("export", "--db", url, "--format", "csv", "--account", "a2")
     lines = csv_out.stdout.splitlines()
     assert lines[0].startswith("seq,time,event_id,account_id")
-    assert [line.split(",")[0] for line in lines[1:]] == ["3", "8"]
+    assert [line.split(",")[0] for line in lines[1:]] == ["3", "8", "14"]  # 14: this export
     jsonl = await run("export", "--db", url, "--format", "jsonl", "--resource", "m_5")
     (only,) = [json.loads(line) for line in jsonl.stdout.splitlines()]
     assert only["seq"] == 6
