@@ -28,7 +28,7 @@ from connector.web import routes_accounts, routes_audit, routes_health, routes_h
 from connector.web.auth import TokenVerifier
 from connector.web.keys import METRICS, ROUTE_SPECS, SERVICES, SETTINGS, VERIFIER
 from connector.web.metrics import MeteredSink, Metrics
-from connector.web.middleware import problems
+from connector.web.middleware import problems, request_id_header
 from connector.web.routing import RouteSpec, install
 
 log = get_logger("connector.web")
@@ -65,6 +65,7 @@ def all_routes() -> list[RouteSpec]:
 def create_app(settings: Settings, *, accounts: AccountsFactory) -> web.Application:
     """The service, with accounts (owners, tokens, linking) from `accounts`."""
     app = web.Application(middlewares=[problems], client_max_size=settings.max_request_bytes)
+    app.on_response_prepare.append(request_id_header)
     app[SETTINGS] = settings
     app[VERIFIER] = TokenVerifier(settings)
     app[METRICS] = Metrics()

@@ -38,7 +38,6 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
     try:
         response = await handler(request)
         status = response.status
-        response.headers["X-Request-ID"] = request_id
         return response
     except Exception as exc:
         problem = to_problem(exc)
@@ -50,7 +49,6 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
                 f"an unexpected error occurred; quote request id {request_id} when reporting it",
             )
         response = problem_response(problem, request_id=request_id, instance=request.path)
-        response.headers["X-Request-ID"] = request_id
         status = response.status
         return response
     finally:
@@ -65,3 +63,10 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         )
         request_id_var.reset(token)
         structlog.contextvars.clear_contextvars()
+
+
+async def request_id_header(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every response, streamed ones included, names its request id."""
+    request_id = request.get(REQUEST_ID)
+    if request_id is not None:
+        response.headers["X-Request-ID"] = request_id

@@ -71,8 +71,5 @@ def _guard(spec: RouteSpec) -> Handler:
 
 def install(app: web.Application, specs: list[RouteSpec]) -> None:
     for spec in specs:
-        app.router.add_route(spec.method, spec.path, _guard(spec), name=_name(spec))
+        app.router.add_route(spec.method, spec.path, _guard(spec))
 
-
-def _name(spec: RouteSpec) -> str:
-    return f"{spec.method.lower()}:{spec.path}"

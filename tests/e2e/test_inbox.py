@@ -1,0 +1,116 @@
+"""The owner's inbox over HTTP: list, read, threads, attachments, drafts, send, each audited."""
+
+from __future__ import annotations
+
+import base64
+
+from audit.vocab import Action, Decision, Outcome, Phase
+from tests.e2e.conftest import ALICE, Stack, first_message
+
+
+async def _outcome_for(s: Stack, request_id: str, action: Action) -> list[object]:
+    return [
+        e for e in await s.events(action=action)
+        if e.request_id == request_id and e.phase is Phase.OUTCOME and e.outcome is Outcome.OK
+    ]  # fmt: skip
+
+
+async def test_list_returns_metadata_only_and_is_audited(stack: Stack) -> None:
+    """Listing returns headers without bodies, and the audit log names every listed id."""
+    status, body, resp = await stack.call("GET", f"/v1/accounts/{ALICE}/messages")
+    assert status == 200
+    assert body["messages"]
+    for message in body["messages"]:
+        assert "headers" in message["payload"]
+        assert "parts" not in message["payload"] and "data" not in message["payload"].get(
+            "body", {}
+        )
+    rid = resp.headers["X-Request-ID"]
+    events = await _outcome_for(stack, rid, Action.GMAIL_METADATA_READ)
+    assert events
+    listed = {r.id for r in events[0].resources}  # type: ignore[attr-defined]
+    assert {m["id"] for m in body["messages"]} <= listed
+
+
+async def test_read_message_and_thread(stack: Stack) -> None:
+    """A full message and its thread come back, each with an allow decision and ok outcome."""
+    first = await first_message(stack)
+    status, message, resp = await stack.call(
+        "GET", f"/v1/accounts/{ALICE}/messages/{first['id']}"
+    )
+    assert status == 200 and message["id"] == first["id"]
+    assert await _outcome_for(stack, resp.headers["X-Request-ID"], Action.GMAIL_MESSAGE_READ)
+    status, thread, resp = await stack.call(
+        "GET", f"/v1/accounts/{ALICE}/threads/{message['threadId']}"
+    )
+    assert status == 200 and first["id"] in {m["id"] for m in thread["messages"]}
+    assert await _outcome_for(stack, resp.headers["X-Request-ID"], Action.GMAIL_THREAD_READ)
+
+
+async def test_send_new_reply_forward_and_attachment(stack: Stack) -> None:
+    """Send with an attachment, download it streamed, reply in thread, forward."""
+    payload = b"attachment bytes \x00\x01" * 100
+    status, sent, _ = await stack.call("POST", f"/v1/accounts/{ALICE}/messages/send", json={
+        "to": [stack.alice_email], "subject": "Quarterly numbers", "text": "see attached",
+        "attachments": [{"filename": "n.bin", "mime_type": "application/octet-stream",
+                         "content_base64": base64.b64encode(payload).decode()}],
+    })  # fmt: skip
+    assert status == 200, sent
+    assert "SENT" in sent["labelIds"]
+    status, full, _ = await stack.call("GET", f"/v1/accounts/{ALICE}/messages/{sent['id']}")
+    assert status == 200
+    parts = [p for p in full["payload"].get("parts", []) if p.get("filename") == "n.bin"]
+    attachment_id = parts[0]["body"]["attachmentId"]
+    status, data, resp = await stack.call(
+        "GET", f"/v1/accounts/{ALICE}/messages/{sent['id']}/attachments/{attachment_id}"
+    )
+    assert status == 200 and data == payload
+    assert await _outcome_for(stack, resp.headers["X-Request-ID"], Action.GMAIL_ATTACHMENT_READ)
+
+    status, reply, _ = await stack.call("POST", f"/v1/accounts/{ALICE}/messages/send", json={
+        "text": "thanks", "reply_to": sent["id"]})  # fmt: skip
+    assert status == 200, reply
+    assert reply["threadId"] == sent["threadId"]
+    status, forward, _ = await stack.call("POST", f"/v1/accounts/{ALICE}/messages/send", json={
+        "to": ["carol@example.net"], "text": "fyi", "forward_of": sent["id"]})  # fmt: skip
+    assert status == 200, forward
+    sends = [e for e in await stack.events(action=Action.GMAIL_MESSAGE_SEND)
+             if e.phase is Phase.OUTCOME and e.decision is Decision.ALLOW]  # fmt: skip
+    assert len(sends) == 3
+
+
+async def test_send_is_exactly_once_under_client_retries(stack: Stack) -> None:
+    """The same Idempotency-Key twice sends one message and answers both with it."""
+    before = stack.emu.count_messages(stack.alice_email)
+    body = {"to": ["dave@example.org"], "subject": "once", "text": "only once"}
+    headers = {"Idempotency-Key": "retry-key-0001"}
+    path = f"/v1/accounts/{ALICE}/messages/send"
+    s1, first, _ = await stack.call("POST", path, json=body, headers=headers)
+    s2, second, _ = await stack.call("POST", path, json=body, headers=headers)
+    assert s1 == s2 == 200
+    assert first["id"] == second["id"]
+    assert stack.emu.count_messages(stack.alice_email) == before + 1
+
+
+async def test_draft_lifecycle(stack: Stack) -> None:
+    """Create, list, read, update, send and delete drafts."""
+    base = f"/v1/accounts/{ALICE}/drafts"
+    status, draft, _ = await stack.call("POST", base, json={
+        "to": ["erin@example.org"], "subject": "draft", "text": "v1"})  # fmt: skip
+    assert status == 201, draft
+    draft_id = draft["id"]
+    status, listed, _ = await stack.call("GET", base)
+    assert status == 200 and draft_id in {d["id"] for d in listed["drafts"]}
+    status, got, _ = await stack.call("GET", f"{base}/{draft_id}")
+    assert status == 200 and got["id"] == draft_id
+    status, updated, _ = await stack.call("PUT", f"{base}/{draft_id}", json={
+        "to": ["erin@example.org"], "subject": "draft", "text": "v2"})  # fmt: skip
+    assert status == 200, updated
+    status, sent, _ = await stack.call("POST", f"{base}/{draft_id}/send")
+    assert status == 200 and "SENT" in sent["labelIds"]
+    status, other, _ = await stack.call("POST", base, json={"to": ["x@example.org"]})
+    assert status == 201
+    status, _, _ = await stack.call("DELETE", f"{base}/{other['id']}")
+    assert status == 204
+    status, problem, _ = await stack.call("GET", f"{base}/{other['id']}")
+    assert status == 404 and problem["type"].endswith("/not-found")
