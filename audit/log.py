@@ -88,10 +88,9 @@ class AuditLog:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self._seconds)
                 if not self._queue:
-                    if self._closed:
-                        return
-                    await self._timed_checkpoint()
-                    continue
+                    if not self._wake.is_set():  # timed out: idle, so sign the head
+                        await self._timed_checkpoint()
+                    continue  # the loop top returns once closed and drained
             batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
             try:
                 linked = await self.store.write_batch([p for p, _ in batch], self._decide)

@@ -181,7 +181,8 @@ class PostgresStore:
                 records = await cursor.fetch(chunk)
                 if not records:
                     return
-                yield [tuple(r) for r in records]
+                # asyncpg Records index and unpack like tuples: no per-row copy.
+                yield records
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -228,12 +228,14 @@ class SqliteStore:
                 return conn.execute(f"{SELECT_ROWS} ORDER BY seq")
 
             cursor = await self._on(self._reader_pool, start)
+            # Prefetch: the thread reads the next chunk while the caller hashes this one.
+            loop = asyncio.get_running_loop()
+            ahead = loop.run_in_executor(self._reader_pool, cursor.fetchmany, chunk)
             while True:
-                rows: list[Row] = await self._on(
-                    self._reader_pool, partial(cursor.fetchmany, chunk)
-                )
+                rows: list[Row] = await ahead
                 if not rows:
                     return
+                ahead = loop.run_in_executor(self._reader_pool, cursor.fetchmany, chunk)
                 yield rows
         finally:
             await self._on(self._reader_pool, conn.close)
