@@ -3,14 +3,28 @@ session, and a real in-memory audit log whose events the tests assert exactly.""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import aiohttp
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.memory import MemoryAuditLog
 from audit.vocab import Action
+from connector.accounts.credential_store import VaultCredentialStore
+from connector.accounts.link_state import LinkStateStore
+from connector.accounts.scopes import Feature
+from connector.accounts.store import AccountStore, LinkedAccount
+from connector.credentials import RefreshingTokenSource
+from connector.db import create_engine, migrate
 from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
+from connector.oauth import LinkConfig, LinkService
+from connector.vault import KeyRing, Vault, generate_key_entry
 
 READ = "https://www.googleapis.com/auth/gmail.readonly"
 SEND = "https://www.googleapis.com/auth/gmail.send"
@@ -46,3 +60,166 @@ def actions(log: MemoryAuditLog) -> list[Action]:
 def refresh_calls(emu: Emulator) -> int:
     """Token-endpoint calls that minted an access token (the emulator keeps every one)."""
     return len(emu.tokens.access_tokens)
+
+
+REDIRECT = "http://127.0.0.1:8765/oauth/callback"
+HASH_KEY = b"test-hash-key"
+
+
+@dataclass
+class Linking:
+    """Everything a linking test needs, wired over one database."""
+
+    engine: AsyncEngine
+    vault: Vault
+    accounts: AccountStore
+    credentials: VaultCredentialStore
+    service: LinkService
+    emu: Emulator
+    session: aiohttp.ClientSession
+    audit: MemoryAuditLog
+    url: str
+
+    def token_source(self) -> RefreshingTokenSource:
+        return RefreshingTokenSource(
+            self.credentials,
+            token_uri=self.emu.token_uri,
+            client_id=self.emu.client_id,
+            client_secret=self.emu.client_secret,
+            session=self.session,
+            audit=self.audit,
+            retry_delays=FAST,
+        )
+
+
+def vault_keys(*kids: str) -> str:
+    return ",".join(generate_key_entry(k) for k in kids)
+
+
+def link_config(emu: Emulator) -> LinkConfig:
+    return LinkConfig(
+        client_id=emu.client_id,
+        client_secret=emu.client_secret,
+        auth_uri=emu.auth_uri,
+        token_uri=emu.token_uri,
+        revoke_uri=emu.revoke_uri,
+        userinfo_uri=emu.userinfo_uri,
+        redirect_uris=(REDIRECT,),
+        app_name="Acme Inbox",
+    )
+
+
+@contextlib.asynccontextmanager
+async def linking_over(
+    url: str, emu: Emulator, session: aiohttp.ClientSession, audit: MemoryAuditLog
+) -> AsyncIterator[Linking]:
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+        vault = Vault(KeyRing.parse(vault_keys("k1"), source="test"))
+        accounts = AccountStore(engine, vault, hash_key=HASH_KEY)
+        service = LinkService(
+            link_config(emu),
+            accounts=accounts,
+            states=LinkStateStore(engine, vault),
+            session=session,
+            audit=audit,
+            retry_delays=FAST,
+        )
+        yield Linking(
+            engine, vault, accounts, VaultCredentialStore(engine, vault), service, emu, session,
+            audit, url,
+        )  # fmt: skip
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def linking(
+    db_url: str, emu: Emulator, session: aiohttp.ClientSession, audit_log: MemoryAuditLog
+) -> AsyncIterator[Linking]:
+    """The link service, stores and vault over a migrated database (SQLite and PostgreSQL)."""
+    async with linking_over(db_url, emu, session, audit_log) as wired:
+        yield wired
+
+
+@pytest.fixture
+async def sqlite_linking(
+    tmp_path: Path, emu: Emulator, session: aiohttp.ClientSession, audit_log: MemoryAuditLog
+) -> AsyncIterator[Linking]:
+    """The same wiring over SQLite only, for tests whose point is not the engine."""
+    async with linking_over(f"sqlite:///{tmp_path / 'l.db'}", emu, session, audit_log) as wired:
+        yield wired
+
+
+class _FormParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.action = ""
+        self.fields: list[tuple[str, str]] = []
+        self.scopes: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.action = a.get("action", "")
+        elif tag == "input" and a.get("type") == "hidden":
+            self.fields.append((a["name"], a.get("value", "")))
+        elif tag == "input" and a.get("type") == "checkbox" and a.get("name") == "scope":
+            self.scopes.append(a.get("value", ""))
+
+
+@dataclass
+class Callback:
+    code: str | None
+    state: str | None
+    error: str | None
+    granted: str | None
+
+
+async def consent(
+    session: aiohttp.ClientSession,
+    emu: Emulator,
+    authorization_url: str,
+    *,
+    untick: tuple[str, ...] = (),
+    approve: bool = True,
+    login: str | None = None,
+) -> Callback:
+    """Act as the browser on the emulator's consent page: tick boxes, submit, catch redirect."""
+    async with session.get(authorization_url, allow_redirects=False) as page:
+        assert page.status == 200, await page.text()
+        parser = _FormParser()
+        parser.feed(await page.text())
+    form = list(parser.fields)
+    form += [("scope", s) for s in parser.scopes if s not in untick]
+    form += [("login", login or emu.users[0]), ("action", "approve" if approve else "deny")]
+    action = urljoin(authorization_url, parser.action)
+    async with session.post(action, data=form, allow_redirects=False) as answer:
+        assert answer.status == 302, await answer.text()
+        location = answer.headers["Location"]
+    assert location.startswith(REDIRECT)
+    query = parse_qs(urlsplit(location).query)
+
+    def one(name: str) -> str | None:
+        return query[name][0] if name in query else None
+
+    return Callback(one("code"), one("state"), one("error"), one("scope"))
+
+
+async def link_account(
+    wired: Linking,
+    features: tuple[Feature, ...] = (Feature.READ, Feature.SEND),
+    *,
+    user_id: str = "user-1",
+    untick: tuple[str, ...] = (),
+) -> LinkedAccount:
+    """The whole happy path: disclosure accepted, consent page, callback, completion."""
+    start = await wired.service.start_link(
+        user_id=user_id, features=features, redirect_uri=REDIRECT, disclosure_accepted=True
+    )
+    callback = await consent(wired.session, wired.emu, start.authorization_url, untick=untick)
+    assert callback.state is not None
+    return await wired.service.complete_link(
+        state=callback.state, code=callback.code, user_id=user_id
+    )

@@ -1,0 +1,88 @@
+"""`VaultCredentialStore`: the `CredentialStore` over the accounts table and the vault."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from connector.accounts.models import AccountRow, AccountStatus
+from connector.accounts.store import as_utc, utc_now
+from connector.db import session_factory
+from connector.errors import AccountNotLinkedError, NeedsRelinkError
+from connector.ports import StoredCredentials
+from connector.vault import SecretKind, Vault
+
+
+class VaultCredentialStore:
+    """Loads and saves decrypted credentials; also a `connector.credentials.RefreshTokenSink`."""
+
+    def __init__(
+        self, engine: AsyncEngine, vault: Vault, *, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+        self._vault = vault
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return "VaultCredentialStore()"
+
+    async def load(self, account_id: str) -> StoredCredentials:
+        async with self._sessions() as session:
+            row = await session.get(AccountRow, account_id)
+        if row is None:
+            raise AccountNotLinkedError(account_id)
+        if row.status != AccountStatus.ACTIVE:
+            raise NeedsRelinkError(account_id, f"marked for relinking ({row.status_reason})")
+        access = (
+            self._vault.open(row.access_token_sealed, owner_id=row.id, kind=SecretKind.ACCESS_TOKEN)
+            if row.access_token_sealed
+            else None
+        )
+        return StoredCredentials(
+            refresh_token=self._vault.open(
+                row.refresh_token_sealed, owner_id=row.id, kind=SecretKind.REFRESH_TOKEN
+            ),
+            access_token=access,
+            expiry=as_utc(row.access_expiry),
+            scopes=frozenset(row.scopes),
+        )
+
+    async def save_access_token(
+        self, account_id: str, access_token: str, expiry: datetime | None, scopes: frozenset[str]
+    ) -> None:
+        async with self._sessions() as session, session.begin():
+            row = await self._row(session, account_id)
+            row.access_token_sealed = self._vault.seal(
+                access_token, owner_id=account_id, kind=SecretKind.ACCESS_TOKEN
+            )
+            row.access_expiry = expiry
+            row.scopes = sorted(scopes)
+            row.updated_at = self._clock()
+
+    async def replace_refresh_token(self, account_id: str, refresh_token: str) -> None:
+        async with self._sessions() as session, session.begin():
+            row = await self._row(session, account_id)
+            row.refresh_token_sealed = self._vault.seal(
+                refresh_token, owner_id=account_id, kind=SecretKind.REFRESH_TOKEN
+            )
+            row.updated_at = self._clock()
+
+    async def mark_needs_relink(self, account_id: str, reason: str) -> None:
+        async with self._sessions() as session, session.begin():
+            row = await self._row(session, account_id)
+            row.status = AccountStatus.NEEDS_RELINK
+            row.status_reason = reason[:64]
+            # The access token dies with its grant; the refresh token is kept only so that
+            # unlinking can still ask Google to revoke it.
+            row.access_token_sealed = None
+            row.access_expiry = None
+            row.updated_at = self._clock()
+
+    @staticmethod
+    async def _row(session: AsyncSession, account_id: str) -> AccountRow:
+        row = await session.get(AccountRow, account_id)
+        if row is None:
+            raise AccountNotLinkedError(account_id)
+        return row

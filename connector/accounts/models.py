@@ -1,0 +1,78 @@
+"""Tables of linked accounts (migrations: `connector/migrations/versions/accounts_*.py`).
+
+Secrets and the Google address are stored sealed by `connector.vault` (`<kid>$<ciphertext>`);
+the address is also kept as a keyed hash so a second link of the same mailbox by the same user
+finds the existing account without decrypting every row. Every table here is keyed by
+`account_id`, and unlinking deletes the account's rows from each of them (`ACCOUNT_TABLES`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+class AccountStatus(StrEnum):
+    ACTIVE = "active"
+    NEEDS_RELINK = "needs_relink"  # the refresh token died (invalid_grant); link again
+    UNLINKED = "unlinked"  # reported in deletion receipts; unlinked rows are deleted
+
+
+def _utc_column(nullable: bool = False) -> sa.Column[datetime]:
+    return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
+
+
+class AccountRow(SQLModel, table=True):
+    __tablename__ = "accounts_account"
+
+    id: str = Field(primary_key=True, max_length=64)
+    owner_user_id: str = Field(index=True, max_length=128)
+    email_hash: str | None = Field(default=None, index=True, max_length=64)
+    email_sealed: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
+    status: str = Field(max_length=16)
+    status_reason: str | None = Field(default=None, max_length=64)
+    scopes: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    refresh_token_sealed: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    access_token_sealed: str | None = Field(
+        default=None, sa_column=sa.Column(sa.Text, nullable=True)
+    )
+    access_expiry: datetime | None = Field(default=None, sa_column=_utc_column(True))
+    linked_at: datetime = Field(sa_column=_utc_column())
+    updated_at: datetime = Field(sa_column=_utc_column())
+
+
+class LinkStateRow(SQLModel, table=True):
+    """A link in progress: created when the user confirms the disclosure, used once."""
+
+    __tablename__ = "accounts_link_state"
+
+    # SHA-256 of the `state` parameter: the row cannot be looked up from a database dump alone.
+    state_hash: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(max_length=128)
+    account_id: str | None = Field(default=None, index=True, max_length=64)  # relink target
+    code_verifier_sealed: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    scopes: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    redirect_uri: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    created_at: datetime = Field(sa_column=_utc_column())
+    expires_at: datetime = Field(sa_column=_utc_column())
+
+
+class SyncStateRow(SQLModel, table=True):
+    """Cached per-account mail state the connector keeps between calls (the sync cursor)."""
+
+    __tablename__ = "accounts_sync_state"
+
+    account_id: str = Field(primary_key=True, max_length=64)
+    history_id: str | None = Field(default=None, max_length=32)
+    updated_at: datetime = Field(sa_column=_utc_column())
+
+
+# Tables holding per-account data, and their account-id column: what unlink purges.
+ACCOUNT_TABLES: tuple[tuple[type[SQLModel], str], ...] = (
+    (SyncStateRow, "account_id"),
+    (LinkStateRow, "account_id"),
+    (AccountRow, "id"),
+)
