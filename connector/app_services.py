@@ -32,14 +32,18 @@ def utc_now() -> datetime:
 
 
 class Linking(Protocol):
-    """Account lifecycle as the HTTP API offers it (implemented over `connector.accounts`)."""
+    """Account lifecycle as the HTTP API offers it (implemented over `connector.oauth`)."""
 
     async def start(self, user_id: str, *, request_id: str | None) -> dict[str, Any]:
-        """Begin linking: the disclosure page URL and Google's authorization URL."""
+        """Begin linking: the URL of the disclosure page, with a short-lived ticket."""
         ...
 
-    async def disclosure(self, state: str) -> str:
+    async def disclosure(self, ticket: str) -> str:
         """The Limited Use disclosure page (HTML) shown right before Google's consent page."""
+        ...
+
+    async def begin(self, ticket: str, accepted: bool) -> str:
+        """After the affirmative action on the disclosure page: Google's authorization URL."""
         ...
 
     async def complete(
@@ -51,12 +55,6 @@ class Linking(Protocol):
     async def status(self, user_id: str, account_id: str) -> dict[str, Any]: ...
 
     async def accounts(self, user_id: str) -> list[dict[str, Any]]: ...
-
-    async def unlink(
-        self, user_id: str, account_id: str, *, request_id: str | None
-    ) -> dict[str, Any]:
-        """Revoke at Google, purge what the connector holds, return the deletion receipt."""
-        ...
 
 
 @dataclass

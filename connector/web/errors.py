@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from aiohttp import web
 
 from audit.event import InvalidEventError
+from connector.accounts.endpoints import TokenEndpointError
 from connector.errors import (
     AccountNotLinkedError,
     CompositionError,
@@ -18,6 +19,7 @@ from connector.errors import (
     NeedsRelinkError,
     ScopeNotGrantedError,
 )
+from connector.oauth import LinkError
 from connector.policy import (
     AccessDenied,
     AuditUnavailableError,
@@ -137,6 +139,13 @@ def to_problem(exc: Exception) -> ProblemError | None:
             ProblemType.SCOPE_NOT_GRANTED,
             str(exc),
             extra={"scope": exc.scope, "feature": exc.feature, "account_id": exc.account_id},
+        )
+    if isinstance(exc, LinkError):
+        return ProblemError(ProblemType.LINK_FAILED, str(exc), extra={"reason": exc.reason})
+    if isinstance(exc, TokenEndpointError):
+        return ProblemError(
+            ProblemType.GMAIL_UNAVAILABLE,
+            f"Google's token endpoint answered {exc.error!r}; try again shortly",
         )
     if isinstance(exc, AccountNotLinkedError):
         return ProblemError(ProblemType.ACCOUNT_NOT_LINKED, str(exc))

@@ -58,7 +58,9 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     if spec.request is not None:
         op["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": dict(spec.request)}},
+            "content": {
+                spec.extra.get("request_type", "application/json"): {"schema": dict(spec.request)}
+            },
         }
     ok: dict[str, Any] = {"description": "success"}
     if spec.status != 204:

@@ -39,6 +39,7 @@ class ProblemType(StrEnum):
     SEND_OUTCOME_UNKNOWN = "send-outcome-unknown"
     AUDIT_UNAVAILABLE = "audit-unavailable"
     CONFLICT = "conflict"
+    LINK_FAILED = "link-failed"
     INTERNAL = "internal-error"
 
     @property
@@ -73,6 +74,7 @@ SPECS: Mapping[ProblemType, ProblemSpec] = {
     ProblemType.SEND_OUTCOME_UNKNOWN: ProblemSpec(502, "The send outcome is unknown"),
     ProblemType.AUDIT_UNAVAILABLE: ProblemSpec(503, "The audit log is unavailable"),
     ProblemType.CONFLICT: ProblemSpec(409, "Conflict with the current state"),
+    ProblemType.LINK_FAILED: ProblemSpec(400, "Linking the Gmail account failed"),
     ProblemType.INTERNAL: ProblemSpec(500, "Internal error"),
 }
 

@@ -15,6 +15,7 @@ from connector.web.validation import InvalidInputError, account_id, query_text
 
 USER = frozenset({Role.USER})
 STATE = re.compile(r"^[A-Za-z0-9_\-]{16,128}$")
+TICKET = re.compile(r"^[A-Za-z0-9_\-]{8,400}\.[0-9a-f]{64}$")
 _OBJ = {"type": "object"}
 
 
@@ -35,17 +36,31 @@ def _state(request: web.Request) -> str:
     return state
 
 
+def _ticket(value: str | None) -> str:
+    if value is None or not TICKET.fullmatch(value):
+        raise InvalidInputError([{"field": "ticket", "problem": "missing or malformed"}])
+    return value
+
+
 async def start_link(request: web.Request) -> web.Response:
     result = await _linking(request).start(caller_of(request).sub, request_id=request_id(request))
     return web.json_response(result, status=201)
 
 
 async def disclosure(request: web.Request) -> web.Response:
-    html = await _linking(request).disclosure(_state(request))
+    html = await _linking(request).disclosure(_ticket(request.query.get("ticket")))
     return web.Response(text=html, content_type="text/html",
-                        headers={"Cache-Control": "no-store",
-                                 "Content-Security-Policy": "default-src 'none'; "
-                                 "style-src 'unsafe-inline'; form-action *"})  # fmt: skip
+                        headers={"Cache-Control": "no-store"})  # fmt: skip
+
+
+async def accept_disclosure(request: web.Request) -> web.Response:
+    """The disclosure page's Continue button: only this affirmative action starts the link."""
+    form = await request.post()
+    ticket = form.get("ticket")
+    accepted = form.get("disclosure_accepted") == "yes"
+    url = await _linking(request).begin(_ticket(ticket if isinstance(ticket, str) else None),
+                                        accepted)  # fmt: skip
+    return web.Response(status=302, headers={"Location": url})
 
 
 async def callback(request: web.Request) -> web.Response:
@@ -67,16 +82,10 @@ async def account_status(request: web.Request) -> web.Response:
     return web.json_response(await _linking(request).status(caller_of(request).sub, account))
 
 
-async def unlink(request: web.Request) -> web.Response:
-    account = account_id(request)
-    receipt = await _linking(request).unlink(
-        caller_of(request).sub, account, request_id=request_id(request)
-    )
-    services(request).inbox.forget_account(account)
-    return web.json_response(receipt)
-
-
 _STATE_Q = (QueryParam("state", {"type": "string"}, "the link attempt", required=True),)
+_TICKET_Q = (
+    QueryParam("ticket", {"type": "string"}, "from POST /v1/accounts/link", required=True),
+)
 
 ROUTES = [
     RouteSpec("POST", "/v1/accounts/link", start_link,
@@ -84,8 +93,14 @@ ROUTES = [
               USER, status=201, response=_OBJ, errors=(409, 503)),
     RouteSpec("GET", "/v1/link/disclosure", disclosure,
               "The Limited Use disclosure, shown right before Google's consent page",
-              "accounts", None, response_type="text/html", query=_STATE_Q,
-              errors=(404, 409, 422)),
+              "accounts", None, response_type="text/html", query=_TICKET_Q,
+              errors=(401, 409, 422)),
+    RouteSpec("POST", "/v1/link/start", accept_disclosure,
+              "Continue from the disclosure page (form: ticket, disclosure_accepted=yes); "
+              "redirects to Google", "accounts", None, status=302, errors=(400, 401, 409, 422),
+              request={"type": "object", "properties": {"ticket": {"type": "string"},
+                       "disclosure_accepted": {"enum": ["yes"]}}},
+              extra={"request_type": "application/x-www-form-urlencoded"}),
     RouteSpec("GET", "/v1/oauth/callback", callback, "Google's redirect back (OAuth callback)",
               "accounts", None, response=_OBJ, errors=(400, 403, 404, 409, 422, 503),
               query=(*_STATE_Q, QueryParam("code", {"type": "string"}, "authorization code"),
@@ -95,7 +110,4 @@ ROUTES = [
     RouteSpec("GET", "/v1/accounts/{account_id}", account_status,
               "Account status: linked, granted features, needs relinking", "accounts", USER,
               response=_OBJ, errors=(400, 403, 404, 409)),
-    RouteSpec("DELETE", "/v1/accounts/{account_id}", unlink,
-              "Unlink: revoke at Google, purge, return a deletion receipt", "accounts", USER,
-              response=_OBJ, errors=(400, 403, 404, 409, 503)),
 ]  # fmt: skip

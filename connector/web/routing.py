@@ -72,4 +72,3 @@ def _guard(spec: RouteSpec) -> Handler:
 def install(app: web.Application, specs: list[RouteSpec]) -> None:
     for spec in specs:
         app.router.add_route(spec.method, spec.path, _guard(spec))
-

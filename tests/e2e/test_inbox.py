@@ -35,9 +35,7 @@ async def test_list_returns_metadata_only_and_is_audited(stack: Stack) -> None:
 async def test_read_message_and_thread(stack: Stack) -> None:
     """A full message and its thread come back, each with an allow decision and ok outcome."""
     first = await first_message(stack)
-    status, message, resp = await stack.call(
-        "GET", f"/v1/accounts/{ALICE}/messages/{first['id']}"
-    )
+    status, message, resp = await stack.call("GET", f"/v1/accounts/{ALICE}/messages/{first['id']}")
     assert status == 200 and message["id"] == first["id"]
     assert await _outcome_for(stack, resp.headers["X-Request-ID"], Action.GMAIL_MESSAGE_READ)
     status, thread, resp = await stack.call(

@@ -25,19 +25,31 @@ def _is_problem(status: int, body: object, resp: object, expected: int, slug: st
 @pytest.mark.parametrize(
     ("kwargs", "status", "slug"),
     [
-        ({"data": b"{not json", "headers": {"Content-Type": "application/json"}}, 400,
-         "malformed-request"),
+        (
+            {"data": b"{not json", "headers": {"Content-Type": "application/json"}},
+            400,
+            "malformed-request",
+        ),
         ({"json": {"to": "not-a-list", "subject": 5}}, 422, "validation-failed"),
         ({"json": {"to": ["a@example.org"], "surprise": 1}}, 422, "validation-failed"),
         ({"json": ["a", "list"]}, 422, "validation-failed"),
-        ({"json": {"to": ["a@example.org"], "subject": "hi\r\nBcc: evil@example.org"}}, 400,
-         "header-injection"),
+        (
+            {"json": {"to": ["a@example.org"], "subject": "hi\r\nBcc: evil@example.org"}},
+            400,
+            "header-injection",
+        ),
         ({"json": {"to": ["a@example.org\nBcc: x@example.org"]}}, 400, "header-injection"),
         ({"json": {"to": ["a@example.org"], "reply_to": "ZZZ"}}, 400, "invalid-id"),
-        ({"data": b"to=a", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
-         415, "unsupported-media-type"),
-        ({"json": {"to": ["a@example.org"], "text": "x" * (MAX_BODY + 10)}}, 413,
-         "payload-too-large"),
+        (
+            {"data": b"to=a", "headers": {"Content-Type": "application/x-www-form-urlencoded"}},
+            415,
+            "unsupported-media-type",
+        ),
+        (
+            {"json": {"to": ["a@example.org"], "text": "x" * (MAX_BODY + 10)}},
+            413,
+            "payload-too-large",
+        ),
     ],  # fmt: skip
 )
 async def test_bad_send_bodies_change_nothing(

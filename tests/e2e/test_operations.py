@@ -21,8 +21,10 @@ async def test_health_ready_metrics(stack: Stack) -> None:
     status, text, resp = await stack.call("GET", "/metrics", None)
     assert status == 200 and resp.content_type == "text/plain"
     metrics = text.decode()
-    assert 'connector_accesses_total{actor_kind="user",decision="allow",purpose="user_feature"}' \
+    assert (
+        'connector_accesses_total{actor_kind="user",decision="allow",purpose="user_feature"}'
         in metrics
+    )
     assert 'connector_policy_violations_total{purpose="user_feature"} 1.0' in metrics
     assert "connector_gmail_request_seconds_bucket" in metrics
     assert 'connector_gmail_quota_units_total{method="messages.list"}' in metrics

@@ -1,0 +1,237 @@
+"""`connector demo`: the Gmail emulator, the service on SQLite under ./var/demo (fresh each run),
+alice's mailbox linked through the real link flow, tokens and curl examples printed.
+
+`--smoke` runs the walkthrough itself over HTTP (compose, read, send, a consented support read,
+a refused read, the access history, audit verify) and exits 0 when every step behaved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import secrets
+import shutil
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from audit.signing import generate_key, save_private_key
+from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
+from connector.logs import configure_logging
+from connector.settings import Settings
+from connector.vault import generate_key_entry
+from connector.web.app import create_app
+from connector.web.auth import Role, mint_token
+from connector.web.linking import real_accounts
+
+PEOPLE: tuple[tuple[str, Role], ...] = (
+    ("alice", Role.USER),
+    ("op-olivia", Role.OPERATOR),
+    ("op-oscar", Role.OPERATOR),
+    ("rev-rita", Role.REVIEWER),
+)
+
+
+class DemoError(RuntimeError):
+    """A walkthrough step did not behave as the demo promises."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dir", default="var/demo", help="state directory (wiped each run)")
+    parser.add_argument("--port", type=int, default=0, help="service port (default: a free one)")
+    parser.add_argument(
+        "--smoke", "--exit-after-checks", dest="smoke", action="store_true",
+        help="run the walkthrough, print each step, exit 0 if all behaved (1 otherwise)",
+    )  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def demo_settings(directory: Path, emu: Emulator, port: int) -> Settings:
+    base = f"http://127.0.0.1:{port}"
+    key_file = directory / "audit-signing.pem"
+    save_private_key(generate_key(), key_file)
+    return Settings(
+        database_url=f"sqlite+aiosqlite:///{directory / 'connector.db'}",
+        audit_database_url=f"sqlite:///{directory / 'audit.db'}",
+        gmail_api_endpoint=emu.gmail_endpoint,
+        oauth_auth_uri=emu.auth_uri,
+        oauth_token_uri=emu.token_uri,
+        oauth_revoke_uri=emu.revoke_uri,
+        oauth_userinfo_uri=emu.userinfo_uri,
+        oauth_client_id=emu.client_id,
+        oauth_client_secret=emu.client_secret,
+        oauth_redirect_uris=(f"{base}/v1/oauth/callback",),
+        vault_keys=generate_key_entry("demo1"),
+        jwt_secret=secrets.token_urlsafe(32),
+        audit_signing_key_file=key_file,
+        audit_hash_key=secrets.token_urlsafe(32),
+        public_base_url=base,
+        aggregate_k=2,
+        host="127.0.0.1",
+        port=port,
+        log_level="WARNING",
+    )
+
+
+@dataclass
+class Demo:
+    base: str
+    settings: Settings
+    emu: Emulator
+    http: aiohttp.ClientSession
+    tokens: dict[str, str]
+    account_id: str = ""
+
+    async def call(self, method: str, path: str, who: str, **kwargs: Any) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {self.tokens[who]}"}
+        async with self.http.request(method, self.base + path, headers=headers, **kwargs) as r:
+            body = await r.json(content_type=None) if r.content_length != 0 else None
+            return r.status, body
+
+    async def link_alice(self) -> dict[str, Any]:
+        """The real flow: disclosure page, affirmative Continue, Google (emulated), callback."""
+        status, started = await self.call("POST", "/v1/accounts/link", "alice")
+        _expect(status == 201, f"start link answered {status}")
+        async with self.http.get(started["disclosure_url"]) as page:
+            html = await page.text()
+        _expect("Limited Use" in html, "the disclosure page names the Limited Use requirements")
+        ticket = started["disclosure_url"].split("ticket=", 1)[1]
+        form = {"ticket": ticket, "disclosure_accepted": "yes"}
+        async with self.http.post(f"{self.base}/v1/link/start", data=form) as done:
+            account: dict[str, Any] = await done.json(content_type=None)
+            _expect(done.status == 200, f"link callback answered {done.status}: {account}")
+        self.account_id = account["id"]
+        return account
+
+
+def _expect(ok: bool, what: str) -> None:
+    if not ok:
+        raise DemoError(what)
+
+
+@contextlib.asynccontextmanager
+async def running_demo(directory: Path, port: int) -> AsyncIterator[Demo]:
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    async with run_emulator(EmulatorConfig(seed="demo", auto_approve=True)) as emu:
+        port = port or _free_port()
+        settings = demo_settings(directory, emu, port)
+        runner = web.AppRunner(create_app(settings, accounts=real_accounts), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, settings.host, port).start()
+        tokens = {sub: mint_token(settings, sub, role, ttl_seconds=12 * 3600)
+                  for sub, role in PEOPLE}  # fmt: skip
+        try:
+            async with aiohttp.ClientSession() as http:
+                demo = Demo(f"http://127.0.0.1:{port}", settings, emu, http, tokens)
+                await demo.link_alice()
+                yield demo
+        finally:
+            await runner.cleanup()
+
+
+async def walkthrough(demo: Demo, say: Any) -> None:
+    """Every step the README walks through, checked."""
+    acc = f"/v1/accounts/{demo.account_id}"
+    status, page = await demo.call("GET", f"{acc}/messages?max_results=3", "alice")
+    _expect(status == 200 and page["messages"], f"list: {status}")
+    first, second = page["messages"][0]["id"], page["messages"][1]["id"]
+    status, message = await demo.call("GET", f"{acc}/messages/{first}", "alice")
+    _expect(status == 200 and message["id"] == first, f"read: {status}")
+    say(f"read: message {first} ({len(page['messages'])} listed with headers only)")
+    status, draft = await demo.call("POST", f"{acc}/drafts", "alice", json={
+        "to": ["bob@example.com"], "subject": "Lunch?", "text": "Thursday at noon?"})  # fmt: skip
+    _expect(status == 201, f"compose a draft: {status}")
+    say(f"compose: draft {draft['id']} created")
+    status, sent = await demo.call("POST", f"{acc}/drafts/{draft['id']}/send", "alice")
+    _expect(status == 200 and "SENT" in sent["labelIds"], f"send: {status}")
+    say(f"send: message {sent['id']} sent")
+    status, consent = await demo.call("POST", f"{acc}/consents", "alice", json={
+        "message_ids": [first], "grantee_id": "op-olivia", "ttl_days": 1})  # fmt: skip
+    _expect(status == 201, f"consent: {status}")
+    support = f"/v1/support/accounts/{demo.account_id}/messages"
+    status, _ = await demo.call("GET", f"{support}/{first}?consent_id={consent['id']}", "op-olivia")
+    _expect(status == 200, f"consented support read: {status}")
+    say(f"consented support read: op-olivia read {first} under consent {consent['id']}")
+    status, refused = await demo.call(
+        "GET", f"{support}/{second}?consent_id={consent['id']}", "op-olivia"
+    )
+    _expect(status == 403, f"unconsented read should be refused, got {status}")
+    say(f"refused read: {second} -> 403 {', '.join(refused['reasons'])}")
+    status, history = await demo.call("GET", f"{acc}/access-history?limit=20", "alice")
+    _expect(status == 200, f"history: {status}")
+    seen = {(e["actor"]["id"], e["decision"]) for e in history["events"]}
+    _expect(("op-olivia", "allow") in seen and ("op-olivia", "deny") in seen,
+            "alice's history shows op-olivia's allowed and refused reads")  # fmt: skip
+    say(f"access history: {len(history['events'])} events, op-olivia's read and refusal listed")
+    status, report = await demo.call("POST", "/v1/audit/verify", "rev-rita")
+    _expect(status == 200 and report["ok"], f"audit verify: {status} {report}")
+    say(f"audit verify: ok, {report['events']} events, {report['checkpoints']} checkpoints")
+
+
+def _print_banner(demo: Demo) -> None:
+    t = demo.tokens
+    acc = demo.account_id
+    lines = [
+        "Gmail Limited-Use connector demo (Ctrl-C to stop)",
+        f"  service   {demo.base}   (OpenAPI: {demo.base}/openapi.json)",
+        f"  emulator  {demo.emu.base_url}",
+        f"  alice's linked account: {acc}",
+        "",
+        "Bearer tokens (valid 12 h):",
+        *[f"  {sub:<10} {role.value:<9} {t[sub]}" for sub, role in PEOPLE],
+        "",
+        "Try:",
+        f'  export U="{t["alice"]}" O="{t["op-olivia"]}" R="{t["rev-rita"]}"',
+        f'  curl -s -H "Authorization: Bearer $U" {demo.base}/v1/accounts/{acc}/messages',
+        f'  curl -s -H "Authorization: Bearer $U" -H "Content-Type: application/json" '
+        f'-d \'{{"to":["bob@example.com"],"subject":"Hi","text":"Hello"}}\' '
+        f"{demo.base}/v1/accounts/{acc}/messages/send",
+        f'  curl -s -H "Authorization: Bearer $O" '
+        f"{demo.base}/v1/support/accounts/{acc}/messages/<id>   # refused: no basis",
+        f'  curl -s -H "Authorization: Bearer $U" {demo.base}/v1/accounts/{acc}/access-history',
+        f'  curl -s -X POST -H "Authorization: Bearer $R" {demo.base}/v1/audit/verify',
+        "",
+        f"  audit verify --db sqlite:///{demo.settings.audit_database_url.split(':///', 1)[1]}",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+async def _main(args: argparse.Namespace) -> int:
+    async with running_demo(Path(args.dir), args.port) as demo:
+        if args.smoke:
+            try:
+                await walkthrough(demo, lambda line: sys.stdout.write(f"ok  {line}\n"))
+            except DemoError as exc:
+                sys.stdout.write(f"FAILED  {exc}\n")
+                return 1
+            sys.stdout.write("demo smoke: all steps behaved\n")
+            return 0
+        _print_banner(demo)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        sys.stdout.write("stopping\n")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    configure_logging("console", "WARNING")
+    return asyncio.run(_main(args))
