@@ -79,6 +79,7 @@ class Linking:
     session: aiohttp.ClientSession
     audit: MemoryAuditLog
     url: str
+    keys: str  # the vault's key entries ("k1:base64"), as CONNECTOR_VAULT_KEYS holds them
 
     def token_source(self) -> RefreshingTokenSource:
         return RefreshingTokenSource(
@@ -116,7 +117,8 @@ async def linking_over(
     engine = create_engine(url)
     try:
         await migrate(engine)
-        vault = Vault(KeyRing.parse(vault_keys("k1"), source="test"))
+        keys = vault_keys("k1")
+        vault = Vault(KeyRing.parse(keys, source="test"))
         accounts = AccountStore(engine, vault, hash_key=HASH_KEY)
         service = LinkService(
             link_config(emu),
@@ -128,7 +130,7 @@ async def linking_over(
         )
         yield Linking(
             engine, vault, accounts, VaultCredentialStore(engine, vault), service, emu, session,
-            audit, url,
+            audit, url, keys,
         )  # fmt: skip
     finally:
         await engine.dispose()

@@ -1,0 +1,142 @@
+"""Unlink and delete-my-data: revoke at Google, purge every row for the account, receipt.
+
+Order: revoke first (retried with backoff), then delete the account's rows from every table in
+`ACCOUNT_TABLES` (and any registered `AccountPurger`s) in one transaction that also appends the
+audit events, so no purge goes unrecorded. A failed revocation does not keep the token: the user
+asked for deletion, so the token is deleted anyway, the failure is audited as
+ACCOUNT_TOKEN_REVOKE_FAILED and stated in the receipt with what to do. Audit events are kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from audit.sink import AuditSink
+from audit.vocab import Action
+from connector.accounts import events
+from connector.accounts.endpoints import OAuthEndpoints, RevokeOutcome
+from connector.accounts.models import ACCOUNT_TABLES, AccountRow, AccountStatus
+from connector.db import session_factory
+from connector.errors import AccountNotLinkedError
+from connector.vault import SecretKind, Vault, VaultError
+
+MANUAL_REVOKE_URL = "https://myaccount.google.com/permissions"
+
+
+class AccountPurger(Protocol):
+    """Another component's per-account data (e.g. the policy layer's consents), purged too."""
+
+    name: str
+
+    async def purge(self, session: AsyncSession, account_id: str) -> Mapping[str, int]:
+        """Delete the account's rows inside `session`'s transaction; rows deleted per table."""
+        ...
+
+
+@dataclass(frozen=True)
+class DeletionReceipt:
+    """What unlinking deleted, when, and whether Google revoked the grant."""
+
+    account_id: str
+    owner_user_id: str
+    deleted_at: datetime
+    revocation: RevokeOutcome
+    rows_deleted: Mapping[str, int]  # table -> rows
+    status: AccountStatus = AccountStatus.UNLINKED
+    notes: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "account_id": self.account_id,
+            "status": self.status.value,
+            "deleted_at": self.deleted_at.isoformat(),
+            "revocation": self.revocation.value,
+            "rows_deleted": dict(self.rows_deleted),
+            "notes": list(self.notes),
+        }
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Unlinker:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        vault: Vault,
+        endpoints: OAuthEndpoints,
+        audit: AuditSink,
+        *,
+        purgers: Sequence[AccountPurger] = (),
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+        self._vault = vault
+        self._endpoints = endpoints
+        self._audit = audit
+        self._purgers = tuple(purgers)
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"Unlinker(purgers={[p.name for p in self._purgers]})"
+
+    async def unlink(self, account_id: str, *, user_id: str) -> DeletionReceipt:
+        """Revoke, purge and audit; only the owner may unlink (others get AccountNotLinked)."""
+        async with self._sessions() as session:
+            row = await session.get(AccountRow, account_id)
+        if row is None or row.owner_user_id != user_id:
+            raise AccountNotLinkedError(account_id)
+        actor = events.user(user_id)
+        revocation = await self._revoke(row)
+        notes: list[str] = []
+        if revocation is RevokeOutcome.FAILED:
+            notes.append(
+                "Google could not be reached to revoke the connector's access; the tokens were "
+                f"deleted here anyway. Remove the app's access at {MANUAL_REVOKE_URL}."
+            )
+            await events.record(
+                self._audit, actor, Action.ACCOUNT_TOKEN_REVOKE_FAILED, account_id=account_id,
+                reasons=("revoke_failed",), failed=True,
+            )  # fmt: skip
+        counts: dict[str, int] = {}
+        async with self._sessions() as session, session.begin():
+            for table, column in ACCOUNT_TABLES:
+                name = str(table.__tablename__)
+                result = await session.execute(
+                    delete(table).where(getattr(table, column) == account_id)
+                )
+                counts[name] = int(getattr(result, "rowcount", 0) or 0)
+            for purger in self._purgers:
+                for name, n in (await purger.purge(session, account_id)).items():
+                    counts[name] = counts.get(name, 0) + n
+            await events.record(
+                self._audit, actor, Action.ACCOUNT_UNLINKED, account_id=account_id,
+                reasons=(f"revocation:{revocation.value}",),
+            )  # fmt: skip
+        return DeletionReceipt(
+            account_id=account_id,
+            owner_user_id=user_id,
+            deleted_at=self._clock(),
+            revocation=revocation,
+            rows_deleted=counts,
+            notes=tuple(notes),
+        )
+
+    async def _revoke(self, row: AccountRow) -> RevokeOutcome:
+        # Revoking the refresh token ends the whole grant (its access tokens too).
+        try:
+            token = self._vault.open(
+                row.refresh_token_sealed, owner_id=row.id, kind=SecretKind.REFRESH_TOKEN
+            )
+        except VaultError:
+            return RevokeOutcome.FAILED  # unreadable token: say so rather than pretend
+        if not token:
+            return RevokeOutcome.NOT_ATTEMPTED
+        return await self._endpoints.revoke(token)
