@@ -56,6 +56,10 @@ class Linking(Protocol):
 
     async def accounts(self, user_id: str) -> list[dict[str, Any]]: ...
 
+    async def unlink(self, user_id: str, account_id: str) -> dict[str, Any]:
+        """Revoke at Google, purge what the connector holds, return the deletion receipt."""
+        ...
+
 
 @dataclass
 class AccountsBundle:

@@ -53,6 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _fresh(directory: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -125,8 +130,7 @@ def _expect(ok: bool, what: str) -> None:
 
 @contextlib.asynccontextmanager
 async def running_demo(directory: Path, port: int) -> AsyncIterator[Demo]:
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    await asyncio.to_thread(_fresh, directory)
     async with run_emulator(EmulatorConfig(seed="demo", auto_approve=True)) as emu:
         port = port or _free_port()
         settings = demo_settings(directory, emu, port)
@@ -181,6 +185,9 @@ async def walkthrough(demo: Demo, say: Any) -> None:
     status, report = await demo.call("POST", "/v1/audit/verify", "rev-rita")
     _expect(status == 200 and report["ok"], f"audit verify: {status} {report}")
     say(f"audit verify: ok, {report['events']} events, {report['checkpoints']} checkpoints")
+    status, receipt = await demo.call("DELETE", acc, "alice")
+    _expect(status == 200 and receipt["status"] == "unlinked", f"unlink: {status} {receipt}")
+    say(f"unlink: revocation {receipt['revocation']}, rows deleted {receipt['rows_deleted']}")
 
 
 def _print_banner(demo: Demo) -> None:

@@ -21,6 +21,7 @@ from connector.accounts.credential_store import VaultCredentialStore
 from connector.accounts.link_state import LinkStateStore
 from connector.accounts.scopes import Feature
 from connector.accounts.store import AccountStore, LinkedAccount
+from connector.accounts.unlink import Unlinker
 from connector.app_services import AccountsBundle
 from connector.credentials import RefreshingTokenSource
 from connector.errors import AccountNotLinkedError
@@ -76,7 +77,10 @@ class Tickets:
 class HttpLinking:
     """`connector.app_services.Linking` over the real link flow."""
 
-    def __init__(self, settings: Settings, service: LinkService, accounts: AccountStore) -> None:
+    def __init__(
+        self, settings: Settings, service: LinkService, accounts: AccountStore, unlinker: Unlinker
+    ) -> None:
+        self._unlinker = unlinker
         if not settings.oauth_redirect_uris:
             raise SettingsError("CONNECTOR_OAUTH_REDIRECT_URIS must name the OAuth callback URL")
         self._base = settings.public_base_url.rstrip("/")
@@ -120,6 +124,10 @@ class HttpLinking:
     async def accounts(self, user_id: str) -> list[dict[str, Any]]:
         return [account_json(a) for a in await self._accounts.list_for_owner(user_id)]
 
+    async def unlink(self, user_id: str, account_id: str) -> dict[str, Any]:
+        receipt = await self._unlinker.unlink(account_id, user_id=user_id)
+        return dict(receipt.as_dict())
+
 
 @contextlib.asynccontextmanager
 async def real_accounts(deps: AccountsDeps) -> AsyncIterator[AccountsBundle]:
@@ -136,6 +144,9 @@ async def real_accounts(deps: AccountsDeps) -> AsyncIterator[AccountsBundle]:
         LinkConfig.from_settings(settings), accounts=store,
         states=LinkStateStore(deps.engine, vault), session=deps.session, audit=deps.sink,
     )  # fmt: skip
+    config = LinkConfig.from_settings(settings)
+    unlinker = Unlinker(deps.engine, vault, config.endpoints(deps.session), deps.sink)
     yield AccountsBundle(
-        owners=store, token_source=tokens, linking=HttpLinking(settings, service, store)
-    )
+        owners=store, token_source=tokens,
+        linking=HttpLinking(settings, service, store, unlinker),
+    )  # fmt: skip

@@ -82,6 +82,13 @@ async def account_status(request: web.Request) -> web.Response:
     return web.json_response(await _linking(request).status(caller_of(request).sub, account))
 
 
+async def unlink(request: web.Request) -> web.Response:
+    account = account_id(request)
+    receipt = await _linking(request).unlink(caller_of(request).sub, account)
+    services(request).inbox.forget_account(account)
+    return web.json_response(receipt)
+
+
 _STATE_Q = (QueryParam("state", {"type": "string"}, "the link attempt", required=True),)
 _TICKET_Q = (
     QueryParam("ticket", {"type": "string"}, "from POST /v1/accounts/link", required=True),
@@ -110,4 +117,7 @@ ROUTES = [
     RouteSpec("GET", "/v1/accounts/{account_id}", account_status,
               "Account status: linked, granted features, needs relinking", "accounts", USER,
               response=_OBJ, errors=(400, 403, 404, 409)),
+    RouteSpec("DELETE", "/v1/accounts/{account_id}", unlink,
+              "Unlink: revoke at Google, purge tokens, return a deletion receipt", "accounts",
+              USER, response=_OBJ, errors=(400, 404, 409, 503)),
 ]  # fmt: skip

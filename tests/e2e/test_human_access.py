@@ -24,7 +24,8 @@ async def test_operator_without_basis_is_refused_and_audited(stack: Stack) -> No
     """No consent and no approved request: 403 basis.missing, recorded as a denial."""
     message = await first_message(stack)
     status, body, _ = await stack.call("GET", f"{SUPPORT}/{message['id']}", "op1")
-    assert status == 403 and "basis.missing" in body["reasons"]
+    assert status == 403
+    assert "basis.missing" in body["reasons"]
     denials = await stack.events(actor_id="op1", decision=Decision.DENY)
     assert [e.action for e in denials] == [Action.GMAIL_MESSAGE_READ]
 
@@ -37,20 +38,26 @@ async def test_consented_support_read(stack: Stack) -> None:
     assert status == 201, consent
     q = {"consent_id": consent["id"]}
     status, message, _ = await stack.call("GET", f"{SUPPORT}/{covered}", "op1", params=q)
-    assert status == 200 and message["id"] == covered
+    assert status == 200
+    assert message["id"] == covered
     status, body, _ = await stack.call("GET", f"{SUPPORT}/{other}", "op1", params=q)
-    assert status == 403 and "consent.not_covering" in body["reasons"]
+    assert status == 403
+    assert "consent.not_covering" in body["reasons"]
     status, body, _ = await stack.call("GET", f"{SUPPORT}/{covered}", "op2", params=q)
-    assert status == 403 and "consent.other_grantee" in body["reasons"]
+    assert status == 403
+    assert "consent.other_grantee" in body["reasons"]
     status, listed, _ = await stack.call("GET", f"/v1/accounts/{ALICE}/consents")
     assert [c["id"] for c in listed["consents"]] == [consent["id"]]
     status, revoked, _ = await stack.call("DELETE", f"/v1/consents/{consent['id']}")
-    assert status == 200 and revoked["revoked_at"]
+    assert status == 200
+    assert revoked["revoked_at"]
     status, body, _ = await stack.call("GET", f"{SUPPORT}/{covered}", "op1", params=q)
-    assert status == 403 and "consent.revoked" in body["reasons"]
+    assert status == 403
+    assert "consent.revoked" in body["reasons"]
     reads = [e for e in await stack.events(actor_id="op1", decision=Decision.ALLOW)
              if e.phase is Phase.OUTCOME]  # fmt: skip
-    assert len(reads) == 1 and reads[0].basis.kind is BasisKind.CONSENT
+    assert len(reads) == 1
+    assert reads[0].basis.kind is BasisKind.CONSENT
 
 
 async def test_approved_access_request_and_history(stack: Stack) -> None:
@@ -59,18 +66,23 @@ async def test_approved_access_request_and_history(stack: Stack) -> None:
     status, req, _ = await stack.call("POST", "/v1/access-requests", "op1", json={
         "account_id": ALICE, "purpose": "security", "case_reference": "SEC-1",
         "reason": "abuse report", "message_ids": [covered], "duration_hours": 2})  # fmt: skip
-    assert status == 201 and req["status"] == "pending"
+    assert status == 201
+    assert req["status"] == "pending"
     q = {"access_request_id": req["id"]}
     status, body, _ = await stack.call("GET", f"{SUPPORT}/{covered}", "op1", params=q)
-    assert status == 403 and "approval.pending" in body["reasons"]
+    assert status == 403
+    assert "approval.pending" in body["reasons"]
     status, body, _ = await stack.call("POST", f"/v1/access-requests/{req['id']}/approve", "op1")
     assert status == 403
     status, approved, _ = await stack.call(
         "POST", f"/v1/access-requests/{req['id']}/approve", "op2"
     )
-    assert status == 200 and approved["status"] == "approved" and approved["decided_by"] == "op2"
+    assert status == 200
+    assert approved["status"] == "approved"
+    assert approved["decided_by"] == "op2"
     status, message, _ = await stack.call("GET", f"{SUPPORT}/{covered}", "op1", params=q)
-    assert status == 200 and message["id"] == covered
+    assert status == 200
+    assert message["id"] == covered
     status, queue, _ = await stack.call("GET", "/v1/access-requests", "op2")
     assert [r["id"] for r in queue["access_requests"]] == [req["id"]]
 
@@ -79,11 +91,13 @@ async def test_approved_access_request_and_history(stack: Stack) -> None:
     op_reads = [e for e in history["events"]
                 if e["actor"]["id"] == "op1" and e["action"] == "gmail.message.read"
                 and e["decision"] == "allow"]  # fmt: skip
-    assert op_reads and op_reads[0]["basis"] == {"kind": "access_request", "id": req["id"]}
+    assert op_reads
+    assert op_reads[0]["basis"] == {"kind": "access_request", "id": req["id"]}
     assert op_reads[0]["purpose"] == "security"
     assert history["events"][0]["action"] == "account.history.read"  # the read itself, first
     status, body, _ = await stack.call("GET", f"/v1/accounts/{ALICE}/access-history", "bob")
-    assert status == 403 and "actor.not_owner" in body["reasons"]
+    assert status == 403
+    assert "actor.not_owner" in body["reasons"]
 
 
 async def test_legal_hold_is_hidden_from_the_owner(stack: Stack) -> None:
@@ -102,25 +116,34 @@ async def test_legal_hold_is_hidden_from_the_owner(stack: Stack) -> None:
     assert not [e for e in history["events"] if e["actor"]["id"] in ("op1", "op2")]
     status, page, _ = await stack.call("GET", "/v1/audit/events", "rev",
                                        params={"actor_id": "op1", "purpose": "legal"})  # fmt: skip
-    assert status == 200 and any(e["legal_hold"] for e in page["events"])
+    assert status == 200
+    assert any(e["legal_hold"] for e in page["events"])
 
 
 async def test_reviewer_query_verify_export_are_audited(stack: Stack) -> None:
     """Reviewers query, verify and export; each call is itself in the audit log."""
     await first_message(stack)
     status, page, _ = await stack.call("GET", "/v1/audit/events", "rev", params={"limit": "5"})
-    assert status == 200 and len(page["events"]) == 5 and page["next"] == 5
+    assert status == 200
+    assert len(page["events"]) == 5
+    assert page["next"] == 5
     status, report, _ = await stack.call("POST", "/v1/audit/verify", "rev")
-    assert status == 200 and report["ok"] is True and report["first_bad_seq"] is None
+    assert status == 200
+    assert report["ok"] is True
+    assert report["first_bad_seq"] is None
     status, lines, resp = await stack.call("GET", "/v1/audit/export", "rev",
                                            params={"format": "jsonl"})  # fmt: skip
-    assert status == 200 and resp.content_type == "application/x-ndjson"
+    assert status == 200
+    assert resp.content_type == "application/x-ndjson"
     records = [json.loads(line) for line in lines.decode().splitlines()]
-    assert records and all("seq" in r for r in records)
+    assert records
+    assert all("seq" in r for r in records)
     status, text, _ = await stack.call("GET", "/v1/audit/export", "rev", params={"format": "csv"})
-    assert status == 200 and len(list(csv.reader(io.StringIO(text.decode())))) > 1
+    assert status == 200
+    assert len(list(csv.reader(io.StringIO(text.decode())))) > 1
     status, ocsf, _ = await stack.call("GET", "/v1/audit/export", "rev", params={"format": "ocsf"})
-    assert status == 200 and json.loads(ocsf.decode().splitlines()[0])["class_uid"] == 6003
+    assert status == 200
+    assert json.loads(ocsf.decode().splitlines()[0])["class_uid"] == 6003
     actions = {e.action for e in await stack.events(actor_id="rev")}
     assert {Action.AUDIT_QUERIED, Action.AUDIT_VERIFIED, Action.AUDIT_EXPORTED} <= actions
     status, body, _ = await stack.call("GET", "/v1/audit/events", "op1")
@@ -132,7 +155,9 @@ async def test_aggregates_for_operators(stack: Stack) -> None:
     await first_message(stack)
     await first_message(stack, "bob", "acct-bob")
     status, report, _ = await stack.call("GET", "/v1/aggregates", "op1")
-    assert status == 200 and report["k"] == 2
-    assert report["rows"] and "account_id" not in json.dumps(report)
+    assert status == 200
+    assert report["k"] == 2
+    assert report["rows"]
+    assert "account_id" not in json.dumps(report)
     status, _, _ = await stack.call("GET", "/v1/aggregates", "alice")
     assert status == 403

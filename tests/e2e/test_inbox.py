@@ -22,9 +22,8 @@ async def test_list_returns_metadata_only_and_is_audited(stack: Stack) -> None:
     assert body["messages"]
     for message in body["messages"]:
         assert "headers" in message["payload"]
-        assert "parts" not in message["payload"] and "data" not in message["payload"].get(
-            "body", {}
-        )
+        assert "parts" not in message["payload"]
+        assert "data" not in message["payload"].get("body", {})
     rid = resp.headers["X-Request-ID"]
     events = await _outcome_for(stack, rid, Action.GMAIL_METADATA_READ)
     assert events
@@ -36,12 +35,14 @@ async def test_read_message_and_thread(stack: Stack) -> None:
     """A full message and its thread come back, each with an allow decision and ok outcome."""
     first = await first_message(stack)
     status, message, resp = await stack.call("GET", f"/v1/accounts/{ALICE}/messages/{first['id']}")
-    assert status == 200 and message["id"] == first["id"]
+    assert status == 200
+    assert message["id"] == first["id"]
     assert await _outcome_for(stack, resp.headers["X-Request-ID"], Action.GMAIL_MESSAGE_READ)
     status, thread, resp = await stack.call(
         "GET", f"/v1/accounts/{ALICE}/threads/{message['threadId']}"
     )
-    assert status == 200 and first["id"] in {m["id"] for m in thread["messages"]}
+    assert status == 200
+    assert first["id"] in {m["id"] for m in thread["messages"]}
     assert await _outcome_for(stack, resp.headers["X-Request-ID"], Action.GMAIL_THREAD_READ)
 
 
@@ -62,7 +63,8 @@ async def test_send_new_reply_forward_and_attachment(stack: Stack) -> None:
     status, data, resp = await stack.call(
         "GET", f"/v1/accounts/{ALICE}/messages/{sent['id']}/attachments/{attachment_id}"
     )
-    assert status == 200 and data == payload
+    assert status == 200
+    assert data == payload
     assert await _outcome_for(stack, resp.headers["X-Request-ID"], Action.GMAIL_ATTACHMENT_READ)
 
     status, reply, _ = await stack.call("POST", f"/v1/accounts/{ALICE}/messages/send", json={
@@ -98,17 +100,21 @@ async def test_draft_lifecycle(stack: Stack) -> None:
     assert status == 201, draft
     draft_id = draft["id"]
     status, listed, _ = await stack.call("GET", base)
-    assert status == 200 and draft_id in {d["id"] for d in listed["drafts"]}
+    assert status == 200
+    assert draft_id in {d["id"] for d in listed["drafts"]}
     status, got, _ = await stack.call("GET", f"{base}/{draft_id}")
-    assert status == 200 and got["id"] == draft_id
+    assert status == 200
+    assert got["id"] == draft_id
     status, updated, _ = await stack.call("PUT", f"{base}/{draft_id}", json={
         "to": ["erin@example.org"], "subject": "draft", "text": "v2"})  # fmt: skip
     assert status == 200, updated
     status, sent, _ = await stack.call("POST", f"{base}/{draft_id}/send")
-    assert status == 200 and "SENT" in sent["labelIds"]
+    assert status == 200
+    assert "SENT" in sent["labelIds"]
     status, other, _ = await stack.call("POST", base, json={"to": ["x@example.org"]})
     assert status == 201
     status, _, _ = await stack.call("DELETE", f"{base}/{other['id']}")
     assert status == 204
     status, problem, _ = await stack.call("GET", f"{base}/{other['id']}")
-    assert status == 404 and problem["type"].endswith("/not-found")
+    assert status == 404
+    assert problem["type"].endswith("/not-found")

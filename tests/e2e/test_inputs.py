@@ -19,7 +19,9 @@ def _is_problem(status: int, body: object, resp: object, expected: int, slug: st
     assert resp.content_type == PROBLEM  # type: ignore[attr-defined]
     assert isinstance(body, dict)
     assert body["type"] == f"https://connector.dev/problems/{slug}"
-    assert body["status"] == expected and body["title"] and body["detail"]
+    assert body["status"] == expected
+    assert body["title"]
+    assert body["detail"]
 
 
 @pytest.mark.parametrize(
@@ -138,7 +140,8 @@ async def test_user_cannot_read_another_users_mailbox(stack: Stack) -> None:
     assert "actor.not_owner" in body["reasons"]
     denials = [e for e in await stack.events(actor_id="bob", decision=Decision.DENY)
                if e.account_id == ALICE]  # fmt: skip
-    assert denials and denials[0].severity is Severity.HIGH
+    assert denials
+    assert denials[0].severity is Severity.HIGH
     assert denials[0].action is Action.GMAIL_MESSAGE_READ
     status, body, _ = await stack.call("GET", f"/v1/accounts/{BOB}/messages", "bob")
     assert status == 200

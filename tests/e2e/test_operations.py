@@ -15,11 +15,13 @@ async def test_health_ready_metrics(stack: Stack) -> None:
     """Liveness, readiness (DB + audit) and Prometheus metrics with access counts."""
     assert (await stack.call("GET", "/healthz", None))[0] == 200
     status, ready, _ = await stack.call("GET", "/readyz", None)
-    assert status == 200 and ready["checks"] == {"database": "ok", "audit": "ok"}
+    assert status == 200
+    assert ready["checks"] == {"database": "ok", "audit": "ok"}
     await first_message(stack)
     await stack.call("GET", f"/v1/accounts/{ALICE}/messages", "bob")
     status, text, resp = await stack.call("GET", "/metrics", None)
-    assert status == 200 and resp.content_type == "text/plain"
+    assert status == 200
+    assert resp.content_type == "text/plain"
     metrics = text.decode()
     assert (
         'connector_accesses_total{actor_kind="user",decision="allow",purpose="user_feature"}'
@@ -34,7 +36,8 @@ async def test_health_ready_metrics(stack: Stack) -> None:
 async def test_openapi_documents_every_route(stack: Stack) -> None:
     """Every registered route is in /openapi.json and every documented operation is routed."""
     status, doc, _ = await stack.call("GET", "/openapi.json", None)
-    assert status == 200 and doc["openapi"].startswith("3.1")
+    assert status == 200
+    assert doc["openapi"].startswith("3.1")
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     registered = {
         (r.method, r.resource.canonical)
@@ -56,13 +59,15 @@ async def test_service_survives_gmail_faults(stack: Stack) -> None:
     message = await first_message(stack)
     stack.emu.set_faults(FaultConfig(seed=1, error_rate=1.0))
     status, body, resp = await stack.call("GET", f"/v1/accounts/{ALICE}/messages/{message['id']}")
-    assert status == 503 and body["type"].endswith("/gmail-unavailable")
+    assert status == 503
+    assert body["type"].endswith("/gmail-unavailable")
     assert resp.headers["Retry-After"]
     errors = [e for e in await stack.events(account_id=ALICE) if e.outcome is Outcome.ERROR]
     assert errors
     stack.emu.set_faults(None)
     status, again, _ = await stack.call("GET", f"/v1/accounts/{ALICE}/messages/{message['id']}")
-    assert status == 200 and again["id"] == message["id"]
+    assert status == 200
+    assert again["id"] == message["id"]
 
 
 async def test_audit_unavailable_fails_closed(stack: Stack) -> None:
@@ -70,7 +75,8 @@ async def test_audit_unavailable_fails_closed(stack: Stack) -> None:
     message = await first_message(stack)
     await stack.audit_log.close()
     status, body, _ = await stack.call("GET", f"/v1/accounts/{ALICE}/messages/{message['id']}")
-    assert status == 503 and body["type"].endswith("/audit-unavailable")
+    assert status == 503
+    assert body["type"].endswith("/audit-unavailable")
     assert "payload" not in body
 
 
