@@ -55,8 +55,13 @@ from connector.accounts.scopes import (
     features_granted,
     scopes_for,
 )
-from connector.accounts.store import AccountStore, LinkedAccount, NewTokens
-from connector.errors import ConnectorError
+from connector.accounts.store import (
+    AccountConflictError,
+    AccountStore,
+    LinkedAccount,
+    NewTokens,
+)
+from connector.errors import AccountNotLinkedError, ConnectorError
 
 if TYPE_CHECKING:
     from connector.settings import Settings
@@ -347,10 +352,15 @@ class LinkService:
                 reasons=reasons,
             )  # fmt: skip
 
-        account_id, _ = await self._accounts.save_link(
-            owner_user_id=pending.user_id, account_id=pending.account_id, email=email,
-            tokens=tokens, before_commit=audit_linked,
-        )  # fmt: skip
+        try:
+            account_id, _ = await self._accounts.save_link(
+                owner_user_id=pending.user_id, account_id=pending.account_id, email=email,
+                tokens=tokens, before_commit=audit_linked,
+            )  # fmt: skip
+        except (AccountConflictError, AccountNotLinkedError) as exc:
+            failure = LinkError("account_conflict", str(exc))
+            await self._fail(pending.user_id, pending.account_id, failure)
+            raise failure from None
         return await self._accounts.get(account_id)
 
     @staticmethod

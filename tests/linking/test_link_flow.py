@@ -238,3 +238,19 @@ async def test_denied_consent_links_nothing(sqlite_linking):
         await w.service.complete_link(state=callback.state, error=callback.error)
     assert info.value.reason == "access_denied"
     assert w.audit.events[-1].reasons == ("access_denied",)
+
+
+async def test_relink_with_another_google_account_is_refused(sqlite_linking):
+    """Relinking an account id while signed in as a different Gmail user changes nothing."""
+    w = sqlite_linking
+    account = await link_account(w, (Feature.READ,))
+    start = await w.service.start_link(
+        user_id="user-1", features=[Feature.READ], redirect_uri=REDIRECT,
+        disclosure_accepted=True, account_id=account.id,
+    )  # fmt: skip
+    callback = await consent(w.session, w.emu, start.authorization_url, login=w.emu.users[1])
+    with pytest.raises(LinkError) as info:
+        await w.service.complete_link(state=callback.state, code=callback.code)
+    assert info.value.reason == "account_conflict"
+    assert w.audit.events[-1].action is Action.ACCOUNT_LINK_FAILED
+    assert (await w.accounts.get(account.id)).email == w.emu.users[0]
