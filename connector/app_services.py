@@ -18,13 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.sink import AuditSink
 from connector.inbox import Inbox
-from connector.policy.aggregates import SqlUsageCounter
 from connector.policy.gate import Gate, build_gate
 from connector.policy.ports import AccountOwners
 from connector.policy.store import PolicyStore
 from connector.ports import TokenSource
 from connector.settings import Settings, SettingsError
 from connector.web.oversight import Oversight, ReadableLog
+from connector.web.usage import BufferedUsageCounter
 
 
 def utc_now() -> datetime:
@@ -79,6 +79,7 @@ class Services:
     inbox: Inbox
     oversight: Oversight
     accounts: AccountsBundle
+    usage: BufferedUsageCounter
     hash_key: bytes
     clock: Callable[[], datetime] = field(default=utc_now)
 
@@ -99,9 +100,10 @@ def build_services(
             "keyed hashes"
         )
     policy = PolicyStore(engine, sink, accounts.owners, clock)
+    usage = BufferedUsageCounter(engine)
     gate = build_gate(
         settings, audit=sink, owners=accounts.owners, facts=policy,
-        usage=SqlUsageCounter(engine), token_source=accounts.token_source, session=session,
+        usage=usage, token_source=accounts.token_source, session=session,
         clock=clock,
     )  # fmt: skip
     return Services(
@@ -114,6 +116,7 @@ def build_services(
         inbox=Inbox(gate),
         oversight=Oversight(audit_log, sink, accounts.owners),
         accounts=accounts,
+        usage=usage,
         hash_key=settings.audit_hash_key.encode("utf-8"),
         clock=clock,
     )

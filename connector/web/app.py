@@ -125,7 +125,10 @@ def _services_ctx(
                 settings, engine=app[ENGINE], audit_log=app[AUDIT], sink=sink,
                 session=app[SESSION], accounts=bundle,
             )  # fmt: skip
-            yield
+            try:
+                yield
+            finally:
+                await app[SERVICES].usage.close()
 
     return services
 
