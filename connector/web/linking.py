@@ -26,6 +26,7 @@ from connector.app_services import AccountsBundle
 from connector.credentials import RefreshingTokenSource
 from connector.errors import AccountNotLinkedError
 from connector.oauth import LinkConfig, LinkService
+from connector.policy.purge import PolicyPurger
 from connector.settings import Settings, SettingsError
 from connector.vault import Vault
 from connector.web.app import AccountsDeps
@@ -145,7 +146,10 @@ async def real_accounts(deps: AccountsDeps) -> AsyncIterator[AccountsBundle]:
         states=LinkStateStore(deps.engine, vault), session=deps.session, audit=deps.sink,
     )  # fmt: skip
     config = LinkConfig.from_settings(settings)
-    unlinker = Unlinker(deps.engine, vault, config.endpoints(deps.session), deps.sink)
+    # Delete-my-data covers the policy layer's per-account rows too (consents, usage counters).
+    unlinker = Unlinker(
+        deps.engine, vault, config.endpoints(deps.session), deps.sink, purgers=(PolicyPurger(),)
+    )
     yield AccountsBundle(
         owners=store, token_source=tokens,
         linking=HttpLinking(settings, service, store, unlinker),
