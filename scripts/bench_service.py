@@ -1,25 +1,35 @@
 """Audited reads through the service vs the same reads straight to the emulator.
 
-N concurrent clients (default 64) read messages by id: through the service (JWT auth, policy,
-two durable audit appends on SQLite, the Gmail client, the emulator) and directly against the
-emulator's Gmail API with the same access token. Prints JSON: requests/s, p50, p99, ratio.
+Three processes, as in a deployment: the Gmail emulator (`connector emulator`, standing in for
+Google), the service (this script with `--serve`: JWT auth, policy, two durable audit appends on
+SQLite, the Gmail client), and the load generator (this process). N concurrent clients (default
+64) read messages by id through the service, then the same messages straight from the emulator
+with the same Google access tokens. Prints one JSON line: requests/s, p50, p99 and the ratio.
+
+Each client reads its own mailbox: Gmail's per-user quota (250 units/s, messages.get = 5) caps one
+mailbox at 50 reads/s, so one shared mailbox would measure the quota, not the service.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import signal
+import socket
+import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from connector.emulator.server import EmulatorConfig, run_emulator
 from connector.logs import configure_logging
 from connector.ports import StoredCredentials
 from connector.settings import Settings
@@ -27,12 +37,17 @@ from connector.web.app import create_app
 from connector.web.auth import Role, mint_token
 from connector.web.preset_accounts import PresetAccount, preset_accounts
 
+JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
 
 async def _drive(
-    http: aiohttp.ClientSession,
-    urls: list[tuple[str, dict[str, str]]],
-    clients: int,
-    total: int,
+    http: aiohttp.ClientSession, urls: list[tuple[str, dict[str, str]]], clients: int, total: int
 ) -> dict[str, float]:
     latencies: list[float] = []
     counter = iter(range(total))
@@ -58,75 +73,142 @@ async def _drive(
     }
 
 
-async def main(clients: int, total: int, fmt: str) -> dict[str, object]:
+# --- the service process -------------------------------------------------------------------
+
+
+async def _serve(config_path: Path) -> None:
+    config = json.loads(config_path.read_text())
     configure_logging("console", "WARNING")
     logging.getLogger("connector").setLevel(logging.WARNING)
+    presets = {
+        acc["account_id"]: PresetAccount(
+            acc["owner"],
+            StoredCredentials(
+                acc["refresh_token"],
+                acc["access_token"],
+                datetime.fromisoformat(acc["expiry"]),
+                frozenset(acc["scopes"]),
+            ),
+        )
+        for acc in config["accounts"]
+    }
+    app = create_app(Settings(**config["settings"]), accounts=preset_accounts(presets))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", config["port"]).start()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    print("ready", flush=True)
+    await stop.wait()
+    await runner.cleanup()
+
+
+# --- the load generator ----------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _process(*argv: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            await proc.wait()
+
+
+async def _access_token(http: aiohttp.ClientSession, info: dict[str, Any]) -> dict[str, Any]:
+    form = {"grant_type": "refresh_token", "refresh_token": info["refresh_token"],
+            "client_id": info["client_id"], "client_secret": info["client_secret"]}  # fmt: skip
+    async with http.post(info["token_uri"], data=form) as r:
+        assert r.status == 200, await r.text()
+        grant: dict[str, Any] = await r.json()
+        return grant
+
+
+async def main(clients: int, total: int, fmt: str) -> dict[str, object]:
+    emu_port, service_port = _free_port(), _free_port()
+    emulator_argv = (sys.executable, "-m", "connector", "emulator", "--port", str(emu_port),
+                     "--seed", "bench", "--users", str(clients), "--messages", "20",
+                     "--print-credentials")  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
-        # Gmail's per-user quota (250 units/s, messages.get = 5) caps one mailbox at 50 reads/s,
-        # so the clients read from one mailbox each, as a platform's users would.
-        config = EmulatorConfig(seed="bench", users=clients, messages_per_user=20)
-        async with run_emulator(config) as emu:
-            presets, issued = {}, {}
-            for n, email in enumerate(emu.users):
-                grant = emu.issue_tokens(email)
-                issued[f"acct{n}"] = grant
-                presets[f"acct{n}"] = PresetAccount(f"u{n}", StoredCredentials(
-                    grant["refresh_token"], grant["access_token"],
-                    datetime.now(UTC) + timedelta(seconds=int(grant["expires_in"])),
-                    frozenset(grant["scope"].split()),
-                ))  # fmt: skip
-            settings = Settings(
-                database_url=f"sqlite:///{Path(tmp) / 'c.db'}",
-                audit_database_url=f"sqlite:///{Path(tmp) / 'a.db'}",
-                gmail_api_endpoint=emu.gmail_endpoint, oauth_token_uri=emu.token_uri,
-                oauth_client_id=emu.client_id, oauth_client_secret=emu.client_secret,
-                jwt_secret="bench-secret-0123456789abcdef0123456789",
-                audit_hash_key="bench-hash-key", log_level="WARNING",
-            )  # fmt: skip
-            app = create_app(settings, accounts=preset_accounts(presets))
-            runner = web.AppRunner(app, access_log=None)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
-            base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-            service_urls: list[tuple[str, dict[str, str]]] = []
-            direct_urls: list[tuple[str, dict[str, str]]] = []
+        async with _process(*emulator_argv) as emulator:
+            assert emulator.stdout is not None
+            infos = [json.loads(await emulator.stdout.readline()) for _ in range(clients)]
+            emu_base = f"http://127.0.0.1:{emu_port}/"
             connector = aiohttp.TCPConnector(limit=clients * 2)
             async with aiohttp.ClientSession(connector=connector) as http:
-                for n in range(clients):
-                    auth = {"Authorization": f"Bearer {mint_token(settings, f'u{n}', Role.USER)}"}
-                    direct_auth = {"Authorization": f"Bearer {issued[f'acct{n}']['access_token']}"}
-                    async with http.get(
-                        f"{base}/v1/accounts/acct{n}/messages?format=ids&max_results=20",
-                        headers=auth,
-                    ) as r:
-                        ids = [m["id"] for m in (await r.json())["messages"]]
-                    for i in ids[:5]:
-                        service_urls.append(
-                            (f"{base}/v1/accounts/acct{n}/messages/{i}?format={fmt}", auth)
-                        )
-                        direct_urls.append(
-                            (f"{emu.base_url}gmail/v1/users/me/messages/{i}?format={fmt}",
-                             direct_auth)
-                        )  # fmt: skip
-                # interleave so that consecutive requests hit different mailboxes
-                order = sorted(range(len(service_urls)), key=lambda k: (k % 5, k // 5))
-                service_urls = [service_urls[k] for k in order]
-                direct_urls = [direct_urls[k] for k in order]
-                await _drive(http, service_urls, clients, 500)  # warm-up
-                await _drive(http, direct_urls, clients, 500)
-                await asyncio.sleep(1.5)  # let the per-user quota windows refill
-                direct = await _drive(http, direct_urls, clients, total)
-                await asyncio.sleep(1.5)
-                service = await _drive(http, service_urls, clients, total)
-            await runner.cleanup()
+                grants = await asyncio.gather(*(_access_token(http, i) for i in infos))
+                expiry = datetime.now(UTC) + timedelta(seconds=int(grants[0]["expires_in"]))
+                settings = {
+                    "database_url": f"sqlite:///{Path(tmp) / 'c.db'}",
+                    "audit_database_url": f"sqlite:///{Path(tmp) / 'a.db'}",
+                    "gmail_api_endpoint": emu_base, "oauth_token_uri": infos[0]["token_uri"],
+                    "oauth_client_id": infos[0]["client_id"],
+                    "oauth_client_secret": infos[0]["client_secret"],
+                    "jwt_secret": JWT_SECRET, "audit_hash_key": "bench-hash-key",
+                    "log_level": "WARNING",
+                }  # fmt: skip
+                accounts = [
+                    {
+                        "account_id": f"acct{n}",
+                        "owner": f"u{n}",
+                        "refresh_token": info["refresh_token"],
+                        "access_token": g["access_token"],
+                        "expiry": expiry.isoformat(),
+                        "scopes": g["scope"].split(),
+                    }
+                    for n, (info, g) in enumerate(zip(infos, grants, strict=True))
+                ]
+                config = Path(tmp) / "service.json"
+                config.write_text(json.dumps(
+                    {"port": service_port, "settings": settings, "accounts": accounts}
+                ))  # fmt: skip
+                async with _process(sys.executable, __file__, "--serve", str(config)) as service:
+                    assert service.stdout is not None
+                    assert (await service.stdout.readline()).strip() == b"ready"
+                    base = f"http://127.0.0.1:{service_port}"
+                    mint = Settings(jwt_secret=JWT_SECRET)
+                    service_urls: list[tuple[str, dict[str, str]]] = []
+                    direct_urls: list[tuple[str, dict[str, str]]] = []
+                    for n, grant in enumerate(grants):
+                        auth = {"Authorization": f"Bearer {mint_token(mint, f'u{n}', Role.USER)}"}
+                        direct = {"Authorization": f"Bearer {grant['access_token']}"}
+                        async with http.get(
+                            f"{base}/v1/accounts/acct{n}/messages?format=ids&max_results=20",
+                            headers=auth,
+                        ) as r:
+                            assert r.status == 200, await r.text()
+                            ids = [m["id"] for m in (await r.json())["messages"]]
+                        for i in ids[:5]:
+                            service_urls.append(
+                                (f"{base}/v1/accounts/acct{n}/messages/{i}?format={fmt}", auth)
+                            )
+                            direct_urls.append(
+                                (f"{emu_base}gmail/v1/users/me/messages/{i}?format={fmt}",
+                                 direct)
+                            )  # fmt: skip
+                    # interleave so that consecutive requests hit different mailboxes
+                    order = sorted(range(len(service_urls)), key=lambda k: (k % 5, k // 5))
+                    service_urls = [service_urls[k] for k in order]
+                    direct_urls = [direct_urls[k] for k in order]
+                    await _drive(http, service_urls, clients, 500)  # warm-up
+                    await _drive(http, direct_urls, clients, 500)
+                    await asyncio.sleep(1.5)  # let the per-user quota windows refill
+                    direct_result = await _drive(http, direct_urls, clients, total)
+                    await asyncio.sleep(1.5)
+                    service_result = await _drive(http, service_urls, clients, total)
     return {
         "clients": clients,
         "format": fmt,
+        "processes": "load generator | service | emulator (2 cores shared)",
         "storage": "sqlite (connector + audit, WAL, synchronous=FULL for audit commits)",
-        "service": service,
-        "direct_to_emulator": direct,
+        "service": service_result,
+        "direct_to_emulator": direct_result,
         "overhead_ratio_time_per_request": round(
-            direct["requests_per_s"] / service["requests_per_s"], 2
+            direct_result["requests_per_s"] / service_result["requests_per_s"], 2
         ),
         "targets": {"audited_reads_per_s": 1500, "p99_ms": 50, "max_ratio": 1.5},
     }
@@ -137,5 +219,9 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--format", default="full", choices=["full", "metadata", "minimal"])
+    parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # the service process
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.clients, args.requests, args.format)), indent=2))
+    if args.serve is not None:
+        asyncio.run(_serve(args.serve))
+    else:
+        print(json.dumps(asyncio.run(main(args.clients, args.requests, args.format))))

@@ -1,0 +1,116 @@
+"""`connector serve` as an operator runs it: a real process configured by CONNECTOR_* variables."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import secrets
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from connector.settings import Settings
+from connector.web.auth import Role, mint_token
+
+JWT_SECRET = "serve-cli-secret-0123456789abcdef0123"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(tmp_path: Path, port: int) -> dict[str, str]:
+    key = base64.b64encode(secrets.token_bytes(32)).decode()
+    return {
+        **os.environ,
+        "CONNECTOR_DATABASE_URL": f"sqlite:///{tmp_path / 'connector.db'}",
+        "CONNECTOR_AUDIT_DATABASE_URL": f"sqlite:///{tmp_path / 'audit.db'}",
+        "CONNECTOR_JWT_SECRET": JWT_SECRET,
+        "CONNECTOR_AUDIT_HASH_KEY": "serve-cli-hash-key",
+        "CONNECTOR_VAULT_KEYS": f"k1:{key}",
+        "CONNECTOR_OAUTH_CLIENT_ID": "client-id",
+        "CONNECTOR_OAUTH_CLIENT_SECRET": "client-secret",
+        "CONNECTOR_OAUTH_REDIRECT_URIS": f"http://127.0.0.1:{port}/v1/oauth/callback",
+        "CONNECTOR_PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+        "CONNECTOR_PORT": str(port),
+        "CONNECTOR_LOG_FORMAT": "json",
+    }
+
+
+async def _wait_ready(
+    http: aiohttp.ClientSession, base: str, proc: asyncio.subprocess.Process
+) -> None:
+    for _ in range(200):
+        if proc.returncode is not None:
+            raise AssertionError(f"connector serve exited with {proc.returncode}")
+        try:
+            async with http.get(f"{base}/healthz") as r:
+                if r.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError("connector serve did not start listening")
+
+
+async def test_serve_starts_migrates_answers_and_shuts_down(tmp_path: Path) -> None:
+    """The process migrates, answers health/readiness/OpenAPI/auth, and exits 0 on SIGTERM."""
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "connector", "serve", env=_env(tmp_path, port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            await _wait_ready(http, base, proc)
+            async with http.get(f"{base}/readyz") as r:
+                assert r.status == 200, await r.text()
+            async with http.get(f"{base}/openapi.json") as r:
+                spec = await r.json()
+                assert spec["openapi"].startswith("3.1")
+                assert "/v1/accounts/{account_id}/messages" in spec["paths"]
+            async with http.get(f"{base}/metrics") as r:
+                assert "connector_" in await r.text()
+            async with http.get(f"{base}/v1/accounts") as r:
+                assert r.status == 401
+                assert r.content_type == "application/problem+json"
+            token = mint_token(Settings(jwt_secret=JWT_SECRET), "u1", Role.USER)
+            async with http.get(
+                f"{base}/v1/accounts", headers={"Authorization": f"Bearer {token}"}
+            ) as r:
+                assert r.status == 200, await r.text()
+                assert (await r.json())["accounts"] == []
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), timeout=30)
+    assert proc.returncode == 0
+    assert (tmp_path / "audit.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("CONNECTOR_PORT", "eighty", "CONNECTOR_PORT must be an integer"),
+        ("CONNECTOR_LOG_FORMAT", "xml", "CONNECTOR_LOG_FORMAT must be"),
+    ],
+)
+async def test_serve_refuses_bad_settings_with_a_clear_message(
+    tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    """A malformed setting is named on stderr and the process exits 2 without serving."""
+    env = _env(tmp_path, _free_port())
+    env[variable] = value
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "connector", "serve", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert proc.returncode == 2
+    assert message in err.decode()
