@@ -6,13 +6,15 @@ CI) `CONNECTOR_REQUIRE_PG=1` makes a missing server a failure, never a skip.
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+import structlog
 
 PG_ADMIN_URL = os.environ.get("CONNECTOR_TEST_PG_URL", "")
 REQUIRE_PG = os.environ.get("CONNECTOR_REQUIRE_PG") == "1"
@@ -24,6 +26,20 @@ def _require_pg() -> str:
             pytest.fail("CONNECTOR_TEST_PG_URL is not set but PostgreSQL tests are required")
         pytest.skip("no PostgreSQL server: run the suite through scripts/test.sh")
     return PG_ADMIN_URL
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Tests that call `configure_logging` bind loggers to pytest's capture streams, which close
+    after the test; put structlog and the stdlib root logger back so later tests never write to
+    a closed stream."""
+    structlog_config = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.configure(**structlog_config)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
