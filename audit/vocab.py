@@ -61,6 +61,8 @@ class Action(StrEnum):
     GMAIL_DRAFT_DELETE = "gmail.draft.delete"
     GMAIL_DRAFT_SEND = "gmail.draft.send"
     GMAIL_MESSAGE_SEND = "gmail.message.send"
+    # A client's retry of a send already made (same Idempotency-Key): answered, not sent again.
+    GMAIL_MESSAGE_SEND_REPLAYED = "gmail.message.send_replayed"
     GMAIL_MESSAGE_MODIFY = "gmail.message.modify"
     GMAIL_SYNC = "gmail.sync"
     # Aggregates for internal operations

@@ -195,7 +195,8 @@ class Inbox:
         key = (ctx.actor.id, account_id, idempotency_key)
         future, mine = self._sent.claim(key)
         if not mine:
-            return await asyncio.shield(future)
+            # The retry is an access attempt of its own: decided and audited by the gate.
+            return await self._gate.replay_send(ctx, account_id, await asyncio.shield(future))
         try:
             result = await self._send(ctx, account_id, draft, reply_to, forward_of)
         except BaseException as exc:

@@ -542,6 +542,25 @@ class Gate:
             thread_id=message.thread_id, refs=_sent_refs,
         )  # fmt: skip
 
+    async def replay_send(
+        self, ctx: AccessContext, account_id: str, sent: GmailJson
+    ) -> GmailJson:
+        """Answer a client's retry of a send that already happened with that send's result.
+
+        The retry is decided and audited like a send (so it is refused if the caller lost
+        access meanwhile), under its own action so the trail shows no second send; Gmail is not
+        called and the send is not counted again in usage statistics.
+        """
+        thread_id = sent.get("threadId")
+        access, _ = await self._open(
+            ctx, action=Action.GMAIL_MESSAGE_SEND_REPLAYED, operation=Operation.MESSAGE_SEND,
+            account_id=account_id, basis=None,
+            resources=_refs(ResourceKind.THREAD, [thread_id] if thread_id else []),
+            mailbox_wide=thread_id is None,
+        )  # fmt: skip
+        await self._record(access.outcome_event(self._clock(), extra=_sent_refs(sent)))
+        return sent
+
     # -- aggregates -------------------------------------------------------------------------
 
     async def aggregates(self, ctx: AccessContext, start: date, end: date) -> AggregateReport:

@@ -90,6 +90,9 @@ async def test_send_is_exactly_once_under_client_retries(stack: Stack) -> None:
     assert s1 == s2 == 200
     assert first["id"] == second["id"]
     assert stack.emu.count_messages(stack.alice_email) == before + 1
+    actions = [e.action for e in await stack.events(account_id=ALICE) if e.phase == "outcome"]
+    assert actions.count("gmail.message.send") == 1
+    assert actions.count("gmail.message.send_replayed") == 1  # the retry is on the record too
 
 
 async def test_draft_lifecycle(stack: Stack) -> None:

@@ -326,3 +326,36 @@ async def test_gate_refuses_to_run_without_hash_key(
     """No hash key, no gate: an unkeyed query hash could be reversed by guessing."""
     with pytest.raises(ValueError, match="hash key"):
         Gate(mailbox, sink, None, facts, MemoryUsageCounter(), hash_key=b"")  # type: ignore[arg-type]
+
+
+async def test_replayed_send_is_audited_without_calling_gmail_or_counting(
+    gate: Gate, sink: RecordingSink, mailbox: FakeMailbox, usage: MemoryUsageCounter
+) -> None:
+    """A client's retry of a send writes DECISION + OUTCOME under its own action; no Gmail call."""
+    sent = {"id": "b7", "threadId": "b1", "labelIds": ["SENT"]}
+    assert await gate.replay_send(OWNER_CTX, ACCOUNT, sent) == sent
+    decision, outcome = sink.events
+    assert (decision.action, decision.phase, decision.decision, decision.outcome) == (
+        Action.GMAIL_MESSAGE_SEND_REPLAYED, Phase.DECISION, Decision.ALLOW, Outcome.PENDING,
+    )  # fmt: skip
+    assert (outcome.action, outcome.phase, outcome.outcome) == (
+        Action.GMAIL_MESSAGE_SEND_REPLAYED, Phase.OUTCOME, Outcome.OK,
+    )  # fmt: skip
+    assert decision.access_id == outcome.access_id
+    assert ResourceRef(M, "b7") in outcome.resources
+    assert mailbox.calls == []
+    assert await usage.counts(T0.date(), T0.date()) == []
+
+
+async def test_replayed_send_by_another_user_is_denied(
+    gate: Gate, sink: RecordingSink, mailbox: FakeMailbox
+) -> None:
+    """A replay is decided like a send: someone else's mailbox is refused and recorded."""
+    with pytest.raises(AccessDenied):
+        await gate.replay_send(
+            ctx(ActorKind.USER, "mallory", Purpose.USER_FEATURE), ACCOUNT, {"id": "b7"}
+        )
+    assert [(e.action, e.decision) for e in sink.events] == [
+        (Action.GMAIL_MESSAGE_SEND_REPLAYED, Decision.DENY)
+    ]
+    assert mailbox.calls == []
