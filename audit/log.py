@@ -21,7 +21,7 @@ from audit.chain import Pending
 from audit.encoding import decode_body
 from audit.errors import AuditWriteError
 from audit.event import AppendReceipt, AuditEvent
-from audit.records import Checkpoint, QueryFilter, Row, StoredEvent
+from audit.records import Checkpoint, QueryFilter, Row, StoredEvent, iter_pages
 from audit.signing import key_id, public_key_from_pem, public_pem, sign_checkpoint
 from audit.store import Store
 from audit.verify import ChainVerifier, VerifyReport
@@ -158,14 +158,10 @@ class AuditLog:
         self, filters: QueryFilter | None = None, *, chunk: int = 5000
     ) -> AsyncIterator[StoredEvent]:
         """Every matching event in seq order, paged by seq cursor (for exports)."""
-        after = 0
-        while True:
-            page = await self.query(filters, limit=chunk, after_seq=after)
-            for stored in page:
-                yield stored
-            if len(page) < chunk:
-                return
-            after = page[-1].seq
+        async for stored in iter_pages(
+            lambda f, limit, after: self.query(f, limit=limit, after_seq=after), filters, chunk
+        ):
+            yield stored
 
     async def checkpoints(self) -> list[Checkpoint]:
         return await self.store.checkpoints()

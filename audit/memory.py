@@ -16,7 +16,7 @@ from audit.chain import Pending, link, row_of
 from audit.errors import AuditWriteError
 from audit.event import AppendReceipt, AuditEvent
 from audit.hashing import GENESIS_HASH
-from audit.records import Checkpoint, QueryFilter, Row, StoredEvent
+from audit.records import Checkpoint, QueryFilter, Row, StoredEvent, iter_pages
 from audit.signing import key_id, sign_checkpoint
 from audit.verify import ChainVerifier, VerifyReport
 
@@ -94,14 +94,10 @@ class MemoryAuditLog:
     async def iter_events(
         self, filters: QueryFilter | None = None, *, chunk: int = 5000
     ) -> AsyncIterator[StoredEvent]:
-        after = 0
-        while True:
-            page = await self.query(filters, limit=chunk, after_seq=after)
-            for stored in page:
-                yield stored
-            if len(page) < chunk:
-                return
-            after = page[-1].seq
+        async for stored in iter_pages(
+            lambda f, limit, after: self.query(f, limit=limit, after_seq=after), filters, chunk
+        ):
+            yield stored
 
     async def checkpoints(self) -> list[Checkpoint]:
         return list(self.checkpoint_list)

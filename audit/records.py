@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -109,3 +110,20 @@ class Checkpoint:
     time: str
     key_id: str
     signature: str
+
+
+PageQuery = Callable[[QueryFilter | None, int, int], Awaitable[list[StoredEvent]]]
+
+
+async def iter_pages(
+    query: PageQuery, filters: QueryFilter | None, chunk: int
+) -> AsyncIterator[StoredEvent]:
+    """Every matching event in seq order, paged by a seq cursor; shared by every log."""
+    after = 0
+    while True:
+        page = await query(filters, chunk, after)
+        for stored in page:
+            yield stored
+        if len(page) < chunk:
+            return
+        after = page[-1].seq
