@@ -21,7 +21,7 @@ from connector.inbox import Inbox
 from connector.policy.gate import Gate, build_gate
 from connector.policy.ports import AccountOwners
 from connector.policy.store import PolicyStore
-from connector.ports import TokenSource
+from connector.ports import ExchangeObserver, TokenSource
 from connector.settings import Settings, SettingsError
 from connector.web.oversight import Oversight, ReadableLog
 from connector.web.usage import BufferedUsageCounter
@@ -93,6 +93,7 @@ def build_services(
     session: aiohttp.ClientSession,
     accounts: AccountsBundle,
     clock: Callable[[], datetime] = utc_now,
+    observe_gmail: ExchangeObserver | None = None,
 ) -> Services:
     if not settings.audit_hash_key:
         raise SettingsError(
@@ -104,7 +105,7 @@ def build_services(
     gate = build_gate(
         settings, audit=sink, owners=accounts.owners, facts=policy,
         usage=usage, token_source=accounts.token_source, session=session,
-        clock=clock,
+        clock=clock, observe=observe_gmail,
     )  # fmt: skip
     return Services(
         settings=settings,

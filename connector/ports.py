@@ -7,12 +7,16 @@ Values are Gmail's own JSON shapes (dicts), so the emulator, Google and the fake
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 GmailJson = dict[str, Any]
+
+# Told of every HTTP exchange with Gmail: (verb, URL path, status, seconds). Metrics use it; it
+# must be cheap and must not raise.
+ExchangeObserver = Callable[[str, str, int, float], None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,13 @@ from connector.gmail.sync import (
 )
 from connector.gmail.transport import AiohttpTransport, Transport
 from connector.mime import check_size
-from connector.ports import GmailJson, MailboxPort, OutgoingMessage, TokenSource
+from connector.ports import (
+    ExchangeObserver,
+    GmailJson,
+    MailboxPort,
+    OutgoingMessage,
+    TokenSource,
+)
 
 ATTACHMENT_CHUNK = 256 * 1024  # decoded bytes per yielded chunk (rounded down to 3 bytes)
 _LIST_PAGE = 500  # Gmail's maximum page size for messages.list
@@ -51,6 +57,7 @@ class GmailClient:
         send_resolution_delays: Sequence[float] = (0.0, 1.0, 3.0),
         timeout: aiohttp.ClientTimeout | None = None,
         transport: Transport | None = None,
+        observe: ExchangeObserver | None = None,
         sleep: Sleep = asyncio.sleep,
         attachment_chunk: int = ATTACHMENT_CHUNK,
     ) -> None:
@@ -58,7 +65,7 @@ class GmailClient:
         self.calls = CallFactory(endpoint)
         self.budget = QuotaBudget(quota or QuotaPolicy.unmetered())
         self._executor = Executor(
-            transport or AiohttpTransport(session, timeout=timeout),
+            transport or AiohttpTransport(session, timeout=timeout, observe=observe),
             token_source,
             self.budget,
             retry or RetryPolicy(),

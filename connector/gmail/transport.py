@@ -7,13 +7,16 @@ written once and can be exercised against any `Transport`.
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import aiohttp
+from yarl import URL
 
 from connector.gmail.errors import NetworkError
+from connector.ports import ExchangeObserver
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +54,27 @@ class AiohttpTransport:
     """Sends over a caller-owned `aiohttp.ClientSession` (one per process, never per call)."""
 
     def __init__(
-        self, session: aiohttp.ClientSession, *, timeout: aiohttp.ClientTimeout | None = None
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        timeout: aiohttp.ClientTimeout | None = None,
+        observe: ExchangeObserver | None = None,
     ) -> None:
         self._session = session
         self._timeout = timeout or aiohttp.ClientTimeout(total=120, sock_connect=10)
+        # Timed here rather than with an aiohttp TraceConfig: trace signals cost ~5% of the
+        # service's CPU per request, two clock reads cost nothing.
+        self._observe = observe
 
     async def send(self, call: HttpCall) -> HttpAnswer:
+        started = time.perf_counter()
+        answer = await self._exchange(call)
+        if self._observe is not None:
+            elapsed = time.perf_counter() - started
+            self._observe(call.verb, URL(call.uri).path, answer.status, elapsed)
+        return answer
+
+    async def _exchange(self, call: HttpCall) -> HttpAnswer:
         try:
             async with self._session.request(
                 call.verb,

@@ -40,7 +40,7 @@ from connector.policy.facts import ApprovalFact, ConsentFact, PolicyRequest
 from connector.policy.ports import AccountOwners, BasisFacts, UsageCounter, record
 from connector.policy.rules import Deny, Verdict, decide
 from connector.policy.vocab import Operation, Reason
-from connector.ports import GmailJson, MailboxPort, OutgoingMessage
+from connector.ports import ExchangeObserver, GmailJson, MailboxPort, OutgoingMessage
 
 if TYPE_CHECKING:
     import aiohttp
@@ -542,9 +542,7 @@ class Gate:
             thread_id=message.thread_id, refs=_sent_refs,
         )  # fmt: skip
 
-    async def replay_send(
-        self, ctx: AccessContext, account_id: str, sent: GmailJson
-    ) -> GmailJson:
+    async def replay_send(self, ctx: AccessContext, account_id: str, sent: GmailJson) -> GmailJson:
         """Answer a client's retry of a send that already happened with that send's result.
 
         The retry is decided and audited like a send (so it is refused if the caller lost
@@ -587,6 +585,7 @@ def build_gate(
     token_source: TokenSource,
     session: aiohttp.ClientSession,
     clock: Callable[[], datetime] = utc_now,
+    observe: ExchangeObserver | None = None,
 ) -> Gate:
     """The gate over the real Gmail client (Google or the emulator, by `gmail_api_endpoint`)."""
     from connector.gmail import GmailClient, QuotaPolicy
@@ -595,7 +594,9 @@ def build_gate(
         settings.gmail_quota_regime,
         max_concurrency_per_user=settings.gmail_max_concurrency_per_user,
     )
-    client = GmailClient(settings.gmail_api_endpoint, token_source, session, quota=quota)
+    client = GmailClient(
+        settings.gmail_api_endpoint, token_source, session, quota=quota, observe=observe
+    )
     return Gate(
         client, audit, owners, facts, usage,
         hash_key=settings.audit_hash_key.encode("utf-8"), clock=clock,

@@ -11,7 +11,6 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -102,13 +101,8 @@ async def _audit(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _session(app: web.Application) -> AsyncIterator[None]:
-    host = urlsplit(app[SETTINGS].gmail_api_endpoint).hostname
     connector = aiohttp.TCPConnector(limit=256, limit_per_host=128)
-    async with aiohttp.ClientSession(
-        connector=connector,
-        timeout=OUTGOING_TIMEOUT,
-        trace_configs=[app[METRICS].trace_config(host)],
-    ) as session:
+    async with aiohttp.ClientSession(connector=connector, timeout=OUTGOING_TIMEOUT) as session:
         app[SESSION] = session
         yield
 
@@ -124,6 +118,7 @@ def _services_ctx(
             app[SERVICES] = build_services(
                 settings, engine=app[ENGINE], audit_log=app[AUDIT], sink=sink,
                 session=app[SESSION], accounts=bundle,
+                observe_gmail=app[METRICS].observe_gmail,
             )  # fmt: skip
             try:
                 yield

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -21,6 +23,10 @@ from connector.settings import Settings
 from connector.web.problems import ProblemError, ProblemType
 
 ASYMMETRIC_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+# Verified tokens remembered per process: a platform client sends the same token on every call
+# until it expires, and a full PyJWT decode (base64, JSON, HMAC/signature, claim checks) was
+# ~10% of the service's CPU per request. Bounded so a flood of distinct tokens cannot grow it.
+VERIFIED_CACHE_SIZE = 4096
 _BEARER = re.compile(r"^Bearer ([A-Za-z0-9._~+/=-]+)$")
 MAX_TOKEN_CHARS = 8192
 
@@ -63,7 +69,7 @@ def _unauthenticated(detail: str) -> ProblemError:
 class TokenVerifier:
     """Verifies bearer tokens against the configured keys, issuer and audience."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
         self._keys: list[tuple[Any, list[str]]] = []
         if settings.jwt_secret:
             self._keys.append((settings.jwt_secret, ["HS256"]))
@@ -77,6 +83,11 @@ class TokenVerifier:
         self._issuer = settings.jwt_issuer
         self._audience = settings.jwt_audience
         self._leeway = settings.jwt_leeway_seconds
+        # token -> (caller, exp): what a successful decode proved. The signature, issuer,
+        # audience and nbf cannot change for the same token string under the same keys, so a
+        # hit only re-checks expiry (with the same leeway PyJWT applies).
+        self._verified: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
+        self._clock = clock
 
     def caller(self, authorization: str | None) -> Caller:
         """The caller named by an `Authorization: Bearer ...` header, or a 401 problem."""
@@ -85,13 +96,26 @@ class TokenVerifier:
         match = _BEARER.fullmatch(authorization.strip())
         if match is None or len(authorization) > MAX_TOKEN_CHARS:
             raise _unauthenticated("the Authorization header is not a well-formed bearer token")
-        claims = self._decode(match.group(1))
+        token = match.group(1)
+        known = self._verified.get(token)
+        if known is not None:
+            caller, exp = known
+            if self._clock() < exp + self._leeway:
+                self._verified.move_to_end(token)
+                return caller
+            del self._verified[token]
+            raise _unauthenticated("the token has expired; ask the platform for a new one")
+        claims = self._decode(token)
         sub, role = claims.get("sub"), claims.get("role")
         if not isinstance(sub, str) or not IDENTIFIER.fullmatch(sub):
             raise _unauthenticated("the token's 'sub' claim is missing or not an identifier")
         if role not in set(Role):
             raise _unauthenticated(f"the token's 'role' claim must be one of {', '.join(Role)}")
-        return Caller(sub, Role(role))
+        caller = Caller(sub, Role(role))
+        self._verified[token] = (caller, float(claims["exp"]))
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return caller
 
     def _decode(self, token: str) -> dict[str, Any]:
         last: jwt.PyJWTError | None = None

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from types import SimpleNamespace
 
-import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 from audit.event import AppendReceipt, AuditEvent
@@ -98,33 +96,12 @@ class Metrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
-    def trace_config(self, gmail_host: str | None) -> aiohttp.TraceConfig:
-        """Observe every outgoing request to Gmail (the gate's client session)."""
-        config = aiohttp.TraceConfig()
-
-        async def start(
-            _session: aiohttp.ClientSession,
-            ctx: SimpleNamespace,
-            _params: aiohttp.TraceRequestStartParams,
-        ) -> None:
-            ctx.started = time.perf_counter()
-
-        async def end(
-            _session: aiohttp.ClientSession,
-            ctx: SimpleNamespace,
-            params: aiohttp.TraceRequestEndParams,
-        ) -> None:
-            if gmail_host is not None and params.url.host != gmail_host:
-                return
-            name, units = gmail_method(params.method, params.url.path)
-            status = f"{params.response.status // 100}xx"
-            self.gmail_latency.labels(name, status).observe(time.perf_counter() - ctx.started)
-            if units:
-                self.quota_units.labels(name).inc(units)
-
-        config.on_request_start.append(start)
-        config.on_request_end.append(end)
-        return config
+    def observe_gmail(self, verb: str, path: str, status: int, seconds: float) -> None:
+        """Told of every exchange with Gmail by the Gmail client's transport."""
+        name, units = gmail_method(verb, path)
+        self.gmail_latency.labels(name, f"{status // 100}xx").observe(seconds)
+        if units:
+            self.quota_units.labels(name).inc(units)
 
 
 class MeteredSink:
