@@ -22,6 +22,7 @@ from connector.policy.gate import Gate, build_gate
 from connector.policy.ports import AccountOwners
 from connector.policy.store import PolicyStore
 from connector.ports import ExchangeObserver, TokenSource
+from connector.send_keys import SqlSendKeys
 from connector.settings import Settings, SettingsError
 from connector.web.oversight import Oversight, ReadableLog
 from connector.web.usage import BufferedUsageCounter
@@ -114,7 +115,7 @@ def build_services(
         sink=sink,
         policy=policy,
         gate=gate,
-        inbox=Inbox(gate),
+        inbox=Inbox(gate, send_keys=SqlSendKeys(engine, clock)),
         oversight=Oversight(audit_log, sink, accounts.owners),
         accounts=accounts,
         usage=usage,

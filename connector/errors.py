@@ -4,8 +4,10 @@ ConnectorError
 ├── NeedsRelinkError        the refresh token is dead (invalid_grant); the user must link again
 ├── ScopeNotGrantedError    the user did not grant the scope a feature needs
 ├── AccountNotLinkedError   no linked Gmail account for this id
-└── CompositionError        a message we refuse to build or upload (before any request)
-    └── MessageTooLargeError    over Gmail's 35 MB upload limit for send and drafts
+├── CompositionError        a message we refuse to build or upload (before any request)
+│   └── MessageTooLargeError    over Gmail's 35 MB upload limit for send and drafts
+├── IdempotencyConflictError    a send with the same Idempotency-Key is still running
+└── IdempotencyMismatchError    the Idempotency-Key was used for a different request
 
 The Gmail client's own tree lives in `connector.gmail.errors`; policy denials in `connector.policy`.
 """
@@ -48,3 +50,11 @@ class CompositionError(ConnectorError, ValueError):
 
 class MessageTooLargeError(CompositionError):
     """The message exceeds Gmail's upload limit for send and drafts."""
+
+
+class IdempotencyConflictError(ConnectorError):
+    """A send with the same Idempotency-Key is in progress (possibly in another process)."""
+
+
+class IdempotencyMismatchError(ConnectorError):
+    """The Idempotency-Key was already used for a request with a different body."""

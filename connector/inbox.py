@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
-from collections import OrderedDict
+import contextlib
+import hashlib
+import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import structlog
+
+from connector.errors import IdempotencyConflictError, IdempotencyMismatchError
 from connector.mime import (
     Attachment,
     Composition,
@@ -26,14 +30,15 @@ from connector.mime import (
 )
 from connector.policy import AccessContext
 from connector.ports import GmailJson, OutgoingMessage
+from connector.send_keys import ClaimOutcome, MemorySendKeys, SendKey, SendKeys
 
 if TYPE_CHECKING:
     from connector.policy.gate import Gate
 
+log = structlog.get_logger(__name__)
+
 LIST_HEADERS = ("From", "To", "Subject", "Date")
 THREAD_HEADERS = ("Message-ID", "Subject", "References", "From", "Reply-To")
-IDEMPOTENCY_TTL = 24 * 3600.0
-IDEMPOTENCY_MAX = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,39 +55,52 @@ class Draft:
 
 
 @dataclass(slots=True)
-class _Idempotency:
-    """Sends already made per (caller, account, key): a retried request gets the same answer."""
+class _InFlight:
+    """Sends running in this process per (caller, account, key): a concurrent retry waits for
+    the first instead of being told 409 by the shared record it would find `pending`."""
 
-    entries: OrderedDict[tuple[str, str, str], tuple[float, asyncio.Future[GmailJson]]] = field(
-        default_factory=OrderedDict
-    )
+    running: dict[SendKey, asyncio.Future[GmailJson]] = field(default_factory=dict)
 
-    def claim(self, key: tuple[str, str, str]) -> tuple[asyncio.Future[GmailJson], bool]:
-        now = time.monotonic()
-        while self.entries:
-            oldest_key, (at, _) = next(iter(self.entries.items()))
-            if now - at < IDEMPOTENCY_TTL and len(self.entries) < IDEMPOTENCY_MAX:
-                break
-            del self.entries[oldest_key]
-        found = self.entries.get(key)
+    def join(self, key: SendKey) -> tuple[asyncio.Future[GmailJson], bool]:
+        found = self.running.get(key)
         if found is not None:
-            return found[1], False
+            return found, False
         future: asyncio.Future[GmailJson] = asyncio.get_running_loop().create_future()
-        self.entries[key] = (now, future)
+        self.running[key] = future
         return future, True
 
-    def forget(self, key: tuple[str, str, str]) -> None:
-        self.entries.pop(key, None)
+
+def request_fingerprint(draft: Draft, reply_to: str | None, forward_of: str | None) -> str:
+    """SHA-256 over what the send request asked for: a reused key with another body is refused."""
+    digest = hashlib.sha256()
+    fields = {
+        "to": list(draft.to), "cc": list(draft.cc), "bcc": list(draft.bcc),
+        "subject": draft.subject, "text": draft.text, "html": draft.html,
+        "reply_to": reply_to, "forward_of": forward_of,
+        "attachments": [
+            [a.filename, a.mime_type, hashlib.sha256(a.content).hexdigest()]
+            for a in draft.attachments
+        ],
+    }  # fmt: skip
+    digest.update(json.dumps(fields, sort_keys=True).encode("utf-8"))
+    return digest.hexdigest()
 
 
 class Inbox:
     """The owner's inbox feature over the gate."""
 
-    def __init__(self, gate: Gate, *, id_domain: str = "connector.local") -> None:
+    def __init__(
+        self,
+        gate: Gate,
+        *,
+        id_domain: str = "connector.local",
+        send_keys: SendKeys | None = None,
+    ) -> None:
         self._gate = gate
         self._id_domain = id_domain
         self._senders: dict[str, str] = {}
-        self._sent = _Idempotency()
+        self._keys: SendKeys = send_keys if send_keys is not None else MemorySendKeys()
+        self._in_flight = _InFlight()
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -192,19 +210,53 @@ class Inbox:
         """
         if idempotency_key is None:
             return await self._send(ctx, account_id, draft, reply_to, forward_of)
-        key = (ctx.actor.id, account_id, idempotency_key)
-        future, mine = self._sent.claim(key)
+        key = SendKey(ctx.actor.id, account_id, idempotency_key)
+        future, mine = self._in_flight.join(key)
         if not mine:
             # The retry is an access attempt of its own: decided and audited by the gate.
             return await self._gate.replay_send(ctx, account_id, await asyncio.shield(future))
         try:
-            result = await self._send(ctx, account_id, draft, reply_to, forward_of)
+            result = await self._send_once(ctx, key, draft, reply_to, forward_of)
         except BaseException as exc:
-            self._sent.forget(key)  # nothing was sent (or it is unknown): a retry may try again
             future.set_exception(exc)
             future.exception()  # retrieved here; waiting retries re-raise it
             raise
-        future.set_result(result)
+        else:
+            future.set_result(result)
+        finally:
+            del self._in_flight.running[key]
+        return result
+
+    async def _send_once(
+        self,
+        ctx: AccessContext,
+        key: SendKey,
+        draft: Draft,
+        reply_to: str | None,
+        forward_of: str | None,
+    ) -> GmailJson:
+        claim = await self._keys.claim(key, request_fingerprint(draft, reply_to, forward_of))
+        if claim.outcome is ClaimOutcome.SENT:
+            return await self._gate.replay_send(ctx, key.account_id, claim.result or {})
+        if claim.outcome is ClaimOutcome.IN_PROGRESS:
+            raise IdempotencyConflictError(
+                "a send with this Idempotency-Key is still in progress; retry shortly"
+            )
+        if claim.outcome is ClaimOutcome.MISMATCH:
+            raise IdempotencyMismatchError(
+                "this Idempotency-Key was already used for a different message; use a new key"
+            )
+        try:
+            result = await self._send(ctx, key.account_id, draft, reply_to, forward_of)
+        except BaseException:
+            # nothing was sent (or the outcome is unknown and said so): a retry may try again
+            with contextlib.suppress(Exception):
+                await self._keys.release(key)
+            raise
+        try:
+            await self._keys.complete(key, result)
+        except Exception as exc:  # the mail is sent: answer with it; the record goes stale
+            log.warning("send_key_not_completed", error_type=type(exc).__name__)
         return result
 
     async def _send(

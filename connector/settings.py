@@ -71,6 +71,9 @@ class Settings:
     aggregate_k: int = 5
     host: str = "127.0.0.1"
     port: int = 8080
+    # `connector serve` worker processes sharing the port (SO_REUSEPORT). Each takes 1/workers
+    # of every per-user Gmail quota, so together they stay within Google's limits.
+    workers: int = 1
     log_format: str = "console"
     log_level: str = "INFO"
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -125,6 +128,17 @@ class Settings:
             aggregate_k=_int(env, "AGGREGATE_K", cls.aggregate_k),
             host=_get(env, "HOST", cls.host),
             port=_int(env, "PORT", cls.port),
+            workers=_workers(env),
             log_format=log_format,
             log_level=_get(env, "LOG_LEVEL", cls.log_level),
         )
+
+
+MAX_WORKERS = 64
+
+
+def _workers(env: Mapping[str, str]) -> int:
+    workers = _int(env, "WORKERS", 1)
+    if not 1 <= workers <= MAX_WORKERS:
+        raise SettingsError(f"CONNECTOR_WORKERS must be between 1 and {MAX_WORKERS}, got {workers}")
+    return workers

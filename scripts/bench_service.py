@@ -1,10 +1,12 @@
 """Audited reads through the service vs the same reads straight to the emulator.
 
-Three processes, as in a deployment: the Gmail emulator (`connector emulator`, standing in for
-Google), the service (this script with `--serve`: JWT auth, policy, two durable audit appends on
-SQLite, the Gmail client), and the load generator (this process). N concurrent clients (default
-64) read messages by id through the service, then the same messages straight from the emulator
-with the same Google access tokens. Prints one JSON line: requests/s, p50, p99 and the ratio.
+Processes as in a deployment: the Gmail emulator (`connector emulator`, standing in for Google),
+the service (`--workers` processes of this script with `--serve`, sharing the port with
+SO_REUSEPORT as `connector serve --workers N` does: JWT auth, policy, two durable audit appends
+on one SQLite file, the Gmail client), and the load generator (this process). N concurrent
+clients (default 64) read messages by id through the service, then the same messages straight
+from the emulator with the same Google access tokens. Prints one JSON line: requests/s, p50, p99
+and the ratio.
 
 Each client reads its own mailbox: Gmail's per-user quota (250 units/s, messages.get = 5) caps one
 mailbox at 50 reads/s, so one shared mailbox would measure the quota, not the service.
@@ -17,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -33,9 +36,9 @@ from aiohttp import web
 from connector.logs import configure_logging
 from connector.ports import StoredCredentials
 from connector.settings import Settings
-from connector.web.app import create_app
 from connector.web.auth import Role, mint_token
 from connector.web.preset_accounts import PresetAccount, preset_accounts
+from connector.web.workers import MULTIPROC_ENV
 
 JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
 
@@ -78,6 +81,7 @@ async def _drive(
 
 async def _serve(config_path: Path) -> None:
     config = json.loads(config_path.read_text())
+    os.environ[MULTIPROC_ENV] = config["metrics_dir"]  # before prometheus_client is imported
     configure_logging("console", "WARNING")
     logging.getLogger("connector").setLevel(logging.WARNING)
     presets = {
@@ -92,10 +96,12 @@ async def _serve(config_path: Path) -> None:
         )
         for acc in config["accounts"]
     }
+    from connector.web.app import create_app
+
     app = create_app(Settings(**config["settings"]), accounts=preset_accounts(presets))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", config["port"]).start()
+    await web.TCPSite(runner, "127.0.0.1", config["port"], reuse_port=True).start()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     print("ready", flush=True)
@@ -128,7 +134,7 @@ async def _access_token(http: aiohttp.ClientSession, info: dict[str, Any]) -> di
         return grant
 
 
-async def main(clients: int, total: int, fmt: str) -> dict[str, object]:
+async def main(clients: int, total: int, fmt: str, workers: int) -> dict[str, object]:
     emu_port, service_port = _free_port(), _free_port()
     emulator_argv = (sys.executable, "-m", "connector", "emulator", "--port", str(emu_port),
                      "--seed", "bench", "--users", str(clients), "--messages", "20",
@@ -149,7 +155,7 @@ async def main(clients: int, total: int, fmt: str) -> dict[str, object]:
                     "oauth_client_id": infos[0]["client_id"],
                     "oauth_client_secret": infos[0]["client_secret"],
                     "jwt_secret": JWT_SECRET, "audit_hash_key": "bench-hash-key",
-                    "log_level": "WARNING",
+                    "log_level": "WARNING", "workers": workers,
                 }  # fmt: skip
                 accounts = [
                     {
@@ -164,11 +170,18 @@ async def main(clients: int, total: int, fmt: str) -> dict[str, object]:
                 ]
                 config = Path(tmp) / "service.json"
                 config.write_text(json.dumps(
-                    {"port": service_port, "settings": settings, "accounts": accounts}
+                    {"port": service_port, "settings": settings, "accounts": accounts,
+                     "metrics_dir": str(Path(tmp) / "metrics")}
                 ))  # fmt: skip
-                async with _process(sys.executable, __file__, "--serve", str(config)) as service:
-                    assert service.stdout is not None
-                    assert (await service.stdout.readline()).strip() == b"ready"
+                (Path(tmp) / "metrics").mkdir()
+                async with contextlib.AsyncExitStack() as services:
+                    # one at a time: the first migrates both databases, as the pool's parent does
+                    for _ in range(workers):
+                        service = await services.enter_async_context(
+                            _process(sys.executable, __file__, "--serve", str(config))
+                        )
+                        assert service.stdout is not None
+                        assert (await service.stdout.readline()).strip() == b"ready"
                     base = f"http://127.0.0.1:{service_port}"
                     mint = Settings(jwt_secret=JWT_SECRET)
                     service_urls: list[tuple[str, dict[str, str]]] = []
@@ -203,7 +216,7 @@ async def main(clients: int, total: int, fmt: str) -> dict[str, object]:
     return {
         "clients": clients,
         "format": fmt,
-        "processes": "load generator | service | emulator (2 cores shared)",
+        "processes": f"load generator | {workers} service worker(s) | emulator (2 cores shared)",
         "storage": "sqlite (connector + audit, WAL, synchronous=FULL for audit commits)",
         "service": service_result,
         "direct_to_emulator": direct_result,
@@ -219,9 +232,12 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--requests", type=int, default=6000)
     parser.add_argument("--format", default="full", choices=["full", "metadata", "minimal"])
+    parser.add_argument(
+        "--workers", type=int, default=2, help="service processes (connector serve --workers)"
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # the service process
     args = parser.parse_args()
     if args.serve is not None:
         asyncio.run(_serve(args.serve))
     else:
-        print(json.dumps(asyncio.run(main(args.clients, args.requests, args.format))))
+        print(json.dumps(asyncio.run(main(args.clients, args.requests, args.format, args.workers))))

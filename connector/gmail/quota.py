@@ -82,17 +82,25 @@ class QuotaPolicy:
         *,
         max_concurrency_per_user: int = 10,
         overrides: Mapping[str, int] | None = None,
+        shares: int = 1,
     ) -> QuotaPolicy:
+        """Google's per-user limits; with `shares` > 1 (service worker processes, each with
+        its own budget), this process's 1/shares of the units and of the concurrency cap."""
+        if shares < 1:
+            raise ValueError("shares must be at least 1")
         regime = QuotaRegime(regime)
         if regime is QuotaRegime.LEGACY:
             limit, window, table = 250, 1.0, LEGACY_UNITS
         else:
             limit, window, table = 6000, 60.0, PER_MINUTE_UNITS
+        method_units = {**table, **(overrides or {})}
+        # never below the costliest single call, or that call could never be made
+        floor = max(method_units.values())
         return cls(
-            units_per_window=limit,
+            units_per_window=max(limit // shares, floor),
             window_seconds=window,
-            method_units=MappingProxyType({**table, **(overrides or {})}),
-            max_concurrency_per_user=max_concurrency_per_user,
+            method_units=MappingProxyType(method_units),
+            max_concurrency_per_user=max(1, max_concurrency_per_user // shares),
         )
 
     @classmethod

@@ -593,6 +593,7 @@ def build_gate(
     quota = QuotaPolicy.for_regime(
         settings.gmail_quota_regime,
         max_concurrency_per_user=settings.gmail_max_concurrency_per_user,
+        shares=settings.workers,
     )
     client = GmailClient(
         settings.gmail_api_endpoint, token_source, session, quota=quota, observe=observe

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 
 from aiohttp import web
 
 from connector.logs import configure_logging
-from connector.settings import Settings, SettingsError
+from connector.settings import MAX_WORKERS, Settings, SettingsError
 from connector.web.app import create_app
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="listen address (default CONNECTOR_HOST or 127.0.0.1)")
     parser.add_argument("--port", type=int, help="listen port (default CONNECTOR_PORT or 8080)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="service processes sharing the port (default CONNECTOR_WORKERS or 1); each takes "
+        "1/N of the per-user Gmail quota",
+    )
+    # set by the pool for its children: run one worker, port shared with SO_REUSEPORT
+    parser.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,6 +33,15 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"{exc}\n")
         return 2
     configure_logging(settings.log_format, settings.log_level)  # type: ignore[arg-type]
+    host, port = args.host or settings.host, args.port or settings.port
+    workers = settings.workers if args.workers is None else args.workers
+    if not 1 <= workers <= MAX_WORKERS:
+        sys.stderr.write(f"--workers must be between 1 and {MAX_WORKERS}, got {workers}\n")
+        return 2
+    if workers > 1 and args.worker_index is None:
+        from connector.web.workers import run_pool
+
+        return run_pool(replace(settings, workers=workers), host, port, workers)
     from connector.web.linking import real_accounts
 
     try:
@@ -35,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
     # then run cleanup_ctx in reverse (background tasks, sessions, audit log, engine).
     web.run_app(
         app,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
+        host=host,
+        port=port,
+        reuse_port=args.worker_index is not None,
         access_log=None,
         shutdown_timeout=30,
         print=None,

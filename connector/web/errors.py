@@ -15,6 +15,8 @@ from connector.accounts.endpoints import TokenEndpointError
 from connector.errors import (
     AccountNotLinkedError,
     CompositionError,
+    IdempotencyConflictError,
+    IdempotencyMismatchError,
     MessageTooLargeError,
     NeedsRelinkError,
     ScopeNotGrantedError,
@@ -125,6 +127,12 @@ def to_problem(exc: Exception) -> ProblemError | None:
             extra={"rule": exc.verdict.rule, "reasons": list(exc.reasons),
                    "access_id": exc.access_id},
         )  # fmt: skip
+    if isinstance(exc, IdempotencyConflictError):
+        return ProblemError(
+            ProblemType.IDEMPOTENCY_KEY_IN_USE, str(exc), headers={"Retry-After": "1"}
+        )
+    if isinstance(exc, IdempotencyMismatchError):
+        return ProblemError(ProblemType.IDEMPOTENCY_KEY_REUSED, str(exc))
     if isinstance(exc, AuditUnavailableError):
         return ProblemError(ProblemType.AUDIT_UNAVAILABLE, str(exc), headers={"Retry-After": "5"})
     if isinstance(exc, NeedsRelinkError):

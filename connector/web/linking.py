@@ -27,6 +27,7 @@ from connector.credentials import RefreshingTokenSource
 from connector.errors import AccountNotLinkedError
 from connector.oauth import LinkConfig, LinkService
 from connector.policy.purge import PolicyPurger
+from connector.send_keys import SendKeysPurger
 from connector.settings import Settings, SettingsError
 from connector.vault import Vault
 from connector.web.app import AccountsDeps
@@ -146,10 +147,12 @@ async def real_accounts(deps: AccountsDeps) -> AsyncIterator[AccountsBundle]:
         states=LinkStateStore(deps.engine, vault), session=deps.session, audit=deps.sink,
     )  # fmt: skip
     config = LinkConfig.from_settings(settings)
-    # Delete-my-data covers the policy layer's per-account rows too (consents, usage counters).
+    # Delete-my-data covers the other layers' per-account rows too (consents, usage counters,
+    # Idempotency-Key records).
     unlinker = Unlinker(
-        deps.engine, vault, config.endpoints(deps.session), deps.sink, purgers=(PolicyPurger(),)
-    )
+        deps.engine, vault, config.endpoints(deps.session), deps.sink,
+        purgers=(PolicyPurger(), SendKeysPurger()),
+    )  # fmt: skip
     yield AccountsBundle(
         owners=store, token_source=tokens,
         linking=HttpLinking(settings, service, store, unlinker),

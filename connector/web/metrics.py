@@ -7,14 +7,17 @@ decision event the gate and the stores write, so the counts and the evidence can
 
 from __future__ import annotations
 
+import os
 import re
 import time
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 from audit.event import AppendReceipt, AuditEvent
 from audit.sink import AuditSink
 from audit.vocab import Decision, Phase, Severity
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # set by the worker pool (connector.web.workers)
 
 # Per-method quota units (Gmail's documented table); the path decides the method.
 _UNITS: tuple[tuple[str, re.Pattern[str], int, str], ...] = tuple(
@@ -94,6 +97,11 @@ class Metrics:
         )
 
     def render(self) -> bytes:
+        if os.environ.get(MULTIPROC_ENV):
+            # one of `serve --workers N`: report the whole pool, not the worker that answered
+            pool = CollectorRegistry()
+            multiprocess.MultiProcessCollector(pool)  # type: ignore[no-untyped-call]
+            return generate_latest(pool)
         return generate_latest(self.registry)
 
     def observe_gmail(self, verb: str, path: str, status: int, seconds: float) -> None:

@@ -39,6 +39,8 @@ class ProblemType(StrEnum):
     SEND_OUTCOME_UNKNOWN = "send-outcome-unknown"
     AUDIT_UNAVAILABLE = "audit-unavailable"
     CONFLICT = "conflict"
+    IDEMPOTENCY_KEY_IN_USE = "idempotency-key-in-use"
+    IDEMPOTENCY_KEY_REUSED = "idempotency-key-reused"
     LINK_FAILED = "link-failed"
     INTERNAL = "internal-error"
 
@@ -64,7 +66,7 @@ SPECS: Mapping[ProblemType, ProblemSpec] = {
     ProblemType.METHOD_NOT_ALLOWED: ProblemSpec(405, "Method not allowed"),
     ProblemType.MALFORMED_REQUEST: ProblemSpec(400, "Malformed request"),
     ProblemType.HEADER_INJECTION: ProblemSpec(400, "Line break in a header value"),
-    ProblemType.INVALID_ID: ProblemSpec(400, "InvalidInputError identifier"),
+    ProblemType.INVALID_ID: ProblemSpec(400, "Invalid identifier"),
     ProblemType.VALIDATION_FAILED: ProblemSpec(422, "Request failed validation"),
     ProblemType.UNSUPPORTED_MEDIA_TYPE: ProblemSpec(415, "Unsupported media type"),
     ProblemType.PAYLOAD_TOO_LARGE: ProblemSpec(413, "Request body too large"),
@@ -74,6 +76,10 @@ SPECS: Mapping[ProblemType, ProblemSpec] = {
     ProblemType.SEND_OUTCOME_UNKNOWN: ProblemSpec(502, "The send outcome is unknown"),
     ProblemType.AUDIT_UNAVAILABLE: ProblemSpec(503, "The audit log is unavailable"),
     ProblemType.CONFLICT: ProblemSpec(409, "Conflict with the current state"),
+    ProblemType.IDEMPOTENCY_KEY_IN_USE: ProblemSpec(409, "A request with this key is running"),
+    ProblemType.IDEMPOTENCY_KEY_REUSED: ProblemSpec(
+        422, "Idempotency-Key used for another request"
+    ),
     ProblemType.LINK_FAILED: ProblemSpec(400, "Linking the Gmail account failed"),
     ProblemType.INTERNAL: ProblemSpec(500, "Internal error"),
 }

@@ -95,6 +95,22 @@ async def test_send_is_exactly_once_under_client_retries(stack: Stack) -> None:
     assert actions.count("gmail.message.send_replayed") == 1  # the retry is on the record too
 
 
+async def test_idempotency_key_reused_for_another_message_is_422(stack: Stack) -> None:
+    """A key already used for one message cannot send a different one; nothing is sent."""
+    path = f"/v1/accounts/{ALICE}/messages/send"
+    headers = {"Idempotency-Key": "reused-key-0001"}
+    s1, _, _ = await stack.call("POST", path, headers=headers, json={
+        "to": ["dave@example.org"], "subject": "first", "text": "one"})  # fmt: skip
+    assert s1 == 200
+    before = stack.emu.count_messages(stack.alice_email)
+    s2, problem, resp = await stack.call("POST", path, headers=headers, json={
+        "to": ["dave@example.org"], "subject": "second", "text": "two"})  # fmt: skip
+    assert s2 == 422
+    assert resp.content_type == "application/problem+json"
+    assert problem["type"].endswith("/idempotency-key-reused")
+    assert stack.emu.count_messages(stack.alice_email) == before
+
+
 async def test_draft_lifecycle(stack: Stack) -> None:
     """Create, list, read, update, send and delete drafts."""
     base = f"/v1/accounts/{ALICE}/drafts"

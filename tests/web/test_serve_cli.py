@@ -99,6 +99,7 @@ async def test_serve_starts_migrates_answers_and_shuts_down(tmp_path: Path) -> N
     [
         ("CONNECTOR_PORT", "eighty", "CONNECTOR_PORT must be an integer"),
         ("CONNECTOR_LOG_FORMAT", "xml", "CONNECTOR_LOG_FORMAT must be"),
+        ("CONNECTOR_WORKERS", "0", "CONNECTOR_WORKERS must be between 1 and 64"),
     ],
 )
 async def test_serve_refuses_bad_settings_with_a_clear_message(
@@ -114,3 +115,73 @@ async def test_serve_refuses_bad_settings_with_a_clear_message(
     _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 2
     assert message in err.decode()
+
+
+def _counter(metrics: str, name: str, labels: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith(f"{name}{{") and labels in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_serve_with_two_workers_shares_the_port_and_reports_the_pool(
+    tmp_path: Path,
+) -> None:
+    """Two worker processes behind one port: every request is counted once in /metrics, whichever
+    worker answered the scrape; SIGTERM stops the pool and every worker, exit 0."""
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "connector", "serve", "--workers", "2", env=_env(tmp_path, port),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    token = mint_token(Settings(jwt_secret=JWT_SECRET), "u1", Role.USER)
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        async with aiohttp.ClientSession() as http:
+            await _wait_ready(http, base, proc)
+            children = _children(proc.pid)
+            assert len(children) == 2, children
+            for _ in range(40):  # new connections each time, so the kernel spreads them
+                async with aiohttp.ClientSession() as fresh, fresh.get(
+                    f"{base}/v1/accounts", headers=auth
+                ) as r:
+                    assert r.status == 200, await r.text()
+            for _ in range(6):  # every scrape, from either worker, sees all 40
+                async with aiohttp.ClientSession() as fresh, fresh.get(f"{base}/metrics") as r:
+                    text = await r.text()
+                assert _counter(text, "connector_http_requests_total", 'status="200"') >= 40
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), timeout=60)
+    assert proc.returncode == 0
+    assert all(not Path(f"/proc/{pid}").exists() for pid in children)
+
+
+async def test_a_worker_that_cannot_start_stops_the_pool(tmp_path: Path) -> None:
+    """A port held by another program: the workers fail to bind, the pool exits 1 and says so."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = int(holder.getsockname()[1])
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "connector", "serve", "--workers", "2",
+            env=_env(tmp_path, port), stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    assert proc.returncode == 1
+    assert "stopped the pool" in err.decode()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
