@@ -41,8 +41,11 @@ VERSION_PREFIX = bytes([FORMAT_VERSION])
 
 
 def format_time(value: datetime) -> str:
-    """Fixed-width UTC text, so that string order is time order (the store indexes it)."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Fixed-width UTC text, so that string order is time order (the store indexes it).
+
+    `YYYY-MM-DDTHH:MM:SS.ffffffZ`; isoformat is several times faster than strftime and this runs
+    twice per audit event on the service's hot path."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(text: str) -> datetime:

@@ -47,18 +47,21 @@ class BufferedUsageCounter:
                 return
             t = table(UsageRow)
             dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+            # One statement, many parameter sets (executemany): one round trip per flush
+            # instead of one compiled statement per (account, day, operation).
+            insert = dialect.insert(t)
+            stmt = insert.on_conflict_do_update(
+                index_elements=[t.c.account_id, t.c.day, t.c.operation],
+                set_={"count": t.c["count"] + insert.excluded["count"],
+                      "error_count": t.c.error_count + insert.excluded.error_count},
+            )  # fmt: skip
+            rows = [
+                {"account_id": account_id, "day": day, "operation": operation, "count": count,
+                 "error_count": errors}
+                for (account_id, day, operation), (count, errors) in pending.items()
+            ]  # fmt: skip
             async with self._engine.begin() as conn:
-                for (account_id, day, operation), (count, errors) in pending.items():
-                    stmt = dialect.insert(t).values(
-                        account_id=account_id, day=day, operation=operation, count=count,
-                        error_count=errors,
-                    )  # fmt: skip
-                    stmt = stmt.on_conflict_do_update(
-                        index_elements=[t.c.account_id, t.c.day, t.c.operation],
-                        set_={"count": t.c["count"] + count,
-                              "error_count": t.c.error_count + errors},
-                    )  # fmt: skip
-                    await conn.execute(stmt)
+                await conn.execute(stmt, rows)
 
     async def counts(self, start: date, end: date) -> list[UsageCount]:
         await self.flush()
