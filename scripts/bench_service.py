@@ -81,7 +81,6 @@ async def _drive(
 
 async def _serve(config_path: Path) -> None:
     config = json.loads(config_path.read_text())
-    os.environ[MULTIPROC_ENV] = config["metrics_dir"]  # before prometheus_client is imported
     configure_logging("console", "WARNING")
     logging.getLogger("connector").setLevel(logging.WARNING)
     presets = {
@@ -113,9 +112,11 @@ async def _serve(config_path: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _process(*argv: str) -> AsyncIterator[asyncio.subprocess.Process]:
+async def _process(
+    *argv: str, env: dict[str, str] | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=env
     )
     try:
         yield proc
@@ -170,15 +171,17 @@ async def main(clients: int, total: int, fmt: str, workers: int) -> dict[str, ob
                 ]
                 config = Path(tmp) / "service.json"
                 config.write_text(json.dumps(
-                    {"port": service_port, "settings": settings, "accounts": accounts,
-                     "metrics_dir": str(Path(tmp) / "metrics")}
+                    {"port": service_port, "settings": settings, "accounts": accounts}
                 ))  # fmt: skip
+                # as `connector serve --workers` does: set before the workers import anything
                 (Path(tmp) / "metrics").mkdir()
+                service_env = {**os.environ, MULTIPROC_ENV: str(Path(tmp) / "metrics")}
                 async with contextlib.AsyncExitStack() as services:
                     # one at a time: the first migrates both databases, as the pool's parent does
                     for _ in range(workers):
                         service = await services.enter_async_context(
-                            _process(sys.executable, __file__, "--serve", str(config))
+                            _process(sys.executable, __file__, "--serve", str(config),
+                                     env=service_env)
                         )
                         assert service.stdout is not None
                         assert (await service.stdout.readline()).strip() == b"ready"

@@ -52,6 +52,9 @@ def gmail_method(method: str, path: str) -> tuple[str, int]:
 
 class Metrics:
     def __init__(self) -> None:
+        # A worker of `serve --workers N`: the variable is set before the process starts, so
+        # prometheus_client keeps every value in the pool's shared files.
+        self._pool = os.environ.get(MULTIPROC_ENV)
         self.registry = CollectorRegistry()
         self.accesses = Counter(
             "connector_accesses",
@@ -97,7 +100,7 @@ class Metrics:
         )
 
     def render(self) -> bytes:
-        if os.environ.get(MULTIPROC_ENV):
+        if self._pool:
             # one of `serve --workers N`: report the whole pool, not the worker that answered
             pool = CollectorRegistry()
             multiprocess.MultiProcessCollector(pool)  # type: ignore[no-untyped-call]

@@ -234,9 +234,13 @@ _PAGE = (
     QueryParam("max_results", {"type": "integer", "minimum": 1, "maximum": 100}, "page size"),
 )
 _FMT = QueryParam("format", {"enum": list(READ_FORMATS)}, "Gmail format (default full)")
+_IDEM_TEXT = (
+    "retries with the same key never send twice: the first send's answer is replayed for 24 h; "
+    "409 idempotency-key-in-use while it still runs, 422 idempotency-key-reused for another "
+    "message"
+)
 _IDEM = {"parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
-                         "schema": {"type": "string"},
-                         "description": "retries with the same key never send twice"}]}  # fmt: skip
+                         "schema": {"type": "string"}, "description": _IDEM_TEXT}]}  # fmt: skip
 
 ROUTES = [
     RouteSpec("GET", f"{_ACC}/messages", list_messages, "List or search messages", "inbox", USER,
