@@ -1,9 +1,16 @@
 """`AuditLog`: group commit in front of a store, checkpoint policy, query and verify.
 
 Group commit: `append()` encodes its event (validation happens here, before the chain is
-touched), queues it with a future and waits. One writer task drains the queue in batches, lets
-the store link and insert the whole batch in one transaction, and resolves every future only
-after COMMIT returned. Concurrent callers therefore share one fsync.
+touched), queues it with a future and waits. Up to MAX_IN_FLIGHT batches are committing at
+once; whatever queued meanwhile leaves as the next batch the moment one of them settles. The
+store links and inserts a batch in one transaction, and every future is resolved only after
+COMMIT returned, so concurrent callers share one fsync.
+
+No task sits between a caller and the store: an append that finds a free slot starts its batch
+at once, and a settled batch resolves its callers and starts the next batch in the same
+callback. A writer task here cost three event-loop turns per batch (wake-up, the store's
+completion, the task's resumption), and under load each turn waits for every other ready
+callback, so those turns, not the disk, set the append latency.
 """
 
 from __future__ import annotations
@@ -23,11 +30,15 @@ from audit.errors import AuditWriteError
 from audit.event import AppendReceipt, AuditEvent
 from audit.records import Checkpoint, QueryFilter, Row, StoredEvent, iter_pages
 from audit.signing import key_id, public_key_from_pem, public_pem, sign_checkpoint
-from audit.store import Store
+from audit.store import BatchOutcome, Store
 from audit.verify import ChainVerifier, VerifyReport
 
 MAX_BATCH = 4096
-MAX_IN_FLIGHT = 2
+# One batch commits while the next one gathers: measured in the service, a second batch in
+# flight mostly left as a batch of one and paid its own fsync, for no gain in latency. Chaining
+# stays correct with any number, because each store links a batch onto the head it reads under
+# its own write lock (SQLite: one writer thread; PostgreSQL: an advisory lock).
+MAX_IN_FLIGHT = 1
 VERIFY_CHUNK = 20_000
 
 
@@ -52,9 +63,12 @@ class AuditLog:
         self._seconds = checkpoint_seconds
         self._last_checkpoint = time.monotonic()
         self._queue: deque[tuple[Pending, asyncio.Future[AppendReceipt]]] = deque()
-        self._wake = asyncio.Event()
+        self._in_flight = 0
+        self._settled = asyncio.Event()  # set whenever nothing is queued or committing
+        self._settled.set()
+        self._started = False
         self._closed = False
-        self._writer: asyncio.Task[None] | None = None
+        self._idle_signer: asyncio.Task[None] | None = None
 
     @property
     def url(self) -> str:
@@ -64,7 +78,8 @@ class AuditLog:
         if self._key is not None:
             public = self._key.public_key()
             await self.store.add_key(key_id(public), public_pem(public))
-        self._writer = asyncio.create_task(self._run_writer(), name="audit-writer")
+        self._started = True
+        self._idle_signer = asyncio.create_task(self._sign_when_idle(), name="audit-idle-sign")
 
     async def append(self, event: AuditEvent) -> AppendReceipt:
         """Durably commit `event`; return its receipt only after COMMIT.
@@ -73,62 +88,54 @@ class AuditLog:
         the store failed or the log is closed.
         """
         pending = Pending.of(event)
-        if self._closed or self._writer is None or self._writer.done():
+        if self._closed or not self._started:
             raise AuditWriteError("the audit log is closed")
         future: asyncio.Future[AppendReceipt] = asyncio.get_running_loop().create_future()
         self._queue.append((pending, future))
-        self._wake.set()
+        if self._in_flight < MAX_IN_FLIGHT:
+            self._dispatch()
         return await future
 
-    async def _run_writer(self) -> None:
-        """Form batches and keep up to MAX_IN_FLIGHT of them committing at once.
-
-        With one batch at a time, every batch paid two event-loop hops (the store's completion,
-        then this task's wake-up) on top of its commit, and under load those hops, not the
-        disk, set the append latency. A second batch queued behind the first starts the moment
-        the first commits. Order and chaining stay correct: each store links a batch onto the
-        head it reads under its own write lock (SQLite: one writer thread; PostgreSQL: the
-        advisory lock), so concurrent batches serialize where it matters.
-        """
-        slots = asyncio.Semaphore(MAX_IN_FLIGHT)
-        in_flight: set[asyncio.Task[None]] = set()
-        while True:
-            if not self._queue:
-                if self._closed:
-                    if in_flight:
-                        await asyncio.wait(in_flight)
-                    return
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self._seconds)
-                if not self._queue:
-                    if not self._wake.is_set() and not in_flight:  # idle: sign the head
-                        await self._timed_checkpoint()
-                    continue  # the loop top returns once closed and drained
-            await slots.acquire()
-            if not self._queue:  # drained meanwhile by nothing else; keep the slot honest
-                slots.release()
-                continue
-            batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
-            task = asyncio.create_task(self._commit(batch), name="audit-commit")
-            in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
-            task.add_done_callback(lambda _: slots.release())
-
-    async def _commit(self, batch: list[tuple[Pending, asyncio.Future[AppendReceipt]]]) -> None:
+    def _dispatch(self) -> None:
+        """Start committing everything queued (up to MAX_BATCH) as one batch."""
+        batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
+        self._in_flight += 1
+        self._settled.clear()
         try:
-            linked = await self.store.write_batch([p for p, _ in batch], self._decide)
-        except Exception as exc:  # every caller must learn its event is not recorded
-            error = AuditWriteError(f"audit append failed: {type(exc).__name__}: {exc}")
+            self.store.submit_batch(
+                [p for p, _ in batch], self._decide, lambda outcome: self._settle(batch, outcome)
+            )
+        except Exception as exc:  # e.g. the store's executor is gone
+            self._settle(batch, exc)
+
+    def _settle(
+        self, batch: list[tuple[Pending, asyncio.Future[AppendReceipt]]], outcome: BatchOutcome
+    ) -> None:
+        """On the event loop: answer the batch's callers, then start the next batch."""
+        self._in_flight -= 1
+        if isinstance(outcome, BaseException):  # every caller must learn it is not recorded
+            error = AuditWriteError(f"audit append failed: {type(outcome).__name__}: {outcome}")
             for _, future in batch:
                 if not future.done():
                     future.set_exception(error)
-            return
-        for item, (_, future) in zip(linked, batch, strict=True):
-            if not future.done():
-                future.set_result(
-                    AppendReceipt(item.seq, item.pending.event.event_id, item.hash.hex())
-                )
+        else:
+            for item, (_, future) in zip(outcome, batch, strict=True):
+                if not future.done():
+                    future.set_result(
+                        AppendReceipt(item.seq, item.pending.event.event_id, item.hash.hex())
+                    )
+        while self._queue and self._in_flight < MAX_IN_FLIGHT:
+            self._dispatch()
+        if not self._queue and self._in_flight == 0:
+            self._settled.set()
+
+    async def _sign_when_idle(self) -> None:
+        """Sign the head when no batch has signed it for `checkpoint_seconds` (idle periods)."""
+        while True:
+            await asyncio.sleep(self._seconds)
+            quiet = time.monotonic() - self._last_checkpoint >= self._seconds
+            if quiet and self._in_flight == 0 and not self._queue:
+                await self._timed_checkpoint()
 
     def _decide(self, first: int, last: int, head: bytes) -> Checkpoint | None:
         """Runs inside the batch's transaction: sign when the batch crosses a multiple of
@@ -218,9 +225,11 @@ class AuditLog:
         if self._closed:
             return
         self._closed = True
-        self._wake.set()
-        if self._writer is not None:
-            await self._writer
+        if self._idle_signer is not None:
+            self._idle_signer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._idle_signer
+        await self._settled.wait()  # queued appends still commit
         if self._key is not None:
             with contextlib.suppress(Exception):
                 await self.checkpoint()

@@ -12,6 +12,7 @@ only. Deployments can instead connect as `audit_writer` directly.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
@@ -29,7 +30,14 @@ from audit.schema import (
     POSTGRES_MIGRATIONS,
     WRITER_ROLE,
 )
-from audit.store import ROW_COLUMNS, SELECT_ROWS, CheckpointDecider, query_sql
+from audit.store import (
+    ROW_COLUMNS,
+    SELECT_ROWS,
+    BatchDone,
+    BatchOutcome,
+    CheckpointDecider,
+    query_sql,
+)
 
 CHAIN_LOCK = 0x61756469745F636E  # "audit_cn": serialises appends to this database's chain
 MIGRATION_LOCK = 0x61756469745F6D67  # "audit_mg"
@@ -46,6 +54,13 @@ async def _insert_checkpoint(conn: asyncpg.Connection, cp: Checkpoint) -> None:
     await conn.execute(_INSERT_CHECKPOINT, cp.seq, cp.head_hash, cp.time, cp.key_id, cp.signature)
 
 
+def _outcome(task: asyncio.Task[list[Linked]]) -> BatchOutcome:
+    if task.cancelled():
+        return asyncio.CancelledError("the audit write was cancelled")
+    exc = task.exception()
+    return exc if exc is not None else task.result()
+
+
 class PostgresStore:
     def __init__(self, url: str, dsn: str, *, pool_size: int = 4) -> None:
         self.url = url
@@ -53,6 +68,7 @@ class PostgresStore:
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
         self.role = WRITER_ROLE  # the role every pooled session runs as (if it may)
+        self._writes: set[asyncio.Task[list[Linked]]] = set()
 
     async def migrate(self, *, create: bool) -> int:
         conn = await asyncpg.connect(self.dsn)
@@ -104,7 +120,15 @@ class PostgresStore:
             raise RuntimeError("PostgresStore.migrate() must run first")
         return self._pool
 
-    async def write_batch(
+    def submit_batch(
+        self, batch: Sequence[Pending], decide: CheckpointDecider, done: BatchDone
+    ) -> None:
+        task = asyncio.get_running_loop().create_task(self._write_batch(batch, decide))
+        self._writes.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._writes.discard)
+        task.add_done_callback(lambda t: done(_outcome(t)))
+
+    async def _write_batch(
         self, batch: Sequence[Pending], decide: CheckpointDecider
     ) -> list[Linked]:
         async with self.pool.acquire() as conn, conn.transaction():

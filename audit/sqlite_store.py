@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from pathlib import Path
@@ -27,7 +27,7 @@ from audit.errors import NotAnAuditLogError, SchemaVersionError
 from audit.hashing import GENESIS_HASH
 from audit.records import Checkpoint, QueryFilter, Row
 from audit.schema import LATEST_VERSION, MARKER_KEY, MARKER_VALUE, SQLITE_MIGRATIONS
-from audit.store import SELECT_ROWS, CheckpointDecider, query_sql
+from audit.store import SELECT_ROWS, BatchDone, CheckpointDecider, query_sql
 
 T = TypeVar("T")
 
@@ -50,6 +50,11 @@ _HEAD = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
 @lru_cache(maxsize=256)
 def _insert_rows(count: int) -> str:
     return _INSERT_HEAD + ", ".join([_ROW_PLACEHOLDERS] * count)
+
+
+def _deliver(committed: Future[list[Linked]], done: BatchDone) -> None:
+    exc = committed.exception()
+    done(exc if exc is not None else committed.result())
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -156,10 +161,13 @@ class SqliteStore:
             raise NotAnAuditLogError("audit_meta exists but does not mark an audit log")
         return int(conn.execute("SELECT max(version) FROM audit_schema").fetchone()[0])
 
-    async def write_batch(
-        self, batch: Sequence[Pending], decide: CheckpointDecider
-    ) -> list[Linked]:
-        return await self._on(self._writer_pool, partial(self._write, batch, decide))
+    def submit_batch(
+        self, batch: Sequence[Pending], decide: CheckpointDecider, done: BatchDone
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        committed = self._writer_pool.submit(self._write, batch, decide)
+        # straight from the writer thread to `done` on the loop: one event-loop turn
+        committed.add_done_callback(lambda f: loop.call_soon_threadsafe(_deliver, f, done))
 
     def _write(self, batch: Sequence[Pending], decide: CheckpointDecider) -> list[Linked]:
         """Link and commit `batch`; optimistic when this process wrote the head last.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
@@ -12,6 +13,8 @@ from audit.records import Checkpoint, QueryFilter, Row
 # Called inside the writing transaction with (first seq, last seq, head hash) of the batch; a
 # returned checkpoint is inserted in that same transaction.
 CheckpointDecider = Callable[[int, int, bytes], Checkpoint | None]
+BatchOutcome = list[Linked] | BaseException
+BatchDone = Callable[[BatchOutcome], None]
 
 ROW_COLUMNS = (
     "seq",
@@ -33,10 +36,12 @@ class Store(Protocol):
 
     async def migrate(self, *, create: bool) -> int: ...
 
-    async def write_batch(
-        self, batch: Sequence[Pending], decide: CheckpointDecider
-    ) -> list[Linked]:
-        """Read the head inside a transaction that excludes other writers, link, insert, commit."""
+    def submit_batch(
+        self, batch: Sequence[Pending], decide: CheckpointDecider, done: BatchDone
+    ) -> None:
+        """Start committing `batch`: read the head under a lock that excludes other writers,
+        link, insert, commit. Call from the event loop; `done` is called on the loop, once, with
+        the linked events or the exception (nothing of the batch is then written)."""
         ...
 
     async def checkpoint_head(self, sign: Callable[[int, bytes], Checkpoint]) -> Checkpoint | None:
@@ -121,3 +126,19 @@ def resource_pattern(resource_id: str, operator: str) -> str:
         return f'*"resources":[[]*{{"id":"{resource_id}","kind":*'
     escaped = resource_id.replace("\\", "\\\\").replace("_", "\\_")
     return f'%"resources":[%{{"id":"{escaped}","kind":%'
+
+
+async def write_batch(
+    store: Store, batch: Sequence[Pending], decide: CheckpointDecider
+) -> list[Linked]:
+    """Commit one batch and wait for it (bulk loads, tools); the log itself uses submit_batch."""
+    done: asyncio.Future[list[Linked]] = asyncio.get_running_loop().create_future()
+
+    def settle(outcome: BatchOutcome) -> None:
+        if isinstance(outcome, BaseException):
+            done.set_exception(outcome)
+        else:
+            done.set_result(outcome)
+
+    store.submit_batch(batch, decide, settle)
+    return await done

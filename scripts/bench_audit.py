@@ -40,6 +40,7 @@ from audit import (
     open_audit_log,
 )
 from audit.chain import Pending
+from audit.store import write_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNTS = 1000
@@ -98,7 +99,7 @@ async def bulk_fill(log: AuditLog, events: list[AuditEvent], total: int) -> floa
     while done < total:
         n = min(batch, total - done)
         chunk = [pendings[(done + i) % len(pendings)] for i in range(n)]
-        await log.store.write_batch(chunk, lambda _f, _l, _h: None)
+        await write_batch(log.store, chunk, lambda _f, _l, _h: None)
         done += n
     return time.perf_counter() - started
 

@@ -11,10 +11,11 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+import audit.log
 from audit import AuditWriteError, open_audit_log
-from audit.log import MAX_IN_FLIGHT
 from tests.audit.helpers import make_event
 
 
@@ -55,14 +56,17 @@ async def test_two_writers_on_one_file_interleave_into_one_chain(
         await second.close()
 
 
-async def test_pipelined_batches_keep_one_gapless_chain(
-    tmp_path: Path, signing_key: Ed25519PrivateKey
-) -> None:
-    """Waves of concurrent appends keep several batches in flight; seqs stay contiguous."""
+@pytest.mark.parametrize("in_flight", [1, 3])
+async def test_batches_in_flight_keep_one_gapless_chain(
+    tmp_path: Path, signing_key: Ed25519PrivateKey, monkeypatch: pytest.MonkeyPatch,
+    in_flight: int,
+) -> None:  # fmt: skip
+    """Waves of concurrent appends, one or several batches committing at once: seqs stay
+    contiguous, every caller gets its own receipt."""
+    monkeypatch.setattr(audit.log, "MAX_IN_FLIGHT", in_flight)
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     log = await open_audit_log(url, signing_key=signing_key, checkpoint_every=50)
     try:
-        assert MAX_IN_FLIGHT >= 2
         receipts = []
         for wave in range(5):
             receipts += await asyncio.gather(

@@ -150,7 +150,7 @@ async def test_serve_with_two_workers_shares_the_port_and_reports_the_pool(
             for _ in range(6):  # every scrape, from either worker, sees all 40
                 async with aiohttp.ClientSession() as fresh, fresh.get(f"{base}/metrics") as r:
                     text = await r.text()
-                assert _counter(text, "connector_http_requests_total", 'status="200"') >= 40
+                assert _counter(text, "connector_http_requests_total", 'route="/v1/accounts"') == 40
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), timeout=60)
