@@ -7,6 +7,7 @@ credentials, consents and access requests. Schema changes are Alembic migrations
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,8 @@ async def migrate(engine: AsyncEngine) -> None:
     """Apply every migration branch (`heads`) on this engine."""
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
+
+
+def aware(value: datetime) -> datetime:
+    """A stored timestamp as UTC-aware: SQLite hands DateTime(timezone=True) back naive."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

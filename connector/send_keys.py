@@ -27,6 +27,7 @@ from sqlalchemy import delete, exc, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import Field, SQLModel
 
+from connector.db import aware
 from connector.ports import GmailJson
 
 RECORD_TTL = timedelta(hours=24)
@@ -84,10 +85,6 @@ def _ids_only(result: GmailJson) -> GmailJson:
     return {k: result[k] for k in ("id", "threadId", "labelIds") if k in result}
 
 
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 @dataclass(frozen=True, slots=True)
 class _Record:
     fingerprint: str
@@ -97,7 +94,7 @@ class _Record:
 
     def judge(self, asked: str, now: datetime) -> Claim | None:
         """What this existing record means; None when it is dead and may be taken over."""
-        age = now - _aware(self.created_at)
+        age = now - aware(self.created_at)
         if age >= RECORD_TTL or (self.state == KeyState.PENDING and age >= PENDING_STALE):
             return None
         if self.fingerprint != asked:

@@ -17,8 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from connector.accounts.models import LinkStateRow
-from connector.accounts.store import aware
-from connector.db import session_factory
+from connector.db import aware, session_factory
 from connector.vault import SecretKind, Vault
 
 

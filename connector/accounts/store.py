@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from audit.hashing import keyed_hash
 from connector.accounts.models import AccountRow, AccountStatus, SyncStateRow
 from connector.accounts.scopes import Feature, check_feature, features_granted
-from connector.db import session_factory
+from connector.db import aware, session_factory
 from connector.errors import AccountNotLinkedError, ConnectorError
 from connector.vault import SecretKind, Vault
 
@@ -35,10 +35,6 @@ def as_utc(value: datetime | None) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=UTC)
-
-
-def aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)

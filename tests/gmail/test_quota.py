@@ -29,6 +29,19 @@ def test_regime_tables():
         QuotaPolicy.for_regime("per_hour")
 
 
+def test_worker_processes_share_the_per_user_limits():
+    """`serve --workers N`: each process paces to 1/N, never below the costliest call."""
+    two = QuotaPolicy.for_regime(QuotaRegime.LEGACY, max_concurrency_per_user=10, shares=2)
+    assert (two.units_per_window, two.max_concurrency_per_user) == (125, 5)
+    four = QuotaPolicy.for_regime(QuotaRegime.LEGACY, max_concurrency_per_user=10, shares=4)
+    assert four.units_per_window == 100  # 62 would make a 100-unit send impossible
+    assert four.max_concurrency_per_user == 2
+    minute = QuotaPolicy.for_regime("per_minute", max_concurrency_per_user=3, shares=8)
+    assert (minute.units_per_window, minute.max_concurrency_per_user) == (750, 1)
+    with pytest.raises(ValueError, match="shares"):
+        QuotaPolicy.for_regime(QuotaRegime.LEGACY, shares=0)
+
+
 async def test_budget_waits_for_the_window():
     """Units beyond the limit wait until a window has passed since the earlier answer."""
     budget = QuotaBudget(QuotaPolicy(units_per_window=10, window_seconds=0.2))
