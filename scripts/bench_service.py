@@ -95,9 +95,10 @@ async def _serve(config_path: Path) -> None:
         )
         for acc in config["accounts"]
     }
-    from connector.web.app import create_app
+    from connector.web.app import create_app, freeze_startup_heap
 
     app = create_app(Settings(**config["settings"]), accounts=preset_accounts(presets))
+    app.on_startup.append(freeze_startup_heap)  # as connector serve does
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", config["port"], reuse_port=True).start()
@@ -233,7 +234,7 @@ async def main(clients: int, total: int, fmt: str, workers: int) -> dict[str, ob
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=64)
-    parser.add_argument("--requests", type=int, default=6000)
+    parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--format", default="full", choices=["full", "metadata", "minimal"])
     parser.add_argument(
         "--workers", type=int, default=2, help="service processes (connector serve --workers)"

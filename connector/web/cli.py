@@ -10,7 +10,7 @@ from aiohttp import web
 
 from connector.logs import configure_logging
 from connector.settings import MAX_WORKERS, Settings, SettingsError
-from connector.web.app import create_app
+from connector.web.app import create_app, freeze_startup_heap
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         sys.stderr.write(f"{exc}\n")
         return 2
+    app.on_startup.append(freeze_startup_heap)  # runs after the cleanup contexts are set up
     # aiohttp handles SIGINT/SIGTERM: stop accepting, finish in-flight requests (shutdown_timeout),
     # then run cleanup_ctx in reverse (background tasks, sessions, audit log, engine).
     web.run_app(
