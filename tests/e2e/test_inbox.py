@@ -5,6 +5,9 @@ from __future__ import annotations
 import base64
 
 from audit.vocab import Action, Decision, Outcome, Phase
+from connector.inbox import Draft, request_fingerprint
+from connector.send_keys import ClaimOutcome, SendKey, SqlSendKeys
+from connector.web.keys import SERVICES
 from tests.e2e.conftest import ALICE, Stack, first_message
 
 
@@ -108,6 +111,31 @@ async def test_idempotency_key_reused_for_another_message_is_422(stack: Stack) -
     assert s2 == 422
     assert resp.content_type == "application/problem+json"
     assert problem["type"].endswith("/idempotency-key-reused")
+    assert stack.emu.count_messages(stack.alice_email) == before
+
+
+async def test_retry_while_another_worker_sends_is_409(stack: Stack) -> None:
+    """A key another process has claimed and not finished: told to retry, nothing sent; once
+    that send completes, the same request replays its answer."""
+    services = stack.app[SERVICES]
+    keys = SqlSendKeys(services.engine, services.clock)
+    body = {"to": ["dave@example.org"], "subject": "elsewhere", "text": "in flight"}
+    key = SendKey("alice", ALICE, "other-worker-0001")
+    fingerprint = request_fingerprint(Draft(to=["dave@example.org"], subject="elsewhere",
+                                            text="in flight"), None, None)  # fmt: skip
+    assert (await keys.claim(key, fingerprint)).outcome is ClaimOutcome.CLAIMED
+    before = stack.emu.count_messages(stack.alice_email)
+    path = f"/v1/accounts/{ALICE}/messages/send"
+    headers = {"Idempotency-Key": key.key}
+    status, problem, resp = await stack.call("POST", path, json=body, headers=headers)
+    assert status == 409
+    assert problem["type"].endswith("/idempotency-key-in-use")
+    assert resp.headers["Retry-After"] == "1"
+    assert stack.emu.count_messages(stack.alice_email) == before
+    await keys.complete(key, {"id": "m-elsewhere", "threadId": "t-elsewhere"})
+    status, replay, _ = await stack.call("POST", path, json=body, headers=headers)
+    assert status == 200
+    assert replay == {"id": "m-elsewhere", "threadId": "t-elsewhere"}
     assert stack.emu.count_messages(stack.alice_email) == before
 
 
