@@ -32,10 +32,11 @@ from audit.schema import (
 )
 from audit.store import (
     ROW_COLUMNS,
+    SELECT_CHECKPOINTS,
     SELECT_ROWS,
     BatchDone,
-    BatchOutcome,
     CheckpointDecider,
+    outcome_of,
     query_sql,
 )
 
@@ -52,13 +53,6 @@ async def _head(conn: asyncpg.Connection) -> tuple[int, bytes]:
 
 async def _insert_checkpoint(conn: asyncpg.Connection, cp: Checkpoint) -> None:
     await conn.execute(_INSERT_CHECKPOINT, cp.seq, cp.head_hash, cp.time, cp.key_id, cp.signature)
-
-
-def _outcome(task: asyncio.Task[list[Linked]]) -> BatchOutcome:
-    if task.cancelled():
-        return asyncio.CancelledError("the audit write was cancelled")
-    exc = task.exception()
-    return exc if exc is not None else task.result()
 
 
 class PostgresStore:
@@ -126,7 +120,7 @@ class PostgresStore:
         task = asyncio.get_running_loop().create_task(self._write_batch(batch, decide))
         self._writes.add(task)  # keep a reference until it is done
         task.add_done_callback(self._writes.discard)
-        task.add_done_callback(lambda t: done(_outcome(t)))
+        task.add_done_callback(lambda t: done(outcome_of(t)))
 
     async def _write_batch(
         self, batch: Sequence[Pending], decide: CheckpointDecider
@@ -169,9 +163,7 @@ class PostgresStore:
         return {str(r[0]): str(r[1]) for r in rows}
 
     async def checkpoints(self) -> list[Checkpoint]:
-        rows = await self.pool.fetch(
-            "SELECT seq, head_hash, time, key_id, signature FROM audit_checkpoints ORDER BY seq"
-        )
+        rows = await self.pool.fetch(SELECT_CHECKPOINTS)
         return [Checkpoint(*row) for row in rows]
 
     async def query_rows(

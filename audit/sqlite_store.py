@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from pathlib import Path
@@ -27,7 +27,14 @@ from audit.errors import NotAnAuditLogError, SchemaVersionError
 from audit.hashing import GENESIS_HASH
 from audit.records import Checkpoint, QueryFilter, Row
 from audit.schema import LATEST_VERSION, MARKER_KEY, MARKER_VALUE, SQLITE_MIGRATIONS
-from audit.store import SELECT_ROWS, BatchDone, CheckpointDecider, query_sql
+from audit.store import (
+    SELECT_CHECKPOINTS,
+    SELECT_ROWS,
+    BatchDone,
+    CheckpointDecider,
+    outcome_of,
+    query_sql,
+)
 
 T = TypeVar("T")
 
@@ -50,11 +57,6 @@ _HEAD = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
 @lru_cache(maxsize=256)
 def _insert_rows(count: int) -> str:
     return _INSERT_HEAD + ", ".join([_ROW_PLACEHOLDERS] * count)
-
-
-def _deliver(committed: Future[list[Linked]], done: BatchDone) -> None:
-    exc = committed.exception()
-    done(exc if exc is not None else committed.result())
 
 
 def _connect(path: str) -> sqlite3.Connection:
@@ -167,7 +169,9 @@ class SqliteStore:
         loop = asyncio.get_running_loop()
         committed = self._writer_pool.submit(self._write, batch, decide)
         # straight from the writer thread to `done` on the loop: one event-loop turn
-        committed.add_done_callback(lambda f: loop.call_soon_threadsafe(_deliver, f, done))
+        committed.add_done_callback(
+            lambda f: loop.call_soon_threadsafe(lambda: done(outcome_of(f)))
+        )
 
     def _write(self, batch: Sequence[Pending], decide: CheckpointDecider) -> list[Linked]:
         """Link and commit `batch`; optimistic when this process wrote the head last.
@@ -263,9 +267,7 @@ class SqliteStore:
 
     async def checkpoints(self) -> list[Checkpoint]:
         def read() -> list[Checkpoint]:
-            rows = self._r().execute(
-                "SELECT seq, head_hash, time, key_id, signature FROM audit_checkpoints ORDER BY seq"
-            )
+            rows = self._r().execute(SELECT_CHECKPOINTS)
             return [Checkpoint(*row) for row in rows]
 
         return await self._on(self._reader_pool, read)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import Future
 from typing import Protocol
 
 from audit.chain import Linked, Pending
@@ -15,6 +16,9 @@ from audit.records import Checkpoint, QueryFilter, Row
 CheckpointDecider = Callable[[int, int, bytes], Checkpoint | None]
 BatchOutcome = list[Linked] | BaseException
 BatchDone = Callable[[BatchOutcome], None]
+SELECT_CHECKPOINTS = (
+    "SELECT seq, head_hash, time, key_id, signature FROM audit_checkpoints ORDER BY seq"
+)
 
 ROW_COLUMNS = (
     "seq",
@@ -126,6 +130,14 @@ def resource_pattern(resource_id: str, operator: str) -> str:
         return f'*"resources":[[]*{{"id":"{resource_id}","kind":*'
     escaped = resource_id.replace("\\", "\\\\").replace("_", "\\_")
     return f'%"resources":[%{{"id":"{escaped}","kind":%'
+
+
+def outcome_of(finished: asyncio.Future[list[Linked]] | Future[list[Linked]]) -> BatchOutcome:
+    """A finished batch's future (a task, or the writer thread's future) as a BatchOutcome."""
+    if finished.cancelled():
+        return asyncio.CancelledError("the audit write was cancelled")
+    exc = finished.exception()
+    return exc if exc is not None else finished.result()
 
 
 async def write_batch(

@@ -138,7 +138,11 @@ MAX_WORKERS = 64
 
 
 def _workers(env: Mapping[str, str]) -> int:
-    workers = _int(env, "WORKERS", 1)
+    return check_workers(_int(env, "WORKERS", 1), "CONNECTOR_WORKERS")
+
+
+def check_workers(workers: int, name: str) -> int:
+    """`workers` if in 1..MAX_WORKERS; else a SettingsError naming where it came from."""
     if not 1 <= workers <= MAX_WORKERS:
-        raise SettingsError(f"CONNECTOR_WORKERS must be between 1 and {MAX_WORKERS}, got {workers}")
+        raise SettingsError(f"{name} must be between 1 and {MAX_WORKERS}, got {workers}")
     return workers

@@ -94,8 +94,9 @@ class QuotaPolicy:
         else:
             limit, window, table = 6000, 60.0, PER_MINUTE_UNITS
         method_units = {**table, **(overrides or {})}
-        # never below the costliest single call, or that call could never be made
-        floor = max(method_units.values())
+        # a share never below the costliest single call (or that call could never be made),
+        # and never above Google's whole limit
+        floor = min(limit, max(method_units.values()))
         return cls(
             units_per_window=max(limit // shares, floor),
             window_seconds=window,

@@ -9,7 +9,7 @@ from dataclasses import replace
 from aiohttp import web
 
 from connector.logs import configure_logging
-from connector.settings import MAX_WORKERS, Settings, SettingsError
+from connector.settings import Settings, SettingsError, check_workers
 from connector.web.app import create_app, freeze_startup_heap
 
 
@@ -34,9 +34,12 @@ def run(args: argparse.Namespace) -> int:
         return 2
     configure_logging(settings.log_format, settings.log_level)  # type: ignore[arg-type]
     host, port = args.host or settings.host, args.port or settings.port
-    workers = settings.workers if args.workers is None else args.workers
-    if not 1 <= workers <= MAX_WORKERS:
-        sys.stderr.write(f"--workers must be between 1 and {MAX_WORKERS}, got {workers}\n")
+    try:
+        workers = (
+            settings.workers if args.workers is None else check_workers(args.workers, "--workers")
+        )
+    except SettingsError as exc:
+        sys.stderr.write(f"{exc}\n")
         return 2
     if workers > 1 and args.worker_index is None:
         from connector.web.workers import run_pool

@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from types import FrameType
 
 import structlog
@@ -114,8 +113,3 @@ def _stop_all(children: list[subprocess.Popen[bytes]]) -> None:
             child.kill()
             child.wait()
 
-
-def metrics_dir() -> Path | None:
-    """The pool's shared Prometheus directory, when this process is one of its workers."""
-    value = os.environ.get(MULTIPROC_ENV)
-    return Path(value) if value else None
