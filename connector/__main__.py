@@ -17,7 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("connector.web.cli", "run the HTTP service (settings from CONNECTOR_* variables)"),
     "emulator": ("connector.emulator.cli", "run the local Gmail API + Google OAuth emulator"),
     "token": ("connector.web.token_cli", "mint a caller bearer token for development"),
-    "vault": ("connector.vault_cli", "token vault: rotate encryption keys"),
+    "vault": ("connector.accounts.vault_cli", "token vault: rotate encryption keys"),
     "migrate": ("connector.db_cli", "apply database migrations"),
 }
 

@@ -24,10 +24,10 @@ import aiohttp
 from aiohttp import web
 
 from audit.signing import generate_key, save_private_key
+from connector.accounts.vault import generate_key_entry
 from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
 from connector.logs import configure_logging
 from connector.settings import Settings
-from connector.vault import generate_key_entry
 from connector.web.app import create_app
 from connector.web.auth import Role, mint_token
 from connector.web.linking import real_accounts

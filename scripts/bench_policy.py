@@ -16,9 +16,9 @@ from audit.event import Actor, Basis
 from audit.vocab import ActorKind, BasisKind, Purpose
 from connector.policy import ConsentFact, GranteeKind, Operation, PolicyRequest, decide
 from connector.policy.access import AccessContext
-from connector.policy.fake_mailbox import FakeMailbox
 from connector.policy.gate import Gate
-from connector.policy.memory import (
+from connector.testing.mailbox import FakeMailbox
+from connector.testing.memory import (
     DiscardingSink,
     MemoryBasisFacts,
     MemoryUsageCounter,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from connector.db import create_engine, migrate, session_factory
-from connector.send_keys import (
+from connector.inbox.send_keys import (
     PENDING_STALE,
     RECORD_TTL,
     ClaimOutcome,

@@ -9,14 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connector.accounts.models import AccountRow, AccountStatus
 from connector.accounts.store import as_utc, utc_now
+from connector.accounts.vault import SecretKind, Vault
 from connector.db import session_factory
 from connector.errors import AccountNotLinkedError, NeedsRelinkError
 from connector.ports import StoredCredentials
-from connector.vault import SecretKind, Vault
 
 
 class VaultCredentialStore:
-    """Loads and saves decrypted credentials; also a `connector.credentials.RefreshTokenSink`."""
+    """Loads and saves decrypted credentials; also a `credentials.RefreshTokenSink`."""
 
     def __init__(
         self, engine: AsyncEngine, vault: Vault, *, clock: Callable[[], datetime] = utc_now

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
 from connector.accounts.models import LinkStateRow
+from connector.accounts.vault import SecretKind, Vault
 from connector.db import aware, session_factory
-from connector.vault import SecretKind, Vault
 
 
 def state_hash(state: str) -> str:

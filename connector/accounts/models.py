@@ -1,6 +1,7 @@
 """Tables of linked accounts (migrations: `connector/migrations/versions/accounts_*.py`).
 
-Secrets and the Google address are stored sealed by `connector.vault` (`<kid>$<ciphertext>`);
+Secrets and the Google address are stored sealed by `connector.accounts.vault`
+(`<kid>$<ciphertext>`);
 the address is also kept as a keyed hash so a second link of the same mailbox by the same user
 finds the existing account without decrypting every row. Every table here is keyed by
 `account_id`, and unlinking deletes the account's rows from each of them (`ACCOUNT_TABLES`).

@@ -19,8 +19,8 @@ from audit.sink import AuditSink
 from audit.vocab import Action
 from connector.accounts import events
 from connector.accounts.models import AccountRow, LinkStateRow
+from connector.accounts.vault import SecretKind, Vault
 from connector.db import session_factory
-from connector.vault import SecretKind, Vault
 
 BATCH = 200
 _ACCOUNT_FIELDS = (

@@ -17,9 +17,9 @@ from sqlmodel import col, select
 from audit.hashing import keyed_hash
 from connector.accounts.models import AccountRow, AccountStatus, SyncStateRow
 from connector.accounts.scopes import Feature, check_feature, features_granted
+from connector.accounts.vault import SecretKind, Vault
 from connector.db import aware, session_factory
 from connector.errors import AccountNotLinkedError, ConnectorError
-from connector.vault import SecretKind, Vault
 
 
 class AccountConflictError(ConnectorError):

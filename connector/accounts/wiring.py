@@ -17,13 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.sink import AuditSink
 from connector.accounts.credential_store import VaultCredentialStore
+from connector.accounts.credentials import RefreshingTokenSource
 from connector.accounts.link_state import LinkStateStore
+from connector.accounts.oauth import LinkConfig, LinkService
 from connector.accounts.store import AccountStore
 from connector.accounts.unlink import AccountPurger, Unlinker
-from connector.credentials import RefreshingTokenSource
-from connector.oauth import LinkConfig, LinkService
+from connector.accounts.vault import Vault
 from connector.settings import Settings, SettingsError
-from connector.vault import Vault
 
 
 @dataclass(frozen=True)

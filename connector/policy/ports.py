@@ -1,6 +1,6 @@
 """What the gate and the store need from the rest of the service, as small protocols.
 
-Each has an in-memory twin in `connector.policy.memory` (real code, used by tests and the
+Each has an in-memory twin in `connector.testing.memory` (real code, used by tests and the
 benchmark) and a database-backed adapter (`PolicyStore`, `SqlUsageCounter`, the accounts table).
 """
 

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from audit import AuditLog, open_audit_log
 from audit.signing import load_private_key
 from audit.sink import AuditSink
-from connector.app_services import AccountsBundle, build_services
 from connector.db import create_engine, migrate
 from connector.logs import get_logger
 from connector.settings import Settings
@@ -30,6 +29,7 @@ from connector.web.keys import METRICS, ROUTE_SPECS, SERVICES, SETTINGS, VERIFIE
 from connector.web.metrics import MeteredSink, Metrics
 from connector.web.middleware import problems, request_id_header
 from connector.web.routing import RouteSpec, install
+from connector.wiring import AccountsBundle, build_services
 
 log = get_logger("connector.web")
 OUTGOING_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)

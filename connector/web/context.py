@@ -7,10 +7,10 @@ from aiohttp import web
 from audit.event import Source
 from audit.hashing import keyed_hash
 from audit.vocab import Purpose
-from connector.app_services import Services
 from connector.policy import AccessContext
 from connector.web.keys import REQUEST_ID, SERVICES
 from connector.web.routing import caller_of
+from connector.wiring import Services
 
 
 def services(request: web.Request) -> Services:

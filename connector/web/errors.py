@@ -12,6 +12,7 @@ from aiohttp import web
 
 from audit.event import InvalidEventError
 from connector.accounts.endpoints import TokenEndpointError
+from connector.accounts.oauth import LinkError
 from connector.errors import (
     AccountNotLinkedError,
     CompositionError,
@@ -21,7 +22,6 @@ from connector.errors import (
     NeedsRelinkError,
     ScopeNotGrantedError,
 )
-from connector.oauth import LinkError
 from connector.policy import (
     AccessDenied,
     AuditUnavailableError,

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from connector.app_services import Services
     from connector.settings import Settings
     from connector.web.auth import Caller, TokenVerifier
     from connector.web.metrics import Metrics
     from connector.web.routing import RouteSpec
+    from connector.wiring import Services
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
 SERVICES: web.AppKey[Services] = web.AppKey("services")

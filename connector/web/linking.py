@@ -1,4 +1,4 @@
-"""The link flow over HTTP, on top of `connector.oauth.LinkService` and the accounts store.
+"""The link flow over HTTP, on top of `connector.accounts.oauth.LinkService` and the accounts store.
 
 The browser that shows the disclosure page carries no bearer token, so starting a link hands
 out a short-lived ticket (HMAC under the audit hash key, bound to the user and an expiry). The
@@ -18,20 +18,20 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from connector.accounts.credential_store import VaultCredentialStore
+from connector.accounts.credentials import RefreshingTokenSource
 from connector.accounts.link_state import LinkStateStore
+from connector.accounts.oauth import LinkConfig, LinkService
 from connector.accounts.scopes import Feature
 from connector.accounts.store import AccountStore, LinkedAccount
 from connector.accounts.unlink import Unlinker
-from connector.app_services import AccountsBundle
-from connector.credentials import RefreshingTokenSource
+from connector.accounts.vault import Vault
 from connector.errors import AccountNotLinkedError
-from connector.oauth import LinkConfig, LinkService
+from connector.inbox.send_keys import SendKeysPurger
 from connector.policy.purge import PolicyPurger
-from connector.send_keys import SendKeysPurger
 from connector.settings import Settings, SettingsError
-from connector.vault import Vault
 from connector.web.app import AccountsDeps
 from connector.web.problems import ProblemError, ProblemType
+from connector.wiring import AccountsBundle
 
 TICKET_TTL = 600
 FEATURES = (Feature.READ, Feature.SEND, Feature.DRAFTS)
@@ -77,7 +77,7 @@ class Tickets:
 
 
 class HttpLinking:
-    """`connector.app_services.Linking` over the real link flow."""
+    """`connector.wiring.Linking` over the real link flow."""
 
     def __init__(
         self, settings: Settings, service: LinkService, accounts: AccountStore, unlinker: Unlinker

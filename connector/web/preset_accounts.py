@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
-from connector.app_services import AccountsBundle
-from connector.credentials import MemoryCredentialStore, RefreshingTokenSource
-from connector.policy.memory import StaticAccountOwners
+from connector.accounts.credentials import MemoryCredentialStore, RefreshingTokenSource
 from connector.ports import StoredCredentials
+from connector.testing.memory import StaticAccountOwners
 from connector.web.app import AccountsDeps
+from connector.wiring import AccountsBundle
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,12 +6,12 @@ import re
 
 from aiohttp import web
 
-from connector.app_services import Linking
 from connector.web.auth import Role
 from connector.web.context import request_id, services
 from connector.web.problems import ProblemError, ProblemType
 from connector.web.routing import QueryParam, RouteSpec, caller_of
 from connector.web.validation import InvalidInputError, account_id, query_text
+from connector.wiring import Linking
 
 USER = frozenset({Role.USER})
 STATE = re.compile(r"^[A-Za-z0-9_\-]{16,128}$")

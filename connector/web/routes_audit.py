@@ -12,10 +12,10 @@ from audit.export import ExportFormat
 from audit.records import QueryFilter
 from audit.verify import VerifyReport
 from audit.vocab import Action, Decision, Purpose
+from connector.policy.oversight import event_json
 from connector.web import schemas as s
 from connector.web.auth import Role
 from connector.web.context import request_id, services
-from connector.web.oversight import event_json
 from connector.web.routing import QueryParam, RouteSpec, caller_of
 from connector.web.validation import (
     InvalidInputError,

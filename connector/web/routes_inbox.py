@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from audit.vocab import Purpose
-from connector.inbox import Draft
+from connector.inbox.service import Draft
 from connector.mime import Attachment
 from connector.web import schemas as s
 from connector.web.auth import Role

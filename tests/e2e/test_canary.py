@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from connector.accounts.credential_store import VaultCredentialStore
+from connector.accounts.vault import Vault
 from connector.db import create_engine
 from connector.demo import running_demo
 from connector.logs import configure_logging
-from connector.vault import Vault
 
 CANARY_SUBJECT = "CANARY-subject-7d1f"
 CANARY_BODY = "CANARY-body-4be2 the merger closes on friday"

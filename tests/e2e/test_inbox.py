@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 
 from audit.vocab import Action, Decision, Outcome, Phase
-from connector.inbox import Draft, request_fingerprint
-from connector.send_keys import ClaimOutcome, SendKey, SqlSendKeys
+from connector.inbox.send_keys import ClaimOutcome, SendKey, SqlSendKeys
+from connector.inbox.service import Draft, request_fingerprint
 from connector.web.keys import SERVICES
 from tests.e2e.conftest import ALICE, Stack, first_message
 

@@ -17,14 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from audit.memory import MemoryAuditLog
 from audit.vocab import Action
 from connector.accounts.credential_store import VaultCredentialStore
+from connector.accounts.credentials import RefreshingTokenSource
 from connector.accounts.link_state import LinkStateStore
+from connector.accounts.oauth import LinkConfig, LinkService
 from connector.accounts.scopes import Feature
 from connector.accounts.store import AccountStore, LinkedAccount
-from connector.credentials import RefreshingTokenSource
+from connector.accounts.vault import KeyRing, Vault, generate_key_entry
 from connector.db import create_engine, migrate
 from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
-from connector.oauth import LinkConfig, LinkService
-from connector.vault import KeyRing, Vault, generate_key_entry
 
 READ = "https://www.googleapis.com/auth/gmail.readonly"
 SEND = "https://www.googleapis.com/auth/gmail.send"

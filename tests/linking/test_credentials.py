@@ -13,7 +13,11 @@ from aiohttp import web
 
 from audit.memory import MemoryAuditLog
 from audit.vocab import Action
-from connector.credentials import MemoryCredentialStore, RefreshingTokenSource, TokenEndpointError
+from connector.accounts.credentials import (
+    MemoryCredentialStore,
+    RefreshingTokenSource,
+    TokenEndpointError,
+)
 from connector.emulator.server import Emulator
 from connector.errors import AccountNotLinkedError, NeedsRelinkError
 from connector.ports import StoredCredentials

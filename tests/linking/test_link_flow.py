@@ -7,10 +7,10 @@ from sqlalchemy import text
 
 from audit.vocab import Action
 from connector.accounts.models import AccountStatus
+from connector.accounts.oauth import LinkError, LinkStateError, RedirectNotAllowedError
 from connector.accounts.scopes import Feature
+from connector.accounts.vault import SecretKind
 from connector.errors import ScopeNotGrantedError
-from connector.oauth import LinkError, LinkStateError, RedirectNotAllowedError
-from connector.vault import SecretKind
 from tests.linking.conftest import (
     READ,
     REDIRECT,
@@ -187,7 +187,7 @@ async def test_missing_pkce_verifier_is_refused(sqlite_linking):
     )
     callback = await consent(w.session, w.emu, start.authorization_url)
     from connector.accounts.endpoints import TokenEndpointError
-    from connector.oauth import utc_now
+    from connector.accounts.oauth import utc_now
     from tests.linking.conftest import link_config
 
     endpoints = link_config(w.emu).endpoints(w.session, (0.0,))

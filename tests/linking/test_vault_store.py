@@ -11,14 +11,12 @@ import pytest
 from sqlalchemy import text
 
 from audit.vocab import Action
-from connector import vault_cli
+from connector.accounts import vault_cli
 from connector.accounts.credential_store import VaultCredentialStore
 from connector.accounts.models import AccountStatus
 from connector.accounts.rotation import key_usage, rotate
 from connector.accounts.store import AccountStore
-from connector.errors import NeedsRelinkError
-from connector.settings import Settings
-from connector.vault import (
+from connector.accounts.vault import (
     FileKeyProvider,
     KeyRing,
     SecretKind,
@@ -26,6 +24,8 @@ from connector.vault import (
     VaultError,
     generate_key_entry,
 )
+from connector.errors import NeedsRelinkError
+from connector.settings import Settings
 from tests.linking.conftest import HASH_KEY, actions, link_account, refresh_calls, vault_keys
 
 

@@ -11,10 +11,10 @@ from connector.accounts.scopes import (
     required_scope,
     scopes_for,
 )
+from connector.accounts.vault import VaultError
 from connector.accounts.wiring import build_linking
 from connector.db import create_engine, migrate
 from connector.settings import Settings, SettingsError
-from connector.vault import VaultError
 from tests.linking.conftest import COMPOSE, READ, SEND, link_account, vault_keys
 
 

@@ -10,9 +10,9 @@ import pytest
 from audit.event import Actor, AppendReceipt, AuditEvent
 from audit.vocab import ActorKind, Purpose
 from connector.policy.access import AccessContext
-from connector.policy.fake_mailbox import FakeMailbox
 from connector.policy.gate import Gate
-from connector.policy.memory import MemoryBasisFacts, MemoryUsageCounter, StaticAccountOwners
+from connector.testing.mailbox import FakeMailbox
+from connector.testing.memory import MemoryBasisFacts, MemoryUsageCounter, StaticAccountOwners
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 HASH_KEY = b"test-hash-key"

@@ -29,10 +29,10 @@ from connector.policy import (
     GranteeKind,
     Reason,
 )
-from connector.policy.fake_mailbox import FakeMailbox, FakeMailboxError
 from connector.policy.gate import Gate
-from connector.policy.memory import MemoryBasisFacts, MemoryUsageCounter
 from connector.ports import OutgoingMessage
+from connector.testing.mailbox import FakeMailbox, FakeMailboxError
+from connector.testing.memory import MemoryBasisFacts, MemoryUsageCounter
 from tests.policy.conftest import ACCOUNT, HASH_KEY, OWNER, OWNER_CTX, T0, RecordingSink, ctx
 
 M = ResourceKind.MESSAGE

@@ -19,8 +19,8 @@ from connector.policy import (
     Reason,
 )
 from connector.policy.aggregates import SqlUsageCounter
-from connector.policy.memory import StaticAccountOwners
 from connector.policy.store import PolicyStore
+from connector.testing.memory import StaticAccountOwners
 from tests.policy.conftest import ACCOUNT, OWNER, T0, Clock, RecordingSink
 
 USER = Actor(ActorKind.USER, OWNER)
@@ -177,9 +177,9 @@ async def test_gate_uses_stored_consent_until_revoked(
 ) -> None:
     """Consent stored in the database opens one message to op1 through the gate, until revoked."""
     from connector.policy.access import AccessContext
-    from connector.policy.fake_mailbox import FakeMailbox
     from connector.policy.gate import Gate
-    from connector.policy.memory import MemoryUsageCounter
+    from connector.testing.mailbox import FakeMailbox
+    from connector.testing.memory import MemoryUsageCounter
 
     mailbox = FakeMailbox()
     mailbox.add_message(ACCOUNT, "m1")

@@ -6,7 +6,7 @@ from datetime import date
 
 from connector.db import create_engine, migrate
 from connector.policy.ports import UsageCount
-from connector.web.usage import BufferedUsageCounter
+from connector.policy.usage import BufferedUsageCounter
 
 DAY = date(2026, 11, 21)
 

@@ -2,7 +2,7 @@
 
 The web layer reaches everything through `Services`; only `connector.policy.gate.build_gate`
 touches the Gmail client. Accounts (owners, tokens, linking) come from `connector.accounts` and
-`connector.credentials` through `AccountsBundle`, so tests and the benchmark can substitute the
+`connector.accounts.credentials` through `AccountsBundle`, so tests and the benchmark can substitute the
 emulator-issued tokens for the browser flow without touching anything else.
 """
 
@@ -17,15 +17,15 @@ import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.sink import AuditSink
-from connector.inbox import Inbox
+from connector.inbox.send_keys import SqlSendKeys
+from connector.inbox.service import Inbox
 from connector.policy.gate import Gate, build_gate
+from connector.policy.oversight import Oversight, ReadableLog
 from connector.policy.ports import AccountOwners
 from connector.policy.store import PolicyStore
+from connector.policy.usage import BufferedUsageCounter
 from connector.ports import ExchangeObserver, TokenSource
-from connector.send_keys import SqlSendKeys
 from connector.settings import Settings, SettingsError
-from connector.web.oversight import Oversight, ReadableLog
-from connector.web.usage import BufferedUsageCounter
 
 
 def utc_now() -> datetime:
@@ -33,7 +33,7 @@ def utc_now() -> datetime:
 
 
 class Linking(Protocol):
-    """Account lifecycle as the HTTP API offers it (implemented over `connector.oauth`)."""
+    """Account lifecycle as the HTTP API offers it (implemented over `connector.accounts.oauth`)."""
 
     async def start(self, user_id: str, *, request_id: str | None) -> dict[str, Any]:
         """Begin linking: the URL of the disclosure page, with a short-lived ticket."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from connector.errors import IdempotencyConflictError, IdempotencyMismatchError
+from connector.inbox.send_keys import ClaimOutcome, MemorySendKeys, SendKey, SendKeys
 from connector.mime import (
     Attachment,
     Composition,
@@ -30,7 +31,6 @@ from connector.mime import (
 )
 from connector.policy import AccessContext
 from connector.ports import GmailJson, OutgoingMessage
-from connector.send_keys import ClaimOutcome, MemorySendKeys, SendKey, SendKeys
 
 if TYPE_CHECKING:
     from connector.policy.gate import Gate

@@ -22,8 +22,8 @@ import os
 import sys
 from pathlib import Path
 
+from connector.accounts.vault import KeyRing, Vault, VaultError, generate_key_entry
 from connector.settings import Settings
-from connector.vault import KeyRing, Vault, VaultError, generate_key_entry
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
