@@ -23,18 +23,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from audit import vocab
 from audit.event import Actor, AuditEvent, Basis, InvalidEventError, ResourceRef, Source
-from audit.vocab import (
-    Action,
-    ActorKind,
-    BasisKind,
-    Decision,
-    Outcome,
-    Phase,
-    Purpose,
-    ResourceKind,
-    Severity,
-)
 
 FORMAT_VERSION = 1
 VERSION_PREFIX = bytes([FORMAT_VERSION])
@@ -132,19 +122,19 @@ def from_record(record: dict[str, Any]) -> AuditEvent:
         source = record["source"]
         purpose = record["purpose"]
         return AuditEvent(
-            actor=Actor(ActorKind(actor["kind"]), actor["id"]),
-            action=Action(record["action"]),
-            decision=Decision(record["decision"]),
-            outcome=Outcome(record["outcome"]),
+            actor=Actor(vocab.ActorKind(actor["kind"]), actor["id"]),
+            action=vocab.Action(record["action"]),
+            decision=vocab.Decision(record["decision"]),
+            outcome=vocab.Outcome(record["outcome"]),
             account_id=record["account_id"],
-            purpose=None if purpose is None else Purpose(purpose),
-            basis=None if basis is None else Basis(BasisKind(basis["kind"]), basis["id"]),
+            purpose=None if purpose is None else vocab.Purpose(purpose),
+            basis=None if basis is None else Basis(vocab.BasisKind(basis["kind"]), basis["id"]),
             resources=tuple(
-                ResourceRef(ResourceKind(r["kind"]), r["id"]) for r in record["resources"]
+                ResourceRef(vocab.ResourceKind(r["kind"]), r["id"]) for r in record["resources"]
             ),
             reasons=tuple(record["reasons"]),
-            phase=Phase(record["phase"]),
-            severity=Severity(record["severity"]),
+            phase=vocab.Phase(record["phase"]),
+            severity=vocab.Severity(record["severity"]),
             error_code=record["error_code"],
             access_id=record["access_id"],
             request_id=record["request_id"],

@@ -13,17 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from audit.vocab import (
-    Action,
-    ActorKind,
-    BasisKind,
-    Decision,
-    Outcome,
-    Phase,
-    Purpose,
-    ResourceKind,
-    Severity,
-)
+from audit import vocab
 
 IDENTIFIER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,127}$")
 # Gmail attachment ids are long URL-safe base64 strings.
@@ -59,31 +49,31 @@ def _check_enum(enum_type: type, value: object, name: str, *, optional: bool = F
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    kind: ActorKind
+    kind: vocab.ActorKind
     id: str
 
     def __post_init__(self) -> None:
-        _check_enum(ActorKind, self.kind, "actor.kind")
+        _check_enum(vocab.ActorKind, self.kind, "actor.kind")
         _check(IDENTIFIER, self.id, "actor.id")
 
 
 @dataclass(frozen=True, slots=True)
 class ResourceRef:
-    kind: ResourceKind
+    kind: vocab.ResourceKind
     id: str
 
     def __post_init__(self) -> None:
-        _check_enum(ResourceKind, self.kind, "resources.kind")
+        _check_enum(vocab.ResourceKind, self.kind, "resources.kind")
         _check(RESOURCE_ID, self.id, "resources.id")
 
 
 @dataclass(frozen=True, slots=True)
 class Basis:
-    kind: BasisKind
+    kind: vocab.BasisKind
     id: str
 
     def __post_init__(self) -> None:
-        _check_enum(BasisKind, self.kind, "basis.kind")
+        _check_enum(vocab.BasisKind, self.kind, "basis.kind")
         _check(IDENTIFIER, self.id, "basis.id")
 
 
@@ -115,16 +105,16 @@ class AuditEvent:
     """One thing that happened. `seq`, `prev_hash` and `hash` are assigned by the store."""
 
     actor: Actor
-    action: Action
-    decision: Decision
-    outcome: Outcome
+    action: vocab.Action
+    decision: vocab.Decision
+    outcome: vocab.Outcome
     account_id: str | None = None
-    purpose: Purpose | None = None
+    purpose: vocab.Purpose | None = None
     basis: Basis | None = None
     resources: tuple[ResourceRef, ...] = ()
     reasons: tuple[str, ...] = ()
-    phase: Phase = Phase.EVENT
-    severity: Severity = Severity.INFO
+    phase: vocab.Phase = vocab.Phase.EVENT
+    severity: vocab.Severity = vocab.Severity.INFO
     error_code: str | None = None  # e.g. a Gmail reason like "rateLimitExceeded", or an HTTP status
     access_id: str = field(default_factory=_new_id)  # shared by an access's decision and outcome
     request_id: str | None = None
@@ -136,12 +126,12 @@ class AuditEvent:
     def __post_init__(self) -> None:
         if not isinstance(self.actor, Actor):
             raise InvalidEventError("actor", "expected an Actor")
-        _check_enum(Action, self.action, "action")
-        _check_enum(Decision, self.decision, "decision")
-        _check_enum(Outcome, self.outcome, "outcome")
-        _check_enum(Phase, self.phase, "phase")
-        _check_enum(Severity, self.severity, "severity")
-        _check_enum(Purpose, self.purpose, "purpose", optional=True)
+        _check_enum(vocab.Action, self.action, "action")
+        _check_enum(vocab.Decision, self.decision, "decision")
+        _check_enum(vocab.Outcome, self.outcome, "outcome")
+        _check_enum(vocab.Phase, self.phase, "phase")
+        _check_enum(vocab.Severity, self.severity, "severity")
+        _check_enum(vocab.Purpose, self.purpose, "purpose", optional=True)
         if self.account_id is not None:
             _check(IDENTIFIER, self.account_id, "account_id")
         if self.basis is not None and not isinstance(self.basis, Basis):
@@ -170,7 +160,7 @@ class AuditEvent:
             raise InvalidEventError("time", "expected a timezone-aware datetime")
         if self.time.utcoffset() != UTC.utcoffset(None):
             raise InvalidEventError("time", "expected UTC")
-        if self.decision is Decision.DENY and not self.reasons:
+        if self.decision is vocab.Decision.DENY and not self.reasons:
             raise InvalidEventError("reasons", "a denial must carry at least one reason")
 
 

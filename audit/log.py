@@ -28,7 +28,7 @@ from audit.chain import Pending
 from audit.encoding import decode_body
 from audit.errors import AuditWriteError
 from audit.event import AppendReceipt, AuditEvent
-from audit.records import Checkpoint, QueryFilter, Row, StoredEvent, iter_pages
+from audit.records import Checkpoint, QueryFilter, Row, RowQuery, StoredEvent, iter_pages
 from audit.signing import key_id, public_key_from_pem, public_pem, sign_checkpoint
 from audit.store import BatchOutcome, Store
 from audit.verify import ChainVerifier, VerifyReport
@@ -177,22 +177,15 @@ class AuditLog:
         if limit < 1:
             raise ValueError("limit must be >= 1")
         rows = await self.store.query_rows(
-            filters or QueryFilter(),
-            limit=limit,
-            after_seq=after_seq,
-            before_seq=before_seq,
-            newest_first=newest_first,
+            RowQuery(filters or QueryFilter(), limit, after_seq, before_seq, newest_first)
         )
         return [stored_event(row) for row in rows]
 
-    async def iter_events(
+    def iter_events(
         self, filters: QueryFilter | None = None, *, chunk: int = 5000
     ) -> AsyncIterator[StoredEvent]:
         """Every matching event in seq order, paged by seq cursor (for exports)."""
-        async for stored in iter_pages(
-            lambda f, limit, after: self.query(f, limit=limit, after_seq=after), filters, chunk
-        ):
-            yield stored
+        return iter_pages(self.query, filters, chunk)
 
     async def checkpoints(self) -> list[Checkpoint]:
         return await self.store.checkpoints()

@@ -91,13 +91,10 @@ class MemoryAuditLog:
                     break
         return out
 
-    async def iter_events(
+    def iter_events(
         self, filters: QueryFilter | None = None, *, chunk: int = 5000
     ) -> AsyncIterator[StoredEvent]:
-        async for stored in iter_pages(
-            lambda f, limit, after: self.query(f, limit=limit, after_seq=after), filters, chunk
-        ):
-            yield stored
+        return iter_pages(self.query, filters, chunk)
 
     async def checkpoints(self) -> list[Checkpoint]:
         return list(self.checkpoint_list)

@@ -22,7 +22,7 @@ from audit.chain import Linked, Pending, link, row_of
 from audit.encoding import format_time
 from audit.errors import NotAnAuditLogError, SchemaVersionError
 from audit.hashing import GENESIS_HASH
-from audit.records import Checkpoint, QueryFilter, Row
+from audit.records import Checkpoint, Row, RowQuery
 from audit.schema import (
     LATEST_VERSION,
     MARKER_KEY,
@@ -166,24 +166,8 @@ class PostgresStore:
         rows = await self.pool.fetch(SELECT_CHECKPOINTS)
         return [Checkpoint(*row) for row in rows]
 
-    async def query_rows(
-        self,
-        filters: QueryFilter,
-        *,
-        limit: int,
-        after_seq: int | None,
-        before_seq: int | None,
-        newest_first: bool,
-    ) -> list[Row]:
-        sql, params = query_sql(
-            filters,
-            limit=limit,
-            after_seq=after_seq,
-            before_seq=before_seq,
-            newest_first=newest_first,
-            placeholder=lambda i: f"${i}",
-            resource_operator="LIKE",
-        )
+    async def query_rows(self, query: RowQuery) -> list[Row]:
+        sql, params = query_sql(query, placeholder=lambda i: f"${i}", resource_operator="LIKE")
         return [tuple(r) for r in await self.pool.fetch(sql, *params)]
 
     async def stream_rows(self, chunk: int) -> AsyncIterator[list[Row]]:

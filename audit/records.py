@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from audit.encoding import format_time
 from audit.event import AuditEvent
@@ -50,6 +51,17 @@ class QueryFilter:
             and (self.until is None or event.time < self.until)
             and (self.resource_id is None or any(r.id == self.resource_id for r in event.resources))
         )
+
+
+@dataclass(frozen=True, slots=True)
+class RowQuery:
+    """What `AuditLog.query` asks its store for: matching rows after/before a seq cursor."""
+
+    filters: QueryFilter
+    limit: int
+    after_seq: int | None = None
+    before_seq: int | None = None
+    newest_first: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +124,12 @@ class Checkpoint:
     signature: str
 
 
-PageQuery = Callable[[QueryFilter | None, int, int], Awaitable[list[StoredEvent]]]
+class PageQuery(Protocol):
+    """A log's `query` method, as far as paging needs it."""
+
+    def __call__(
+        self, filters: QueryFilter | None, *, limit: int, after_seq: int | None
+    ) -> Awaitable[list[StoredEvent]]: ...
 
 
 async def iter_pages(
@@ -121,7 +138,7 @@ async def iter_pages(
     """Every matching event in seq order, paged by a seq cursor; shared by every log."""
     after = 0
     while True:
-        page = await query(filters, chunk, after)
+        page = await query(filters, limit=chunk, after_seq=after)
         for stored in page:
             yield stored
         if len(page) < chunk:

@@ -35,13 +35,13 @@ _EVENT_INDEXES = (
 )
 
 
-def _sqlite_v1() -> list[str]:
-    statements = [
+def _tables(integer: str, blob: str) -> list[str]:
+    """The tables both engines share; only the 64-bit integer and byte-string types differ."""
+    return [
         "CREATE TABLE audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         "CREATE TABLE audit_schema (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
-        # seq is the rowid: appends go to the end of the b-tree, no separate PK index.
-        """CREATE TABLE audit_events (
-            seq INTEGER PRIMARY KEY,
+        f"""CREATE TABLE audit_events (
+            seq {integer} PRIMARY KEY,
             time TEXT NOT NULL,
             account_id TEXT,
             actor_id TEXT NOT NULL,
@@ -49,11 +49,11 @@ def _sqlite_v1() -> list[str]:
             purpose TEXT,
             decision TEXT NOT NULL,
             body TEXT NOT NULL,
-            prev_hash BLOB NOT NULL,
-            hash BLOB NOT NULL
+            prev_hash {blob} NOT NULL,
+            hash {blob} NOT NULL
         )""",
-        """CREATE TABLE audit_checkpoints (
-            seq INTEGER PRIMARY KEY,
+        f"""CREATE TABLE audit_checkpoints (
+            seq {integer} PRIMARY KEY,
             head_hash TEXT NOT NULL,
             time TEXT NOT NULL,
             key_id TEXT NOT NULL,
@@ -64,6 +64,11 @@ def _sqlite_v1() -> list[str]:
         )""",
         *_EVENT_INDEXES,
     ]
+
+
+def _sqlite_v1() -> list[str]:
+    # seq INTEGER PRIMARY KEY is the rowid: appends go to the end of the b-tree, no separate index.
+    statements = _tables("INTEGER", "BLOB")
     for table in APPEND_ONLY_TABLES:
         for op in ("UPDATE", "DELETE"):
             statements.append(
@@ -85,31 +90,7 @@ def _pg_v1() -> list[str]:
     statements = [
         _pg_role(OWNER_ROLE, login=False),
         _pg_role(WRITER_ROLE, login=True),
-        "CREATE TABLE audit_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        "CREATE TABLE audit_schema (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
-        """CREATE TABLE audit_events (
-            seq BIGINT PRIMARY KEY,
-            time TEXT NOT NULL,
-            account_id TEXT,
-            actor_id TEXT NOT NULL,
-            action TEXT NOT NULL,
-            purpose TEXT,
-            decision TEXT NOT NULL,
-            body TEXT NOT NULL,
-            prev_hash BYTEA NOT NULL,
-            hash BYTEA NOT NULL
-        )""",
-        """CREATE TABLE audit_checkpoints (
-            seq BIGINT PRIMARY KEY,
-            head_hash TEXT NOT NULL,
-            time TEXT NOT NULL,
-            key_id TEXT NOT NULL,
-            signature TEXT NOT NULL
-        )""",
-        """CREATE TABLE audit_keys (
-            key_id TEXT PRIMARY KEY, public_pem TEXT NOT NULL, added_at TEXT NOT NULL
-        )""",
-        *_EVENT_INDEXES,
+        *_tables("BIGINT", "BYTEA"),
         """CREATE FUNCTION audit_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from pathlib import Path
@@ -25,7 +26,7 @@ from audit.chain import Linked, Pending, link, row_of
 from audit.encoding import format_time
 from audit.errors import NotAnAuditLogError, SchemaVersionError
 from audit.hashing import GENESIS_HASH
-from audit.records import Checkpoint, QueryFilter, Row
+from audit.records import Checkpoint, Row, RowQuery
 from audit.schema import LATEST_VERSION, MARKER_KEY, MARKER_VALUE, SQLITE_MIGRATIONS
 from audit.store import (
     SELECT_CHECKPOINTS,
@@ -66,6 +67,19 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=60000")
     return conn
+
+
+@contextmanager
+def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE (the database's write lock) ... COMMIT; ROLLBACK on any exception."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
 
 
 def _params(linked: Sequence[Linked]) -> list[object]:
@@ -124,8 +138,7 @@ class SqliteStore:
             # sqlite3.connect would create an empty file; the CLI must not.
             raise NotAnAuditLogError(f"{self.path} does not exist")
         conn = self._w()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             version = self._version(conn, create=create)
             now = format_time(datetime.now(UTC))
             for target in range(version + 1, LATEST_VERSION + 1):
@@ -134,10 +147,6 @@ class SqliteStore:
                 if target == 1:
                     conn.execute("INSERT INTO audit_meta VALUES (?, ?)", (MARKER_KEY, MARKER_VALUE))
                 conn.execute("INSERT INTO audit_schema VALUES (?, ?)", (target, now))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return LATEST_VERSION
 
     @staticmethod
@@ -211,8 +220,7 @@ class SqliteStore:
     def _write_locked(
         self, conn: sqlite3.Connection, batch: Sequence[Pending], decide: CheckpointDecider
     ) -> list[Linked]:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             head_seq, head_hash = _head(conn)
             linked = link(head_seq, head_hash, batch)
             for start in range(0, len(linked), _ROWS_PER_INSERT):
@@ -221,11 +229,6 @@ class SqliteStore:
             checkpoint = decide(linked[0].seq, linked[-1].seq, linked[-1].hash)
             if checkpoint is not None:
                 _insert_checkpoint(conn, checkpoint)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return linked
 
     async def checkpoint_head(self, sign: Callable[[int, bytes], Checkpoint]) -> Checkpoint | None:
@@ -233,19 +236,13 @@ class SqliteStore:
 
     def _checkpoint_head(self, sign: Callable[[int, bytes], Checkpoint]) -> Checkpoint | None:
         conn = self._w()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with _immediate(conn):
             head_seq, head_hash = _head(conn)
             last = conn.execute("SELECT max(seq) FROM audit_checkpoints").fetchone()[0]
             checkpoint = None
             if head_seq > (last or 0):
                 checkpoint = sign(head_seq, head_hash)
                 _insert_checkpoint(conn, checkpoint)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return checkpoint
 
     async def add_key(self, key_id: str, public_pem: str) -> None:
@@ -272,24 +269,8 @@ class SqliteStore:
 
         return await self._on(self._reader_pool, read)
 
-    async def query_rows(
-        self,
-        filters: QueryFilter,
-        *,
-        limit: int,
-        after_seq: int | None,
-        before_seq: int | None,
-        newest_first: bool,
-    ) -> list[Row]:
-        sql, params = query_sql(
-            filters,
-            limit=limit,
-            after_seq=after_seq,
-            before_seq=before_seq,
-            newest_first=newest_first,
-            placeholder=lambda _: "?",
-            resource_operator="GLOB",
-        )
+    async def query_rows(self, query: RowQuery) -> list[Row]:
+        sql, params = query_sql(query, placeholder=lambda _: "?", resource_operator="GLOB")
         return await self._on(self._reader_pool, lambda: self._r().execute(sql, params).fetchall())
 
     async def stream_rows(self, chunk: int) -> AsyncIterator[list[Row]]:

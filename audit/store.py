@@ -9,7 +9,7 @@ from typing import Protocol
 
 from audit.chain import Linked, Pending
 from audit.encoding import format_time
-from audit.records import Checkpoint, QueryFilter, Row
+from audit.records import Checkpoint, Row, RowQuery
 
 # Called inside the writing transaction with (first seq, last seq, head hash) of the batch; a
 # returned checkpoint is inserted in that same transaction.
@@ -58,15 +58,7 @@ class Store(Protocol):
 
     async def checkpoints(self) -> list[Checkpoint]: ...
 
-    async def query_rows(
-        self,
-        filters: QueryFilter,
-        *,
-        limit: int,
-        after_seq: int | None,
-        before_seq: int | None,
-        newest_first: bool,
-    ) -> list[Row]: ...
+    async def query_rows(self, query: RowQuery) -> list[Row]: ...
 
     def stream_rows(self, chunk: int) -> AsyncIterator[list[Row]]: ...
 
@@ -74,16 +66,10 @@ class Store(Protocol):
 
 
 def query_sql(
-    filters: QueryFilter,
-    *,
-    limit: int,
-    after_seq: int | None,
-    before_seq: int | None,
-    newest_first: bool,
-    placeholder: Callable[[int], str],
-    resource_operator: str,
+    query: RowQuery, *, placeholder: Callable[[int], str], resource_operator: str
 ) -> tuple[str, list[object]]:
-    """A parameterised SELECT for `filters` (values never enter the SQL text)."""
+    """A parameterised SELECT for `query` (values never enter the SQL text)."""
+    filters = query.filters
     clauses: list[str] = []
     params: list[object] = []
 
@@ -104,18 +90,18 @@ def query_sql(
         add("time >= {}", format_time(filters.since))
     if filters.until is not None:
         add("time < {}", format_time(filters.until))
-    if after_seq is not None:
-        add("seq > {}", after_seq)
-    if before_seq is not None:
-        add("seq < {}", before_seq)
+    if query.after_seq is not None:
+        add("seq > {}", query.after_seq)
+    if query.before_seq is not None:
+        add("seq < {}", query.before_seq)
     if filters.resource_id is not None:
         add(
             f"body {resource_operator} {{}}",
             resource_pattern(filters.resource_id, resource_operator),
         )
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    order = "DESC" if newest_first else "ASC"
-    params.append(limit)
+    order = "DESC" if query.newest_first else "ASC"
+    params.append(query.limit)
     return f"{SELECT_ROWS}{where} ORDER BY seq {order} LIMIT {placeholder(len(params))}", params
 
 
