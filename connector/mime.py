@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, getaddresses
 from typing import Any
 
-from connector.errors import CompositionError, MessageTooLargeError
+from connector.errors import CompositionError, HeaderInjectionError, MessageTooLargeError
 from connector.ports import OutgoingMessage
 
 MAX_RECIPIENTS = 100  # Gmail API limit per message (To + Cc + Bcc)
@@ -82,7 +82,7 @@ class Composition:
 
 def _check_header(name: str, value: str) -> None:
     if "\r" in value or "\n" in value:
-        raise CompositionError(f"header {name} contains a line break; remove CR/LF from the value")
+        raise HeaderInjectionError(f"header {name} contains a line break; remove CR/LF from the value")
 
 
 def _addresses(name: str, values: Iterable[str]) -> list[Address]:

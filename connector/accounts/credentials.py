@@ -29,13 +29,8 @@ import aiohttp
 from audit.event import Actor, AuditEvent
 from audit.sink import AuditSink
 from audit.vocab import Action, ActorKind, Decision, Outcome, Severity
-from connector.accounts.endpoints import (
-    DEFAULT_RETRY_DELAYS,
-    OAuthEndpoints,
-    TokenEndpointError,
-    TokenResponse,
-)
-from connector.errors import AccountNotLinkedError, NeedsRelinkError
+from connector.accounts.endpoints import DEFAULT_RETRY_DELAYS, OAuthEndpoints, TokenResponse
+from connector.errors import AccountNotLinkedError, NeedsRelinkError, TokenEndpointError
 from connector.ports import AccessToken, CredentialStore, StoredCredentials
 
 __all__ = [

@@ -21,30 +21,12 @@ from typing import Any
 
 import aiohttp
 
-from connector.errors import ConnectorError
+from connector.errors import TokenEndpointError
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 RETRYABLE_ERRORS = frozenset({"internal_failure", "server_error", "temporarily_unavailable"})
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.2, 1.0)  # two retries: three attempts in all
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=20)
-
-
-class TokenEndpointError(ConnectorError):
-    """The token endpoint refused or could not be reached. Never carries a token.
-
-    `error` is the OAuth error code (`invalid_grant`, `invalid_client`, ...) or `unavailable`
-    when every attempt failed transiently.
-    """
-
-    def __init__(self, error: str, status: int | None, description: str = "") -> None:
-        # Descriptions come from Google and name no secrets; keep them short anyway.
-        super().__init__(f"token endpoint error {error!r} (HTTP {status}): {description[:200]}")
-        self.error = error
-        self.status = status
-
-    @property
-    def is_invalid_grant(self) -> bool:
-        return self.error == "invalid_grant"
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,12 +41,7 @@ from audit.sink import AuditSink
 from audit.vocab import Action
 from connector.accounts import events
 from connector.accounts.disclosure import render_disclosure
-from connector.accounts.endpoints import (
-    DEFAULT_RETRY_DELAYS,
-    OAuthEndpoints,
-    RevokeOutcome,
-    TokenEndpointError,
-)
+from connector.accounts.endpoints import DEFAULT_RETRY_DELAYS, OAuthEndpoints, RevokeOutcome
 from connector.accounts.link_state import LinkStateStore, PendingLink
 from connector.accounts.scopes import (
     FORBIDDEN_SCOPES,
@@ -55,40 +50,21 @@ from connector.accounts.scopes import (
     features_granted,
     scopes_for,
 )
-from connector.accounts.store import (
+from connector.accounts.store import AccountStore, LinkedAccount, NewTokens
+from connector.errors import (
     AccountConflictError,
-    AccountStore,
-    LinkedAccount,
-    NewTokens,
+    AccountNotLinkedError,
+    LinkError,
+    LinkStateError,
+    RedirectNotAllowedError,
+    TokenEndpointError,
 )
-from connector.errors import AccountNotLinkedError, ConnectorError
 
 if TYPE_CHECKING:
     from connector.settings import Settings
 
 STATE_TTL = timedelta(minutes=10)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-
-
-class LinkError(ConnectorError):
-    """A link that could not be started or completed; `reason` is a stable code."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-class RedirectNotAllowedError(LinkError):
-    def __init__(self) -> None:
-        super().__init__(
-            "redirect_uri_not_allowed",
-            "this redirect URI is not on the connector's allow-list "
-            "(CONNECTOR_OAUTH_REDIRECT_URIS); use one of the registered callback URLs",
-        )
-
-
-class LinkStateError(LinkError):
-    """Unknown, replayed, expired or foreign `state`: start the link again."""
 
 
 def utc_now() -> datetime:

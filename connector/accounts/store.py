@@ -19,11 +19,7 @@ from connector.accounts.models import AccountRow, AccountStatus, SyncStateRow
 from connector.accounts.scopes import Feature, check_feature, features_granted
 from connector.accounts.vault import SecretKind, Vault
 from connector.db import aware, session_factory
-from connector.errors import AccountNotLinkedError, ConnectorError
-
-
-class AccountConflictError(ConnectorError):
-    """A relink that would attach a different Google account, or another user's account."""
+from connector.errors import AccountConflictError, AccountNotLinkedError
 
 
 def utc_now() -> datetime:

@@ -22,9 +22,9 @@ from audit.vocab import Action
 from connector.accounts import events
 from connector.accounts.endpoints import OAuthEndpoints, RevokeOutcome
 from connector.accounts.models import ACCOUNT_TABLES, AccountRow, AccountStatus
-from connector.accounts.vault import SecretKind, Vault, VaultError
+from connector.accounts.vault import SecretKind, Vault
 from connector.db import session_factory
-from connector.errors import AccountNotLinkedError
+from connector.errors import AccountNotLinkedError, VaultError
 
 MANUAL_REVOKE_URL = "https://myaccount.google.com/permissions"
 

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Protocol
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from connector.errors import ConnectorError
+from connector.errors import VaultError
 
 if TYPE_CHECKING:
     from connector.settings import Settings
@@ -43,10 +43,6 @@ KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12  # 96 bits, the GCM standard nonce
 KEY_ID = re.compile(r"^[A-Za-z0-9_\-]{1,32}$")
 AAD_PREFIX = b"connector-vault:v1"
-
-
-class VaultError(ConnectorError):
-    """A key ring that cannot be loaded, or a sealed value that cannot be opened."""
 
 
 class SecretKind(StrEnum):

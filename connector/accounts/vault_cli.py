@@ -22,7 +22,8 @@ import os
 import sys
 from pathlib import Path
 
-from connector.accounts.vault import KeyRing, Vault, VaultError, generate_key_entry
+from connector.accounts.vault import KeyRing, Vault, generate_key_entry
+from connector.errors import VaultError
 from connector.settings import Settings
 
 

@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import Any
 
 from connector.errors import CompositionError as CompositionError  # noqa: PLC0414 - re-export
+from connector.errors import ConnectorError
 from connector.errors import MessageTooLargeError as MessageTooLargeError  # noqa: PLC0414
 
 
@@ -45,7 +46,7 @@ class Reason(StrEnum):
 RATE_LIMIT_REASONS = frozenset({Reason.USER_RATE_LIMIT_EXCEEDED, Reason.RATE_LIMIT_EXCEEDED})
 
 
-class GmailError(Exception):
+class GmailError(ConnectorError):
     """Base of every error the Gmail client raises on purpose."""
 
     def __init__(

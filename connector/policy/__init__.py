@@ -4,7 +4,7 @@ Import the gate from `connector.policy.gate`; this package re-exports the policy
 """
 
 from connector.policy.access import AccessContext, GateStats
-from connector.policy.errors import (
+from connector.errors import (
     AccessDenied,
     AuditUnavailableError,
     PolicyError,

@@ -35,7 +35,7 @@ from connector.policy.access import (
     query_hash,
 )
 from connector.policy.aggregates import DEFAULT_K, AggregateReport, aggregate
-from connector.policy.errors import AccessDenied, AuditUnavailableError, PolicyInputError
+from connector.errors import AccessDenied, AuditUnavailableError, PolicyInputError
 from connector.policy.facts import ApprovalFact, ConsentFact, PolicyRequest
 from connector.policy.ports import AccountOwners, BasisFacts, UsageCounter, record
 from connector.policy.rules import Deny, Verdict, decide

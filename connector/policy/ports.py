@@ -12,7 +12,7 @@ from typing import Protocol
 
 from audit.event import AppendReceipt, AuditEvent
 from audit.sink import AuditSink
-from connector.policy.errors import AuditUnavailableError
+from connector.errors import AuditUnavailableError
 from connector.policy.facts import ApprovalFact, ConsentFact
 
 

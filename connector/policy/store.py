@@ -20,7 +20,7 @@ from audit.event import Actor, AuditEvent, Basis, ResourceRef
 from audit.sink import AuditSink
 from audit.vocab import Action, BasisKind, Decision, Outcome, Purpose, ResourceKind
 from connector.db import session_factory
-from connector.policy.errors import AccessDenied, PolicyInputError, PolicyRecordNotFoundError
+from connector.errors import AccessDenied, PolicyInputError, PolicyRecordNotFoundError
 from connector.policy.facts import (
     APPROVAL_MAX_DURATION,
     CONSENT_DEFAULT_TTL,

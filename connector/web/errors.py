@@ -1,177 +1,173 @@
-"""Map every exception a handler can raise to a problem response (RFC 9457).
+"""Map every exception a handler can raise to a problem response (RFC 9457), by class.
 
-Gmail client errors are recognised by class name: only the gate may import `connector.gmail`,
-so the web layer matches the documented exception tree without importing it.
+`PROBLEMS` is walked along the exception's MRO, so the most specific class listed wins and a
+new subclass inherits its parent's problem type. Gmail's classes come from
+`connector.gmail.errors` (importable by anyone; only the gate calls the client).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
 from audit.event import InvalidEventError
-from connector.accounts.endpoints import TokenEndpointError
-from connector.accounts.oauth import LinkError
-from connector.errors import (
-    AccountNotLinkedError,
-    CompositionError,
-    IdempotencyConflictError,
-    IdempotencyMismatchError,
-    MessageTooLargeError,
-    NeedsRelinkError,
-    ScopeNotGrantedError,
-)
-from connector.policy import (
-    AccessDenied,
-    AuditUnavailableError,
-    PolicyInputError,
-    PolicyRecordNotFoundError,
-)
+from connector import errors as e
+from connector.gmail import errors as g
 from connector.web.problems import ProblemError, ProblemType
 
-_HTTP: Mapping[int, ProblemType] = {
-    400: ProblemType.MALFORMED_REQUEST,
-    404: ProblemType.NOT_FOUND,
-    405: ProblemType.METHOD_NOT_ALLOWED,
-    413: ProblemType.PAYLOAD_TOO_LARGE,
-    415: ProblemType.UNSUPPORTED_MEDIA_TYPE,
+_HTTP: Mapping[int, tuple[ProblemType, str | None]] = {
+    400: (ProblemType.MALFORMED_REQUEST, None),
+    404: (ProblemType.NOT_FOUND, "no such endpoint; see /openapi.json"),
+    405: (
+        ProblemType.METHOD_NOT_ALLOWED,
+        "this endpoint does not accept that method; see /openapi.json",
+    ),
+    413: (ProblemType.PAYLOAD_TOO_LARGE, "the request body is larger than this service accepts"),
+    415: (ProblemType.UNSUPPORTED_MEDIA_TYPE, None),
 }
 
-# connector.gmail.errors, by class name (most specific first along the MRO).
-_GMAIL: Mapping[str, ProblemType] = {
-    "NotFoundError": ProblemType.NOT_FOUND,
-    "RateLimitedError": ProblemType.RATE_LIMITED,
-    "ServerError": ProblemType.GMAIL_UNAVAILABLE,
-    "NetworkError": ProblemType.GMAIL_UNAVAILABLE,
-    "AuthError": ProblemType.NEEDS_RELINK,
-    "PermissionDeniedError": ProblemType.SCOPE_NOT_GRANTED,
-    "InvalidRequestError": ProblemType.GMAIL_REJECTED,
-    "SendOutcomeUnknownError": ProblemType.SEND_OUTCOME_UNKNOWN,
-}
+Builder = Callable[[BaseException], ProblemError]
+_RETRY_GMAIL = {"Retry-After": "5"}
 
 
-def _gmail_problem(exc: Exception) -> ProblemError | None:
-    for cls in type(exc).__mro__:
-        kind = _GMAIL.get(cls.__name__)
-        if kind is None:
-            continue
-        if not cls.__module__.startswith("connector.gmail"):
-            return None
-        return _gmail_detail(kind, exc)
-    return None
-
-
-def _gmail_detail(kind: ProblemType, exc: Exception) -> ProblemError:
+def _gmail_reason(exc: BaseException) -> dict[str, str]:
     reason = getattr(exc, "reason", None)
-    extra = {"gmail_reason": reason} if isinstance(reason, str) else {}
-    if kind is ProblemType.NOT_FOUND:
-        return ProblemError(kind, "Gmail has no such message, thread, draft or attachment")
-    if kind is ProblemType.RATE_LIMITED:
-        retry_after = getattr(exc, "retry_after", None)
-        wait = max(1, round(retry_after)) if isinstance(retry_after, int | float) else 1
-        return ProblemError(
-            kind,
-            f"Gmail's per-user limit was reached; retry after {wait} s",
-            extra=extra,
-            headers={"Retry-After": str(wait)},
-        )
-    if kind is ProblemType.GMAIL_UNAVAILABLE:
-        return ProblemError(
-            kind, "Gmail did not answer usefully after retries; try again shortly",
-            extra=extra, headers={"Retry-After": "5"},
-        )  # fmt: skip
-    if kind is ProblemType.NEEDS_RELINK:
-        return ProblemError(
-            kind, "Gmail refused the account's authorization; link the account again",
-            extra=extra,
-        )  # fmt: skip
-    if kind is ProblemType.SCOPE_NOT_GRANTED:
-        return ProblemError(
-            kind,
-            "Gmail refused: a permission this feature needs was not granted; link the account "
-            "again and tick that permission on Google's consent page",
-            extra=extra,
-        )
-    if kind is ProblemType.SEND_OUTCOME_UNKNOWN:
-        message_id = getattr(exc, "message_id", None)
-        return ProblemError(
-            kind,
-            "the message may have been sent; check the Sent folder before sending again",
-            extra={"rfc822_message_id": message_id} if isinstance(message_id, str) else {},
-        )
-    return ProblemError(kind, "Gmail refused the request as built", extra=extra)
+    return {"gmail_reason": reason} if isinstance(reason, str) else {}
 
 
-def to_problem(exc: Exception) -> ProblemError | None:
+def _rate_limited(exc: BaseException) -> ProblemError:
+    retry_after = getattr(exc, "retry_after", None)
+    wait = max(1, round(retry_after)) if isinstance(retry_after, int | float) else 1
+    return ProblemError(
+        ProblemType.RATE_LIMITED, f"Gmail's per-user limit was reached; retry after {wait} s",
+        extra=_gmail_reason(exc), headers={"Retry-After": str(wait)},
+    )  # fmt: skip
+
+
+def _access_denied(exc: BaseException) -> ProblemError:
+    assert isinstance(exc, e.AccessDenied)
+    return ProblemError(
+        ProblemType.ACCESS_DENIED,
+        f"refused by rule {exc.verdict.rule}: {', '.join(exc.reasons)}. "
+        "The attempt was recorded in the audit log.",
+        extra={"rule": exc.verdict.rule, "reasons": list(exc.reasons), "access_id": exc.access_id},
+    )
+
+
+def _needs_relink(exc: BaseException) -> ProblemError:
+    assert isinstance(exc, e.NeedsRelinkError)
+    return ProblemError(
+        ProblemType.NEEDS_RELINK,
+        f"{exc}. Start a new link with POST /v1/accounts/{exc.account_id}/link "
+        "and approve access on Google's consent page.",
+        extra={"account_id": exc.account_id},
+    )
+
+
+def _scope_not_granted(exc: BaseException) -> ProblemError:
+    assert isinstance(exc, e.ScopeNotGrantedError)
+    return ProblemError(
+        ProblemType.SCOPE_NOT_GRANTED, str(exc),
+        extra={"scope": exc.scope, "feature": exc.feature, "account_id": exc.account_id},
+    )  # fmt: skip
+
+
+def _link_failed(exc: BaseException) -> ProblemError:
+    assert isinstance(exc, e.LinkError)
+    return ProblemError(ProblemType.LINK_FAILED, str(exc), extra={"reason": exc.reason})
+
+
+def _send_unknown(exc: BaseException) -> ProblemError:
+    message_id = getattr(exc, "message_id", None)
+    return ProblemError(
+        ProblemType.SEND_OUTCOME_UNKNOWN,
+        "the message may have been sent; check the Sent folder before sending again",
+        extra={"rfc822_message_id": message_id} if isinstance(message_id, str) else {},
+    )
+
+
+def _invalid_id(exc: BaseException) -> ProblemError:
+    assert isinstance(exc, InvalidEventError)
+    return ProblemError(
+        ProblemType.INVALID_ID, f"{exc.field_name} is not an identifier of the allowed form"
+    )
+
+
+def _fixed(kind: ProblemType, detail: str | None = None, *, retry_after: int = 0) -> Builder:
+    """A problem whose detail is `detail`, or the exception's own message when None."""
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
+
+    def build(exc: BaseException) -> ProblemError:
+        extra = _gmail_reason(exc) if isinstance(exc, g.GmailError) else {}
+        return ProblemError(kind, detail or str(exc), extra=extra, headers=headers)
+
+    return build
+
+
+_gmail_unavailable = _fixed(
+    ProblemType.GMAIL_UNAVAILABLE,
+    "Gmail did not answer usefully after retries; try again shortly",
+    retry_after=5,
+)
+
+
+PROBLEMS: Mapping[type[BaseException], Builder] = {
+    # policy
+    e.AccessDenied: _access_denied,
+    e.AuditUnavailableError: _fixed(ProblemType.AUDIT_UNAVAILABLE, retry_after=5),
+    e.PolicyRecordNotFoundError: _fixed(ProblemType.NOT_FOUND),
+    e.PolicyInputError: _fixed(ProblemType.VALIDATION_FAILED),
+    InvalidEventError: _invalid_id,
+    # accounts
+    e.NeedsRelinkError: _needs_relink,
+    e.ScopeNotGrantedError: _scope_not_granted,
+    e.AccountNotLinkedError: _fixed(ProblemType.ACCOUNT_NOT_LINKED),
+    e.LinkTicketError: _fixed(ProblemType.UNAUTHENTICATED),
+    e.LinkError: _link_failed,
+    e.TokenEndpointError: lambda exc: ProblemError(
+        ProblemType.GMAIL_UNAVAILABLE,
+        f"Google's token endpoint answered {getattr(exc, 'error', '')!r}; try again shortly",
+    ),
+    # inbox
+    e.IdempotencyConflictError: _fixed(ProblemType.IDEMPOTENCY_KEY_IN_USE, retry_after=1),
+    e.IdempotencyMismatchError: _fixed(ProblemType.IDEMPOTENCY_KEY_REUSED),
+    e.MessageTooLargeError: _fixed(ProblemType.PAYLOAD_TOO_LARGE),
+    e.HeaderInjectionError: _fixed(ProblemType.HEADER_INJECTION),
+    e.CompositionError: _fixed(ProblemType.VALIDATION_FAILED),
+    # Gmail
+    g.NotFoundError: _fixed(
+        ProblemType.NOT_FOUND, "Gmail has no such message, thread, draft or attachment"
+    ),
+    g.RateLimitedError: _rate_limited,
+    g.ServerError: _gmail_unavailable,
+    g.NetworkError: _gmail_unavailable,
+    g.AuthError: _fixed(
+        ProblemType.NEEDS_RELINK,
+        "Gmail refused the account's authorization; link the account again",
+    ),
+    g.PermissionDeniedError: _fixed(
+        ProblemType.SCOPE_NOT_GRANTED,
+        "Gmail refused: a permission this feature needs was not granted; link the account "
+        "again and tick that permission on Google's consent page",
+    ),
+    g.InvalidRequestError: _fixed(ProblemType.GMAIL_REJECTED, "Gmail refused the request as built"),
+    g.SendOutcomeUnknownError: _send_unknown,
+}
+
+
+def to_problem(exc: BaseException) -> ProblemError | None:
     """The problem for a known exception, or None (an internal error)."""
     if isinstance(exc, ProblemError):
         return exc
     if isinstance(exc, web.HTTPException):
-        kind = _HTTP.get(exc.status)
-        if kind is None:
+        known = _HTTP.get(exc.status)
+        if known is None:
             return None
-        detail = exc.text or exc.reason
-        if kind is ProblemType.PAYLOAD_TOO_LARGE:
-            detail = "the request body is larger than this service accepts"
-        elif kind is ProblemType.NOT_FOUND:
-            detail = "no such endpoint; see /openapi.json"
-        elif kind is ProblemType.METHOD_NOT_ALLOWED:
-            detail = "this endpoint does not accept that method; see /openapi.json"
-        return ProblemError(kind, detail)
-    if isinstance(exc, AccessDenied):
-        return ProblemError(
-            ProblemType.ACCESS_DENIED,
-            f"refused by rule {exc.verdict.rule}: {', '.join(exc.reasons)}. "
-            "The attempt was recorded in the audit log.",
-            extra={"rule": exc.verdict.rule, "reasons": list(exc.reasons),
-                   "access_id": exc.access_id},
-        )  # fmt: skip
-    if isinstance(exc, IdempotencyConflictError):
-        return ProblemError(
-            ProblemType.IDEMPOTENCY_KEY_IN_USE, str(exc), headers={"Retry-After": "1"}
-        )
-    if isinstance(exc, IdempotencyMismatchError):
-        return ProblemError(ProblemType.IDEMPOTENCY_KEY_REUSED, str(exc))
-    if isinstance(exc, AuditUnavailableError):
-        return ProblemError(ProblemType.AUDIT_UNAVAILABLE, str(exc), headers={"Retry-After": "5"})
-    if isinstance(exc, NeedsRelinkError):
-        return ProblemError(
-            ProblemType.NEEDS_RELINK,
-            f"{exc}. Start a new link with POST /v1/accounts/{exc.account_id}/link "
-            "and approve access on Google's consent page.",
-            extra={"account_id": exc.account_id},
-        )
-    if isinstance(exc, ScopeNotGrantedError):
-        return ProblemError(
-            ProblemType.SCOPE_NOT_GRANTED,
-            str(exc),
-            extra={"scope": exc.scope, "feature": exc.feature, "account_id": exc.account_id},
-        )
-    if isinstance(exc, LinkError):
-        return ProblemError(ProblemType.LINK_FAILED, str(exc), extra={"reason": exc.reason})
-    if isinstance(exc, TokenEndpointError):
-        return ProblemError(
-            ProblemType.GMAIL_UNAVAILABLE,
-            f"Google's token endpoint answered {exc.error!r}; try again shortly",
-        )
-    if isinstance(exc, AccountNotLinkedError):
-        return ProblemError(ProblemType.ACCOUNT_NOT_LINKED, str(exc))
-    if isinstance(exc, MessageTooLargeError):
-        return ProblemError(ProblemType.PAYLOAD_TOO_LARGE, str(exc))
-    if isinstance(exc, CompositionError):
-        kind = (
-            ProblemType.HEADER_INJECTION
-            if "line break" in str(exc)
-            else ProblemType.VALIDATION_FAILED
-        )
-        return ProblemError(kind, str(exc))
-    if isinstance(exc, PolicyRecordNotFoundError):
-        return ProblemError(ProblemType.NOT_FOUND, str(exc))
-    if isinstance(exc, PolicyInputError):
-        return ProblemError(ProblemType.VALIDATION_FAILED, str(exc))
-    if isinstance(exc, InvalidEventError):
-        return ProblemError(
-            ProblemType.INVALID_ID, f"{exc.field_name} is not an identifier of the allowed form"
-        )
-    return _gmail_problem(exc)
+        kind, detail = known
+        return ProblemError(kind, detail or exc.text or exc.reason)
+    for cls in type(exc).__mro__:
+        build = PROBLEMS.get(cls)
+        if build is not None:
+            return build(exc)
+    return None

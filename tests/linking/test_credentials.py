@@ -19,7 +19,7 @@ from connector.accounts.credentials import (
     TokenEndpointError,
 )
 from connector.emulator.server import Emulator
-from connector.errors import AccountNotLinkedError, NeedsRelinkError
+from connector.errors import AccountNotLinkedError, NeedsRelinkError, TokenEndpointError
 from connector.ports import StoredCredentials
 from tests.linking.conftest import FAST, READ, SEND, actions, refresh_calls
 

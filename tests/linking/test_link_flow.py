@@ -7,10 +7,14 @@ from sqlalchemy import text
 
 from audit.vocab import Action
 from connector.accounts.models import AccountStatus
-from connector.accounts.oauth import LinkError, LinkStateError, RedirectNotAllowedError
 from connector.accounts.scopes import Feature
 from connector.accounts.vault import SecretKind
-from connector.errors import ScopeNotGrantedError
+from connector.errors import (
+    LinkError,
+    LinkStateError,
+    RedirectNotAllowedError,
+    ScopeNotGrantedError,
+)
 from tests.linking.conftest import (
     READ,
     REDIRECT,
@@ -186,8 +190,8 @@ async def test_missing_pkce_verifier_is_refused(sqlite_linking):
         user_id="user-1", features=[Feature.READ], redirect_uri=REDIRECT, disclosure_accepted=True
     )
     callback = await consent(w.session, w.emu, start.authorization_url)
-    from connector.accounts.endpoints import TokenEndpointError
     from connector.accounts.oauth import utc_now
+    from connector.errors import TokenEndpointError
     from tests.linking.conftest import link_config
 
     endpoints = link_config(w.emu).endpoints(w.session, (0.0,))

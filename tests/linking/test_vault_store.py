@@ -16,15 +16,8 @@ from connector.accounts.credential_store import VaultCredentialStore
 from connector.accounts.models import AccountStatus
 from connector.accounts.rotation import key_usage, rotate
 from connector.accounts.store import AccountStore
-from connector.accounts.vault import (
-    FileKeyProvider,
-    KeyRing,
-    SecretKind,
-    Vault,
-    VaultError,
-    generate_key_entry,
-)
-from connector.errors import NeedsRelinkError
+from connector.accounts.vault import FileKeyProvider, KeyRing, SecretKind, Vault, generate_key_entry
+from connector.errors import NeedsRelinkError, VaultError
 from connector.settings import Settings
 from tests.linking.conftest import HASH_KEY, actions, link_account, refresh_calls, vault_keys
 

@@ -11,9 +11,9 @@ from connector.accounts.scopes import (
     required_scope,
     scopes_for,
 )
-from connector.accounts.vault import VaultError
 from connector.accounts.wiring import build_linking
 from connector.db import create_engine, migrate
+from connector.errors import VaultError
 from connector.settings import Settings, SettingsError
 from tests.linking.conftest import COMPOSE, READ, SEND, link_account, vault_keys
 

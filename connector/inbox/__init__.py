@@ -1,0 +1,1 @@
+"""The user-facing inbox feature: compose, send, drafts, exactly-once sends (over the gate)."""
