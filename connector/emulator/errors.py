@@ -6,8 +6,9 @@ Shapes follow /work/shared/fixtures/gmail/gmail_error_envelopes.json: every Gmai
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
+
+from connector.gmail_facts import Reason as Reason  # noqa: PLC0414 - re-export
 
 MISSING_CREDENTIALS_MESSAGE = (
     "Request is missing required authentication credential. Expected OAuth 2 access token, "
@@ -21,24 +22,6 @@ INVALID_CREDENTIALS_MESSAGE = (
 )
 WWW_AUTHENTICATE_INVALID = 'Bearer realm="https://accounts.google.com/", error="invalid_token"'
 WWW_AUTHENTICATE_MISSING = 'Bearer realm="https://accounts.google.com/"'
-
-
-class Reason(StrEnum):
-    """Gmail `errors[].reason` values the emulator emits."""
-
-    INVALID_ARGUMENT = "invalidArgument"
-    BAD_REQUEST = "badRequest"
-    NOT_FOUND = "notFound"
-    AUTH_ERROR = "authError"
-    REQUIRED = "required"
-    INSUFFICIENT_PERMISSIONS = "insufficientPermissions"
-    FORBIDDEN = "forbidden"
-    USER_RATE_LIMIT_EXCEEDED = "userRateLimitExceeded"
-    RATE_LIMIT_EXCEEDED = "rateLimitExceeded"
-    BACKEND_ERROR = "backendError"
-    DUPLICATE = "duplicate"
-    UPLOAD_TOO_LARGE = "uploadTooLarge"
-    METHOD_NOT_ALLOWED = "httpMethodNotAllowed"
 
 
 _STATUS_BY_CODE = {

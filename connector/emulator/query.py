@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -275,11 +275,7 @@ class _Parser:
             nxt = self.parse_and(closer)
             if nxt is not None:
                 branches.append(nxt)
-        if not branches:
-            return None
-        if len(branches) == 1:
-            return branches[0]
-        return lambda m, b: any(p(m, b) for p in branches)
+        return _any_of(branches)
 
     def parse_and(self, closer: str | None) -> Predicate | None:
         parts: list[Predicate] = []
@@ -290,11 +286,7 @@ class _Parser:
             pred = self.parse_unary()
             if pred is not None:
                 parts.append(pred)
-        if not parts:
-            return None
-        if len(parts) == 1:
-            return parts[0]
-        return lambda m, b: all(p(m, b) for p in parts)
+        return _all_of(parts)
 
     def _grouped(self, key: str) -> Predicate | None:
         """`subject:(a b)`: every word must match the same operator."""
@@ -332,9 +324,7 @@ class _Parser:
                     alternatives.append(pred)
             if self.peek() == "}":
                 self.take()
-            if not alternatives:
-                return None
-            return lambda m, b: any(p(m, b) for p in alternatives)
+            return _any_of(alternatives)
         if token == "AND":
             return None
         key, sep, value = token.partition(":")
@@ -347,10 +337,21 @@ class _Parser:
         return _text(token.strip('"'))
 
 
-def _all_of(parts: list[Predicate]) -> Predicate | None:
+def _joined(parts: list[Predicate], join: Callable[[Iterator[bool]], bool]) -> Predicate | None:
+    """None for no parts (match everything), the part itself for one, else all/any of them."""
     if not parts:
         return None
-    return lambda m, b: all(p(m, b) for p in parts)
+    if len(parts) == 1:
+        return parts[0]
+    return lambda m, b: join(p(m, b) for p in parts)
+
+
+def _all_of(parts: list[Predicate]) -> Predicate | None:
+    return _joined(parts, all)
+
+
+def _any_of(parts: list[Predicate]) -> Predicate | None:
+    return _joined(parts, any)
 
 
 def parse_query(text: str | None) -> Query:

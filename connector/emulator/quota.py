@@ -2,6 +2,8 @@
 
 Two regimes exist (see gmail-api.md): the legacy 250 units/user/s moving average and the newer
 6,000 units/user/minute. Both are a sliding window of charged units; only the sizes differ.
+The limits and the per-method unit table are Google's numbers, shared with the client
+(`connector.gmail_facts`); the accounting here is the emulator's own.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from connector.emulator import errors
+from connector.gmail_facts import DEFAULT_UNITS, REGIME_LIMITS, REGIME_UNITS
 
 
 class QuotaRegime(StrEnum):
@@ -24,46 +27,6 @@ class RateLimitStyle(StrEnum):
 
     HTTP_429 = "429"
     HTTP_403 = "403"
-
-
-# The documented (older) per-method unit table; method keys drop the "gmail.users." prefix.
-LEGACY_UNITS: dict[str, int] = {
-    "getProfile": 1,
-    "labels.list": 1,
-    "labels.get": 1,
-    "labels.create": 5,
-    "labels.delete": 5,
-    "labels.patch": 5,
-    "labels.update": 5,
-    "messages.get": 5,
-    "messages.list": 5,
-    "messages.send": 100,
-    "messages.modify": 5,
-    "messages.trash": 5,
-    "messages.untrash": 5,
-    "messages.delete": 10,
-    "messages.batchModify": 50,
-    "messages.batchDelete": 50,
-    "messages.insert": 25,
-    "messages.import": 25,
-    "messages.attachments.get": 5,
-    "threads.get": 10,
-    "threads.list": 10,
-    "threads.modify": 10,
-    "threads.trash": 10,
-    "threads.untrash": 10,
-    "threads.delete": 20,
-    "drafts.create": 10,
-    "drafts.get": 5,
-    "drafts.list": 5,
-    "drafts.update": 15,
-    "drafts.delete": 10,
-    "drafts.send": 100,
-    "history.list": 2,
-}
-# The newer table is reported to charge more for reads.
-PER_MINUTE_UNITS: dict[str, int] = {**LEGACY_UNITS, "messages.get": 20, "threads.get": 40}
-DEFAULT_UNITS = 5
 
 
 @dataclass
@@ -79,19 +42,18 @@ class QuotaConfig:
     def limit(self) -> int:
         if self.units_per_window is not None:
             return self.units_per_window
-        return 250 if self.regime is QuotaRegime.LEGACY else 6000
+        return REGIME_LIMITS[self.regime][0]
 
     @property
     def window(self) -> float:
         if self.window_seconds is not None:
             return self.window_seconds
-        return 1.0 if self.regime is QuotaRegime.LEGACY else 60.0
+        return REGIME_LIMITS[self.regime][1]
 
     def units(self, method: str) -> int:
         if self.method_units and method in self.method_units:
             return self.method_units[method]
-        table = LEGACY_UNITS if self.regime is QuotaRegime.LEGACY else PER_MINUTE_UNITS
-        return table.get(method, DEFAULT_UNITS)
+        return REGIME_UNITS[self.regime].get(method, DEFAULT_UNITS)
 
 
 @dataclass

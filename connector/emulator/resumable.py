@@ -13,6 +13,7 @@ from typing import Any
 
 from connector.emulator import errors
 from connector.emulator.sending import SEND_SIZE_LIMIT
+from connector.emulator.upload import metadata_json, too_large
 
 _RANGE_RE = re.compile(r"bytes\s+(?:(\d+)-(\d+)|\*)/(\d+|\*)")
 MAX_SESSIONS = 1000
@@ -52,14 +53,7 @@ class ResumableSessions:
         query: dict[str, list[str]],
         body: bytes,
     ) -> str:
-        metadata: dict[str, Any] = {}
-        if body.strip():
-            try:
-                loaded = json.loads(body)
-            except ValueError:
-                raise errors.bad_request("Invalid JSON payload received.") from None
-            if isinstance(loaded, dict):
-                metadata = loaded
+        metadata = metadata_json(body, "Invalid JSON payload received.")
         if len(self._sessions) >= MAX_SESSIONS:
             self._sessions.pop(next(iter(self._sessions)))
         upload_id = "ADPycd" + secrets.token_urlsafe(24)
@@ -87,9 +81,7 @@ class ResumableSessions:
         session.data += chunk
         if len(session.data) > SEND_SIZE_LIMIT:
             del self._sessions[upload_id]
-            raise errors.GmailError(
-                413, f"Media larger than: {SEND_SIZE_LIMIT}", errors.Reason.UPLOAD_TOO_LARGE
-            )
+            raise too_large()
         if total is not None and len(session.data) < total:
             return len(session.data)
         return None

@@ -75,6 +75,19 @@ class EmulatorConfig:
     default_scopes: tuple[str, ...] = DEFAULT_SCOPES
 
 
+class _BaseUrl:
+    """A read-only `Emulator` attribute: `path` under the emulator's `base_url`."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __get__(self, emu: Emulator, owner: object = None) -> str:
+        return emu.base_url + self.path
+
+    def __set__(self, emu: Emulator, value: str) -> None:
+        raise AttributeError("the emulator's URLs follow base_url")
+
+
 @dataclass
 class Emulator:
     """A running emulator: URLs, state and control helpers (see module docstring)."""
@@ -101,34 +114,14 @@ class Emulator:
             self.tokens,
         )
 
-    # -- URLs ----------------------------------------------------------------------------
-    @property
-    def gmail_endpoint(self) -> str:
-        return self.base_url
-
-    @property
-    def batch_uri(self) -> str:
-        return self.base_url + "batch/gmail/v1"
-
-    @property
-    def token_uri(self) -> str:
-        return self.base_url + "token"
-
-    @property
-    def auth_uri(self) -> str:
-        return self.base_url + "o/oauth2/v2/auth"
-
-    @property
-    def revoke_uri(self) -> str:
-        return self.base_url + "revoke"
-
-    @property
-    def userinfo_uri(self) -> str:
-        return self.base_url + "v1/userinfo"
-
-    @property
-    def tokeninfo_uri(self) -> str:
-        return self.base_url + "tokeninfo"
+    # -- URLs (under base_url, so only meaningful once the emulator listens) -------------
+    gmail_endpoint = _BaseUrl("")  # api_endpoint for googleapiclient
+    batch_uri = _BaseUrl("batch/gmail/v1")
+    token_uri = _BaseUrl("token")
+    auth_uri = _BaseUrl("o/oauth2/v2/auth")
+    revoke_uri = _BaseUrl("revoke")
+    userinfo_uri = _BaseUrl("v1/userinfo")
+    tokeninfo_uri = _BaseUrl("tokeninfo")
 
     @property
     def client_id(self) -> str:

@@ -22,6 +22,17 @@ def too_large() -> errors.GmailError:
     )
 
 
+def metadata_json(body: bytes, invalid: str) -> dict[str, Any]:
+    """An upload's JSON metadata: {} when empty or not an object; 400 `invalid` when not JSON."""
+    if not body.strip():
+        return {}
+    try:
+        loaded = json.loads(body)
+    except ValueError:
+        raise errors.bad_request(invalid) from None
+    return loaded if isinstance(loaded, dict) else {}
+
+
 def _parts(body: bytes, boundary: str) -> list[tuple[dict[str, str], bytes]]:
     delimiter = b"--" + boundary.encode()
     parts: list[tuple[dict[str, str], bytes]] = []
@@ -66,14 +77,7 @@ def parse_upload(
     (meta_headers, meta_bytes), (_media_headers, media) = parts
     if len(media) > SEND_SIZE_LIMIT:
         raise too_large()
-    metadata: dict[str, Any] = {}
-    if meta_bytes.strip():
-        try:
-            loaded = json.loads(meta_bytes)
-        except ValueError:
-            raise errors.bad_request("Invalid JSON in upload metadata part") from None
-        if isinstance(loaded, dict):
-            metadata = loaded
+    metadata = metadata_json(meta_bytes, "Invalid JSON in upload metadata part")
     if "json" not in meta_headers.get("content-type", "application/json"):
         raise errors.bad_request("The first multipart part must be application/json metadata")
     return metadata, media

@@ -179,12 +179,9 @@ class GmailClient:
         """Create once: an unknown outcome is settled by searching drafts for the Message-ID."""
         check_size(message.raw)
         call = self.calls.create_draft(message.raw, message.thread_id)
-
-        async def resolve() -> GmailJson | None:
-            return await self._once.find_draft(account_id, message.message_id)
-
-        result: GmailJson = await self._once.run(account_id, call, resolve)
-        return result
+        return await self._once.run(
+            account_id, call, lambda: self._once.find_draft(account_id, message.message_id)
+        )
 
     async def update_draft(
         self, account_id: str, draft_id: str, message: OutgoingMessage
@@ -221,20 +218,16 @@ class GmailClient:
                 message_id=message_id,
             )
 
-        result: GmailJson = await self._once.run(account_id, call, resolve)
-        return result
+        return await self._once.run(account_id, call, resolve)
 
     # -- send ----------------------------------------------------------------------------
     async def send_message(self, account_id: str, message: OutgoingMessage) -> GmailJson:
         """Send exactly once: an unknown outcome is resolved by an `rfc822msgid:` search."""
         check_size(message.raw)
         call = self.calls.send_message(message.raw, message.thread_id)
-
-        async def resolve() -> GmailJson | None:
-            return await self._once.find_sent(account_id, message.message_id)
-
-        result: GmailJson = await self._once.run(account_id, call, resolve)
-        return result
+        return await self._once.run(
+            account_id, call, lambda: self._once.find_sent(account_id, message.message_id)
+        )
 
     # -- sync ----------------------------------------------------------------------------
     async def full_sync(self, account_id: str) -> SyncResult:

@@ -20,30 +20,13 @@ GmailError                      base: `status` (HTTP, None off the wire), `reaso
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Any
 
 from connector.errors import CompositionError as CompositionError  # noqa: PLC0414 - re-export
 from connector.errors import ConnectorError
 from connector.errors import MessageTooLargeError as MessageTooLargeError  # noqa: PLC0414
-
-
-class Reason(StrEnum):
-    """Gmail `errors[].reason` values the client acts on."""
-
-    AUTH_ERROR = "authError"
-    REQUIRED = "required"
-    INSUFFICIENT_PERMISSIONS = "insufficientPermissions"
-    FORBIDDEN = "forbidden"
-    USER_RATE_LIMIT_EXCEEDED = "userRateLimitExceeded"
-    RATE_LIMIT_EXCEEDED = "rateLimitExceeded"
-    NOT_FOUND = "notFound"
-    INVALID_ARGUMENT = "invalidArgument"
-    BAD_REQUEST = "badRequest"
-    BACKEND_ERROR = "backendError"
-
-
-RATE_LIMIT_REASONS = frozenset({Reason.USER_RATE_LIMIT_EXCEEDED, Reason.RATE_LIMIT_EXCEEDED})
+from connector.gmail_facts import RATE_LIMIT_REASONS
+from connector.gmail_facts import Reason as Reason  # noqa: PLC0414 - re-export
 
 
 class GmailError(ConnectorError):

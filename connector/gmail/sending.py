@@ -10,7 +10,6 @@ never a retry.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
 
 from connector.gmail.calls import ApiCall, CallFactory
 from connector.gmail.errors import (
@@ -41,12 +40,13 @@ class ExactlyOnce:
         # Search again after these pauses before concluding "not sent": Gmail's index can lag.
         self._delays = tuple(resolution_delays) or (0.0,)
 
-    async def run(self, account_id: str, call: ApiCall, resolve: Resolver) -> Any:
+    async def run(self, account_id: str, call: ApiCall, resolve: Resolver) -> GmailJson:
         """Run a non-idempotent call; on an unknown outcome, `resolve` before any retry."""
         attempt = 1
         while True:
             try:
-                return await self._executor.call(account_id, call)
+                result: GmailJson = await self._executor.call(account_id, call)
+                return result
             except (ServerError, NetworkError) as exc:
                 if isinstance(exc, NetworkError) and not exc.request_sent:
                     raise  # never reached Gmail; the executor already retried it
