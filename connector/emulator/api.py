@@ -16,7 +16,8 @@ from typing import Any
 
 from connector.emulator import discovery, errors
 from connector.emulator.faults import FaultInjector, FaultKind
-from connector.emulator.gmail_routes import HANDLERS, Call
+from connector.emulator.gmail_call import Call
+from connector.emulator.gmail_routes import HANDLERS
 from connector.emulator.quota import QuotaTracker
 from connector.emulator.render import apply_fields, parse_fields
 from connector.emulator.resumable import ResumableSessions
