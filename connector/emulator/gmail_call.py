@@ -26,6 +26,8 @@ SEARCH_CACHE_SIZE = 64
 
 @dataclass(slots=True)
 class Call:
+    """One Gmail call as its handler sees it: mailbox, path and query parameters, body."""
+
     state: EmulatorState
     box: Mailbox
     params: dict[str, str]
@@ -55,57 +57,93 @@ class Call:
             raise errors.bad_request("Invalid JSON payload received.")
         return loaded
 
+    # -- lookups ---------------------------------------------------------------------------
+    def message(self, key: str = "id") -> Message:
+        """The message the path parameter `key` names: 400 if malformed, 404 if unknown."""
+        value = self.params[key]
+        if parse_id(value) is None:
+            raise errors.invalid_id()
+        msg = self.box.messages.get(value.lower())
+        if msg is None:
+            raise errors.not_found()
+        return msg
+
+    def thread_id(self) -> str:
+        """The (lowercase) id of the thread the path names: 400 if malformed, 404 if unknown."""
+        value = self.params["id"]
+        if parse_id(value) is None:
+            raise errors.invalid_id()
+        if value.lower() not in self.box.threads:
+            raise errors.not_found()
+        return value.lower()
+
+    def check_labels(self, label_ids: list[str]) -> None:
+        for label_id in label_ids:
+            if label_id not in self.box.labels:
+                raise errors.invalid_argument(f"Invalid label: {label_id}")
+
+    # -- paging and search -----------------------------------------------------------------
+    def page(self) -> tuple[int, int]:
+        """(first index, page size) from maxResults and pageToken."""
+        raw_max = self.arg("maxResults")
+        try:
+            size = DEFAULT_PAGE if raw_max is None else int(raw_max)
+        except ValueError:
+            raise errors.invalid_argument(f"Invalid value for maxResults: {raw_max}") from None
+        if size < 0:
+            raise errors.invalid_argument(f"Invalid value for maxResults: {raw_max}")
+        size = min(size or DEFAULT_PAGE, MAX_PAGE)
+        token = self.arg("pageToken")
+        if not token:
+            return 0, size
+        if not token.isdigit():
+            raise errors.invalid_argument("Invalid pageToken")
+        return int(token), size
+
+    def matching(self) -> list[Message]:
+        """Matching messages newest first, cached per mailbox until the next history change.
+
+        Clients page through the same search and benchmarks repeat it; the cache key includes
+        the mailbox historyId, which every mutation bumps, so a hit is always current.
+        """
+        box = self.box
+        key = (self.arg("q") or "", tuple(self.args("labelIds")), self.flag("includeSpamTrash"))
+        cached = box.search_cache.get(key)
+        if cached is not None and cached[0] == box.history_id:
+            return cached[1]
+        found = _search(self)
+        if len(box.search_cache) >= SEARCH_CACHE_SIZE:
+            box.search_cache.clear()
+        box.search_cache[key] = (box.history_id, found)
+        return found
+
+    # -- message bodies --------------------------------------------------------------------
+    def message_source(self, body_key: str | None) -> tuple[bytes, str | None, list[str]]:
+        """(raw bytes, threadId, labelIds) from a JSON body or an upload; `body_key` nests it."""
+        if self.upload:
+            metadata, raw = parse_upload(self.arg("uploadType"), self.content_type, self.body)
+            resource = metadata.get(body_key, {}) if body_key else metadata
+        else:
+            data = self.json()
+            resource = data.get(body_key, {}) if body_key else data
+            if not isinstance(resource, dict):
+                raise errors.bad_request("Invalid JSON payload received.")
+            raw = _decode_raw(resource.get("raw"))
+        if not isinstance(resource, dict):
+            resource = {}
+        thread = resource.get("threadId")
+        labels = resource.get("labelIds") or []
+        if thread is not None and (not isinstance(thread, str) or parse_id(thread) is None):
+            raise errors.invalid_id()
+        return raw, thread.lower() if isinstance(thread, str) else None, list(labels)
+
 
 Handler = Callable[[Call], dict[str, Any] | None]
-
-
-# -- lookups -------------------------------------------------------------------------------
-def message_of(call: Call, key: str = "id") -> Message:
-    value = call.params[key]
-    if parse_id(value) is None:
-        raise errors.invalid_id()
-    msg = call.box.messages.get(value.lower())
-    if msg is None:
-        raise errors.not_found()
-    return msg
-
-
-def thread_id_of(call: Call) -> str:
-    value = call.params["id"]
-    if parse_id(value) is None:
-        raise errors.invalid_id()
-    if value.lower() not in call.box.threads:
-        raise errors.not_found()
-    return value.lower()
-
-
-def check_labels(box: Mailbox, label_ids: list[str]) -> None:
-    for label_id in label_ids:
-        if label_id not in box.labels:
-            raise errors.invalid_argument(f"Invalid label: {label_id}")
 
 
 def label_changes(data: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(addLabelIds, removeLabelIds) of a modify request's body."""
     return list(data.get("addLabelIds") or []), list(data.get("removeLabelIds") or [])
-
-
-# -- paging and search ---------------------------------------------------------------------
-def page(call: Call) -> tuple[int, int]:
-    raw_max = call.arg("maxResults")
-    try:
-        size = DEFAULT_PAGE if raw_max is None else int(raw_max)
-    except ValueError:
-        raise errors.invalid_argument(f"Invalid value for maxResults: {raw_max}") from None
-    if size < 0:
-        raise errors.invalid_argument(f"Invalid value for maxResults: {raw_max}")
-    size = min(size or DEFAULT_PAGE, MAX_PAGE)
-    token = call.arg("pageToken")
-    if not token:
-        return 0, size
-    if not token.isdigit():
-        raise errors.invalid_argument("Invalid pageToken")
-    return int(token), size
 
 
 def paginate(
@@ -121,24 +159,6 @@ def paginate(
         out["nextPageToken"] = str(start + size)
     out["resultSizeEstimate"] = len(items)
     return out
-
-
-def matching(call: Call) -> list[Message]:
-    """Matching messages newest first, cached per mailbox until the next history change.
-
-    Clients page through the same search and benchmarks repeat it; the cache key includes
-    the mailbox historyId, which every mutation bumps, so a hit is always current.
-    """
-    box = call.box
-    key = (call.arg("q") or "", tuple(call.args("labelIds")), call.flag("includeSpamTrash"))
-    cached = box.search_cache.get(key)
-    if cached is not None and cached[0] == box.history_id:
-        return cached[1]
-    found = _search(call)
-    if len(box.search_cache) >= SEARCH_CACHE_SIZE:
-        box.search_cache.clear()
-    box.search_cache[key] = (box.history_id, found)
-    return found
 
 
 def _search(call: Call) -> list[Message]:
@@ -159,7 +179,6 @@ def _search(call: Call) -> list[Message]:
     return candidates
 
 
-# -- message bodies ------------------------------------------------------------------------
 def _decode_raw(value: Any) -> bytes:
     if not isinstance(value, str) or not value:
         raise errors.invalid_argument(
@@ -169,23 +188,3 @@ def _decode_raw(value: Any) -> bytes:
         return b64url_decode(value)
     except (binascii.Error, ValueError):
         raise errors.invalid_argument("Invalid value for ByteString: " + value[:16]) from None
-
-
-def message_source(call: Call, body_key: str | None) -> tuple[bytes, str | None, list[str]]:
-    """(raw bytes, threadId, labelIds) from a JSON body or an upload; `body_key` nests it."""
-    if call.upload:
-        metadata, raw = parse_upload(call.arg("uploadType"), call.content_type, call.body)
-        resource = metadata.get(body_key, {}) if body_key else metadata
-    else:
-        data = call.json()
-        resource = data.get(body_key, {}) if body_key else data
-        if not isinstance(resource, dict):
-            raise errors.bad_request("Invalid JSON payload received.")
-        raw = _decode_raw(resource.get("raw"))
-    if not isinstance(resource, dict):
-        resource = {}
-    thread = resource.get("threadId")
-    labels = resource.get("labelIds") or []
-    if thread is not None and (not isinstance(thread, str) or parse_id(thread) is None):
-        raise errors.invalid_id()
-    return raw, thread.lower() if isinstance(thread, str) else None, list(labels)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector.emulator import errors, sending
-from connector.emulator.gmail_call import Call, message_source, page, paginate
+from connector.emulator.gmail_call import Call, paginate
 from connector.emulator.query import parse_query
 from connector.emulator.render import parse_format, render_message
 from connector.emulator.state import Draft
@@ -28,7 +28,7 @@ def _draft_resource(call: Call, draft_id: str) -> dict[str, Any]:
 
 
 def _store_draft(call: Call, draft_id: str | None) -> dict[str, Any]:
-    raw, thread_id, _labels = message_source(call, "message")
+    raw, thread_id, _labels = call.message_source("message")
     if len(raw) > sending.SEND_SIZE_LIMIT:
         raise errors.invalid_argument(
             f"Request payload size exceeds the limit: {sending.SEND_SIZE_LIMIT} bytes."
@@ -62,7 +62,7 @@ def drafts_get(call: Call) -> dict[str, Any]:
 
 
 def drafts_list(call: Call) -> dict[str, Any]:
-    start, size = page(call)
+    start, size = call.page()
     box = call.box
     query = parse_query(call.arg("q"))
     drafts = [d for d in reversed(box.drafts.values()) if query.matches(d.message, box)]

@@ -5,23 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from connector.emulator import errors
-from connector.emulator.gmail_call import (
-    Call,
-    check_labels,
-    label_changes,
-    matching,
-    page,
-    paginate,
-    thread_id_of,
-)
+from connector.emulator.gmail_call import Call, label_changes, paginate
 from connector.emulator.render import Format, parse_format, render_thread
 from connector.emulator.state import HistoryType
 
 
 def threads_list(call: Call) -> dict[str, Any]:
-    start, size = page(call)
+    start, size = call.page()
     seen: dict[str, None] = {}
-    for msg in matching(call):
+    for msg in call.matching():
         seen.setdefault(msg.thread_id, None)
     box = call.box
 
@@ -37,7 +29,7 @@ def threads_list(call: Call) -> dict[str, Any]:
 
 
 def threads_get(call: Call) -> dict[str, Any]:
-    thread_id = thread_id_of(call)
+    thread_id = call.thread_id()
     fmt = parse_format(call.arg("format"))
     if fmt is Format.RAW:
         raise errors.invalid_argument("Invalid format: RAW is not supported for threads")
@@ -45,8 +37,8 @@ def threads_get(call: Call) -> dict[str, Any]:
 
 
 def _thread_modify(call: Call, add: list[str], remove: list[str]) -> dict[str, Any]:
-    thread_id = thread_id_of(call)
-    check_labels(call.box, add + remove)
+    thread_id = call.thread_id()
+    call.check_labels(add + remove)
     for msg in list(call.box.threads[thread_id]):
         call.box.modify(msg, add, remove)
     return render_thread(call.box, thread_id, Format.MINIMAL)
@@ -65,7 +57,7 @@ def threads_untrash(call: Call) -> dict[str, Any]:
 
 
 def threads_delete(call: Call) -> None:
-    thread_id = thread_id_of(call)
+    thread_id = call.thread_id()
     for msg in list(call.box.threads[thread_id]):
         call.box.delete_message(msg)
 
@@ -82,7 +74,7 @@ def history_list(call: Call) -> dict[str, Any]:
         HistoryType(t) for t in call.args("historyTypes") if t in HistoryType._value2member_map_
     }
     label_filter = call.arg("labelId")
-    first, size = page(call)
+    first, size = call.page()
     records = [
         r
         for r in box.history
