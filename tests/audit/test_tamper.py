@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit import Damage, open_audit_log
+from audit.chain import Pending, link, row_of
 from audit.signing import generate_key, key_id
 from tests.audit.helpers import make_event, raw_execute
 
@@ -34,88 +36,82 @@ async def test_intact_log_verifies(db_url: str, signing_key: Ed25519PrivateKey) 
     assert await damage_of(db_url, signing_key) is None
 
 
-async def test_altered_body(db_url: str, signing_key: Ed25519PrivateKey) -> None:
-    """Editing an event's body is reported as altered at that seq."""
-    await build(db_url, signing_key)
-    await raw_execute(
-        db_url, ["UPDATE audit_events SET body = replace(body, '\"u1\"', '\"u2\"') WHERE seq = 8"]
-    )
-    assert await damage_of(db_url, signing_key) == (8, Damage.ALTERED)
+_FORGED_SIGNATURE = generate_key().sign(b"anything").hex()  # a signature by another key
 
-
-async def test_altered_index_column(db_url: str, signing_key: Ed25519PrivateKey) -> None:
-    """Editing only a query column (to hide an event) is reported as altered."""
-    await build(db_url, signing_key)
-    await raw_execute(db_url, ["UPDATE audit_events SET account_id = 'other' WHERE seq = 12"])
-    assert await damage_of(db_url, signing_key) == (12, Damage.ALTERED)
-
-
-async def test_deleted_event(db_url: str, signing_key: Ed25519PrivateKey) -> None:
-    """Deleting an event is reported as deleted at the missing seq."""
-    await build(db_url, signing_key)
-    await raw_execute(db_url, ["DELETE FROM audit_events WHERE seq = 5"])
-    assert await damage_of(db_url, signing_key) == (5, Damage.DELETED)
-
-
-async def test_deleted_and_renumbered(db_url: str, signing_key: Ed25519PrivateKey) -> None:
-    """Deleting an event and closing the gap is still reported as deleted."""
-    await build(db_url, signing_key)
-    await raw_execute(
-        db_url,
+TAMPERING = [
+    # Editing an event's body is reported as altered at that seq.
+    pytest.param(
+        ["UPDATE audit_events SET body = replace(body, '\"u1\"', '\"u2\"') WHERE seq = 8"],
+        (8, Damage.ALTERED),
+        id="altered_body",
+    ),
+    # Editing only a query column (to hide an event) is reported as altered.
+    pytest.param(
+        ["UPDATE audit_events SET account_id = 'other' WHERE seq = 12"],
+        (12, Damage.ALTERED),
+        id="altered_index_column",
+    ),
+    # Deleting an event is reported as deleted at the missing seq.
+    pytest.param(
+        ["DELETE FROM audit_events WHERE seq = 5"], (5, Damage.DELETED), id="deleted_event"
+    ),
+    # Deleting an event and closing the gap is still reported as deleted.
+    pytest.param(
         [
             "DELETE FROM audit_events WHERE seq = 5",
             "UPDATE audit_events SET seq = seq + 1000 WHERE seq > 5",
             "UPDATE audit_events SET seq = seq - 1001 WHERE seq > 1000",
         ],
-    )
-    assert await damage_of(db_url, signing_key) == (5, Damage.DELETED)
-
-
-async def test_inserted_event(db_url: str, signing_key: Ed25519PrivateKey) -> None:
-    """A forged row slipped between two events is reported as inserted."""
-    await build(db_url, signing_key)
-    await raw_execute(
-        db_url,
+        (5, Damage.DELETED),
+        id="deleted_and_renumbered",
+    ),
+    # A forged row slipped between two events is reported as inserted.
+    pytest.param(
         [
             "UPDATE audit_events SET seq = seq + 1000 WHERE seq >= 7",
             "UPDATE audit_events SET seq = seq - 999 WHERE seq > 1000",
             "INSERT INTO audit_events SELECT 7, time, account_id, actor_id, action, purpose,"
             " decision, body, prev_hash, hash FROM audit_events WHERE seq = 3",
         ],
-    )
-    assert await damage_of(db_url, signing_key) == (7, Damage.INSERTED)
-
-
-async def test_reordered_events(db_url: str, signing_key: Ed25519PrivateKey) -> None:
-    """Swapping two adjacent events is reported as reordered."""
-    await build(db_url, signing_key)
-    await raw_execute(
-        db_url,
+        (7, Damage.INSERTED),
+        id="inserted_event",
+    ),
+    # Swapping two adjacent events is reported as reordered.
+    pytest.param(
         [
             "UPDATE audit_events SET seq = 1000 WHERE seq = 14",
             "UPDATE audit_events SET seq = 14 WHERE seq = 15",
             "UPDATE audit_events SET seq = 15 WHERE seq = 1000",
         ],
-    )
-    assert await damage_of(db_url, signing_key) == (14, Damage.REORDERED)
+        (14, Damage.REORDERED),
+        id="reordered_events",
+    ),
+    # Cutting off the tail that a signed checkpoint covers is reported as truncated.
+    pytest.param(
+        ["DELETE FROM audit_events WHERE seq > 24"],
+        (25, Damage.TRUNCATED),
+        id="truncated_after_checkpoint",
+    ),
+    # A checkpoint re-signed with another key, or edited, is reported as forged.
+    pytest.param(
+        [f"UPDATE audit_checkpoints SET signature = '{_FORGED_SIGNATURE}' WHERE seq = 20"],
+        (20, Damage.FORGED_CHECKPOINT),
+        id="forged_checkpoint",
+    ),
+]
 
 
-async def test_truncated_after_checkpoint(db_url: str, signing_key: Ed25519PrivateKey) -> None:
-    """Cutting off the tail that a signed checkpoint covers is reported as truncated."""
+@pytest.mark.parametrize(("statements", "expected"), TAMPERING)
+async def test_tampering_is_found(
+    db_url: str,
+    signing_key: Ed25519PrivateKey,
+    statements: list[str],
+    expected: tuple[int, Damage],
+) -> None:
+    """Each kind of damage is reported with the first bad seq and its kind."""
     await build(db_url, signing_key)
-    await raw_execute(db_url, ["DELETE FROM audit_events WHERE seq > 24"])
-    assert await damage_of(db_url, signing_key) == (25, Damage.TRUNCATED)
-
-
-async def test_forged_checkpoint(db_url: str, signing_key: Ed25519PrivateKey) -> None:
-    """A checkpoint re-signed with another key, or edited, is reported as forged."""
-    await build(db_url, signing_key)
-    other = generate_key()
-    forged = other.sign(b"anything").hex()
-    await raw_execute(
-        db_url, [f"UPDATE audit_checkpoints SET signature = '{forged}' WHERE seq = 20"]
-    )
-    assert await damage_of(db_url, signing_key) == (20, Damage.FORGED_CHECKPOINT)
+    await raw_execute(db_url, statements)
+    assert await damage_of(db_url, signing_key) == expected
 
 
 async def test_rewritten_chain_caught_by_checkpoint(
@@ -124,28 +120,15 @@ async def test_rewritten_chain_caught_by_checkpoint(
     """Rewriting a whole stretch with recomputed hashes contradicts the signed checkpoint."""
     await build(db_url, signing_key)
     # Replace the chain with a self-consistent one built from different events.
-    from audit.chain import Pending, link
-
     forged = link(0, bytes(32), [Pending.of(make_event(i + 100)) for i in range(N)])
     statements = ["DELETE FROM audit_events"]
     for item in forged:
-        c = item.pending.columns
+        seq, *texts, prev_hash, digest = row_of(item)
         values = [
-            str(item.seq),
-            *(
-                f"'{v}'"
-                for v in (
-                    c.time,
-                    c.account_id,
-                    c.actor_id,
-                    c.action,
-                    c.purpose,
-                    c.decision,
-                    item.pending.body,
-                )
-            ),
-            _blob(db_url, item.prev_hash),
-            _blob(db_url, item.hash),
+            str(seq),
+            *(f"'{v}'" for v in texts),
+            _blob(db_url, prev_hash),
+            _blob(db_url, digest),
         ]
         statements.append(f"INSERT INTO audit_events VALUES ({', '.join(values)})")
     await raw_execute(db_url, statements)

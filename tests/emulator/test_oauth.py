@@ -53,20 +53,31 @@ async def exchange(http: aiohttp.ClientSession, emu: Emulator, **form: str) -> t
         return resp.status, await resp.json()
 
 
+async def exchange_code(
+    http: aiohttp.ClientSession,
+    emu: Emulator,
+    code: str,
+    verifier: str,
+    redirect_uri: str = REDIRECT,
+) -> tuple[int, dict]:
+    """The authorization-code grant (with its PKCE verifier) at the token endpoint."""
+    return await exchange(
+        http,
+        emu,
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=redirect_uri,
+        code_verifier=verifier,
+    )
+
+
 async def test_auto_approve_code_exchange_and_gmail_call(emu: Emulator, http) -> None:
     """Auto-approve redirects with code+state; the code buys tokens that call Gmail."""
     verifier, challenge = pkce()
     got = await authorize(http, emu, auth_params(emu, challenge, login_hint=BOB))
     assert got["state"] == "st-123"
     assert got["code"]
-    status, tokens = await exchange(
-        http,
-        emu,
-        grant_type="authorization_code",
-        code=got["code"],
-        redirect_uri=REDIRECT,
-        code_verifier=verifier,
-    )
+    status, tokens = await exchange_code(http, emu, got["code"], verifier)
     assert status == 200
     assert tokens["token_type"] == "Bearer"
     assert tokens["expires_in"] == 3599
@@ -87,14 +98,7 @@ async def test_code_replay_and_wrong_verifier(emu: Emulator, http) -> None:
     """A code is single-use; a wrong PKCE verifier is invalid_grant."""
     verifier, challenge = pkce()
     code = (await authorize(http, emu, auth_params(emu, challenge)))["code"]
-    status, body = await exchange(
-        http,
-        emu,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri=REDIRECT,
-        code_verifier="wrong" * 10,
-    )
+    status, body = await exchange_code(http, emu, code, "wrong" * 10)
     assert status == 400
     assert body["error"] == "invalid_grant"
     code = (await authorize(http, emu, auth_params(emu, challenge)))["code"]
@@ -118,13 +122,8 @@ async def test_redirect_uri_must_match_and_be_allowed(emu: Emulator, http) -> No
         assert resp.status == 400
         assert "redirect_uri_mismatch" in await resp.text()
     code = (await authorize(http, emu, auth_params(emu, challenge)))["code"]
-    status, body = await exchange(
-        http,
-        emu,
-        grant_type="authorization_code",
-        code=code,
-        redirect_uri="http://127.0.0.1:1/other",
-        code_verifier=verifier,
+    status, body = await exchange_code(
+        http, emu, code, verifier, redirect_uri="http://127.0.0.1:1/other"
     )
     assert status == 400
 
@@ -174,14 +173,7 @@ async def test_consent_page_partial_grant(emu: Emulator, http) -> None:
         got = {k: v[0] for k, v in parse_qs(urlsplit(r.headers["Location"]).query).items()}
     assert got["scope"] == READ
     assert got["state"] == "st-123"
-    status, tokens = await exchange(
-        http,
-        emu,
-        grant_type="authorization_code",
-        code=got["code"],
-        redirect_uri=REDIRECT,
-        code_verifier=verifier,
-    )
+    status, tokens = await exchange_code(http, emu, got["code"], verifier)
     assert status == 200
     assert tokens["scope"] == READ
     deny = aiohttp.FormData({**hidden, "login": ALICE, "action": "deny"})
