@@ -19,39 +19,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from types import MappingProxyType
 
+from connector.gmail_facts import DEFAULT_UNITS, LEGACY_UNITS, REGIME_LIMITS, REGIME_UNITS
+
 
 class QuotaRegime(StrEnum):
     LEGACY = "legacy"  # 250 units per user per second (moving average)
     PER_MINUTE = "per_minute"  # 6,000 units per user per minute
-
-
-# The documented per-method costs (older table); keys are discovery method ids without
-# the "gmail.users." prefix.
-LEGACY_UNITS: Mapping[str, int] = MappingProxyType(
-    {
-        "getProfile": 1,
-        "labels.list": 1,
-        "labels.get": 1,
-        "messages.get": 5,
-        "messages.list": 5,
-        "messages.send": 100,
-        "messages.modify": 5,
-        "messages.attachments.get": 5,
-        "threads.get": 10,
-        "threads.list": 10,
-        "drafts.create": 10,
-        "drafts.get": 5,
-        "drafts.list": 5,
-        "drafts.update": 15,
-        "drafts.delete": 10,
-        "drafts.send": 100,
-        "history.list": 2,
-    }
-)
-# The newer regime is reported to charge more for reads.
-PER_MINUTE_UNITS: Mapping[str, int] = MappingProxyType(
-    {**LEGACY_UNITS, "messages.get": 20, "threads.get": 40}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +37,7 @@ class QuotaPolicy:
     units_per_window: int | None = 250
     window_seconds: float = 1.0
     method_units: Mapping[str, int] = field(default_factory=lambda: LEGACY_UNITS)
-    default_units: int = 5
+    default_units: int = DEFAULT_UNITS
     max_concurrency_per_user: int = 10
 
     def __post_init__(self) -> None:
@@ -89,11 +62,8 @@ class QuotaPolicy:
         if shares < 1:
             raise ValueError("shares must be at least 1")
         regime = QuotaRegime(regime)
-        if regime is QuotaRegime.LEGACY:
-            limit, window, table = 250, 1.0, LEGACY_UNITS
-        else:
-            limit, window, table = 6000, 60.0, PER_MINUTE_UNITS
-        method_units = {**table, **(overrides or {})}
+        limit, window = REGIME_LIMITS[regime]
+        method_units = {**REGIME_UNITS[regime], **(overrides or {})}
         # a share never below the costliest single call (or that call could never be made),
         # and never above Google's whole limit
         floor = min(limit, max(method_units.values()))
