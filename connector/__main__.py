@@ -15,6 +15,10 @@ from collections.abc import Sequence
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("connector.demo", "run the emulator, the service on SQLite and a linked demo account"),
     "serve": ("connector.web.cli", "run the HTTP service (settings from CONNECTOR_* variables)"),
+    "check-config": (
+        "connector.config_cli",
+        "show the settings serve would run with, and every problem with them",
+    ),
     "emulator": ("connector.emulator.cli", "run the local Gmail API + Google OAuth emulator"),
     "token": ("connector.web.token_cli", "mint a caller bearer token for development"),
     "vault": ("connector.accounts.vault_cli", "token vault: rotate encryption keys"),
@@ -43,7 +47,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = next((a for a in args_list if not a.startswith("-")), None)
     parser = build_parser(command if command in COMMANDS else None)
     args = parser.parse_args(args_list)
-    result: int = args._module.run(args)
+    try:
+        result: int = args._module.run(args)
+    except ValueError as exc:
+        # Bad settings met by any command: the message, exit 2, no traceback. Looked up rather
+        # than imported so that commands which never read settings do not load pydantic.
+        settings = sys.modules.get("connector.settings")
+        if settings is None or not isinstance(exc, settings.SettingsError):
+            raise
+        sys.stderr.write(f"{exc}\n")
+        return 2
     return result
 
 

@@ -27,7 +27,7 @@ from audit.signing import generate_key, save_private_key
 from connector.accounts.vault import generate_key_entry
 from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
 from connector.logs import configure_logging
-from connector.settings import Settings
+from connector.settings import LogLevel, Settings
 from connector.web.app import create_app
 from connector.web.auth import Role, mint_token
 from connector.web.linking import real_accounts
@@ -88,7 +88,7 @@ def demo_settings(directory: Path, emu: Emulator, port: int) -> Settings:
         aggregate_k=2,
         host="127.0.0.1",
         port=port,
-        log_level="WARNING",
+        log_level=LogLevel.WARNING,
     )
 
 

@@ -12,9 +12,12 @@ import re
 import sys
 from collections.abc import Mapping, MutableMapping
 from contextvars import ContextVar
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
+
+if TYPE_CHECKING:
+    from connector import settings
 
 REDACTED = "[redacted]"
 
@@ -125,7 +128,7 @@ def add_request_id(
 LogFormat = Literal["json", "console"]
 
 
-def configure_logging(fmt: LogFormat = "console", level: str = "INFO") -> None:
+def configure_logging(fmt: LogFormat | settings.LogFormat = "console", level: str = "INFO") -> None:
     """Configure structlog and the stdlib root logger once, both through redaction."""
     numeric_level = logging.getLevelName(level.upper())
     if not isinstance(numeric_level, int):

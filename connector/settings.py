@@ -1,144 +1,285 @@
-"""Typed settings from `CONNECTOR_*` environment variables (documented in README)."""
+"""Typed settings from `CONNECTOR_*` environment variables, a `.env` file and `*_FILE` secrets
+(documented in README; `connector check-config` shows what the service would run with)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
 
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-class SettingsError(ValueError):
-    """A setting is missing or malformed; the message names the variable."""
-
-
-def _get(env: Mapping[str, str], name: str, default: str) -> str:
-    return env.get(f"CONNECTOR_{name}", default)
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = _get(env, name, str(default))
-    try:
-        return int(raw)
-    except ValueError:
-        raise SettingsError(f"CONNECTOR_{name} must be an integer, got {raw!r}") from None
-
-
-def _list(env: Mapping[str, str], name: str, default: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in _get(env, name, default).split(",") if item.strip())
-
-
-@dataclass(frozen=True)
-class Settings:
-    # Storage
-    database_url: str = "sqlite+aiosqlite:///var/connector.db"
-    audit_database_url: str = "sqlite:///var/audit.db"
-    # Google endpoints; point them at the emulator for demo and tests.
-    gmail_api_endpoint: str = "https://gmail.googleapis.com/"
-    oauth_auth_uri: str = "https://accounts.google.com/o/oauth2/v2/auth"
-    oauth_token_uri: str = "https://oauth2.googleapis.com/token"
-    oauth_revoke_uri: str = "https://oauth2.googleapis.com/revoke"
-    oauth_userinfo_uri: str = "https://openidconnect.googleapis.com/v1/userinfo"
-    oauth_client_id: str = ""
-    oauth_client_secret: str = ""
-    oauth_redirect_uris: tuple[str, ...] = ()
-    # Token vault keys: "kid:base64key,..." (first is current) or a key file; never the database.
-    vault_keys: str = ""
-    vault_key_file: Path | None = None
-    # Caller authentication (JWT issued by the host platform).
-    jwt_issuer: str = "https://platform.example"
-    jwt_audience: str = "gmail-connector"
-    jwt_secret: str = ""
-    # PEM public key file for RS256/ES256/EdDSA tokens; used alongside or instead of the secret.
-    jwt_public_key_file: Path | None = None
-    jwt_leeway_seconds: int = 30
-    # The HTTP service: largest request body accepted (a 35 MB message, base64 in JSON, fits).
-    max_request_bytes: int = 50 * 1024 * 1024
-    # Where the service is reachable from browsers (OAuth callback, disclosure page links).
-    public_base_url: str = ""
-    # Background housekeeping: how often stale access requests are swept and the audit
-    # head is checkpointed when idle.
-    housekeeping_seconds: int = 60
-    # Audit signing key (Ed25519, PEM) for checkpoints.
-    audit_signing_key_file: Path | None = None
-    audit_checkpoint_every: int = 1000
-    audit_checkpoint_seconds: int = 60
-    # Keyed hashing of addresses, IPs and queries recorded in the audit log.
-    audit_hash_key: str = ""
-    # Gmail quota regime: "legacy" (250 units/user/s) or "per_minute" (6,000 units/user/min).
-    gmail_quota_regime: str = "legacy"
-    gmail_max_concurrency_per_user: int = 10
-    aggregate_k: int = 5
-    host: str = "127.0.0.1"
-    port: int = 8080
-    # `connector serve` worker processes sharing the port (SO_REUSEPORT). Each takes 1/workers
-    # of every per-user Gmail quota, so together they stay within Google's limits.
-    workers: int = 1
-    log_format: str = "console"
-    log_level: str = "INFO"
-    extra: Mapping[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if env is None else env
-        key_file = _get(env, "VAULT_KEY_FILE", "")
-        signing_key = _get(env, "AUDIT_SIGNING_KEY_FILE", "")
-        regime = _get(env, "GMAIL_QUOTA_REGIME", "legacy")
-        jwt_key = _get(env, "JWT_PUBLIC_KEY_FILE", "")
-        if regime not in {"legacy", "per_minute"}:
-            raise SettingsError(
-                f"CONNECTOR_GMAIL_QUOTA_REGIME must be 'legacy' or 'per_minute', got {regime!r}"
-            )
-        log_format = _get(env, "LOG_FORMAT", "console")
-        if log_format not in {"json", "console"}:
-            raise SettingsError(
-                f"CONNECTOR_LOG_FORMAT must be 'json' or 'console', got {log_format!r}"
-            )
-        return cls(
-            database_url=_get(env, "DATABASE_URL", cls.database_url),
-            audit_database_url=_get(env, "AUDIT_DATABASE_URL", cls.audit_database_url),
-            gmail_api_endpoint=_get(env, "GMAIL_API_ENDPOINT", cls.gmail_api_endpoint),
-            oauth_auth_uri=_get(env, "OAUTH_AUTH_URI", cls.oauth_auth_uri),
-            oauth_token_uri=_get(env, "OAUTH_TOKEN_URI", cls.oauth_token_uri),
-            oauth_revoke_uri=_get(env, "OAUTH_REVOKE_URI", cls.oauth_revoke_uri),
-            oauth_userinfo_uri=_get(env, "OAUTH_USERINFO_URI", cls.oauth_userinfo_uri),
-            oauth_client_id=_get(env, "OAUTH_CLIENT_ID", ""),
-            oauth_client_secret=_get(env, "OAUTH_CLIENT_SECRET", ""),
-            oauth_redirect_uris=_list(env, "OAUTH_REDIRECT_URIS", ""),
-            vault_keys=_get(env, "VAULT_KEYS", ""),
-            vault_key_file=Path(key_file) if key_file else None,
-            jwt_issuer=_get(env, "JWT_ISSUER", cls.jwt_issuer),
-            jwt_audience=_get(env, "JWT_AUDIENCE", cls.jwt_audience),
-            jwt_secret=_get(env, "JWT_SECRET", ""),
-            jwt_public_key_file=Path(jwt_key) if jwt_key else None,
-            jwt_leeway_seconds=_int(env, "JWT_LEEWAY_SECONDS", cls.jwt_leeway_seconds),
-            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", cls.max_request_bytes),
-            public_base_url=_get(env, "PUBLIC_BASE_URL", ""),
-            housekeeping_seconds=_int(env, "HOUSEKEEPING_SECONDS", cls.housekeeping_seconds),
-            audit_signing_key_file=Path(signing_key) if signing_key else None,
-            audit_checkpoint_every=_int(env, "AUDIT_CHECKPOINT_EVERY", cls.audit_checkpoint_every),
-            audit_checkpoint_seconds=_int(
-                env, "AUDIT_CHECKPOINT_SECONDS", cls.audit_checkpoint_seconds
-            ),
-            audit_hash_key=_get(env, "AUDIT_HASH_KEY", ""),
-            gmail_quota_regime=regime,
-            gmail_max_concurrency_per_user=_int(
-                env, "GMAIL_MAX_CONCURRENCY_PER_USER", cls.gmail_max_concurrency_per_user
-            ),
-            aggregate_k=_int(env, "AGGREGATE_K", cls.aggregate_k),
-            host=_get(env, "HOST", cls.host),
-            port=_int(env, "PORT", cls.port),
-            workers=_workers(env),
-            log_format=log_format,
-            log_level=_get(env, "LOG_LEVEL", cls.log_level),
-        )
-
+from connector.errors import ConnectorError
+from connector.settings_sources import (
+    Origin,
+    SecretFilesSource,
+    VariablesSource,
+    describe,
+    dotenv_file,
+    read_dotenv,
+    settable_fields,
+    variable,
+)
 
 MAX_WORKERS = 64
 
 
-def _workers(env: Mapping[str, str]) -> int:
-    return check_workers(_int(env, "WORKERS", 1), "CONNECTOR_WORKERS")
+class SettingsError(ConnectorError, ValueError):
+    """Settings are missing or malformed; the message names each variable, one per line."""
+
+    def __init__(self, *problems: str) -> None:
+        self.problems = problems
+        if len(problems) == 1:
+            super().__init__(problems[0])
+        else:
+            lines = "".join(f"\n  {problem}" for problem in problems)
+            super().__init__(f"{len(problems)} problems with the settings:{lines}")
+
+
+class _InvalidFieldsError(SettingsError):
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__(*fields.values())
+        self.fields = fields
+
+
+class QuotaRegime(StrEnum):
+    LEGACY = "legacy"  # 250 units per user per second (moving average)
+    PER_MINUTE = "per_minute"  # 6,000 units per user per minute
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    CONSOLE = "console"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "DEBUG"
+    INFO = "INFO"
+    WARNING = "WARNING"
+    ERROR = "ERROR"
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def _http_url_or_empty(value: str) -> str:
+    return _http_url(value) if value else value
+
+
+def _comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+def _empty_is_none(value: object) -> object:
+    return None if value == "" else value
+
+
+def _upper(value: object) -> object:
+    return value.upper() if isinstance(value, str) else value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+Secret = Annotated[str, Field(repr=False)]  # kept out of repr() and so out of tracebacks and logs
+OptionalPath = Annotated[Path | None, BeforeValidator(_empty_is_none)]
+Positive = Annotated[int, Field(ge=1)]
+
+
+class Settings(BaseSettings):
+    """What the service runs with. Built in code, only the arguments count (tests, demo); the
+    environment, `.env` and secret files are read by `from_env`, `for_service` and `load`."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid")
+
+    # Storage
+    database_url: str = "sqlite+aiosqlite:///var/connector.db"
+    audit_database_url: str = "sqlite:///var/audit.db"
+    # Google endpoints; point them at the emulator for demo and tests.
+    gmail_api_endpoint: HttpUrl = "https://gmail.googleapis.com/"
+    oauth_auth_uri: HttpUrl = "https://accounts.google.com/o/oauth2/v2/auth"
+    oauth_token_uri: HttpUrl = "https://oauth2.googleapis.com/token"
+    oauth_revoke_uri: HttpUrl = "https://oauth2.googleapis.com/revoke"
+    oauth_userinfo_uri: HttpUrl = "https://openidconnect.googleapis.com/v1/userinfo"
+    oauth_client_id: str = ""
+    oauth_client_secret: Secret = ""
+    oauth_redirect_uris: Annotated[tuple[HttpUrl, ...], BeforeValidator(_comma_list)] = ()
+    # Token vault keys: "kid:base64key,..." (first is current) or a key file; never the database.
+    vault_keys: Secret = ""
+    vault_key_file: OptionalPath = None
+    # Caller authentication (JWT issued by the host platform).
+    jwt_issuer: str = "https://platform.example"
+    jwt_audience: str = "gmail-connector"
+    jwt_secret: Secret = ""
+    # PEM public key file for RS256/ES256/EdDSA tokens; used alongside or instead of the secret.
+    jwt_public_key_file: OptionalPath = None
+    jwt_leeway_seconds: Annotated[int, Field(ge=0)] = 30
+    # The HTTP service: largest request body accepted (a 35 MB message, base64 in JSON, fits).
+    max_request_bytes: Positive = 50 * 1024 * 1024
+    # Where the service is reachable from browsers (OAuth callback, disclosure page links).
+    public_base_url: Annotated[str, AfterValidator(_http_url_or_empty)] = ""
+    # Background housekeeping: how often stale access requests are swept and the audit
+    # head is checkpointed when idle.
+    housekeeping_seconds: Positive = 60
+    # Audit signing key (Ed25519, PEM) for checkpoints.
+    audit_signing_key_file: OptionalPath = None
+    audit_checkpoint_every: Positive = 1000
+    audit_checkpoint_seconds: Positive = 60
+    # Keyed hashing of addresses, IPs and queries recorded in the audit log.
+    audit_hash_key: Secret = ""
+    gmail_quota_regime: QuotaRegime = QuotaRegime.LEGACY
+    gmail_max_concurrency_per_user: Positive = 10
+    # Smaller groups would let an aggregate single out one account.
+    aggregate_k: Annotated[int, Field(ge=2)] = 5
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    # `connector serve` worker processes sharing the port (SO_REUSEPORT). Each takes 1/workers
+    # of every per-user Gmail quota, so together they stay within Google's limits.
+    workers: Annotated[int, Field(ge=1, le=MAX_WORKERS)] = 1
+    log_format: LogFormat = LogFormat.CONSOLE
+    log_level: Annotated[LogLevel, BeforeValidator(_upper)] = LogLevel.INFO
+    extra: Mapping[str, str] = Field(default_factory=dict)
+
+    if not TYPE_CHECKING:  # type checkers keep the field-checked constructor
+
+        def __init__(self, **values: Any) -> None:
+            try:
+                super().__init__(**values)
+            except ValidationError as exc:
+                raise _InvalidFieldsError(describe(exc, type(self).model_fields)) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Code that builds Settings says everything it means; a stray CONNECTOR_* variable in a
+        # developer's shell must not leak into tests, the demo or benchmarks.
+        return (init_settings,)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from `env`, or from the process environment, `.env` and secret files when
+        None; a SettingsError listing every malformed setting."""
+        return cls.load(env).settings_or_raise()
+
+    @classmethod
+    def for_service(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """As `from_env`, also refusing what `connector serve` needs and is missing."""
+        return cls.load(env, for_service=True).settings_or_raise()
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, *, for_service: bool = False) -> Loaded:
+        """Every value with where it came from and every problem, without raising."""
+        environ: Mapping[str, str] = os.environ if env is None else env
+        problems: list[str] = []
+        env_file: Path | None = None
+        dotenv: dict[str, str] = {}
+        if env is None:  # a given mapping is the whole configuration (tests, tools)
+            env_file, problems = dotenv_file(environ)
+            if env_file is not None:
+                dotenv, unreadable = read_dotenv(env_file)
+                problems += unreadable
+        secrets = SecretFilesSource(cls, {**dotenv, **environ})
+        values: dict[str, Any] = {}
+        origins = dict.fromkeys(settable_fields(cls), Origin.DEFAULT)
+        for origin, source in (
+            (Origin.DOTENV, VariablesSource(cls, dotenv)),
+            (Origin.ENVIRONMENT, VariablesSource(cls, environ)),
+            (Origin.FILE, secrets),
+        ):
+            for name, value in source().items():
+                values[name], origins[name] = value, origin
+        problems += secrets.problems
+        try:
+            settings, invalid = cls(**values), {}
+        except _InvalidFieldsError as exc:
+            invalid = exc.fields
+            problems += [invalid[name] for name in cls.model_fields if name in invalid]
+            # The rest still validates, so missing settings are reported alongside.
+            settings = cls(**{k: v for k, v in values.items() if k not in invalid})
+        if for_service:
+            # A setting already reported as malformed or unreadable is not "missing" as well.
+            reported = tuple(variable(name) for name in [*invalid, *secrets.unreadable])
+            problems += [p for p in settings.problems_for_service() if not p.startswith(reported)]
+        raw = {name: values[name] for name in invalid if name in values}
+        return Loaded(settings, origins, tuple(problems), env_file, raw)
+
+    def problems_for_service(self) -> list[str]:
+        """What `connector serve` needs and this configuration lacks, one line per problem;
+        checked before anything is written so that one run names all of them."""
+        problems = []
+        if not self.jwt_secret and self.jwt_public_key_file is None:
+            problems.append(
+                "CONNECTOR_JWT_SECRET (or CONNECTOR_JWT_SECRET_FILE) or "
+                "CONNECTOR_JWT_PUBLIC_KEY_FILE is required: it verifies callers' bearer tokens"
+            )
+        if not self.audit_hash_key:
+            problems.append(
+                "CONNECTOR_AUDIT_HASH_KEY (or CONNECTOR_AUDIT_HASH_KEY_FILE) is required: "
+                "addresses, IPs and queries are recorded as keyed hashes"
+            )
+        if not self.oauth_client_id:
+            problems.append(
+                "CONNECTOR_OAUTH_CLIENT_ID is required: the Google OAuth client that links "
+                "mailboxes"
+            )
+        if not self.oauth_client_secret:
+            problems.append(
+                "CONNECTOR_OAUTH_CLIENT_SECRET (or CONNECTOR_OAUTH_CLIENT_SECRET_FILE) is "
+                "required: the Google OAuth client's secret"
+            )
+        if not self.oauth_redirect_uris:
+            problems.append(
+                "CONNECTOR_OAUTH_REDIRECT_URIS is required: the OAuth callback URL, "
+                "<public base URL>/v1/oauth/callback, first"
+            )
+        if not self.vault_keys and self.vault_key_file is None:
+            problems.append(
+                "CONNECTOR_VAULT_KEYS (or CONNECTOR_VAULT_KEYS_FILE) or CONNECTOR_VAULT_KEY_FILE "
+                "is required: the keys that encrypt stored OAuth tokens "
+                "(`connector vault generate-key`)"
+            )
+        for name in ("jwt_public_key_file", "audit_signing_key_file", "vault_key_file"):
+            path: Path | None = getattr(self, name)
+            if path is not None:
+                try:
+                    path.open("rb").close()
+                except OSError as exc:
+                    problems.append(
+                        f"{variable(name)} names {path}, which cannot be read: {exc.strerror}"
+                    )
+        return problems
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """Settings with provenance; malformed values are left at their defaults in `settings`
+    (see `invalid` for what was given) so that the remaining checks still run."""
+
+    settings: Settings
+    origins: Mapping[str, Origin]
+    problems: tuple[str, ...]
+    env_file: Path | None
+    invalid: Mapping[str, Any]
+
+    def settings_or_raise(self) -> Settings:
+        if self.problems:
+            raise SettingsError(*self.problems)
+        return self.settings
 
 
 def check_workers(workers: int, name: str) -> int:

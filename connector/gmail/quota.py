@@ -16,15 +16,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from enum import StrEnum
 from types import MappingProxyType
 
 from connector.gmail_facts import DEFAULT_UNITS, LEGACY_UNITS, REGIME_LIMITS, REGIME_UNITS
 
-
-class QuotaRegime(StrEnum):
-    LEGACY = "legacy"  # 250 units per user per second (moving average)
-    PER_MINUTE = "per_minute"  # 6,000 units per user per minute
+# One vocabulary for CONNECTOR_GMAIL_QUOTA_REGIME and the budget, re-exported by connector.gmail
+from connector.settings import QuotaRegime as QuotaRegime  # noqa: PLC0414
 
 
 @dataclass(frozen=True, slots=True)

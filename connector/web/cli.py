@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 
 from aiohttp import web
 
@@ -27,25 +26,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        sys.stderr.write(f"{exc}\n")
+    # Every problem is named in one go, before anything touches the disk: the database
+    # directory, migrations and workers all come after this check.
+    loaded = Settings.load(for_service=True)
+    problems = list(loaded.problems)
+    settings = loaded.settings
+    workers = settings.workers
+    if args.workers is not None:
+        try:
+            workers = check_workers(args.workers, "--workers")
+        except SettingsError as exc:
+            problems.append(str(exc))
+    if args.port is not None and not 1 <= args.port <= 65535:
+        problems.append(f"--port must be between 1 and 65535, got {args.port}")
+    if problems:
+        sys.stderr.write(f"{SettingsError(*problems)}\n")
         return 2
-    configure_logging(settings.log_format, settings.log_level)  # type: ignore[arg-type]
+    configure_logging(settings.log_format, settings.log_level)
     host, port = args.host or settings.host, args.port or settings.port
-    try:
-        workers = (
-            settings.workers if args.workers is None else check_workers(args.workers, "--workers")
-        )
-    except SettingsError as exc:
-        sys.stderr.write(f"{exc}\n")
-        return 2
     if workers > 1 and args.worker_index is None:
         from connector.web.workers import run_pool
 
-        return run_pool(replace(settings, workers=workers), host, port, workers)
-    from connector.web.linking import real_accounts
+        return run_pool(settings.model_copy(update={"workers": workers}), host, port, workers)
+    from connector.wiring import real_accounts
 
     try:
         app = create_app(settings, accounts=real_accounts)
