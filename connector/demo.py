@@ -30,7 +30,7 @@ from connector.logs import configure_logging
 from connector.settings import LogLevel, Settings
 from connector.web.app import create_app
 from connector.web.auth import Role, mint_token
-from connector.web.linking import real_accounts
+from connector.wiring import real_accounts
 
 PEOPLE: tuple[tuple[str, Role], ...] = (
     ("alice", Role.USER),

@@ -82,7 +82,9 @@ class Composition:
 
 def _check_header(name: str, value: str) -> None:
     if "\r" in value or "\n" in value:
-        raise HeaderInjectionError(f"header {name} contains a line break; remove CR/LF from the value")
+        raise HeaderInjectionError(
+            f"header {name} contains a line break; remove CR/LF from the value"
+        )
 
 
 def _addresses(name: str, values: Iterable[str]) -> list[Address]:

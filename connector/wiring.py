@@ -1,39 +1,60 @@
-"""Wiring: the service objects one running app shares, built from settings and open resources.
+"""The one composition root: every service object is built here, from settings and open resources.
 
-The web layer reaches everything through `Services`; only `connector.policy.gate.build_gate`
-touches the Gmail client. Accounts (owners, tokens, linking) come from `connector.accounts` and
-`connector.accounts.credentials` through `AccountsBundle`, so tests and the benchmark can substitute the
-emulator-issued tokens for the browser flow without touching anything else.
+`connector serve`, `connector demo`, the CLIs, the tests and the benchmarks all get their objects
+from these functions, so there is one answer to "what talks to what":
+
+    Recorder(sink)                         the one path to the audit log
+    Authority(recorder, owners)            decide-and-record for lifecycle changes and audit reads
+    Gate(Gmail client, recorder, ...)      decide-and-record for every Gmail access (build_gate)
+    Consents / AccessRequests(authority)   the human-access bases
+    Inbox(gate, send keys)                 the user-facing feature
+    Oversight(audit log, authority)        reviewers' queries and owners' access history
+
+Accounts (owners, tokens, linking) come from an `AccountsFactory`: `real_accounts` (the accounts
+tables, the vault, the real link flow) or `preset_accounts` (emulator-issued tokens handed over
+directly, for tests and the benchmark).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from audit.sink import AuditSink
-from connector.inbox.send_keys import SqlSendKeys
+from connector.accounts.credential_store import VaultCredentialStore
+from connector.accounts.credentials import RefreshingTokenSource
+from connector.accounts.http_linking import HttpLinking
+from connector.accounts.link_state import LinkStateStore
+from connector.accounts.oauth import LinkConfig, LinkService
+from connector.accounts.store import AccountStore
+from connector.accounts.unlink import AccountPurger, Unlinker
+from connector.accounts.vault import Vault
+from connector.clock import Clock, system_clock
+from connector.inbox.send_keys import SendKeysPurger, SqlSendKeys
 from connector.inbox.service import Inbox
+from connector.policy.access_requests import AccessRequests
+from connector.policy.authority import Authority
+from connector.policy.consents import Consents
 from connector.policy.gate import Gate, build_gate
 from connector.policy.oversight import Oversight, ReadableLog
 from connector.policy.ports import AccountOwners
-from connector.policy.store import PolicyStore
+from connector.policy.purge import PolicyPurger
+from connector.policy.recorder import Recorder
+from connector.policy.records import StoredBasisFacts
 from connector.policy.usage import BufferedUsageCounter
-from connector.ports import ExchangeObserver, TokenSource
+from connector.ports import ExchangeObserver, StoredCredentials, TokenSource
 from connector.settings import Settings, SettingsError
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+from connector.testing.credentials import MemoryCredentialStore
+from connector.testing.memory import StaticAccountOwners
 
 
 class Linking(Protocol):
-    """Account lifecycle as the HTTP API offers it (implemented over `connector.accounts.oauth`)."""
+    """Account lifecycle as the HTTP API offers it (`connector.accounts.http_linking`)."""
 
     async def start(self, user_id: str, *, request_id: str | None) -> dict[str, Any]:
         """Begin linking: the URL of the disclosure page, with a short-lived ticket."""
@@ -62,6 +83,17 @@ class Linking(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class AccountsDeps:
+    """What an accounts factory may use to build owners, tokens and linking."""
+
+    settings: Settings
+    engine: AsyncEngine
+    recorder: Recorder
+    session: aiohttp.ClientSession
+    clock: Clock = system_clock
+
+
 @dataclass
 class AccountsBundle:
     owners: AccountOwners
@@ -69,20 +101,25 @@ class AccountsBundle:
     linking: Linking | None = None
 
 
+AccountsFactory = Callable[[AccountsDeps], AbstractAsyncContextManager[AccountsBundle]]
+
+
 @dataclass
 class Services:
     settings: Settings
     engine: AsyncEngine
     audit_log: ReadableLog
-    sink: AuditSink
-    policy: PolicyStore
+    recorder: Recorder
+    authority: Authority
+    consents: Consents
+    access_requests: AccessRequests
     gate: Gate
     inbox: Inbox
     oversight: Oversight
     accounts: AccountsBundle
     usage: BufferedUsageCounter
     hash_key: bytes
-    clock: Callable[[], datetime] = field(default=utc_now)
+    clock: Clock = field(default=system_clock)
 
 
 def build_services(
@@ -90,10 +127,10 @@ def build_services(
     *,
     engine: AsyncEngine,
     audit_log: ReadableLog,
-    sink: AuditSink,
+    recorder: Recorder,
     session: aiohttp.ClientSession,
     accounts: AccountsBundle,
-    clock: Callable[[], datetime] = utc_now,
+    clock: Clock = system_clock,
     observe_gmail: ExchangeObserver | None = None,
 ) -> Services:
     if not settings.audit_hash_key:
@@ -101,10 +138,10 @@ def build_services(
             "CONNECTOR_AUDIT_HASH_KEY is required: addresses, IPs and queries are recorded as "
             "keyed hashes"
         )
-    policy = PolicyStore(engine, sink, accounts.owners, clock)
+    authority = Authority(recorder, accounts.owners, clock)
     usage = BufferedUsageCounter(engine)
     gate = build_gate(
-        settings, audit=sink, owners=accounts.owners, facts=policy,
+        settings, recorder=recorder, owners=accounts.owners, facts=StoredBasisFacts(engine),
         usage=usage, token_source=accounts.token_source, session=session,
         clock=clock, observe=observe_gmail,
     )  # fmt: skip
@@ -112,13 +149,113 @@ def build_services(
         settings=settings,
         engine=engine,
         audit_log=audit_log,
-        sink=sink,
-        policy=policy,
+        recorder=recorder,
+        authority=authority,
+        consents=Consents(engine, authority, clock),
+        access_requests=AccessRequests(engine, authority, clock),
         gate=gate,
         inbox=Inbox(gate, send_keys=SqlSendKeys(engine, clock)),
-        oversight=Oversight(audit_log, sink, accounts.owners),
+        oversight=Oversight(audit_log, authority),
         accounts=accounts,
         usage=usage,
         hash_key=settings.audit_hash_key.encode("utf-8"),
         clock=clock,
     )
+
+
+# -- accounts -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AccountComponents:
+    """The accounts domain over one database: stores, token source, link flow, unlinking."""
+
+    vault: Vault
+    accounts: AccountStore
+    credentials: VaultCredentialStore
+    token_source: RefreshingTokenSource
+    links: LinkService
+    unlinker: Unlinker
+
+
+# Delete-my-data covers the other layers' per-account rows too (consents, usage counters,
+# Idempotency-Key records).
+DEFAULT_PURGERS: tuple[AccountPurger, ...] = (PolicyPurger(), SendKeysPurger())
+
+
+def build_accounts(
+    settings: Settings,
+    *,
+    engine: AsyncEngine,
+    session: aiohttp.ClientSession,
+    recorder: Recorder,
+    clock: Clock = system_clock,
+    purgers: Sequence[AccountPurger] = DEFAULT_PURGERS,
+) -> AccountComponents:
+    """The real accounts domain: tokens sealed by the vault, the real link flow."""
+    if not settings.oauth_client_id or not settings.oauth_client_secret:
+        raise SettingsError(
+            "CONNECTOR_OAUTH_CLIENT_ID and CONNECTOR_OAUTH_CLIENT_SECRET are required"
+        )
+    if not settings.audit_hash_key:
+        raise SettingsError("CONNECTOR_AUDIT_HASH_KEY is required (keyed hash of linked addresses)")
+    vault = Vault.from_settings(settings)
+    config = LinkConfig.from_settings(settings)
+    accounts = AccountStore(
+        engine, vault, hash_key=settings.audit_hash_key.encode("utf-8"), clock=clock
+    )
+    authority = Authority(recorder, accounts, clock)
+    credentials = VaultCredentialStore(engine, vault, clock=clock)
+    token_source = RefreshingTokenSource(
+        credentials, token_uri=config.token_uri, client_id=config.client_id,
+        client_secret=config.client_secret, session=session, authority=authority, clock=clock,
+    )  # fmt: skip
+    links = LinkService(
+        config, accounts=accounts, states=LinkStateStore(engine, vault), session=session,
+        authority=authority, clock=clock,
+    )  # fmt: skip
+    unlinker = Unlinker(
+        engine, vault, config.endpoints(session), authority, purgers=purgers, clock=clock
+    )
+    return AccountComponents(vault, accounts, credentials, token_source, links, unlinker)
+
+
+@contextlib.asynccontextmanager
+async def real_accounts(deps: AccountsDeps) -> AsyncIterator[AccountsBundle]:
+    """Accounts in the connector database and the link flow over HTTP (`connector serve`)."""
+    built = build_accounts(
+        deps.settings, engine=deps.engine, session=deps.session, recorder=deps.recorder,
+        clock=deps.clock,
+    )  # fmt: skip
+    linking = HttpLinking(deps.settings, built.links, built.accounts, built.unlinker, deps.clock)
+    yield AccountsBundle(owners=built.accounts, token_source=built.token_source, linking=linking)
+
+
+@dataclass(frozen=True, slots=True)
+class PresetAccount:
+    owner_id: str  # the platform user who owns it
+    credentials: StoredCredentials
+
+
+def preset_accounts(accounts: Mapping[str, PresetAccount]) -> AccountsFactory:
+    """Accounts linked out of band: credentials handed over directly, no linking API.
+
+    For the benchmark and the end-to-end tests: tokens the emulator issued go into an in-memory
+    credential store and are refreshed by the real `RefreshingTokenSource`.
+    """
+
+    @contextlib.asynccontextmanager
+    async def factory(deps: AccountsDeps) -> AsyncIterator[AccountsBundle]:
+        store = MemoryCredentialStore()
+        for account_id, preset in accounts.items():
+            store.put(account_id, preset.credentials)
+        owners = StaticAccountOwners({a: p.owner_id for a, p in accounts.items()})
+        settings = deps.settings
+        tokens = RefreshingTokenSource(
+            store, token_uri=settings.oauth_token_uri, client_id=settings.oauth_client_id,
+            client_secret=settings.oauth_client_secret, session=deps.session,
+            authority=Authority(deps.recorder, owners, deps.clock), clock=deps.clock,
+        )  # fmt: skip
+        yield AccountsBundle(owners=owners, token_source=tokens)
+
+    return factory

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from audit.event import Actor, Basis
 from audit.vocab import ActorKind, BasisKind, Purpose
-from connector.policy import ConsentFact, GranteeKind, Operation, PolicyRequest, decide
+from connector.policy import ConsentFact, GranteeKind, Operation, PolicyRequest, decide, plans
 from connector.policy.access import AccessContext
 from connector.policy.gate import Gate
 from connector.testing.mailbox import FakeMailbox
@@ -79,7 +79,7 @@ async def bench_gate(rounds: int = 5_000) -> dict[str, float]:
         await mailbox.get_message("acct1", "m1", fmt="metadata")
         direct.append(time.perf_counter() - start)
         start = time.perf_counter()
-        await gate.read_message(ctx, "acct1", "m1", "metadata")
+        await gate.run(ctx, plans.message("acct1", "m1", "metadata"))
         gated.append(time.perf_counter() - start)
     return {
         "fake_mailbox_call_us": _median_us(direct),

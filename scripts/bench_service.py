@@ -37,8 +37,8 @@ from connector.logs import configure_logging
 from connector.ports import StoredCredentials
 from connector.settings import Settings
 from connector.web.auth import Role, mint_token
-from connector.web.preset_accounts import PresetAccount, preset_accounts
 from connector.web.workers import MULTIPROC_ENV
+from connector.wiring import PresetAccount, preset_accounts
 
 JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
 

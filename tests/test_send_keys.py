@@ -14,12 +14,12 @@ from connector.inbox.send_keys import (
     PENDING_STALE,
     RECORD_TTL,
     ClaimOutcome,
-    MemorySendKeys,
     SendKey,
     SendKeys,
     SendKeysPurger,
     SqlSendKeys,
 )
+from connector.testing.send_keys import MemorySendKeys
 from tests.conftest import _drop_pg_db, _make_pg_db
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)

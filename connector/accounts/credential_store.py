@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connector.accounts.models import AccountRow, AccountStatus
-from connector.accounts.store import as_utc, utc_now
+from connector.accounts.store import as_utc
 from connector.accounts.vault import SecretKind, Vault
+from connector.clock import Clock, system_clock
 from connector.db import session_factory
 from connector.errors import AccountNotLinkedError, NeedsRelinkError
 from connector.ports import StoredCredentials
@@ -19,7 +19,7 @@ class VaultCredentialStore:
     """Loads and saves decrypted credentials; also a `credentials.RefreshTokenSink`."""
 
     def __init__(
-        self, engine: AsyncEngine, vault: Vault, *, clock: Callable[[], datetime] = utc_now
+        self, engine: AsyncEngine, vault: Vault, *, clock: Clock = system_clock
     ) -> None:
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
         self._vault = vault

@@ -19,32 +19,30 @@ no retry. Transient endpoint failures are retried a bounded number of times, the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
 import aiohttp
 
-from audit.event import Actor, AuditEvent
-from audit.sink import AuditSink
-from audit.vocab import Action, ActorKind, Decision, Outcome, Severity
+from audit.event import Actor
+from audit.vocab import Action, ActorKind
 from connector.accounts.endpoints import DEFAULT_RETRY_DELAYS, OAuthEndpoints, TokenResponse
-from connector.errors import AccountNotLinkedError, NeedsRelinkError, TokenEndpointError
+from connector.accounts.events import reason_code
+from connector.clock import Clock, system_clock
+from connector.errors import NeedsRelinkError, TokenEndpointError
+from connector.policy.authority import Authority
+from connector.policy.recorder import Change
+from connector.policy.vocab import Operation
 from connector.ports import AccessToken, CredentialStore, StoredCredentials
 
 __all__ = [
-    "MemoryCredentialStore",
     "RefreshTokenSink",
     "RefreshingTokenSource",
-    "TokenEndpointError",
 ]
 
 SYSTEM_ACTOR = Actor(ActorKind.SYSTEM, "connector.token_source")
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @runtime_checkable
@@ -70,8 +68,8 @@ class RefreshingTokenSource:
         client_secret: str,
         session: aiohttp.ClientSession,
         refresh_margin: timedelta = timedelta(minutes=5),
-        audit: AuditSink | None = None,
-        clock: Callable[[], datetime] = utc_now,
+        authority: Authority | None = None,
+        clock: Clock = system_clock,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
     ) -> None:
         self._store = store
@@ -85,7 +83,7 @@ class RefreshingTokenSource:
             retry_delays=retry_delays,
         )
         self._margin = refresh_margin
-        self._audit = audit
+        self._authority = authority
         self._clock = clock
         self._locks: dict[str, asyncio.Lock] = {}
         # Bumped after each refresh; a forced caller that waited on the lock while another
@@ -120,6 +118,7 @@ class RefreshingTokenSource:
         return creds.expiry is None or creds.expiry - self._clock() > self._margin
 
     async def _refresh(self, account_id: str, creds: StoredCredentials) -> AccessToken:
+        await self._authorize(account_id)
         self.refresh_count += 1
         try:
             response = await self._endpoints.refresh(creds.refresh_token, self._clock())
@@ -131,7 +130,7 @@ class RefreshingTokenSource:
                 raise NeedsRelinkError(
                     account_id, "Google reports the refresh token expired or revoked"
                 ) from None
-            await self._record(account_id, Action.ACCOUNT_REFRESH_FAILED, _reason(exc.error))
+            await self._record(account_id, Action.ACCOUNT_REFRESH_FAILED, reason_code(exc.error))
             raise
         scopes = response.scopes if response.scopes is not None else creds.scopes
         await self._save(account_id, response, scopes)
@@ -145,92 +144,25 @@ class RefreshingTokenSource:
         if response.refresh_token and isinstance(self._store, RefreshTokenSink):
             await self._store.replace_refresh_token(account_id, response.refresh_token)
 
-    async def _record(self, account_id: str, action: Action, reason: str | None) -> None:
-        if self._audit is None:
-            return
-        failed = reason is not None
-        await self._audit.append(
-            AuditEvent(
-                actor=SYSTEM_ACTOR,
-                action=action,
-                decision=Decision.ALLOW,
-                outcome=Outcome.ERROR if failed else Outcome.OK,
-                account_id=account_id,
-                reasons=(reason,) if reason else (),
-                error_code=reason,
-                severity=Severity.WARNING if failed else Severity.INFO,
+    @staticmethod
+    def _change(account_id: str, action: Action) -> Change:
+        return Change(SYSTEM_ACTOR, Operation.TOKEN_REFRESH, action, account_id=account_id)
+
+    async def _authorize(self, account_id: str) -> None:
+        if self._authority is not None:
+            await self._authority.authorize(
+                self._change(account_id, Action.ACCOUNT_TOKEN_REFRESHED)
             )
-        )
 
-
-def _reason(error: str) -> str:
-    """An OAuth error code as an audit reason code (lower-case identifier alphabet)."""
-    cleaned = "".join(c if c.isalnum() or c in "_.:-" else "_" for c in error.lower())
-    return cleaned[:64] or "unknown"
+    async def _record(self, account_id: str, action: Action, reason: str | None) -> None:
+        if self._authority is None:
+            return
+        await self._authority.record(
+            self._change(account_id, action), reasons=(reason,) if reason else (),
+            failed=reason is not None, error_code=reason,
+        )  # fmt: skip
 
 
 def _access(creds: StoredCredentials) -> AccessToken:
     assert creds.access_token is not None
     return AccessToken(creds.access_token, creds.expiry, creds.scopes)
-
-
-@dataclass(slots=True)
-class _MemoryEntry:
-    creds: StoredCredentials
-    relink_reason: str | None = None
-
-    def __repr__(self) -> str:
-        return f"_MemoryEntry(scopes={sorted(self.creds.scopes)}, relink={self.relink_reason!r})"
-
-
-class MemoryCredentialStore:
-    """An in-memory `CredentialStore` (and `RefreshTokenSink`) for tests and the demo.
-
-    Real code with the same contract as the vault store: unknown accounts raise
-    `AccountNotLinkedError`, accounts marked for relinking raise `NeedsRelinkError`.
-    """
-
-    def __init__(self) -> None:
-        self._entries: dict[str, _MemoryEntry] = {}
-
-    def __repr__(self) -> str:
-        return f"MemoryCredentialStore(accounts={len(self._entries)})"
-
-    def put(self, account_id: str, creds: StoredCredentials) -> None:
-        """Link (or relink) an account with fresh credentials."""
-        self._entries[account_id] = _MemoryEntry(creds)
-
-    def remove(self, account_id: str) -> bool:
-        return self._entries.pop(account_id, None) is not None
-
-    def relink_reason(self, account_id: str) -> str | None:
-        entry = self._entries.get(account_id)
-        return entry.relink_reason if entry else None
-
-    async def load(self, account_id: str) -> StoredCredentials:
-        entry = self._entries.get(account_id)
-        if entry is None:
-            raise AccountNotLinkedError(account_id)
-        if entry.relink_reason is not None:
-            raise NeedsRelinkError(account_id, f"marked for relinking ({entry.relink_reason})")
-        return entry.creds
-
-    async def save_access_token(
-        self, account_id: str, access_token: str, expiry: datetime | None, scopes: frozenset[str]
-    ) -> None:
-        entry = self._entries.get(account_id)
-        if entry is None:
-            raise AccountNotLinkedError(account_id)
-        entry.creds = replace(entry.creds, access_token=access_token, expiry=expiry, scopes=scopes)
-
-    async def replace_refresh_token(self, account_id: str, refresh_token: str) -> None:
-        entry = self._entries.get(account_id)
-        if entry is None:
-            raise AccountNotLinkedError(account_id)
-        entry.creds = replace(entry.creds, refresh_token=refresh_token)
-
-    async def mark_needs_relink(self, account_id: str, reason: str) -> None:
-        entry = self._entries.get(account_id)
-        if entry is None:
-            raise AccountNotLinkedError(account_id)
-        entry.relink_reason = reason

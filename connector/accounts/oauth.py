@@ -28,16 +28,15 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import aiohttp
 from google_auth_oauthlib.flow import Flow
 
-from audit.sink import AuditSink
 from audit.vocab import Action
 from connector.accounts import events
 from connector.accounts.disclosure import render_disclosure
@@ -51,6 +50,7 @@ from connector.accounts.scopes import (
     scopes_for,
 )
 from connector.accounts.store import AccountStore, LinkedAccount, NewTokens
+from connector.clock import Clock, system_clock
 from connector.errors import (
     AccountConflictError,
     AccountNotLinkedError,
@@ -59,6 +59,7 @@ from connector.errors import (
     RedirectNotAllowedError,
     TokenEndpointError,
 )
+from connector.policy.authority import Authority
 
 if TYPE_CHECKING:
     from connector.settings import Settings
@@ -66,9 +67,6 @@ if TYPE_CHECKING:
 STATE_TTL = timedelta(minutes=10)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -141,15 +139,15 @@ class LinkService:
         accounts: AccountStore,
         states: LinkStateStore,
         session: aiohttp.ClientSession,
-        audit: AuditSink,
-        clock: Callable[[], datetime] = utc_now,
+        authority: Authority,
+        clock: Clock = system_clock,
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
     ) -> None:
         self._config = config
         self._accounts = accounts
         self._states = states
         self._endpoints = config.endpoints(session, retry_delays)
-        self._audit = audit
+        self._authority = authority
         self._clock = clock
 
     def __repr__(self) -> str:
@@ -186,7 +184,7 @@ class LinkService:
         login_hint: str | None = None,
     ) -> LinkStart:
         """Begin a link (or a relink / incremental grant of `account_id`) after the disclosure."""
-        actor = events.user(user_id)
+        change = events.change(user_id, Action.ACCOUNT_LINK_STARTED, account_id)
         scopes = scopes_for(features)
         failure: LinkError | None = None
         if not disclosure_accepted:
@@ -196,14 +194,16 @@ class LinkService:
             )
         elif redirect_uri not in self._config.redirect_uris:
             failure = RedirectNotAllowedError()
-        elif account_id is not None and await self._accounts.owner_of(account_id) != user_id:
-            failure = LinkError("not_owner", f"account {account_id} is not linked by this user")
         if failure is not None:
-            await events.record(
-                self._audit, actor, Action.ACCOUNT_LINK_FAILED, account_id=account_id,
-                reasons=(failure.reason,), failed=True,
-            )  # fmt: skip
+            await self._fail(user_id, account_id, failure)
             raise failure
+        # A relink names an account the user must own; a new link names none (policy grant
+        # user.link). A refusal is recorded as a failed link with the policy's reasons.
+        verdict = await self._authority.verdict(change)
+        if not verdict.allowed:
+            refused = replace(change, action=Action.ACCOUNT_LINK_FAILED)
+            await self._authority.recorder.change(refused, verdict)
+            raise LinkError("not_owner", f"account {account_id} is not linked by this user")
         state = secrets.token_urlsafe(32)
         url, verifier = self._authorization_url(scopes, redirect_uri, state, login_hint)
         now = self._clock()
@@ -220,10 +220,7 @@ class LinkService:
 
         async def audit_started() -> None:
             reasons = events.feature_reasons("requested", features_granted(scopes))
-            await events.record(
-                self._audit, actor, Action.ACCOUNT_LINK_STARTED, account_id=account_id,
-                reasons=reasons,
-            )  # fmt: skip
+            await self._authority.record(change, reasons=reasons)
 
         await self._states.create(state, pending, audit_started)
         return LinkStart(authorization_url=url, expires_at=pending.expires_at, scopes=scopes)
@@ -315,18 +312,13 @@ class LinkService:
         enabled = features_granted(granted)
 
         async def audit_linked(account_id: str, created: bool) -> None:
-            actor = events.user(pending.user_id)
-            await events.record(
-                self._audit, actor, Action.ACCOUNT_LINKED, account_id=account_id,
-                reasons=("created" if created else "relinked",),
-            )  # fmt: skip
+            linked = events.change(pending.user_id, Action.ACCOUNT_LINKED, account_id)
+            await self._authority.record(linked, reasons=("created" if created else "relinked",))
             reasons = events.feature_reasons("granted", enabled) + events.feature_reasons(
                 "declined", requested - enabled
             )
-            await events.record(
-                self._audit, actor, Action.ACCOUNT_SCOPES_GRANTED, account_id=account_id,
-                reasons=reasons,
-            )  # fmt: skip
+            scoped = replace(linked, action=Action.ACCOUNT_SCOPES_GRANTED)
+            await self._authority.record(scoped, reasons=reasons)
 
         try:
             account_id, _ = await self._accounts.save_link(
@@ -364,16 +356,10 @@ class LinkService:
         return None
 
     async def _fail(self, user_id: str | None, account_id: str | None, failure: LinkError) -> None:
-        actor = events.user(user_id) if user_id else events.SYSTEM
-        await events.record(
-            self._audit, actor, Action.ACCOUNT_LINK_FAILED, account_id=account_id,
-            reasons=(_reason_code(failure.reason),), failed=True,
-        )  # fmt: skip
+        change = events.change(user_id, Action.ACCOUNT_LINK_FAILED, account_id)
+        reasons = (events.reason_code(failure.reason),)
+        await self._authority.record(change, reasons=reasons, failed=True)
 
     async def revoke(self, token: str) -> RevokeOutcome:
         return await self._endpoints.revoke(token)
 
-
-def _reason_code(reason: str) -> str:
-    cleaned = "".join(c if c.isalnum() or c in "_.:-" else "_" for c in reason.lower())
-    return cleaned[:64] or "unknown"

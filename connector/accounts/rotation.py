@@ -15,12 +15,14 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from audit.sink import AuditSink
 from audit.vocab import Action
 from connector.accounts import events
 from connector.accounts.models import AccountRow, LinkStateRow
 from connector.accounts.vault import SecretKind, Vault
 from connector.db import session_factory
+from connector.policy.authority import Authority
+from connector.policy.recorder import Change
+from connector.policy.vocab import Operation
 
 BATCH = 200
 _ACCOUNT_FIELDS = (
@@ -52,14 +54,13 @@ async def key_usage(engine: AsyncEngine, vault: Vault) -> Counter[str]:
     return usage
 
 
-async def rotate(engine: AsyncEngine, vault: Vault, audit: AuditSink) -> RotationReport:
+async def rotate(engine: AsyncEngine, vault: Vault, authority: Authority) -> RotationReport:
+    change = Change(events.SYSTEM, Operation.VAULT_ROTATE, Action.VAULT_KEY_ROTATED)
+    await authority.authorize(change)
     before = await key_usage(engine, vault)
     sessions = session_factory(engine)
     resealed = await _rotate_accounts(sessions, vault) + await _rotate_states(sessions, vault)
-    await events.record(
-        audit, events.SYSTEM, Action.VAULT_KEY_ROTATED, account_id=None,
-        reasons=(f"current:{vault.current_key_id.lower()}",),
-    )  # fmt: skip
+    await authority.record(change, reasons=(f"current:{vault.current_key_id.lower()}",))
     return RotationReport(vault.current_key_id, resealed, dict(before))
 
 

@@ -18,12 +18,9 @@ from audit.hashing import keyed_hash
 from connector.accounts.models import AccountRow, AccountStatus, SyncStateRow
 from connector.accounts.scopes import Feature, check_feature, features_granted
 from connector.accounts.vault import SecretKind, Vault
+from connector.clock import Clock, system_clock
 from connector.db import aware, session_factory
 from connector.errors import AccountConflictError, AccountNotLinkedError
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -79,7 +76,7 @@ class AccountStore:
         vault: Vault,
         *,
         hash_key: bytes,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = system_clock,
     ) -> None:
         if not hash_key:
             raise ValueError("AccountStore needs a non-empty hash key (CONNECTOR_AUDIT_HASH_KEY)")

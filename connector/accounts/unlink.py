@@ -9,22 +9,24 @@ ACCOUNT_TOKEN_REVOKE_FAILED and stated in the receipt with what to do. Audit eve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from audit.sink import AuditSink
 from audit.vocab import Action
 from connector.accounts import events
 from connector.accounts.endpoints import OAuthEndpoints, RevokeOutcome
 from connector.accounts.models import ACCOUNT_TABLES, AccountRow, AccountStatus
 from connector.accounts.vault import SecretKind, Vault
+from connector.clock import Clock, system_clock
 from connector.db import session_factory
-from connector.errors import AccountNotLinkedError, VaultError
+from connector.errors import AccessDenied, AccountNotLinkedError, VaultError
+from connector.policy.authority import Authority
+from connector.policy.vocab import Operation
 
 MANUAL_REVOKE_URL = "https://myaccount.google.com/permissions"
 
@@ -62,9 +64,6 @@ class DeletionReceipt:
         }
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
 
 class Unlinker:
     def __init__(
@@ -72,15 +71,15 @@ class Unlinker:
         engine: AsyncEngine,
         vault: Vault,
         endpoints: OAuthEndpoints,
-        audit: AuditSink,
+        authority: Authority,
         *,
         purgers: Sequence[AccountPurger] = (),
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = system_clock,
     ) -> None:
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
         self._vault = vault
         self._endpoints = endpoints
-        self._audit = audit
+        self._authority = authority
         self._purgers = tuple(purgers)
         self._clock = clock
 
@@ -88,12 +87,19 @@ class Unlinker:
         return f"Unlinker(purgers={[p.name for p in self._purgers]})"
 
     async def unlink(self, account_id: str, *, user_id: str) -> DeletionReceipt:
-        """Revoke, purge and audit; only the owner may unlink (others get AccountNotLinked)."""
+        """Revoke, purge and audit; only the owner may unlink (others get AccountNotLinked, and
+        their attempt is recorded as a refusal)."""
+        change = events.change(
+            user_id, Action.ACCOUNT_UNLINKED, account_id, Operation.ACCOUNT_UNLINK
+        )
         async with self._sessions() as session:
             row = await session.get(AccountRow, account_id)
-        if row is None or row.owner_user_id != user_id:
+        if row is None:
             raise AccountNotLinkedError(account_id)
-        actor = events.user(user_id)
+        try:
+            await self._authority.authorize(change)  # a refusal is recorded (high severity)
+        except AccessDenied:
+            raise AccountNotLinkedError(account_id) from None  # no hint that it exists
         revocation = await self._revoke(row)
         notes: list[str] = []
         if revocation is RevokeOutcome.FAILED:
@@ -101,10 +107,8 @@ class Unlinker:
                 "Google could not be reached to revoke the connector's access; the tokens were "
                 f"deleted here anyway. Remove the app's access at {MANUAL_REVOKE_URL}."
             )
-            await events.record(
-                self._audit, actor, Action.ACCOUNT_TOKEN_REVOKE_FAILED, account_id=account_id,
-                reasons=("revoke_failed",), failed=True,
-            )  # fmt: skip
+            failed = replace(change, action=Action.ACCOUNT_TOKEN_REVOKE_FAILED)
+            await self._authority.record(failed, reasons=("revoke_failed",), failed=True)
         counts: dict[str, int] = {}
         async with self._sessions() as session, session.begin():
             for table, column in ACCOUNT_TABLES:
@@ -116,10 +120,7 @@ class Unlinker:
             for purger in self._purgers:
                 for name, n in (await purger.purge(session, account_id)).items():
                     counts[name] = counts.get(name, 0) + n
-            await events.record(
-                self._audit, actor, Action.ACCOUNT_UNLINKED, account_id=account_id,
-                reasons=(f"revocation:{revocation.value}",),
-            )  # fmt: skip
+            await self._authority.record(change, reasons=(f"revocation:{revocation.value}",))
         return DeletionReceipt(
             account_id=account_id,
             owner_user_id=user_id,

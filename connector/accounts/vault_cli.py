@@ -67,6 +67,8 @@ async def _rotate(settings: Settings, db_url: str, audit_url: str, new_key_id: s
     from audit.log import open_audit_log
     from connector.accounts.rotation import rotate
     from connector.db import create_engine
+    from connector.policy.authority import Authority
+    from connector.policy.recorder import Recorder
 
     vault = Vault.from_settings(settings)
     if vault.current_key_id != new_key_id:
@@ -78,7 +80,8 @@ async def _rotate(settings: Settings, db_url: str, audit_url: str, new_key_id: s
     engine = create_engine(db_url)
     audit = await open_audit_log(audit_url)
     try:
-        report = await rotate(engine, vault, audit)
+        # Rotation touches no account, so the policy needs no owner lookup.
+        report = await rotate(engine, vault, Authority(Recorder(audit), owners=None))
     finally:
         await audit.close()
         await engine.dispose()

@@ -16,9 +16,9 @@ Records hold no mail content. They belong to the account and go with it on unlin
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -27,6 +27,7 @@ from sqlalchemy import delete, exc, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlmodel import Field, SQLModel
 
+from connector.clock import Clock
 from connector.db import aware
 from connector.ports import GmailJson
 
@@ -81,12 +82,12 @@ class SendKeys(Protocol):
     async def release(self, key: SendKey) -> None: ...
 
 
-def _ids_only(result: GmailJson) -> GmailJson:
+def ids_only(result: GmailJson) -> GmailJson:
     return {k: result[k] for k in ("id", "threadId", "labelIds") if k in result}
 
 
 @dataclass(frozen=True, slots=True)
-class _Record:
+class KeyRecord:
     fingerprint: str
     state: str
     created_at: datetime
@@ -107,7 +108,7 @@ class _Record:
 class SqlSendKeys:
     """The database-backed records (SQLite or PostgreSQL, the connector's own database)."""
 
-    def __init__(self, engine: AsyncEngine, clock: Callable[[], datetime]) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock) -> None:
         self._engine = engine
         self._clock = clock
         self._t = SendKeyRow.__table__  # type: ignore[attr-defined]
@@ -140,7 +141,7 @@ class SqlSendKeys:
                             )
                         )
                         return Claim(ClaimOutcome.CLAIMED)
-                    existing = _Record(row.fingerprint, row.state, row.created_at, row.result)
+                    existing = KeyRecord(row.fingerprint, row.state, row.created_at, row.result)
                     verdict = existing.judge(fingerprint, now)
                     if verdict is not None:
                         return verdict
@@ -162,7 +163,7 @@ class SqlSendKeys:
             await conn.execute(
                 update(self._t)
                 .where(self._where(key))
-                .values(state=KeyState.SENT.value, result=_ids_only(result))
+                .values(state=KeyState.SENT.value, result=ids_only(result))
             )
 
     async def release(self, key: SendKey) -> None:
@@ -170,39 +171,6 @@ class SqlSendKeys:
             await conn.execute(
                 delete(self._t).where(self._where(key) & (self._t.c.state == KeyState.PENDING))
             )
-
-
-class MemorySendKeys:
-    """The same rules in one process's memory (tests, and an Inbox built without a database)."""
-
-    def __init__(self, clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        self._clock = clock
-        self._records: dict[SendKey, _Record] = {}
-
-    async def claim(self, key: SendKey, fingerprint: str) -> Claim:
-        now = self._clock()
-        found = self._records.get(key)
-        if found is not None:
-            verdict = found.judge(fingerprint, now)
-            if verdict is not None:
-                return verdict
-        self._records[key] = _Record(fingerprint, KeyState.PENDING, now)
-        self._expire(now)
-        return Claim(ClaimOutcome.CLAIMED)
-
-    def _expire(self, now: datetime) -> None:
-        for old in [k for k, r in self._records.items() if now - r.created_at >= RECORD_TTL]:
-            del self._records[old]
-
-    async def complete(self, key: SendKey, result: GmailJson) -> None:
-        found = self._records.get(key)
-        if found is not None:
-            self._records[key] = replace(found, state=KeyState.SENT, result=_ids_only(result))
-
-    async def release(self, key: SendKey) -> None:
-        found = self._records.get(key)
-        if found is not None and found.state == KeyState.PENDING:
-            del self._records[key]
 
 
 class SendKeysPurger:

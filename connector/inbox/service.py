@@ -13,14 +13,14 @@ import base64
 import contextlib
 import hashlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import structlog
 
 from connector.errors import IdempotencyConflictError, IdempotencyMismatchError
-from connector.inbox.send_keys import ClaimOutcome, MemorySendKeys, SendKey, SendKeys
+from connector.inbox.send_keys import ClaimOutcome, SendKey, SendKeys
 from connector.mime import (
     Attachment,
     Composition,
@@ -29,7 +29,7 @@ from connector.mime import (
     compose_forward,
     compose_reply,
 )
-from connector.policy import AccessContext
+from connector.policy import AccessContext, plans
 from connector.ports import GmailJson, OutgoingMessage
 
 if TYPE_CHECKING:
@@ -94,12 +94,12 @@ class Inbox:
         gate: Gate,
         *,
         id_domain: str = "connector.local",
-        send_keys: SendKeys | None = None,
+        send_keys: SendKeys,
     ) -> None:
         self._gate = gate
         self._id_domain = id_domain
         self._senders: dict[str, str] = {}
-        self._keys: SendKeys = send_keys if send_keys is not None else MemorySendKeys()
+        self._keys = send_keys
         self._in_flight = _InFlight()
 
     # -- reading ----------------------------------------------------------------------------
@@ -116,51 +116,29 @@ class Inbox:
         with_metadata: bool = True,
     ) -> GmailJson:
         """A page of messages, newest first; with `with_metadata`, their headers (no bodies)."""
-        page = await self._gate.list_messages(
-            ctx, account_id, query=query, label_ids=label_ids, page_token=page_token,
-            max_results=max_results,
+        page = await self._gate.run(
+            ctx,
+            plans.message_list(
+                account_id, query=query, label_ids=label_ids, page_token=page_token,
+                max_results=max_results,
+            ),
         )  # fmt: skip
         stubs = page.get("messages", [])
         if with_metadata and stubs:
             page = dict(page)
-            page["messages"] = await self._gate.read_messages(
-                ctx, account_id, [m["id"] for m in stubs], fmt="metadata",
-                metadata_headers=LIST_HEADERS,
+            page["messages"] = await self._gate.run(
+                ctx,
+                plans.messages(
+                    account_id, [m["id"] for m in stubs], "metadata",
+                    metadata_headers=LIST_HEADERS,
+                ),
             )  # fmt: skip
         return page
 
-    async def message(
-        self, ctx: AccessContext, account_id: str, message_id: str, *, fmt: str = "full"
-    ) -> GmailJson:
-        return await self._gate.read_message(ctx, account_id, message_id, fmt)
-
-    async def thread(
-        self, ctx: AccessContext, account_id: str, thread_id: str, *, fmt: str = "full"
-    ) -> GmailJson:
-        return await self._gate.get_thread(ctx, account_id, thread_id, fmt)
-
-    async def attachment(
-        self, ctx: AccessContext, account_id: str, message_id: str, attachment_id: str
-    ) -> AsyncIterator[bytes]:
-        """Audited before the first byte; the caller streams the rest."""
-        return await self._gate.stream_attachment(ctx, account_id, message_id, attachment_id)
+    # Reading one message, thread, attachment or draft is one gated plan with nothing to add:
+    # handlers run `connector.policy.plans.message(...)` etc. on the gate directly.
 
     # -- drafts -----------------------------------------------------------------------------
-
-    async def drafts(
-        self,
-        ctx: AccessContext,
-        account_id: str,
-        *,
-        page_token: str | None = None,
-        max_results: int = 25,
-    ) -> GmailJson:
-        return await self._gate.list_drafts(
-            ctx, account_id, page_token=page_token, max_results=max_results
-        )
-
-    async def draft(self, ctx: AccessContext, account_id: str, draft_id: str) -> GmailJson:
-        return await self._gate.get_draft(ctx, account_id, draft_id)
 
     async def create_draft(
         self,
@@ -171,7 +149,7 @@ class Inbox:
         reply_to: str | None = None,
     ) -> GmailJson:
         message = await self._compose(ctx, account_id, draft, reply_to=reply_to)
-        return await self._gate.create_draft(ctx, account_id, message)
+        return await self._gate.run(ctx, plans.draft_create(account_id, message))
 
     async def update_draft(
         self,
@@ -183,13 +161,7 @@ class Inbox:
         reply_to: str | None = None,
     ) -> GmailJson:
         message = await self._compose(ctx, account_id, draft, reply_to=reply_to)
-        return await self._gate.update_draft(ctx, account_id, draft_id, message)
-
-    async def delete_draft(self, ctx: AccessContext, account_id: str, draft_id: str) -> None:
-        await self._gate.delete_draft(ctx, account_id, draft_id)
-
-    async def send_draft(self, ctx: AccessContext, account_id: str, draft_id: str) -> GmailJson:
-        return await self._gate.send_draft(ctx, account_id, draft_id)
+        return await self._gate.run(ctx, plans.draft_update(account_id, draft_id, message))
 
     # -- sending ----------------------------------------------------------------------------
 
@@ -214,7 +186,8 @@ class Inbox:
         future, mine = self._in_flight.join(key)
         if not mine:
             # The retry is an access attempt of its own: decided and audited by the gate.
-            return await self._gate.replay_send(ctx, account_id, await asyncio.shield(future))
+            sent = await asyncio.shield(future)
+            return await self._gate.run(ctx, plans.send_replayed(account_id, sent))
         try:
             result = await self._send_once(ctx, key, draft, reply_to, forward_of)
         except BaseException as exc:
@@ -237,7 +210,8 @@ class Inbox:
     ) -> GmailJson:
         claim = await self._keys.claim(key, request_fingerprint(draft, reply_to, forward_of))
         if claim.outcome is ClaimOutcome.SENT:
-            return await self._gate.replay_send(ctx, key.account_id, claim.result or {})
+            replayed = plans.send_replayed(key.account_id, claim.result or {})
+            return await self._gate.run(ctx, replayed)
         if claim.outcome is ClaimOutcome.IN_PROGRESS:
             raise IdempotencyConflictError(
                 "a send with this Idempotency-Key is still in progress; retry shortly"
@@ -271,14 +245,14 @@ class Inbox:
             message = await self._compose_forward(ctx, account_id, draft, forward_of)
         else:
             message = await self._compose(ctx, account_id, draft, reply_to=reply_to)
-        return await self._gate.send_message(ctx, account_id, message)
+        return await self._gate.run(ctx, plans.send(account_id, message))
 
     # -- composition ------------------------------------------------------------------------
 
     async def _sender(self, ctx: AccessContext, account_id: str) -> str:
         sender = self._senders.get(account_id)
         if sender is None:
-            profile = await self._gate.get_profile(ctx, account_id)
+            profile = await self._gate.run(ctx, plans.profile(account_id))
             sender = str(profile["emailAddress"])
             self._senders[account_id] = sender
         return sender
@@ -288,8 +262,8 @@ class Inbox:
         self._senders.pop(account_id, None)
 
     async def _context(self, ctx: AccessContext, account_id: str, message_id: str) -> ThreadContext:
-        original = await self._gate.read_message(
-            ctx, account_id, message_id, "metadata", metadata_headers=THREAD_HEADERS
+        original = await self._gate.run(
+            ctx, plans.message(account_id, message_id, "metadata", metadata_headers=THREAD_HEADERS)
         )
         return ThreadContext.from_message(original)
 
@@ -314,6 +288,6 @@ class Inbox:
     ) -> OutgoingMessage:
         composition = self._composition(await self._sender(ctx, account_id), draft)
         original = await self._context(ctx, account_id, message_id)
-        raw = await self._gate.read_message(ctx, account_id, message_id, "raw")
+        raw = await self._gate.run(ctx, plans.message(account_id, message_id, "raw"))
         original_raw = base64.urlsafe_b64decode(str(raw.get("raw", "")))
         return compose_forward(composition, original, original_raw, id_domain=self._id_domain)

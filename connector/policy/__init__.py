@@ -3,7 +3,6 @@
 Import the gate from `connector.policy.gate`; this package re-exports the policy's values.
 """
 
-from connector.policy.access import AccessContext, GateStats
 from connector.errors import (
     AccessDenied,
     AuditUnavailableError,
@@ -11,6 +10,7 @@ from connector.errors import (
     PolicyInputError,
     PolicyRecordNotFoundError,
 )
+from connector.policy.access import AccessContext, GateStats
 from connector.policy.facts import (
     ApprovalFact,
     ApprovalStatus,

@@ -1,4 +1,4 @@
-"""Building blocks of the gate: the caller's context, counters, and the two audit events."""
+"""Building blocks of the gate: the caller's context, counters, and one access's identity."""
 
 from __future__ import annotations
 
@@ -7,12 +7,8 @@ import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from audit.event import IDENTIFIER, Actor, AuditEvent, Basis, ResourceRef, Source
-from audit.vocab import Action, Decision, Outcome, Phase, Purpose, ResourceKind, Severity
-from connector.policy.rules import Verdict, severity
-from connector.policy.vocab import Reason
-
-MAX_EVENT_RESOURCES = 1000  # audit.event.MAX_RESOURCES
+from audit.event import IDENTIFIER, Actor, Basis, ResourceRef, Source
+from audit.vocab import Action, Purpose, ResourceKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +51,7 @@ def error_code(exc: BaseException) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """One gated access: what the decision event said, reused for the outcome event."""
+    """One gated access: what its decision event said, which its outcome event repeats."""
 
     ctx: AccessContext
     action: Action
@@ -65,57 +61,3 @@ class Access:
     legal_hold: bool
     now: datetime
     access_id: str
-
-    def decision_event(self, verdict: Verdict, *, error: str | None = None) -> AuditEvent:
-        return AuditEvent(
-            actor=self.ctx.actor,
-            action=self.action,
-            decision=Decision.ALLOW if verdict.allowed else Decision.DENY,
-            outcome=Outcome.PENDING if verdict.allowed else Outcome.DENIED,
-            account_id=self.account_id,
-            purpose=self.ctx.purpose,
-            basis=self.basis,
-            resources=self.resources[:MAX_EVENT_RESOURCES],
-            reasons=tuple(verdict.reasons),
-            phase=Phase.DECISION,
-            severity=severity(verdict),
-            error_code=error,
-            request_id=self.ctx.request_id,
-            legal_hold=self.legal_hold,
-            source=self.ctx.source,
-            access_id=self.access_id,
-            time=self.now,
-        )
-
-    def outcome_event(
-        self,
-        now: datetime,
-        *,
-        extra: tuple[ResourceRef, ...] = (),
-        error: str | None = None,
-        denied: tuple[Reason, ...] = (),
-    ) -> AuditEvent:
-        if denied:
-            decision, outcome = Decision.DENY, Outcome.DENIED
-        else:
-            decision, outcome = Decision.ALLOW, Outcome.ERROR if error else Outcome.OK
-        merged = tuple(dict.fromkeys(self.resources + extra))
-        return AuditEvent(
-            actor=self.ctx.actor,
-            action=self.action,
-            decision=decision,
-            outcome=outcome,
-            account_id=self.account_id,
-            purpose=self.ctx.purpose,
-            basis=self.basis,
-            resources=merged[:MAX_EVENT_RESOURCES],
-            reasons=tuple(denied),
-            phase=Phase.OUTCOME,
-            severity=Severity.WARNING if denied else Severity.INFO,
-            error_code=error,
-            access_id=self.access_id,
-            request_id=self.ctx.request_id,
-            legal_hold=self.legal_hold,
-            source=self.ctx.source,
-            time=now,
-        )

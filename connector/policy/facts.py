@@ -1,6 +1,6 @@
 """Facts a decision is made on: the request, and the consent/approval records behind a basis.
 
-The policy never fetches anything. Whoever asks (the gate, the policy store) resolves these
+The policy never fetches anything. Whoever asks (the gate, the authority) resolves these
 values first, so `decide()` is a pure function of them and of `now`.
 """
 

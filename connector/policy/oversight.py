@@ -1,25 +1,22 @@
 """Reading the audit trail: reviewers (query, verify, export) and owners (their access history).
 
-Each read is itself decided by the policy and recorded through the one audit path before any
-event is returned: a reviewer's query is evidence too. Owners never see events under legal hold.
+Each read is itself decided by the policy and recorded by the one recorder before any event is
+returned: a reviewer's query is evidence too. Owners never see events under legal hold.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from audit.event import Actor, AuditEvent, ResourceRef
+from audit.event import Actor, ResourceRef
 from audit.export import ExportFormat, export_lines
 from audit.records import QueryFilter, StoredEvent
-from audit.sink import AuditSink
 from audit.verify import VerifyReport
-from audit.vocab import Action, Decision, Outcome, Purpose, ResourceKind
-from connector.policy import AccessDenied, Deny, PolicyRequest, decide
-from connector.policy.ports import AccountOwners, record
-from connector.policy.rules import severity
+from audit.vocab import Action, Purpose, ResourceKind
+from connector.policy.authority import Authority
+from connector.policy.recorder import Change
 from connector.policy.vocab import Operation
 
 HISTORY_PAGE = 500
@@ -50,12 +47,11 @@ class Page:
 
 
 class Oversight:
-    def __init__(self, log: ReadableLog, sink: AuditSink, owners: AccountOwners) -> None:
+    def __init__(self, log: ReadableLog, authority: Authority) -> None:
         self._log = log
-        self._sink = sink
-        self._owners = owners
+        self._authority = authority
 
-    async def _authorize(
+    async def _permit(
         self,
         actor: Actor,
         operation: Operation,
@@ -66,27 +62,12 @@ class Oversight:
         request_id: str | None = None,
         resources: tuple[ResourceRef, ...] = (),
     ) -> None:
-        owner = None if account_id is None else await self._owners.owner_of(account_id)
-        verdict = decide(
-            PolicyRequest(
-                actor, operation, purpose, datetime.now(UTC), account_id=account_id,
-                account_owner=owner,
+        await self._authority.permit(
+            Change(
+                actor, operation, action, purpose, account_id=account_id, resources=resources,
+                request_id=request_id,
             )
         )  # fmt: skip
-        allowed = verdict.allowed
-        await record(
-            self._sink,
-            AuditEvent(
-                actor=actor, action=action,
-                decision=Decision.ALLOW if allowed else Decision.DENY,
-                outcome=Outcome.OK if allowed else Outcome.DENIED,
-                account_id=account_id, purpose=purpose, resources=resources,
-                reasons=tuple(verdict.reasons), severity=severity(verdict),
-                request_id=request_id,
-            ),
-        )  # fmt: skip
-        if isinstance(verdict, Deny):
-            raise AccessDenied(verdict)
 
     # -- reviewers --------------------------------------------------------------------------
 
@@ -100,7 +81,7 @@ class Oversight:
         after_seq: int | None,
         request_id: str | None,
     ) -> Page:
-        await self._authorize(
+        await self._permit(
             actor, Operation.AUDIT_READ, purpose, Action.AUDIT_QUERIED,
             request_id=request_id, resources=_range(after_seq, limit),
         )  # fmt: skip
@@ -110,7 +91,7 @@ class Oversight:
     async def verify(
         self, actor: Actor, purpose: Purpose, *, request_id: str | None
     ) -> VerifyReport:
-        await self._authorize(
+        await self._permit(
             actor, Operation.AUDIT_READ, purpose, Action.AUDIT_VERIFIED, request_id=request_id
         )
         return await self._log.verify()
@@ -125,7 +106,7 @@ class Oversight:
         request_id: str | None,
     ) -> AsyncIterator[str]:
         """Recorded first; the lines are produced lazily while the response streams."""
-        await self._authorize(
+        await self._permit(
             actor, Operation.AUDIT_READ, purpose, Action.AUDIT_EXPORTED, request_id=request_id
         )
         return export_lines(self._log.iter_events(filters), fmt)
@@ -142,7 +123,7 @@ class Oversight:
         request_id: str | None,
     ) -> Page:
         """Every access to the account by anyone, newest first, except events under legal hold."""
-        await self._authorize(
+        await self._permit(
             actor, Operation.HISTORY_READ, Purpose.USER_FEATURE, Action.ACCOUNT_HISTORY_READ,
             account_id=account_id, request_id=request_id,
         )  # fmt: skip

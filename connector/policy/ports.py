@@ -1,7 +1,8 @@
-"""What the gate and the store need from the rest of the service, as small protocols.
+"""What the gate and the authority need from the rest of the service, as small protocols.
 
 Each has an in-memory twin in `connector.testing.memory` (real code, used by tests and the
-benchmark) and a database-backed adapter (`PolicyStore`, `SqlUsageCounter`, the accounts table).
+benchmark) and a database-backed adapter (`StoredBasisFacts`, `SqlUsageCounter`, the accounts
+table).
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
 
-from audit.event import AppendReceipt, AuditEvent
-from audit.sink import AuditSink
-from connector.errors import AuditUnavailableError
 from connector.policy.facts import ApprovalFact, ConsentFact
 
 
@@ -45,11 +43,3 @@ class UsageCounter(Protocol):
     async def counts(self, start: date, end: date) -> list[UsageCount]:
         """Every counter with `start <= day <= end`."""
         ...
-
-
-async def record(sink: AuditSink, event: AuditEvent) -> AppendReceipt:
-    """The one audit path: append durably, or raise `AuditUnavailableError` (fail closed)."""
-    try:
-        return await sink.append(event)
-    except Exception as exc:  # any failure to record means the action must not proceed
-        raise AuditUnavailableError(type(exc).__name__) from exc

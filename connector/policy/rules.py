@@ -57,13 +57,14 @@ class Condition(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class OwnsAccount:
-    """The actor is the owner of the account (or, for linking, nobody owns it yet)."""
+    """The actor is the owner of the account (or, for linking, nobody owns it yet: a new link
+    names no account, a relink names one the actor owns)."""
 
     allow_unclaimed: bool = False
 
     def check(self, req: PolicyRequest) -> tuple[Reason, ...]:
         if req.account_id is None:
-            return (Reason.ACCOUNT_REQUIRED,)
+            return () if self.allow_unclaimed else (Reason.ACCOUNT_REQUIRED,)
         if req.account_owner is None:
             return () if self.allow_unclaimed else (Reason.ACCOUNT_UNKNOWN,)
         return () if req.account_owner == req.actor.id else (Reason.ACTOR_NOT_OWNER,)
@@ -77,6 +78,14 @@ class KnownAccount:
         if req.account_id is None:
             return (Reason.ACCOUNT_REQUIRED,)
         return () if req.account_owner is not None else (Reason.ACCOUNT_UNKNOWN,)
+
+
+@dataclass(frozen=True, slots=True)
+class NamesAccount:
+    """Upkeep of one account (a token refresh) must say which account it touches."""
+
+    def check(self, req: PolicyRequest) -> tuple[Reason, ...]:
+        return () if req.account_id is not None else (Reason.ACCOUNT_REQUIRED,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +313,7 @@ GRANTS: tuple[Grant, ...] = (
     Grant(
         "operator.approved_access",
         ActorKind.OPERATOR,
-        _HUMAN_READ | {_O.TRANSFER},
+        _HUMAN_READ,
         _CASEWORK,
         (ApprovalCovers(),),
     ),
@@ -328,6 +337,21 @@ GRANTS: tuple[Grant, ...] = (
         frozenset({_O.ACCESS_REQUEST_DECIDE}),
         _CASEWORK,
         (ApprovalDecidable(),),
+    ),
+    # The connector's own upkeep: it reads no mail, so the owner's feature is the only purpose.
+    Grant(
+        "system.token_upkeep",
+        ActorKind.SYSTEM,
+        frozenset({_O.TOKEN_REFRESH}),
+        _FEATURE,
+        (NamesAccount(), NoHumanBasis()),
+    ),
+    Grant(
+        "system.vault_rotation",
+        ActorKind.SYSTEM,
+        frozenset({_O.VAULT_ROTATE}),
+        _FEATURE,
+        (NoAccount(), NoHumanBasis()),
     ),
     Grant(
         "reviewer.audit",

@@ -22,7 +22,6 @@ class Operation(StrEnum):
     DRAFT_WRITE = "draft.write"
     MESSAGE_SEND = "message.send"
     AGGREGATE_READ = "aggregate.read"
-    TRANSFER = "transfer"  # data leaving to anyone but the owner's own session
     AUDIT_READ = "audit.read"
     HISTORY_READ = "history.read"  # the owner's view of who accessed the mailbox and why
     ACCOUNT_LINK = "account.link"
@@ -31,6 +30,8 @@ class Operation(StrEnum):
     CONSENT_REVOKE = "consent.revoke"
     ACCESS_REQUEST_CREATE = "access_request.create"
     ACCESS_REQUEST_DECIDE = "access_request.decide"  # approve or dismiss
+    TOKEN_REFRESH = "account.token_refresh"  # the connector renews an account's access token
+    VAULT_ROTATE = "vault.rotate"  # the connector re-seals stored secrets under a new key
 
 
 # Operations that reach mail data of one account (as opposed to audit, aggregates, lifecycle).
@@ -42,7 +43,6 @@ MAIL_OPERATIONS: frozenset[Operation] = frozenset(
         Operation.DRAFT_READ,
         Operation.DRAFT_WRITE,
         Operation.MESSAGE_SEND,
-        Operation.TRANSFER,
     }
 )
 

@@ -10,8 +10,6 @@ import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 
 import aiohttp
 from aiohttp import web
@@ -19,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit import AuditLog, open_audit_log
 from audit.signing import load_private_key
-from audit.sink import AuditSink
 from connector.db import create_engine, migrate
 from connector.logs import get_logger
+from connector.policy.recorder import Recorder
 from connector.settings import Settings
 from connector.web import routes_accounts, routes_audit, routes_health, routes_human, routes_inbox
 from connector.web.auth import TokenVerifier
@@ -29,23 +27,11 @@ from connector.web.keys import METRICS, ROUTE_SPECS, SERVICES, SETTINGS, VERIFIE
 from connector.web.metrics import MeteredSink, Metrics
 from connector.web.middleware import problems, request_id_header
 from connector.web.routing import RouteSpec, install
-from connector.wiring import AccountsBundle, build_services
+from connector.wiring import AccountsDeps, AccountsFactory, build_services
 
 log = get_logger("connector.web")
 OUTGOING_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
 
-
-@dataclass(frozen=True, slots=True)
-class AccountsDeps:
-    """What an accounts factory may use to build owners, tokens and linking."""
-
-    settings: Settings
-    engine: AsyncEngine
-    sink: AuditSink
-    session: aiohttp.ClientSession
-
-
-AccountsFactory = Callable[[AccountsDeps], AbstractAsyncContextManager[AccountsBundle]]
 
 ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine", AsyncEngine)
 AUDIT: web.AppKey[AuditLog] = web.AppKey("audit_log", AuditLog)
@@ -122,11 +108,11 @@ def _services_ctx(
 ) -> Callable[[web.Application], AsyncIterator[None]]:
     async def services(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
-        sink = MeteredSink(app[AUDIT], app[METRICS])
-        deps = AccountsDeps(settings, app[ENGINE], sink, app[SESSION])
+        recorder = Recorder(MeteredSink(app[AUDIT], app[METRICS]))
+        deps = AccountsDeps(settings, app[ENGINE], recorder, app[SESSION])
         async with factory(deps) as bundle:
             app[SERVICES] = build_services(
-                settings, engine=app[ENGINE], audit_log=app[AUDIT], sink=sink,
+                settings, engine=app[ENGINE], audit_log=app[AUDIT], recorder=recorder,
                 session=app[SESSION], accounts=bundle,
                 observe_gmail=app[METRICS].observe_gmail,
             )  # fmt: skip

@@ -10,9 +10,15 @@ from aiohttp import web
 
 from audit.event import IDENTIFIER, Basis
 from audit.vocab import BasisKind, Purpose
-from connector.policy import ApprovalStatus, ConsentFact, GranteeKind, PolicyRecordNotFoundError
+from connector.policy import (
+    ApprovalStatus,
+    ConsentFact,
+    GranteeKind,
+    PolicyRecordNotFoundError,
+    plans,
+)
 from connector.policy.aggregates import AggregateReport
-from connector.policy.store import AccessRequestRecord
+from connector.policy.records import AccessRequestRecord
 from connector.web import schemas as s
 from connector.web.auth import Role
 from connector.web.context import access_context, request_id, services
@@ -86,7 +92,7 @@ async def create_consent(request: web.Request) -> web.Response:
     fields.done()
     for message_id in ids:
         check_id(message_id, GMAIL_ID, "message id")
-    consent = await services(request).policy.grant_consent(
+    consent = await services(request).consents.grant_consent(
         caller_of(request).actor, account, ids, GranteeKind(kind), grantee,
         ttl=timedelta(days=ttl), request_id=request_id(request),
     )  # fmt: skip
@@ -95,13 +101,15 @@ async def create_consent(request: web.Request) -> web.Response:
 
 async def list_consents(request: web.Request) -> web.Response:
     account = account_id(request)
-    consents = await services(request).policy.list_consents(caller_of(request).actor, account)
+    consents = await services(request).consents.list_consents(
+        caller_of(request).actor, account, request_id=request_id(request)
+    )
     return web.json_response({"consents": [consent_json(c) for c in consents]})
 
 
 async def revoke_consent(request: web.Request) -> web.Response:
     consent_id = path_id(request, "consent_id", RECORD_ID, "consent id")
-    consent = await services(request).policy.revoke_consent(
+    consent = await services(request).consents.revoke_consent(
         caller_of(request).actor, consent_id, request_id=request_id(request)
     )
     return web.json_response(consent_json(consent))
@@ -127,21 +135,20 @@ async def create_access_request(request: web.Request) -> web.Response:
     fields.done()
     for message_id in ids:
         check_id(message_id, GMAIL_ID, "message id")
-    fact = await services(request).policy.request_access(
+    fact = await services(request).access_requests.request_access(
         caller_of(request).actor, account, purpose=Purpose(purpose),
         case_reference=case_reference, reason=reason, duration=timedelta(hours=hours),
         message_ids=ids, time_from=time_from, time_to=time_to, legal_hold=legal_hold,
         request_id=request_id(request),
     )  # fmt: skip
-    record = await services(request).policy.get_access_request(fact.id)
+    record = await services(request).access_requests.get_access_request(fact.id)
     return web.json_response(request_json(record, fact.status), status=201)
 
 
 async def list_access_requests(request: web.Request) -> web.Response:
     choice = query_choice(request, "status", ("any", *ApprovalStatus), "any")
     status = None if choice == "any" else ApprovalStatus(choice)
-    policy = services(request).policy
-    records = await policy.list_access_requests(status=status)
+    records = await services(request).access_requests.list_access_requests(status=status)
     now = services(request).clock()
     return web.json_response(
         {"access_requests": [request_json(r, r.fact.effective_status(now)) for r in records]}
@@ -153,18 +160,18 @@ def _request_id_param(request: web.Request) -> str:
 
 
 async def get_access_request(request: web.Request) -> web.Response:
-    record = await services(request).policy.get_access_request(_request_id_param(request))
+    record = await services(request).access_requests.get_access_request(_request_id_param(request))
     now = services(request).clock()
     return web.json_response(request_json(record, record.fact.effective_status(now)))
 
 
 async def _decide(request: web.Request, approve: bool) -> web.Response:
-    policy = services(request).policy
+    requests = services(request).access_requests
     rid = _request_id_param(request)
     actor = caller_of(request).actor
-    decide = policy.approve if approve else policy.dismiss
+    decide = requests.approve if approve else requests.dismiss
     fact = await decide(actor, rid, request_id=request_id(request))
-    record = await policy.get_access_request(fact.id)
+    record = await requests.get_access_request(fact.id)
     return web.json_response(request_json(record, fact.status))
 
 
@@ -196,7 +203,7 @@ async def _basis(request: web.Request) -> tuple[Basis | None, Purpose, str | Non
     assert approval is not None
     check_id(approval, RECORD_ID, "access request id")
     try:
-        record = await services(request).policy.get_access_request(approval)
+        record = await services(request).access_requests.get_access_request(approval)
         purpose = record.fact.purpose
     except PolicyRecordNotFoundError:
         purpose = Purpose.SECURITY  # the gate refuses (basis.unknown) and records the attempt
@@ -209,7 +216,7 @@ async def operator_read_message(request: web.Request) -> web.Response:
     fmt = query_choice(request, "format", ("full", "metadata"), "full")
     basis, purpose, case = await _basis(request)
     ctx = access_context(request, purpose, support_case=case)
-    result = await services(request).gate.read_message(ctx, account, message, fmt, basis)
+    result = await services(request).gate.run(ctx, plans.message(account, message, fmt, basis))
     return web.json_response(result)
 
 
@@ -219,7 +226,7 @@ async def operator_read_thread(request: web.Request) -> web.Response:
     basis, purpose, case = await _basis(request)
     ctx = access_context(request, purpose, support_case=case)
     return web.json_response(
-        await services(request).gate.get_thread(ctx, account, thread, "full", basis)
+        await services(request).gate.run(ctx, plans.thread(account, thread, "full", basis))
     )
 
 
@@ -229,8 +236,8 @@ async def operator_attachment(request: web.Request) -> web.StreamResponse:
     attachment = path_id(request, "attachment_id", ATTACHMENT_ID, "attachment id")
     basis, purpose, case = await _basis(request)
     ctx = access_context(request, purpose, support_case=case)
-    chunks = await services(request).gate.stream_attachment(
-        ctx, account, message, attachment, basis
+    chunks = await services(request).gate.stream(
+        ctx, plans.attachment(account, message, attachment, basis)
     )
     return await stream_chunks(request, chunks)
 

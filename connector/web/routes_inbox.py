@@ -13,6 +13,7 @@ from aiohttp import web
 from audit.vocab import Purpose
 from connector.inbox.service import Draft
 from connector.mime import Attachment
+from connector.policy import plans
 from connector.web import schemas as s
 from connector.web.auth import Role
 from connector.web.context import access_context, services
@@ -126,7 +127,7 @@ async def get_message(request: web.Request) -> web.Response:
     account, message = account_id(request), _message_id(request)
     fmt = query_choice(request, "format", READ_FORMATS, "full")
     return web.json_response(
-        await services(request).inbox.message(_ctx(request), account, message, fmt=fmt)
+        await services(request).gate.run(_ctx(request), plans.message(account, message, fmt))
     )
 
 
@@ -135,7 +136,7 @@ async def get_thread(request: web.Request) -> web.Response:
     thread = path_id(request, "thread_id", GMAIL_ID, "thread id")
     fmt = query_choice(request, "format", ("full", "metadata", "minimal"), "full")
     return web.json_response(
-        await services(request).inbox.thread(_ctx(request), account, thread, fmt=fmt)
+        await services(request).gate.run(_ctx(request), plans.thread(account, thread, fmt))
     )
 
 
@@ -157,7 +158,8 @@ async def stream_chunks(request: web.Request, chunks: Any) -> web.StreamResponse
 async def get_attachment(request: web.Request) -> web.StreamResponse:
     account, message = account_id(request), _message_id(request)
     attachment = path_id(request, "attachment_id", ATTACHMENT_ID, "attachment id")
-    chunks = await services(request).inbox.attachment(_ctx(request), account, message, attachment)
+    plan = plans.attachment(account, message, attachment)
+    chunks = await services(request).gate.stream(_ctx(request), plan)
     return await stream_chunks(request, chunks)
 
 
@@ -167,9 +169,12 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
 async def list_drafts(request: web.Request) -> web.Response:
     account = account_id(request)
     return web.json_response(
-        await services(request).inbox.drafts(
-            _ctx(request), account, page_token=query_text(request, "page_token", max_len=256),
-            max_results=query_int(request, "max_results", default=25, low=1, high=100),
+        await services(request).gate.run(
+            _ctx(request),
+            plans.draft_list(
+                account, page_token=query_text(request, "page_token", max_len=256),
+                max_results=query_int(request, "max_results", default=25, low=1, high=100),
+            ),
         )
     )  # fmt: skip
 
@@ -185,7 +190,9 @@ async def create_draft(request: web.Request) -> web.Response:
 
 async def get_draft(request: web.Request) -> web.Response:
     account, draft_id = account_id(request), _draft_id(request)
-    return web.json_response(await services(request).inbox.draft(_ctx(request), account, draft_id))
+    return web.json_response(
+        await services(request).gate.run(_ctx(request), plans.draft(account, draft_id))
+    )
 
 
 async def update_draft(request: web.Request) -> web.Response:
@@ -199,14 +206,14 @@ async def update_draft(request: web.Request) -> web.Response:
 
 async def delete_draft(request: web.Request) -> web.Response:
     account, draft_id = account_id(request), _draft_id(request)
-    await services(request).inbox.delete_draft(_ctx(request), account, draft_id)
+    await services(request).gate.run(_ctx(request), plans.draft_delete(account, draft_id))
     return web.Response(status=204)
 
 
 async def send_draft(request: web.Request) -> web.Response:
     account, draft_id = account_id(request), _draft_id(request)
     return web.json_response(
-        await services(request).inbox.send_draft(_ctx(request), account, draft_id)
+        await services(request).gate.run(_ctx(request), plans.draft_send(account, draft_id))
     )
 
 

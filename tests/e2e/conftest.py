@@ -22,7 +22,7 @@ from connector.settings import Settings
 from connector.web.app import AUDIT, create_app
 from connector.web.auth import Role, mint_token
 from connector.web.keys import SERVICES
-from connector.web.preset_accounts import PresetAccount, preset_accounts
+from connector.wiring import PresetAccount, preset_accounts
 
 JWT_SECRET = "e2e-jwt-secret-0123456789abcdef0123456789"
 HASH_KEY = "e2e-hash-key-0123456789abcdef"

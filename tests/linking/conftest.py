@@ -25,6 +25,8 @@ from connector.accounts.store import AccountStore, LinkedAccount
 from connector.accounts.vault import KeyRing, Vault, generate_key_entry
 from connector.db import create_engine, migrate
 from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
+from connector.policy.authority import Authority
+from connector.policy.recorder import Recorder
 
 READ = "https://www.googleapis.com/auth/gmail.readonly"
 SEND = "https://www.googleapis.com/auth/gmail.send"
@@ -81,6 +83,10 @@ class Linking:
     url: str
     keys: str  # the vault's key entries ("k1:base64"), as CONNECTOR_VAULT_KEYS holds them
 
+    def authority(self) -> Authority:
+        """Decide-and-record over this wiring's accounts and audit log."""
+        return Authority(Recorder(self.audit), self.accounts)
+
     def token_source(self) -> RefreshingTokenSource:
         return RefreshingTokenSource(
             self.credentials,
@@ -88,7 +94,7 @@ class Linking:
             client_id=self.emu.client_id,
             client_secret=self.emu.client_secret,
             session=self.session,
-            audit=self.audit,
+            authority=self.authority(),
             retry_delays=FAST,
         )
 
@@ -125,7 +131,7 @@ async def linking_over(
             accounts=accounts,
             states=LinkStateStore(engine, vault),
             session=session,
-            audit=audit,
+            authority=Authority(Recorder(audit), accounts),
             retry_delays=FAST,
         )
         yield Linking(

@@ -13,14 +13,14 @@ from aiohttp import web
 
 from audit.memory import MemoryAuditLog
 from audit.vocab import Action
-from connector.accounts.credentials import (
-    MemoryCredentialStore,
-    RefreshingTokenSource,
-    TokenEndpointError,
-)
+from connector.accounts.credentials import RefreshingTokenSource
 from connector.emulator.server import Emulator
 from connector.errors import AccountNotLinkedError, NeedsRelinkError, TokenEndpointError
+from connector.policy.authority import Authority
+from connector.policy.recorder import Recorder
 from connector.ports import StoredCredentials
+from connector.testing.credentials import MemoryCredentialStore
+from connector.testing.memory import StaticAccountOwners
 from tests.linking.conftest import FAST, READ, SEND, actions, refresh_calls
 
 
@@ -37,7 +37,7 @@ def make_source(
         client_id=emu.client_id,
         client_secret=emu.client_secret,
         session=session,
-        audit=log,
+        authority=Authority(Recorder(log), StaticAccountOwners()),
         retry_delays=FAST,
     )
 

@@ -190,7 +190,7 @@ async def test_missing_pkce_verifier_is_refused(sqlite_linking):
         user_id="user-1", features=[Feature.READ], redirect_uri=REDIRECT, disclosure_accepted=True
     )
     callback = await consent(w.session, w.emu, start.authorization_url)
-    from connector.accounts.oauth import utc_now
+    from connector.clock import system_clock as utc_now
     from connector.errors import TokenEndpointError
     from tests.linking.conftest import link_config
 

@@ -30,7 +30,7 @@ def unlinker(w, revoke_uri: str | None = None) -> Unlinker:
     endpoints = config.endpoints(w.session, FAST)
     if revoke_uri is not None:
         endpoints.revoke_uri = revoke_uri
-    return Unlinker(w.engine, w.vault, endpoints, w.audit)
+    return Unlinker(w.engine, w.vault, endpoints, w.authority())
 
 
 async def test_unlink_revokes_and_leaves_nothing(linking):

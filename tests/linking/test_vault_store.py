@@ -116,7 +116,7 @@ async def test_rotation_keeps_old_ciphertexts_readable(linking):
     assert await new_store.load(account.id) == creds  # old ciphertexts still readable
     assert await key_usage(w.engine, new_vault) == {"k1": 3}
 
-    report = await rotate(w.engine, new_vault, w.audit)
+    report = await rotate(w.engine, new_vault, w.authority())
 
     assert report.resealed == 3
     assert report.by_key_before == {"k1": 3}

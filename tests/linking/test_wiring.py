@@ -11,10 +11,11 @@ from connector.accounts.scopes import (
     required_scope,
     scopes_for,
 )
-from connector.accounts.wiring import build_linking
 from connector.db import create_engine, migrate
 from connector.errors import VaultError
+from connector.policy.recorder import Recorder
 from connector.settings import Settings, SettingsError
+from connector.wiring import build_accounts
 from tests.linking.conftest import COMPOSE, READ, SEND, link_account, vault_keys
 
 
@@ -29,7 +30,7 @@ def test_each_feature_asks_its_narrowest_scope():
     assert not feature_enabled(Feature.READ, [SEND, COMPOSE])
 
 
-async def test_build_linking_from_settings_links_end_to_end(emu, session, audit_log, tmp_path):
+async def test_build_accounts_from_settings_links_end_to_end(emu, session, audit_log, tmp_path):
     """Components built from CONNECTOR_* settings link an account through the emulator."""
     settings = Settings.from_env(
         {
@@ -48,7 +49,9 @@ async def test_build_linking_from_settings_links_end_to_end(emu, session, audit_
     engine = create_engine(settings.database_url)
     try:
         await migrate(engine)
-        built = build_linking(settings, engine=engine, session=session, audit=audit_log)
+        built = build_accounts(
+            settings, engine=engine, session=session, recorder=Recorder(audit_log)
+        )
 
         class Wired:
             service = built.links
@@ -68,9 +71,9 @@ async def test_build_linking_from_settings_links_end_to_end(emu, session, audit_
 def test_missing_settings_are_named():
     """Missing keys or client credentials fail with the variable to set."""
     with pytest.raises(VaultError, match="CONNECTOR_VAULT_KEYS"):
-        build_linking(
+        build_accounts(
             Settings(oauth_client_id="c", oauth_client_secret="s", audit_hash_key="h"),
-            engine=None, session=None, audit=None,  # type: ignore[arg-type]
+            engine=None, session=None, recorder=None,  # type: ignore[arg-type]
         )  # fmt: skip
     with pytest.raises(SettingsError, match="CONNECTOR_OAUTH_CLIENT_ID"):
-        build_linking(Settings(), engine=None, session=None, audit=None)  # type: ignore[arg-type]
+        build_accounts(Settings(), engine=None, session=None, recorder=None)  # type: ignore[arg-type]

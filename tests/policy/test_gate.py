@@ -28,6 +28,7 @@ from connector.policy import (
     ConsentFact,
     GranteeKind,
     Reason,
+    plans,
 )
 from connector.policy.gate import Gate
 from connector.ports import OutgoingMessage
@@ -70,7 +71,7 @@ async def test_owner_read_writes_decision_then_outcome(
     gate: Gate, sink: RecordingSink, mailbox: FakeMailbox
 ) -> None:
     """An owner's read: DECISION (allow, pending) then OUTCOME (ok), one access id, then data."""
-    message = await gate.read_message(OWNER_CTX, ACCOUNT, "a1", "full")
+    message = await gate.run(OWNER_CTX, plans.message(ACCOUNT, "a1", "full"))
     assert message["id"] == "a1"
     decision, outcome = sink.events
     assert (decision.action, decision.phase, decision.decision, decision.outcome) == (
@@ -97,7 +98,9 @@ async def test_forbidden_purpose_is_refused_loudly_and_counted(
 ) -> None:
     """Advertising is denied with severity HIGH, counted, and Gmail is never called."""
     with pytest.raises(AccessDenied) as denied:
-        await gate.read_message(ctx(ActorKind.USER, OWNER, Purpose.ADVERTISING), ACCOUNT, "a1")
+        await gate.run(
+            ctx(ActorKind.USER, OWNER, Purpose.ADVERTISING), plans.message(ACCOUNT, "a1")
+        )
     assert Reason.PURPOSE_FORBIDDEN in denied.value.reasons
     assert summary(sink) == [
         (Action.GMAIL_MESSAGE_READ, Phase.DECISION, Decision.DENY, Outcome.DENIED,
@@ -112,7 +115,7 @@ async def test_other_users_mailbox_is_denied(
 ) -> None:
     """A user reading another person's account is denied (HIGH) without touching Gmail."""
     with pytest.raises(AccessDenied):
-        await gate.get_profile(ctx(ActorKind.USER, "user2", Purpose.USER_FEATURE), ACCOUNT)
+        await gate.run(ctx(ActorKind.USER, "user2", Purpose.USER_FEATURE), plans.profile(ACCOUNT))
     assert sink.events[0].reasons == (Reason.ACTOR_NOT_OWNER,)
     assert sink.events[0].severity is Severity.HIGH
     assert mailbox.calls == []
@@ -124,7 +127,7 @@ async def test_audit_unavailable_before_decision_means_no_gmail_call(
     """If the decision cannot be recorded, the access fails and Gmail is never called."""
     sink.fail = True
     with pytest.raises(AuditUnavailableError):
-        await gate.read_message(OWNER_CTX, ACCOUNT, "a1")
+        await gate.run(OWNER_CTX, plans.message(ACCOUNT, "a1"))
     assert mailbox.calls == []
     assert gate.stats.audit_failures == 1
 
@@ -135,7 +138,7 @@ async def test_audit_unavailable_for_outcome_means_no_data(
     """If the outcome cannot be recorded, the data fetched is not returned."""
     sink.fail_after = 1
     with pytest.raises(AuditUnavailableError):
-        await gate.read_message(OWNER_CTX, ACCOUNT, "a1")
+        await gate.run(OWNER_CTX, plans.message(ACCOUNT, "a1"))
     assert mailbox.calls == [("get_message", ACCOUNT)]
     assert [e.phase for e in sink.events] == [Phase.DECISION]
 
@@ -146,7 +149,7 @@ async def test_gmail_error_is_recorded_with_its_code(
     """A failing Gmail call appends OUTCOME error with Gmail's reason code and re-raises."""
     mailbox.fail_next = FakeMailboxError(429, "rateLimitExceeded")
     with pytest.raises(FakeMailboxError):
-        await gate.list_labels(OWNER_CTX, ACCOUNT)
+        await gate.run(OWNER_CTX, plans.labels(ACCOUNT))
     assert [(e.phase, e.outcome, e.error_code) for e in sink.events] == [
         (Phase.DECISION, Outcome.PENDING, None),
         (Phase.OUTCOME, Outcome.ERROR, "rateLimitExceeded"),
@@ -157,7 +160,7 @@ async def test_gmail_error_is_recorded_with_its_code(
 
 async def test_search_records_keyed_hash_never_the_query(gate: Gate, sink: RecordingSink) -> None:
     """A search stores HMAC(key, query) as a QUERY resource; the text appears nowhere."""
-    result = await gate.list_messages(OWNER_CTX, ACCOUNT, query="from:alice secret plans")
+    result = await gate.run(OWNER_CTX, plans.message_list(ACCOUNT, query="from:alice secret plans"))
     digest = hmac.new(HASH_KEY, b"from:alice secret plans", hashlib.sha256).hexdigest()
     decision, outcome = sink.events
     assert decision.action is Action.GMAIL_MESSAGE_LIST
@@ -173,9 +176,9 @@ async def test_operator_with_consent_reads_named_message_only(
     """Consent for a1 lets the operator read a1 (basis recorded) and never b1."""
     facts.consents["c1"] = consent({"a1"})
     basis = Basis(BasisKind.CONSENT, "c1")
-    await gate.read_message(OPERATOR, ACCOUNT, "a1", "full", basis)
+    await gate.run(OPERATOR, plans.message(ACCOUNT, "a1", "full", basis))
     with pytest.raises(AccessDenied) as denied:
-        await gate.read_message(OPERATOR, ACCOUNT, "b1", "full", basis)
+        await gate.run(OPERATOR, plans.message(ACCOUNT, "b1", "full", basis))
     assert denied.value.reasons == (Reason.CONSENT_NOT_COVERING,)
     assert [(e.phase, e.decision, e.basis) for e in sink.events] == [
         (Phase.DECISION, Decision.ALLOW, basis),
@@ -191,7 +194,9 @@ async def test_revoked_consent_denies(
     """A revoked consent opens nothing."""
     facts.consents["c1"] = consent({"a1"}, revoked_at=T0 - timedelta(minutes=1))
     with pytest.raises(AccessDenied) as denied:
-        await gate.read_message(OPERATOR, ACCOUNT, "a1", "full", Basis(BasisKind.CONSENT, "c1"))
+        await gate.run(
+            OPERATOR, plans.message(ACCOUNT, "a1", "full", Basis(BasisKind.CONSENT, "c1"))
+        )
     assert denied.value.reasons == (Reason.CONSENT_REVOKED,)
     assert mailbox.calls == []
 
@@ -202,7 +207,9 @@ async def test_operator_thread_needs_every_member_covered(
     """Consent for one of two thread members: members resolved (ids only), then denied."""
     facts.consents["c1"] = consent({"a1"})
     with pytest.raises(AccessDenied) as denied:
-        await gate.get_thread(OPERATOR, ACCOUNT, "a1", "full", Basis(BasisKind.CONSENT, "c1"))
+        await gate.run(
+            OPERATOR, plans.thread(ACCOUNT, "a1", "full", Basis(BasisKind.CONSENT, "c1"))
+        )
     assert denied.value.reasons == (Reason.CONSENT_NOT_COVERING,)
     assert mailbox.calls == [("get_thread", ACCOUNT)]  # the ids-only resolution, nothing more
     (decision,) = sink.events
@@ -216,7 +223,9 @@ async def test_operator_thread_fully_covered_is_returned(
 ) -> None:
     """Consent covering every member opens the thread; both events list all members."""
     facts.consents["c1"] = consent({"a1", "a2"})
-    thread = await gate.get_thread(OPERATOR, ACCOUNT, "a1", "full", Basis(BasisKind.CONSENT, "c1"))
+    thread = await gate.run(
+        OPERATOR, plans.thread(ACCOUNT, "a1", "full", Basis(BasisKind.CONSENT, "c1"))
+    )
     assert [m["id"] for m in thread["messages"]] == ["a1", "a2"]
     assert [e.phase for e in sink.events] == [Phase.DECISION, Phase.OUTCOME]
     assert {ResourceRef(M, "a1"), ResourceRef(M, "a2")} <= set(sink.events[0].resources)
@@ -239,7 +248,9 @@ async def test_thread_growing_after_decision_is_withheld(
 
     mailbox.get_thread = racing  # type: ignore[method-assign]
     with pytest.raises(AccessDenied):
-        await gate.get_thread(OPERATOR, ACCOUNT, "a1", "full", Basis(BasisKind.CONSENT, "c1"))
+        await gate.run(
+            OPERATOR, plans.thread(ACCOUNT, "a1", "full", Basis(BasisKind.CONSENT, "c1"))
+        )
     assert [(e.phase, e.decision, e.outcome) for e in sink.events] == [
         (Phase.DECISION, Decision.ALLOW, Outcome.PENDING),
         (Phase.OUTCOME, Decision.DENY, Outcome.DENIED),
@@ -255,12 +266,12 @@ async def test_legal_hold_approval_marks_events_and_bounds_listing(
     facts.approvals["r1"] = approval(time_from=start, time_to=end, legal_hold=True)
     op_ctx = ctx(ActorKind.OPERATOR, "op1", Purpose.LEGAL)
     basis = Basis(BasisKind.ACCESS_REQUEST, "r1")
-    await gate.list_messages(op_ctx, ACCOUNT, basis=basis)
+    await gate.run(op_ctx, plans.message_list(ACCOUNT, basis=basis))
     assert mailbox.last_query == f"after:{int(start.timestamp())} before:{int(end.timestamp())}"
     # a1 is dated 2025-02-19 (inside); b1 2023-11-14 (outside): resolved by date, then decided.
-    await gate.read_message(op_ctx, ACCOUNT, "a1", "full", basis)
+    await gate.run(op_ctx, plans.message(ACCOUNT, "a1", "full", basis))
     with pytest.raises(AccessDenied) as denied:
-        await gate.read_message(op_ctx, ACCOUNT, "b1", "full", basis)
+        await gate.run(op_ctx, plans.message(ACCOUNT, "b1", "full", basis))
     assert denied.value.reasons == (Reason.APPROVAL_NOT_COVERING,)
     assert all(e.legal_hold for e in sink.events)
     assert all(e.basis == basis for e in sink.events)
@@ -270,7 +281,7 @@ async def test_attachment_outcome_is_recorded_before_bytes_flow(
     gate: Gate, sink: RecordingSink
 ) -> None:
     """The OUTCOME event exists before the caller sees the first byte."""
-    stream = await gate.stream_attachment(OWNER_CTX, ACCOUNT, "a1", "att1")
+    stream = await gate.stream(OWNER_CTX, plans.attachment(ACCOUNT, "a1", "att1"))
     assert [e.phase for e in sink.events] == [Phase.DECISION, Phase.OUTCOME]
     data = b"".join([chunk async for chunk in stream])
     assert data == b"0123456789"
@@ -281,8 +292,9 @@ async def test_attachment_outcome_is_recorded_before_bytes_flow(
 
 async def test_send_records_sent_ids(gate: Gate, sink: RecordingSink) -> None:
     """Sending records the new message and thread ids, never the message itself."""
-    sent = await gate.send_message(
-        OWNER_CTX, ACCOUNT, OutgoingMessage(raw=b"Subject: hi\r\n\r\nbody", message_id="<x@c>")
+    sent = await gate.run(
+        OWNER_CTX,
+        plans.send(ACCOUNT, OutgoingMessage(raw=b"Subject: hi\r\n\r\nbody", message_id="<x@c>")),
     )
     decision, outcome = sink.events
     assert decision.action is Action.GMAIL_MESSAGE_SEND
@@ -293,11 +305,11 @@ async def test_send_records_sent_ids(gate: Gate, sink: RecordingSink) -> None:
 
 async def test_drafts_flow_for_owner_only(gate: Gate, sink: RecordingSink) -> None:
     """The owner creates, reads, sends a draft; an operator cannot even list drafts."""
-    draft = await gate.create_draft(OWNER_CTX, ACCOUNT, OutgoingMessage(b"x", "<d@c>"))
-    await gate.get_draft(OWNER_CTX, ACCOUNT, draft["id"])
-    await gate.send_draft(OWNER_CTX, ACCOUNT, draft["id"])
+    draft = await gate.run(OWNER_CTX, plans.draft_create(ACCOUNT, OutgoingMessage(b"x", "<d@c>")))
+    await gate.run(OWNER_CTX, plans.draft(ACCOUNT, draft["id"]))
+    await gate.run(OWNER_CTX, plans.draft_send(ACCOUNT, draft["id"]))
     with pytest.raises(AccessDenied):
-        await gate.list_drafts(OPERATOR, ACCOUNT)
+        await gate.run(OPERATOR, plans.draft_list(ACCOUNT))
     actions = [e.action for e in sink.events if e.phase is Phase.OUTCOME]
     assert actions == [Action.GMAIL_DRAFT_CREATE, Action.GMAIL_DRAFT_READ, Action.GMAIL_DRAFT_SEND]
 
@@ -333,7 +345,7 @@ async def test_replayed_send_is_audited_without_calling_gmail_or_counting(
 ) -> None:
     """A client's retry of a send writes DECISION + OUTCOME under its own action; no Gmail call."""
     sent = {"id": "b7", "threadId": "b1", "labelIds": ["SENT"]}
-    assert await gate.replay_send(OWNER_CTX, ACCOUNT, sent) == sent
+    assert await gate.run(OWNER_CTX, plans.send_replayed(ACCOUNT, sent)) == sent
     decision, outcome = sink.events
     assert (decision.action, decision.phase, decision.decision, decision.outcome) == (
         Action.GMAIL_MESSAGE_SEND_REPLAYED, Phase.DECISION, Decision.ALLOW, Outcome.PENDING,
@@ -352,8 +364,9 @@ async def test_replayed_send_by_another_user_is_denied(
 ) -> None:
     """A replay is decided like a send: someone else's mailbox is refused and recorded."""
     with pytest.raises(AccessDenied):
-        await gate.replay_send(
-            ctx(ActorKind.USER, "mallory", Purpose.USER_FEATURE), ACCOUNT, {"id": "b7"}
+        await gate.run(
+            ctx(ActorKind.USER, "mallory", Purpose.USER_FEATURE),
+            plans.send_replayed(ACCOUNT, {"id": "b7"}),
         )
     assert [(e.action, e.decision) for e in sink.events] == [
         (Action.GMAIL_MESSAGE_SEND_REPLAYED, Decision.DENY)

@@ -38,11 +38,13 @@ ALLOWED: list[tuple[str, set[Operation], set[Purpose], str, str]] = [
     ("service", {Op.METADATA_READ, Op.CONTENT_READ}, {P.USER_FEATURE}, "none",
      "service.owner_features"),
     ("operator", READS, {P.CONSENTED_SUPPORT}, "consent", "operator.consented_support"),
-    ("operator", READS | {Op.TRANSFER}, CASEWORK, "approval", "operator.approved_access"),
+    ("operator", READS, CASEWORK, "approval", "operator.approved_access"),
     ("operator", {Op.AGGREGATE_READ}, {P.AGGREGATE_OPS}, "none", "operator.aggregates"),
     ("operator", {Op.ACCESS_REQUEST_CREATE}, CASEWORK, "none", "operator.request_access"),
     ("operator", {Op.ACCESS_REQUEST_DECIDE}, CASEWORK, "pending", "operator.decide_access"),
     ("reviewer", {Op.AUDIT_READ}, CASEWORK, "none", "reviewer.audit"),
+    ("system", {Op.TOKEN_REFRESH}, {P.USER_FEATURE}, "none", "system.token_upkeep"),
+    ("system", {Op.VAULT_ROTATE}, {P.USER_FEATURE}, "none", "system.vault_rotation"),
 ]  # fmt: skip
 
 ACTORS = {
@@ -55,7 +57,7 @@ ACTORS = {
     "system": Actor(ActorKind.SYSTEM, "connector"),
 }
 BASES = ("none", "consent", "approval", "pending")
-ACCOUNTLESS = {Op.AGGREGATE_READ, Op.AUDIT_READ}
+ACCOUNTLESS = {Op.AGGREGATE_READ, Op.AUDIT_READ, Op.VAULT_ROTATE}
 
 
 def expected(actor: str, op: Operation, purpose: Purpose, basis: str) -> str | None:
@@ -89,7 +91,7 @@ def request(actor: str, op: Operation, purpose: Purpose, basis: str) -> PolicyRe
         ACTORS[actor], op, purpose, NOW,
         account_id=None if op in ACCOUNTLESS else "acct1",
         account_owner=None if op in ACCOUNTLESS else "user1",
-        message_ids=frozenset({"m1"}) if op in READS | {Op.TRANSFER} else frozenset(),
+        message_ids=frozenset({"m1"}) if op in READS else frozenset(),
         basis=basis_ref, consent=consent, approval=approval,
     )  # fmt: skip
 

@@ -1,4 +1,4 @@
-"""The link flow over HTTP, on top of `connector.accounts.oauth.LinkService` and the accounts store.
+"""The link flow as the HTTP API offers it, over `LinkService`, the accounts store and unlinking.
 
 The browser that shows the disclosure page carries no bearer token, so starting a link hands
 out a short-lived ticket (HMAC under the audit hash key, bound to the user and an expiry). The
@@ -9,29 +9,19 @@ URL built and the state stored.
 from __future__ import annotations
 
 import base64
-import contextlib
+import binascii
 import hashlib
 import hmac
 import json
-import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-from connector.accounts.credential_store import VaultCredentialStore
-from connector.accounts.credentials import RefreshingTokenSource
-from connector.accounts.link_state import LinkStateStore
-from connector.accounts.oauth import LinkConfig, LinkService
+from connector.accounts.oauth import LinkService
 from connector.accounts.scopes import Feature
 from connector.accounts.store import AccountStore, LinkedAccount
 from connector.accounts.unlink import Unlinker
-from connector.accounts.vault import Vault
-from connector.errors import AccountNotLinkedError
-from connector.inbox.send_keys import SendKeysPurger
-from connector.policy.purge import PolicyPurger
+from connector.clock import Clock, system_clock
+from connector.errors import AccountNotLinkedError, LinkTicketError
 from connector.settings import Settings, SettingsError
-from connector.web.app import AccountsDeps
-from connector.web.problems import ProblemError, ProblemType
-from connector.wiring import AccountsBundle
 
 TICKET_TTL = 600
 FEATURES = (Feature.READ, Feature.SEND, Feature.DRAFTS)
@@ -50,27 +40,30 @@ def account_json(account: LinkedAccount) -> dict[str, Any]:
 
 
 class Tickets:
-    def __init__(self, key: bytes) -> None:
+    """Short-lived HMAC tickets binding a disclosure page to the user who asked for it."""
+
+    def __init__(self, key: bytes, clock: Clock = system_clock) -> None:
         self._key = hashlib.sha256(b"link-ticket\x00" + key).digest()
+        self._clock = clock
 
     def issue(self, user_id: str) -> str:
-        payload = (
-            base64.urlsafe_b64encode(
-                json.dumps({"sub": user_id, "exp": int(time.time()) + TICKET_TTL}).encode()
-            )
-            .decode()
-            .rstrip("=")
-        )
+        expires = int(self._clock().timestamp()) + TICKET_TTL
+        claims = json.dumps({"sub": user_id, "exp": expires}).encode()
+        payload = base64.urlsafe_b64encode(claims).decode().rstrip("=")
         return f"{payload}.{self._sign(payload)}"
 
     def user(self, ticket: str) -> str:
         payload, _, signature = ticket.partition(".")
         if not hmac.compare_digest(signature, self._sign(payload)):
-            raise ProblemError(ProblemType.UNAUTHENTICATED, "the link ticket is not valid")
-        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        if int(data["exp"]) < time.time():
-            raise ProblemError(ProblemType.UNAUTHENTICATED, "the link ticket expired; start again")
-        return str(data["sub"])
+            raise LinkTicketError("ticket_invalid", "the link ticket is not valid")
+        try:
+            data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+            expires, user_id = int(data["exp"]), str(data["sub"])
+        except (ValueError, KeyError, TypeError, binascii.Error):  # signed by us: cannot happen
+            raise LinkTicketError("ticket_invalid", "the link ticket is not valid") from None
+        if expires < self._clock().timestamp():
+            raise LinkTicketError("ticket_expired", "the link ticket expired; start again")
+        return user_id
 
     def _sign(self, payload: str) -> str:
         return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
@@ -80,7 +73,12 @@ class HttpLinking:
     """`connector.wiring.Linking` over the real link flow."""
 
     def __init__(
-        self, settings: Settings, service: LinkService, accounts: AccountStore, unlinker: Unlinker
+        self,
+        settings: Settings,
+        service: LinkService,
+        accounts: AccountStore,
+        unlinker: Unlinker,
+        clock: Clock = system_clock,
     ) -> None:
         self._unlinker = unlinker
         if not settings.oauth_redirect_uris:
@@ -89,7 +87,7 @@ class HttpLinking:
         self._redirect = settings.oauth_redirect_uris[0]
         self._service = service
         self._accounts = accounts
-        self._tickets = Tickets(settings.audit_hash_key.encode())
+        self._tickets = Tickets(settings.audit_hash_key.encode(), clock)
 
     async def start(self, user_id: str, *, request_id: str | None) -> dict[str, Any]:
         ticket = self._tickets.issue(user_id)
@@ -129,31 +127,3 @@ class HttpLinking:
     async def unlink(self, user_id: str, account_id: str) -> dict[str, Any]:
         receipt = await self._unlinker.unlink(account_id, user_id=user_id)
         return dict(receipt.as_dict())
-
-
-@contextlib.asynccontextmanager
-async def real_accounts(deps: AccountsDeps) -> AsyncIterator[AccountsBundle]:
-    """Accounts in the connector database, tokens sealed by the vault, the real link flow."""
-    settings = deps.settings
-    vault = Vault.from_settings(settings)
-    store = AccountStore(deps.engine, vault, hash_key=settings.audit_hash_key.encode())
-    tokens = RefreshingTokenSource(
-        VaultCredentialStore(deps.engine, vault), token_uri=settings.oauth_token_uri,
-        client_id=settings.oauth_client_id, client_secret=settings.oauth_client_secret,
-        session=deps.session, audit=deps.sink,
-    )  # fmt: skip
-    service = LinkService(
-        LinkConfig.from_settings(settings), accounts=store,
-        states=LinkStateStore(deps.engine, vault), session=deps.session, audit=deps.sink,
-    )  # fmt: skip
-    config = LinkConfig.from_settings(settings)
-    # Delete-my-data covers the other layers' per-account rows too (consents, usage counters,
-    # Idempotency-Key records).
-    unlinker = Unlinker(
-        deps.engine, vault, config.endpoints(deps.session), deps.sink,
-        purgers=(PolicyPurger(), SendKeysPurger()),
-    )  # fmt: skip
-    yield AccountsBundle(
-        owners=store, token_source=tokens,
-        linking=HttpLinking(settings, service, store, unlinker),
-    )  # fmt: skip
