@@ -52,31 +52,37 @@ def test_walker_sees_the_gate_import() -> None:
 GMAIL_ERRORS = "connector.gmail.errors"  # catching Gmail's errors is not calling Gmail
 
 
+def _gmail_client_hits(names: set[str]) -> set[str]:
+    """Imports that reach the Gmail client (anything in connector.gmail but its errors)."""
+    hits = _hits(names, "connector.gmail")
+    deep = {h for h in hits if h != "connector.gmail"}
+    client = {h for h in deep if h != GMAIL_ERRORS and not h.startswith(GMAIL_ERRORS + ".")}
+    if not deep:  # `import connector.gmail`: the package itself
+        client |= hits
+    return client
+
+
 def test_only_the_gate_imports_the_gmail_client() -> None:
     """No module under connector/ or audit/ except the gate (and the client itself) imports it;
-    its error classes (`connector.gmail.errors`) may be imported by anyone to catch them."""
+    its error classes (`connector.gmail.errors`) may be imported by anyone, to catch them."""
     offenders = {}
     for package in ("connector", "audit"):
         for module, path in _modules(package).items():
-            if (
-                module == GATE
-                or module == "connector.gmail"
-                or module.startswith("connector.gmail.")
-            ):
+            if module in {GATE, "connector.gmail"} or module.startswith("connector.gmail."):
                 continue
-            hits = {
-                h
-                for h in _hits(_imports(module, path), "connector.gmail")
-                if h != GMAIL_ERRORS and not h.startswith(GMAIL_ERRORS + ".")
-                and h != "connector.gmail"  # `from connector.gmail import errors`
-            }
-            hits |= {
-                h for h in _hits(_imports(module, path), "connector.gmail")
-                if h.startswith("connector.gmail.") and not h.startswith(GMAIL_ERRORS)
-            }
+            hits = _gmail_client_hits(_imports(module, path))
             if hits:
                 offenders[module] = sorted(hits)
     assert offenders == {}
+
+
+def test_catching_gmail_errors_is_not_calling_gmail() -> None:
+    """The rule above tells the client from its errors, both ways."""
+    assert _gmail_client_hits({"connector.gmail", "connector.gmail.errors"}) == set()
+    assert _gmail_client_hits({"connector.gmail", "connector.gmail.GmailClient"}) == {
+        "connector.gmail.GmailClient"
+    }
+    assert _gmail_client_hits({"connector.gmail"}) == {"connector.gmail"}
 
 
 def test_audit_stands_alone() -> None:

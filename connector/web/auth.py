@@ -8,9 +8,7 @@ in `CONNECTOR_JWT_PUBLIC_KEY_FILE`. Issuer, audience and expiry are always check
 from __future__ import annotations
 
 import re
-import time
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -19,6 +17,7 @@ import jwt
 
 from audit.event import IDENTIFIER, Actor
 from audit.vocab import ActorKind
+from connector.clock import Clock, system_clock
 from connector.settings import Settings
 from connector.web.problems import ProblemError, ProblemType
 
@@ -69,7 +68,7 @@ def _unauthenticated(detail: str) -> ProblemError:
 class TokenVerifier:
     """Verifies bearer tokens against the configured keys, issuer and audience."""
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, settings: Settings, *, clock: Clock = system_clock) -> None:
         self._keys: list[tuple[Any, list[str]]] = []
         if settings.jwt_secret:
             self._keys.append((settings.jwt_secret, ["HS256"]))
@@ -100,7 +99,7 @@ class TokenVerifier:
         known = self._verified.get(token)
         if known is not None:
             caller, exp = known
-            if self._clock() < exp + self._leeway:
+            if self._clock().timestamp() < exp + self._leeway:
                 self._verified.move_to_end(token)
                 return caller
             del self._verified[token]
@@ -141,13 +140,20 @@ class TokenVerifier:
         raise _unauthenticated(f"the token was rejected ({reason})")
 
 
-def mint_token(settings: Settings, sub: str, role: Role, *, ttl_seconds: int = 3600) -> str:
+def mint_token(
+    settings: Settings,
+    sub: str,
+    role: Role,
+    *,
+    ttl_seconds: int = 3600,
+    clock: Clock = system_clock,
+) -> str:
     """An HS256 token as the platform would issue it (development and tests)."""
     if not settings.jwt_secret:
         raise ValueError("minting needs CONNECTOR_JWT_SECRET")
     if not IDENTIFIER.fullmatch(sub):
         raise ValueError("sub must be an identifier (letters, digits, '_.:-')")
-    now = int(time.time())
+    now = int(clock().timestamp())
     claims = {
         "sub": sub,
         "role": Role(role).value,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import jwt
 import pytest
@@ -16,11 +17,13 @@ SECRET = "auth-test-secret-0123456789abcdef0123456789"
 
 
 class Clock:
+    """Seconds since the epoch that the test moves by hand, as the verifier's `Clock`."""
+
     def __init__(self) -> None:
         self.now = time.time()
 
-    def __call__(self) -> float:
-        return self.now
+    def __call__(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
 
 
 def _settings() -> Settings:
