@@ -37,6 +37,8 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
+_ROLES = frozenset(r.value for r in Role)
+
 _ACTOR_KIND = {
     Role.USER: ActorKind.USER,
     Role.OPERATOR: ActorKind.OPERATOR,
@@ -85,7 +87,7 @@ class TokenVerifier:
         # token -> (caller, exp): what a successful decode proved. The signature, issuer,
         # audience and nbf cannot change for the same token string under the same keys, so a
         # hit only re-checks expiry (with the same leeway PyJWT applies).
-        self._verified: OrderedDict[str, tuple[Caller, float]] = OrderedDict()
+        self._verified: OrderedDict[str, tuple[Caller, int]] = OrderedDict()
         self._clock = clock
 
     def caller(self, authorization: str | None) -> Caller:
@@ -108,10 +110,12 @@ class TokenVerifier:
         sub, role = claims.get("sub"), claims.get("role")
         if not isinstance(sub, str) or not IDENTIFIER.fullmatch(sub):
             raise _unauthenticated("the token's 'sub' claim is missing or not an identifier")
-        if role not in set(Role):
+        # Claims are any JSON the signer chose: check the type before using the value (a list
+        # is unhashable, an integer past a float's range cannot become a float).
+        if not isinstance(role, str) or role not in _ROLES:
             raise _unauthenticated(f"the token's 'role' claim must be one of {', '.join(Role)}")
         caller = Caller(sub, Role(role))
-        self._verified[token] = (caller, float(claims["exp"]))
+        self._verified[token] = (caller, int(claims["exp"]))  # PyJWT checked int(exp) works
         if len(self._verified) > VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
         return caller
