@@ -2,6 +2,7 @@
 
     AuditError
     ├── AuditWriteError        append() could not commit; callers fail closed
+    │   └── AuditStoreReplacedError  the database file or its directory is not the one opened
     ├── NotAnAuditLogError     the database exists but carries no audit-log marker
     └── SchemaVersionError     the database was written by a newer schema than this code knows
 
@@ -17,6 +18,11 @@ class AuditError(Exception):
 
 class AuditWriteError(AuditError):
     """The event was not committed; nothing may be served on its strength."""
+
+
+class AuditStoreReplacedError(AuditWriteError):
+    """The SQLite file (or its directory) was deleted or replaced since it was opened: what
+    the open connection writes would land in an unlinked file and vanish on restart."""
 
 
 class NotAnAuditLogError(AuditError):

@@ -8,11 +8,18 @@ Durability: in WAL mode `synchronous=FULL` fsyncs the WAL at every commit, so a 
 survives power loss, not only a process crash. Group commit pays that fsync once per batch.
 Several processes may append to one file: BEGIN IMMEDIATE takes the database's write lock before
 the head is read, so heads never fork; `busy_timeout` makes the others wait for it.
+
+Identity: an open connection keeps writing to its file after the file (or its directory) is
+deleted or replaced, and those commits vanish with the unlinked inode. So the writer remembers
+the (st_dev, st_ino) of the file and its directory when it connects, and compares them before
+every batch and after its commit, before the batch is acknowledged: a mismatch fails the batch
+(`AuditStoreReplacedError`), and every later one, so the service fails closed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +31,7 @@ from typing import TypeVar
 
 from audit.chain import Linked, Pending, link, row_of
 from audit.encoding import format_time
-from audit.errors import NotAnAuditLogError, SchemaVersionError
+from audit.errors import AuditStoreReplacedError, NotAnAuditLogError, SchemaVersionError
 from audit.hashing import GENESIS_HASH
 from audit.records import Checkpoint, Row, RowQuery
 from audit.schema import LATEST_VERSION, MARKER_KEY, MARKER_VALUE, SQLITE_MIGRATIONS
@@ -82,6 +89,18 @@ def _immediate(conn: sqlite3.Connection) -> Iterator[None]:
         raise
 
 
+Identity = tuple[tuple[int, int], tuple[int, int]]  # (st_dev, st_ino) of the file, its directory
+
+
+def _identity(path: str) -> Identity | None:
+    """Which file and directory `path` names right now; None when either is gone."""
+    try:
+        file, directory = os.stat(path), os.stat(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return None
+    return (file.st_dev, file.st_ino), (directory.st_dev, directory.st_ino)
+
+
 def _params(linked: Sequence[Linked]) -> list[object]:
     return [value for item in linked for value in row_of(item)]
 
@@ -116,6 +135,7 @@ class SqliteStore:
         self._reader: sqlite3.Connection | None = None
         # (seq, hash) of the last batch this store committed; None until known (see _write).
         self._known_head: tuple[int, bytes] | None = None
+        self._opened: Identity | None = None  # what the writer connected to (see _check_identity)
 
     async def _on(self, pool: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(pool, fn)
@@ -123,7 +143,18 @@ class SqliteStore:
     def _w(self) -> sqlite3.Connection:
         if self._writer is None:
             self._writer = _connect(self.path)
+            if self._opened is None:  # never re-learnt: a reconnect must not adopt a new file
+                self._opened = _identity(self.path)
         return self._writer
+
+    def _check_identity(self) -> None:
+        """Raise unless the path still names the file and directory the writer opened."""
+        if self._opened is None or _identity(self.path) != self._opened:
+            self._known_head = None
+            raise AuditStoreReplacedError(
+                f"the audit database {self.path} (or its directory) was deleted or replaced "
+                "since the service opened it; appends are refused until it restarts"
+            )
 
     def _r(self) -> sqlite3.Connection:
         if self._reader is None:
@@ -194,6 +225,7 @@ class SqliteStore:
         and the locked path relinks onto the true head.
         """
         conn = self._w()
+        self._check_identity()  # before too: do not even write into a replaced file
         known = self._known_head
         self._known_head = None  # set again only once this batch is known committed
         if known is not None and len(batch) <= _ROWS_PER_INSERT:
@@ -207,6 +239,7 @@ class SqliteStore:
                     # lock lost a race; nothing was written. Real faults recur below and raise.
                     pass
                 else:
+                    self._check_identity()
                     self._known_head = (linked[-1].seq, linked[-1].hash)
                     return linked
             else:
@@ -214,6 +247,7 @@ class SqliteStore:
                 # path, reusing the signature if the head is where we thought.
                 decide = _reuse(checkpoint, decide)
         linked = self._write_locked(conn, batch, decide)
+        self._check_identity()
         self._known_head = (linked[-1].seq, linked[-1].hash)
         return linked
 
@@ -243,6 +277,7 @@ class SqliteStore:
             if head_seq > (last or 0):
                 checkpoint = sign(head_seq, head_hash)
                 _insert_checkpoint(conn, checkpoint)
+        self._check_identity()
         return checkpoint
 
     async def add_key(self, key_id: str, public_pem: str) -> None:
