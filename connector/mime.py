@@ -3,7 +3,9 @@
 Every composed message gets a fresh, unique Message-ID: the client relies on it to settle an
 unknown send outcome by searching `rfc822msgid:` instead of sending twice. Header values are
 refused, not cleaned, when they contain CR or LF, because a silently "fixed" header hides an
-injection attempt from whoever built it.
+injection attempt from whoever built it. A line break is any character `str.splitlines()`
+breaks on (the email package folds and splits on those too, and fails on some of them), not only
+CR and LF.
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ _REPLY_PREFIX = re.compile(r"^\s*(re|aw|sv)\s*:", re.IGNORECASE)
 _FORWARD_PREFIX = re.compile(r"^\s*(fwd?|wg)\s*:", re.IGNORECASE)
 _MSGID_RE = re.compile(r"<[^<>\s]+>")
 _SMTP = policy.SMTP.clone(max_line_length=998)
+# What str.splitlines() breaks on: CR, LF, VT, FF, FS, GS, RS, NEL, LINE and PARAGRAPH SEPARATOR
+# (tests/gmail/test_mime.py checks this against every code point).
+LINE_BREAKS = frozenset("\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+_LINE_BREAK = re.compile("[" + "".join(sorted(LINE_BREAKS)) + "]")
+_LINE_BREAK_NAMES = "CR, LF, VT, FF, FS, GS, RS, NEL, U+2028, U+2029"
+
+
+def has_line_break(value: str) -> bool:
+    """True when `value` would be more than one line to a mail header or a log reader."""
+    return _LINE_BREAK.search(value) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +93,10 @@ class Composition:
 
 
 def _check_header(name: str, value: str) -> None:
-    if "\r" in value or "\n" in value:
+    if has_line_break(value):
         raise HeaderInjectionError(
-            f"header {name} contains a line break; remove CR/LF from the value"
+            f"header {name} contains a line break; remove line breaks ({_LINE_BREAK_NAMES}) "
+            "from the value"
         )
 
 
@@ -157,6 +170,40 @@ def _build(
             f"{count} recipients; Gmail accepts at most {MAX_RECIPIENTS} per message: "
             "split the message"
         )
+    for attachment in draft.attachments:
+        _check_header("attachment filename", attachment.filename)
+        _check_header("attachment MIME type", attachment.mime_type)
+        if not attachment.mime_type.partition("/")[2]:
+            raise CompositionError("attachment MIME type must look like type/subtype")
+    message_id = new_message_id(id_domain)
+    try:
+        raw = _message(
+            draft, addresses=(sender, to, cc, bcc), subject=subject, thread=thread,
+            forwarded=forwarded, message_id=message_id,
+        )  # fmt: skip
+    except UnicodeEncodeError:
+        # JSON can carry a lone UTF-16 surrogate ("\ud800"), which no charset can encode.
+        raise CompositionError(
+            "the message holds a lone UTF-16 surrogate, which is not a Unicode character; "
+            "send well-formed Unicode text"
+        ) from None
+    check_size(raw)
+    return OutgoingMessage(
+        raw=raw, message_id=message_id, thread_id=thread.thread_id if thread else None
+    )
+
+
+def _message(
+    draft: Composition,
+    *,
+    addresses: tuple[list[Address], list[Address], list[Address], list[Address]],
+    subject: str,
+    thread: ThreadContext | None,
+    forwarded: bytes | None,
+    message_id: str,
+) -> bytes:
+    """The RFC 822 bytes of a checked composition."""
+    sender, to, cc, bcc = addresses
     msg = EmailMessage(policy=_SMTP)
     msg["From"] = sender[0]
     for name, group in (("To", to), ("Cc", cc), ("Bcc", bcc)):
@@ -164,7 +211,6 @@ def _build(
             msg[name] = group
     msg["Subject"] = subject
     msg["Date"] = formatdate(localtime=False, usegmt=True)
-    message_id = new_message_id(id_domain)
     msg["Message-ID"] = message_id
     if thread is not None and thread.message_id:
         msg["In-Reply-To"] = thread.message_id
@@ -175,21 +221,14 @@ def _build(
     if draft.html is not None:
         msg.add_alternative(draft.html, subtype="html", charset="utf-8")
     for attachment in draft.attachments:
-        _check_header("attachment filename", attachment.filename)
         maintype, _, subtype = attachment.mime_type.partition("/")
-        if not subtype or "\r" in attachment.mime_type or "\n" in attachment.mime_type:
-            raise CompositionError("attachment MIME type must look like type/subtype")
         msg.add_attachment(
             attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
         )
     if forwarded is not None:
         # Attached whole (message/rfc822) so the recipient gets the original intact.
         msg.add_attachment(message_from_bytes(forwarded, policy=_SMTP))
-    raw = msg.as_bytes(policy=_SMTP)
-    check_size(raw)
-    return OutgoingMessage(
-        raw=raw, message_id=message_id, thread_id=thread.thread_id if thread else None
-    )
+    return msg.as_bytes(policy=_SMTP)
 
 
 def compose(draft: Composition, *, id_domain: str = DEFAULT_ID_DOMAIN) -> OutgoingMessage:

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from audit.event import IDENTIFIER
+from connector.mime import has_line_break
 from connector.web.problems import ProblemError, ProblemType
 
 GMAIL_ID = re.compile(r"^[0-9a-f]{1,16}$")  # message and thread ids: lowercase hex, < 2^63
@@ -54,10 +55,12 @@ def account_id(request: web.Request) -> str:
 
 
 def check_header_value(name: str, value: str) -> str:
-    if "\r" in value or "\n" in value:
+    # Every str.splitlines() break, not only CR/LF: the email package splits on those too.
+    if has_line_break(value):
         raise ProblemError(
             ProblemType.HEADER_INJECTION,
-            f"{name} contains a line break (CR or LF); header values must be one line",
+            f"{name} contains a line break (CR, LF, VT, FF, FS, GS, RS, NEL, U+2028 or U+2029); "
+            "header values must be one line",
             extra={"field": name},
         )
     return value
@@ -203,7 +206,7 @@ def query_text(request: web.Request, name: str, *, max_len: int = MAX_QUERY_CHAR
         return None
     if len(value) > max_len:
         raise InvalidInputError([{"field": name, "problem": f"at most {max_len} characters"}])
-    if "\r" in value or "\n" in value or "\x00" in value:
+    if has_line_break(value) or "\x00" in value:
         raise ProblemError(ProblemType.MALFORMED_REQUEST, f"{name} contains a control character")
     return value
 

@@ -181,3 +181,49 @@ def test_reply_subject(subject, expected):
 def test_forward_subject(subject, expected):
     """'Fwd:' is added once; a reply subject is forwarded as 'Fwd: Re: ...'."""
     assert mime.forward_subject(subject) == expected
+
+
+# Every character str.splitlines() breaks on, besides CR and LF.
+OTHER_LINE_BREAKS = ["\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+
+def test_line_breaks_are_exactly_what_splitlines_breaks_on():
+    """mime.LINE_BREAKS holds every code point str.splitlines() splits on, and nothing else."""
+    breaking = {chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1}
+    assert breaking == mime.LINE_BREAKS
+    assert set(OTHER_LINE_BREAKS) | {"\r", "\n"} == breaking
+
+
+@pytest.mark.parametrize("brk", OTHER_LINE_BREAKS)
+@pytest.mark.parametrize("field", ["subject", "to", "sender", "extra", "filename", "mime_type"])
+def test_every_line_break_is_header_injection(field, brk):
+    """VT, FF, FS/GS/RS, NEL, U+2028 and U+2029 in any header value are refused like CR/LF."""
+    kwargs = {"sender": "me@example.com", "to": ["bob@example.com"], "subject": "Hi"}
+    if field == "subject":
+        kwargs["subject"] = f"Hi{brk}there"
+    elif field == "to":
+        kwargs["to"] = [f"Bob{brk}Smith <bob@example.com>"]
+    elif field == "sender":
+        kwargs["sender"] = f"Me{brk} <me@example.com>"
+    elif field == "extra":
+        kwargs["extra_headers"] = {"X-Tag": f"a{brk}b"}
+    elif field == "filename":
+        kwargs["attachments"] = [Attachment(f"a{brk}b.txt", b"x", "text/plain")]
+    else:
+        kwargs["attachments"] = [Attachment("a.txt", b"x", f"text/pl{brk}ain")]
+    with pytest.raises(mime.HeaderInjectionError, match="line break"):
+        mime.compose(Composition(**kwargs))
+
+
+@pytest.mark.parametrize("field", ["subject", "to", "text", "html", "filename"])
+def test_a_lone_surrogate_is_a_composition_error(field):
+    """A lone UTF-16 surrogate (JSON can carry one) cannot be encoded: refused, not a crash."""
+    kwargs = {"sender": "me@example.com", "to": ["bob@example.com"], "subject": "Hi"}
+    if field == "to":
+        kwargs["to"] = ["B\ud800b <bob@example.com>"]
+    elif field == "filename":
+        kwargs["attachments"] = [Attachment("a\udfff.txt", b"x", "text/plain")]
+    else:
+        kwargs[field] = "x\ud800y"
+    with pytest.raises(CompositionError, match="surrogate"):
+        mime.compose(Composition(**kwargs))
