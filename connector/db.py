@@ -7,11 +7,15 @@ credentials, consents and access requests. Schema changes are Alembic migrations
 
 from __future__ import annotations
 
+import socket
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy import event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -71,6 +75,41 @@ async def migrate(engine: AsyncEngine) -> None:
     """Apply every migration branch (`heads`) on this engine."""
     async with engine.begin() as connection:
         await connection.run_sync(_upgrade)
+
+
+# Failures that mean "the database cannot be reached right now", not "this request is wrong":
+# refused or dropped connections, a server shutting down, a pool or connect timeout, a locked
+# SQLite file. They answer 503 + Retry-After (connector.web.errors), never 500.
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    sa_exc.DisconnectionError,
+    sa_exc.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,  # ConnectionDoesNotExistError: closed in the middle of an operation
+    asyncpg.exceptions.OperatorInterventionError,  # admin/crash shutdown, cannot connect now
+)
+_SQLITE_TRANSIENT = ("database is locked", "unable to open database file", "disk i/o error")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when `exc` (or what it wraps) says the database is unreachable for now."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # SQLAlchemy wraps the driver's error, which may wrap an OSError
+        if seen is None:
+            return False
+        if isinstance(seen, _UNREACHABLE):
+            return True
+        if isinstance(seen, sa_exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, sqlite3.OperationalError) and str(seen).lower().startswith(
+            _SQLITE_TRANSIENT
+        ):
+            return True
+        wrapped = seen.orig if isinstance(seen, sa_exc.DBAPIError) else None
+        seen = wrapped if isinstance(wrapped, BaseException) else seen.__cause__
+    return False
 
 
 def aware(value: datetime) -> datetime:

@@ -15,7 +15,7 @@ import shutil
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -101,9 +101,12 @@ class Demo:
     tokens: dict[str, str]
     account_id: str = ""
 
+    def auth(self, who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
     async def call(self, method: str, path: str, who: str, **kwargs: Any) -> tuple[int, Any]:
-        headers = {"Authorization": f"Bearer {self.tokens[who]}"}
-        async with self.http.request(method, self.base + path, headers=headers, **kwargs) as r:
+        async with self.http.request(method, self.base + path, headers=self.auth(who),
+                                     **kwargs) as r:  # fmt: skip
             body = await r.json(content_type=None) if r.content_length != 0 else None
             return r.status, body
 
@@ -129,11 +132,14 @@ def _expect(ok: bool, what: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running_demo(directory: Path, port: int) -> AsyncIterator[Demo]:
+async def running_demo(
+    directory: Path, port: int, *, overrides: Mapping[str, Any] | None = None
+) -> AsyncIterator[Demo]:
+    """The demo stack; `overrides` replace settings (tests: another connector database)."""
     await asyncio.to_thread(_fresh, directory)
     async with run_emulator(EmulatorConfig(seed="demo", auto_approve=True)) as emu:
         port = port or _free_port()
-        settings = demo_settings(directory, emu, port)
+        settings = demo_settings(directory, emu, port).model_copy(update=overrides or {})
         runner = web.AppRunner(create_app(settings, accounts=real_accounts), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.host, port).start()

@@ -13,6 +13,7 @@ from aiohttp import web
 
 from audit.event import InvalidEventError
 from connector import errors as e
+from connector.db import is_unavailable
 from connector.gmail import errors as g
 from connector.web.problems import ProblemError, ProblemType
 
@@ -29,6 +30,7 @@ _HTTP: Mapping[int, tuple[ProblemType, str | None]] = {
 
 Builder = Callable[[BaseException], ProblemError]
 _RETRY_GMAIL = {"Retry-After": "5"}
+RETRY_UNAVAILABLE = 5  # seconds, for both stores (audit log, connector database)
 
 
 def _gmail_reason(exc: BaseException) -> dict[str, str]:
@@ -115,7 +117,7 @@ _gmail_unavailable = _fixed(
 PROBLEMS: Mapping[type[BaseException], Builder] = {
     # policy
     e.AccessDenied: _access_denied,
-    e.AuditUnavailableError: _fixed(ProblemType.AUDIT_UNAVAILABLE, retry_after=5),
+    e.AuditUnavailableError: _fixed(ProblemType.AUDIT_UNAVAILABLE, retry_after=RETRY_UNAVAILABLE),
     e.PolicyRecordNotFoundError: _fixed(ProblemType.NOT_FOUND),
     e.PolicyInputError: _fixed(ProblemType.VALIDATION_FAILED),
     InvalidEventError: _invalid_id,
@@ -156,10 +158,20 @@ PROBLEMS: Mapping[type[BaseException], Builder] = {
 }
 
 
+_database_unavailable = _fixed(
+    ProblemType.DATABASE_UNAVAILABLE,
+    "the connector database cannot be reached right now; nothing was changed or returned. "
+    "Try again shortly",
+    retry_after=RETRY_UNAVAILABLE,
+)
+
+
 def to_problem(exc: BaseException) -> ProblemError | None:
     """The problem for a known exception, or None (an internal error)."""
     if isinstance(exc, ProblemError):
         return exc
+    if is_unavailable(exc):  # driver classes, not ours: recognised by what they wrap
+        return _database_unavailable(exc)
     if isinstance(exc, web.HTTPException):
         known = _HTTP.get(exc.status)
         if known is None:

@@ -38,6 +38,7 @@ class ProblemType(StrEnum):
     GMAIL_REJECTED = "gmail-rejected"
     SEND_OUTCOME_UNKNOWN = "send-outcome-unknown"
     AUDIT_UNAVAILABLE = "audit-unavailable"
+    DATABASE_UNAVAILABLE = "database-unavailable"
     CONFLICT = "conflict"
     IDEMPOTENCY_KEY_IN_USE = "idempotency-key-in-use"
     IDEMPOTENCY_KEY_REUSED = "idempotency-key-reused"
@@ -75,6 +76,7 @@ SPECS: Mapping[ProblemType, ProblemSpec] = {
     ProblemType.GMAIL_REJECTED: ProblemSpec(502, "Gmail rejected the request"),
     ProblemType.SEND_OUTCOME_UNKNOWN: ProblemSpec(502, "The send outcome is unknown"),
     ProblemType.AUDIT_UNAVAILABLE: ProblemSpec(503, "The audit log is unavailable"),
+    ProblemType.DATABASE_UNAVAILABLE: ProblemSpec(503, "The connector database is unavailable"),
     ProblemType.CONFLICT: ProblemSpec(409, "Conflict with the current state"),
     ProblemType.IDEMPOTENCY_KEY_IN_USE: ProblemSpec(409, "A request with this key is running"),
     ProblemType.IDEMPOTENCY_KEY_REUSED: ProblemSpec(
