@@ -26,6 +26,7 @@ ConnectorError
     ├── ApiError                    Auth / PermissionDenied / NotFound / InvalidRequest /
     │                               RateLimited / Server, classified from Google's envelope
     ├── NetworkError                no usable HTTP answer
+    ├── QuotaWaitExceededError      queued for the mailbox's quota past the configured bound
     └── SendOutcomeUnknownError     a send may have happened and the search could not tell
 
 The Gmail classes live beside the code that classifies Google's answers; anyone may import

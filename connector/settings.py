@@ -138,6 +138,8 @@ class Settings(BaseSettings):
     audit_hash_key: Secret = ""
     gmail_quota_regime: QuotaRegime = QuotaRegime.LEGACY
     gmail_max_concurrency_per_user: Positive = 10
+    # Longest a request waits in a mailbox's quota queue before it is refused with 429.
+    gmail_max_queue_wait_seconds: Annotated[float, Field(gt=0)] = 10.0
     # Smaller groups would let an aggregate single out one account.
     aggregate_k: Annotated[int, Field(ge=2)] = 5
     host: str = "127.0.0.1"

@@ -9,6 +9,7 @@ GmailError                      base: `status` (HTTP, None off the wire), `reaso
 │   ├── RateLimitedError        429, or 403 `userRateLimitExceeded` / `rateLimitExceeded`
 │   └── ServerError             5xx (`backendError`)
 ├── NetworkError                no usable HTTP answer: refused, reset, timed out, garbled
+├── QuotaWaitExceededError      our own per-user quota queue held the call past its bound
 └── SendOutcomeUnknownError     a send may have happened and the mailbox search could not tell
 
 `CompositionError` / `MessageTooLargeError` (connector.errors) come from the pure MIME module
@@ -98,6 +99,20 @@ class NetworkError(GmailError):
     def __init__(self, message: str, *, request_sent: bool) -> None:
         super().__init__(message)
         self.request_sent = request_sent
+
+
+class QuotaWaitExceededError(GmailError):
+    """The call waited `waited` seconds in the mailbox's quota queue without a slot or the
+    units it needs; refused before any request left, so it is safe to retry after `retry_after`."""
+
+    def __init__(self, *, waited: float, retry_after: int) -> None:
+        super().__init__(
+            f"this mailbox has more Gmail requests queued than its quota serves within "
+            f"{waited:g} s; retry after {retry_after} s",
+            reason="quotaWaitExceeded",
+        )
+        self.waited = waited
+        self.retry_after = retry_after
 
 
 class SendOutcomeUnknownError(GmailError):

@@ -6,6 +6,10 @@ a caller wait until its units fit. A charge stays counted from the moment the re
 until one full window after its answer arrived: Google charges somewhere in between, so this
 never lets two charges fall into one server-side window when they should not, whatever the
 latency, at the cost of about one round trip per window of throughput.
+
+Waiting is bounded: a call that has not got its concurrency slot and its units within
+`max_wait_seconds` is refused (`QuotaWaitExceededError`, answered 429 + Retry-After) rather than
+queued behind a burst on the same mailbox for as long as the burst lasts.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from connector.gmail.errors import QuotaWaitExceededError
 from connector.gmail_facts import DEFAULT_UNITS, LEGACY_UNITS, REGIME_LIMITS, REGIME_UNITS
 
 # One vocabulary for CONNECTOR_GMAIL_QUOTA_REGIME and the budget, re-exported by connector.gmail
@@ -28,7 +33,8 @@ from connector.settings import QuotaRegime as QuotaRegime  # noqa: PLC0414
 class QuotaPolicy:
     """Unit limit per user per window, per-method costs, and a per-user concurrency cap.
 
-    `units_per_window=None` means no unit pacing (only the concurrency cap applies).
+    `units_per_window=None` means no unit pacing (only the concurrency cap applies);
+    `max_wait_seconds=None`, no bound on the wait for a slot and units.
     """
 
     units_per_window: int | None = 250
@@ -36,6 +42,7 @@ class QuotaPolicy:
     method_units: Mapping[str, int] = field(default_factory=lambda: LEGACY_UNITS)
     default_units: int = DEFAULT_UNITS
     max_concurrency_per_user: int = 10
+    max_wait_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.units_per_window is not None and self.units_per_window < 1:
@@ -44,6 +51,8 @@ class QuotaPolicy:
             raise ValueError("window_seconds must be positive")
         if self.max_concurrency_per_user < 1:
             raise ValueError("max_concurrency_per_user must be at least 1")
+        if self.max_wait_seconds is not None and self.max_wait_seconds <= 0:
+            raise ValueError("max_wait_seconds must be positive")
 
     @classmethod
     def for_regime(
@@ -53,6 +62,7 @@ class QuotaPolicy:
         max_concurrency_per_user: int = 10,
         overrides: Mapping[str, int] | None = None,
         shares: int = 1,
+        max_wait_seconds: float | None = None,
     ) -> QuotaPolicy:
         """Google's per-user limits; with `shares` > 1 (service worker processes, each with
         its own budget), this process's 1/shares of the units and of the concurrency cap."""
@@ -69,6 +79,7 @@ class QuotaPolicy:
             window_seconds=window,
             method_units=MappingProxyType(method_units),
             max_concurrency_per_user=max(1, max_concurrency_per_user // shares),
+            max_wait_seconds=max_wait_seconds,
         )
 
     @classmethod
@@ -173,13 +184,33 @@ class QuotaBudget:
 
     @asynccontextmanager
     async def spend(self, user: str, units: int) -> AsyncIterator[None]:
-        """A concurrency slot plus `units` held for one HTTP exchange."""
-        async with self.slot(user):
-            charge = await self.acquire(user, units)
-            try:
-                yield
-            finally:
-                self.release(user, charge)
+        """A concurrency slot plus `units` held for one HTTP exchange; the wait for both is
+        bounded by `max_wait_seconds` (QuotaWaitExceededError past it)."""
+        window = self._window(user)
+        bound = self.policy.max_wait_seconds
+        try:
+            async with asyncio.timeout(bound):
+                await window.concurrency.acquire()
+                try:
+                    charge = await self.acquire(user, units)
+                except BaseException:
+                    window.concurrency.release()
+                    raise
+        except TimeoutError:
+            assert bound is not None
+            raise QuotaWaitExceededError(
+                waited=bound, retry_after=self._retry_hint(window)
+            ) from None
+        try:
+            yield
+        finally:
+            self.release(user, charge)
+            window.concurrency.release()
+
+    def _retry_hint(self, window: _UserWindow) -> int:
+        """Whole seconds until the queue has likely drained a window's worth: at least one."""
+        paused = window.paused_until - self._clock()
+        return max(1, math.ceil(max(paused, self.policy.window_seconds)))
 
     def max_batch_units(self) -> int | None:
         """Units one batch may carry so several batches pipeline within a window."""

@@ -292,6 +292,7 @@ def build_gate(
         settings.gmail_quota_regime,
         max_concurrency_per_user=settings.gmail_max_concurrency_per_user,
         shares=settings.workers,
+        max_wait_seconds=settings.gmail_max_queue_wait_seconds,
     )
     client = GmailClient(
         settings.gmail_api_endpoint, token_source, session, quota=quota, observe=observe

@@ -47,6 +47,14 @@ def _rate_limited(exc: BaseException) -> ProblemError:
     )  # fmt: skip
 
 
+def _queue_too_long(exc: BaseException) -> ProblemError:
+    assert isinstance(exc, g.QuotaWaitExceededError)
+    return ProblemError(
+        ProblemType.RATE_LIMITED, str(exc), extra=_gmail_reason(exc),
+        headers={"Retry-After": str(exc.retry_after)},
+    )  # fmt: skip
+
+
 def _access_denied(exc: BaseException) -> ProblemError:
     assert isinstance(exc, e.AccessDenied)
     return ProblemError(
@@ -142,6 +150,7 @@ PROBLEMS: Mapping[type[BaseException], Builder] = {
         ProblemType.NOT_FOUND, "Gmail has no such message, thread, draft or attachment"
     ),
     g.RateLimitedError: _rate_limited,
+    g.QuotaWaitExceededError: _queue_too_long,
     g.ServerError: _gmail_unavailable,
     g.NetworkError: _gmail_unavailable,
     g.AuthError: _fixed(
