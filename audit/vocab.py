@@ -70,6 +70,7 @@ class Action(StrEnum):
     # Human access basis
     CONSENT_GRANTED = "consent.granted"
     CONSENT_REVOKED = "consent.revoked"
+    CONSENT_LISTED = "consent.listed"
     ACCESS_REQUEST_CREATED = "access_request.created"
     ACCESS_REQUEST_APPROVED = "access_request.approved"
     ACCESS_REQUEST_DISMISSED = "access_request.dismissed"
@@ -86,6 +87,8 @@ class Action(StrEnum):
     ACCOUNT_DATA_EXPORTED = "account.data.exported"
     ACCOUNT_HISTORY_READ = "account.history.read"
     VAULT_KEY_ROTATED = "vault.key.rotated"
+    # A request refused before any finer decision (role not permitted on the route, bad input)
+    API_REQUEST_REFUSED = "api.request.refused"
     # The audit trail itself
     AUDIT_QUERIED = "audit.queried"
     AUDIT_EXPORTED = "audit.exported"

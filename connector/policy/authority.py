@@ -17,7 +17,8 @@ from connector.errors import AccessDenied
 from connector.policy.facts import ApprovalFact, ConsentFact, PolicyRequest
 from connector.policy.ports import AccountOwners
 from connector.policy.recorder import Change, Recorder
-from connector.policy.rules import Allow, Deny, decide
+from connector.policy.rules import DEFAULT_RULE, Allow, Deny, decide
+from connector.policy.vocab import Reason
 
 
 class Authority:
@@ -38,6 +39,8 @@ class Authority:
         consent: ConsentFact | None = None,
     ) -> Allow | Deny:
         """The policy's answer for `change`, with the account's owner looked up (no record)."""
+        if change.purpose is None:  # no purpose, no grant: deny by default
+            return Deny(DEFAULT_RULE, (Reason.PURPOSE_NOT_PERMITTED,))
         account_id = change.account_id
         owner = None
         if account_id is not None and self._owners is not None:

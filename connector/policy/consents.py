@@ -100,12 +100,12 @@ class Consents:
     async def list_consents(
         self, actor: Actor, account_id: str, *, request_id: str | None = None
     ) -> list[ConsentFact]:
-        """Every consent on the account, newest first; only its owner may look."""
+        """Every consent on the account, newest first; only its owner may look (recorded)."""
         change = Change(
-            actor, Operation.HISTORY_READ, Action.ACCOUNT_HISTORY_READ, Purpose.USER_FEATURE,
+            actor, Operation.HISTORY_READ, Action.CONSENT_LISTED, Purpose.USER_FEATURE,
             account_id=account_id, request_id=request_id,
         )  # fmt: skip
-        await self._authority.authorize(change)
+        await self._authority.permit(change)
         async with self._sessions() as session:
             rows = await session.execute(
                 select(ConsentRow)

@@ -13,6 +13,9 @@ so an audit field is added in one place.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from audit.event import Actor, AppendReceipt, AuditEvent, Basis, ResourceRef, Source
@@ -26,6 +29,26 @@ from connector.policy.vocab import Operation, Reason
 
 MAX_EVENT_RESOURCES = 1000  # audit.event.MAX_RESOURCES
 
+# The events recorded while serving one request (see `tracking`): the web layer uses it to make
+# sure every refused request leaves exactly one refusal in the trail, whichever layer refused.
+_TRACKED: ContextVar[list[AuditEvent] | None] = ContextVar("recorded_events", default=None)
+
+
+@contextmanager
+def tracking() -> Iterator[list[AuditEvent]]:
+    """Collect the events this task (and what it awaits) appends durably, until exit."""
+    events: list[AuditEvent] = []
+    token = _TRACKED.set(events)
+    try:
+        yield events
+    finally:
+        _TRACKED.reset(token)
+
+
+def is_refusal(event: AuditEvent) -> bool:
+    """The event records a refused or failed attempt (not an allowed step of one)."""
+    return event.decision is Decision.DENY or event.outcome in {Outcome.DENIED, Outcome.ERROR}
+
 
 @dataclass(frozen=True, slots=True)
 class Change:
@@ -34,7 +57,7 @@ class Change:
     actor: Actor
     operation: Operation
     action: Action
-    purpose: Purpose = Purpose.USER_FEATURE
+    purpose: Purpose | None = Purpose.USER_FEATURE
     account_id: str | None = None
     resources: tuple[ResourceRef, ...] = ()
     basis: Basis | None = None
@@ -51,9 +74,13 @@ class Recorder:
     async def append(self, event: AuditEvent) -> AppendReceipt:
         """Append durably, or raise `AuditUnavailableError`: the action must not proceed."""
         try:
-            return await self._sink.append(event)
+            receipt = await self._sink.append(event)
         except Exception as exc:  # any failure to record means the action must not proceed
             raise AuditUnavailableError(type(exc).__name__) from exc
+        tracked = _TRACKED.get()
+        if tracked is not None:
+            tracked.append(event)
+        return receipt
 
     # -- gated accesses ---------------------------------------------------------------------
 

@@ -57,14 +57,16 @@ class Condition(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class OwnsAccount:
-    """The actor is the owner of the account (or, for linking, nobody owns it yet: a new link
-    names no account, a relink names one the actor owns)."""
+    """The actor is the owner of the account. `allow_unnamed`: the operation may name no
+    account (a new link, the list of one's accounts). `allow_unclaimed`: nobody owns the named
+    account yet (linking)."""
 
     allow_unclaimed: bool = False
+    allow_unnamed: bool = False
 
     def check(self, req: PolicyRequest) -> tuple[Reason, ...]:
         if req.account_id is None:
-            return () if self.allow_unclaimed else (Reason.ACCOUNT_REQUIRED,)
+            return () if self.allow_unnamed else (Reason.ACCOUNT_REQUIRED,)
         if req.account_owner is None:
             return () if self.allow_unclaimed else (Reason.ACCOUNT_UNKNOWN,)
         return () if req.account_owner == req.actor.id else (Reason.ACTOR_NOT_OWNER,)
@@ -294,7 +296,14 @@ GRANTS: tuple[Grant, ...] = (
         ActorKind.USER,
         frozenset({_O.ACCOUNT_LINK}),
         _FEATURE,
-        (OwnsAccount(allow_unclaimed=True), NoHumanBasis()),
+        (OwnsAccount(allow_unclaimed=True, allow_unnamed=True), NoHumanBasis()),
+    ),
+    Grant(
+        "user.own_accounts",
+        ActorKind.USER,
+        frozenset({_O.ACCOUNT_READ}),
+        _FEATURE,
+        (OwnsAccount(allow_unnamed=True), NoHumanBasis()),
     ),
     Grant(
         "service.owner_features",
@@ -330,6 +339,13 @@ GRANTS: tuple[Grant, ...] = (
         frozenset({_O.ACCESS_REQUEST_CREATE}),
         _CASEWORK,
         (KnownAccount(), NoHumanBasis()),
+    ),
+    Grant(
+        "operator.access_queue",
+        ActorKind.OPERATOR,
+        frozenset({_O.ACCESS_REQUEST_READ}),
+        _CASEWORK,
+        (NoHumanBasis(),),
     ),
     Grant(
         "operator.decide_access",
@@ -398,6 +414,25 @@ def decide(req: PolicyRequest) -> Verdict:
     else:
         rule = DEFAULT_RULE
     return Deny(rule, _dedupe(reasons))
+
+
+def may_attempt(kind: ActorKind, operation: Operation, purposes: frozenset[Purpose]) -> Verdict:
+    """Whether some grant lets this kind of actor attempt `operation` for one of `purposes`.
+
+    The question a route asks before the facts (account owner, basis, messages) are known: a
+    reviewer on a mail route, an operator on an owner route. `decide()` still rules on the full
+    request; this only refuses what no facts could make allowed.
+    """
+    grants = _BY_ACTOR[kind]
+    if not grants:
+        return Deny(DEFAULT_RULE, (Reason.ACTOR_KIND_NOT_PERMITTED,))
+    by_operation = [g for g in grants if operation in g.operations]
+    if not by_operation:
+        return Deny(DEFAULT_RULE, (Reason.OPERATION_NOT_PERMITTED,))
+    fitting = [g for g in by_operation if g.purposes & purposes]
+    if not fitting:
+        return Deny(DEFAULT_RULE, (Reason.PURPOSE_NOT_PERMITTED,))
+    return Allow(fitting[0].name)
 
 
 def severity(verdict: Verdict) -> Severity:

@@ -25,11 +25,13 @@ class Operation(StrEnum):
     AUDIT_READ = "audit.read"
     HISTORY_READ = "history.read"  # the owner's view of who accessed the mailbox and why
     ACCOUNT_LINK = "account.link"
+    ACCOUNT_READ = "account.read"  # the owner's own linked accounts and their status
     ACCOUNT_UNLINK = "account.unlink"
     CONSENT_GRANT = "consent.grant"
     CONSENT_REVOKE = "consent.revoke"
     ACCESS_REQUEST_CREATE = "access_request.create"
     ACCESS_REQUEST_DECIDE = "access_request.decide"  # approve or dismiss
+    ACCESS_REQUEST_READ = "access_request.read"  # the operators' queue (ids and case text)
     TOKEN_REFRESH = "account.token_refresh"  # the connector renews an account's access token
     VAULT_ROTATE = "vault.rotate"  # the connector re-seals stored secrets under a new key
 

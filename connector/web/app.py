@@ -26,6 +26,7 @@ from connector.web.auth import TokenVerifier
 from connector.web.keys import METRICS, ROUTE_SPECS, SERVICES, SETTINGS, VERIFIER
 from connector.web.metrics import MeteredSink, Metrics
 from connector.web.middleware import problems, request_id_header
+from connector.web.refusals import refusals
 from connector.web.routing import RouteSpec, install
 from connector.wiring import AccountsDeps, AccountsFactory, build_services
 
@@ -50,7 +51,10 @@ def all_routes() -> list[RouteSpec]:
 
 def create_app(settings: Settings, *, accounts: AccountsFactory) -> web.Application:
     """The service, with accounts (owners, tokens, linking) from `accounts`."""
-    app = web.Application(middlewares=[problems], client_max_size=settings.max_request_bytes)
+    # `refusals` wraps `problems` so it sees the final status of every answer.
+    app = web.Application(
+        middlewares=[refusals, problems], client_max_size=settings.max_request_bytes
+    )
     app.on_response_prepare.append(request_id_header)
     app[SETTINGS] = settings
     app[VERIFIER] = TokenVerifier(settings)

@@ -8,8 +8,7 @@ from audit.event import Source
 from audit.hashing import keyed_hash
 from audit.vocab import Purpose
 from connector.policy import AccessContext
-from connector.web.keys import REQUEST_ID, SERVICES
-from connector.web.routing import caller_of
+from connector.web.keys import CALLER, REQUEST_ID, SERVICES
 from connector.wiring import Services
 
 
@@ -36,7 +35,7 @@ def access_context(
     request: web.Request, purpose: Purpose, *, support_case: str | None = None
 ) -> AccessContext:
     return AccessContext(
-        actor=caller_of(request).actor,
+        actor=request[CALLER].actor,
         purpose=purpose,
         request_id=request_id(request),
         source=source(request),

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from connector.settings import Settings
     from connector.web.auth import Caller, TokenVerifier
     from connector.web.metrics import Metrics
+    from connector.web.route_policy import RouteOperation
     from connector.web.routing import RouteSpec
     from connector.wiring import Services
 
@@ -20,3 +21,4 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 ROUTE_SPECS: web.AppKey[list[RouteSpec]] = web.AppKey("route_specs")
 CALLER: web.RequestKey[Caller] = web.RequestKey("caller")
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
+ROUTE_OPERATION: web.RequestKey[RouteOperation] = web.RequestKey("route_operation")

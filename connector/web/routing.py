@@ -3,6 +3,7 @@ operation, so an undocumented route cannot exist."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,8 +12,10 @@ from aiohttp import web
 
 from connector.web.auth import Caller, Role
 from connector.web.handler_types import Handler
-from connector.web.keys import CALLER, VERIFIER
+from connector.web.keys import CALLER, ROUTE_OPERATION, VERIFIER
 from connector.web.problems import ProblemError, ProblemType
+from connector.web.refusals import record_refusal
+from connector.web.route_policy import permitted_roles, route_operation, route_verdict
 
 Schema = Mapping[str, Any]
 
@@ -50,20 +53,30 @@ def caller_of(request: web.Request) -> Caller:
 
 
 def _guard(spec: RouteSpec) -> Handler:
-    roles = spec.roles
-    handler = spec.handler
-    if roles is None:
-        return handler
+    """Authenticate, then ask the policy whether this caller may attempt the route at all.
 
+    A refusal is recorded before the 403 goes out; what the route then does is decided again,
+    on the full facts, by the gate or the authority.
+    """
+    handler = spec.handler
+    if spec.roles is None:
+        return handler
+    route = route_operation(spec.method, spec.path)
+    allowed = ", ".join(sorted(permitted_roles(route)))
+
+    @functools.wraps(handler)  # the route keeps its handler's name (audit codes, logs)
     async def guarded(request: web.Request) -> web.StreamResponse:
         caller = request.app[VERIFIER].caller(request.headers.get("Authorization"))
-        if caller.role not in roles:
-            allowed = ", ".join(sorted(roles))
+        request[CALLER] = caller
+        request[ROUTE_OPERATION] = route
+        verdict = route_verdict(caller, route)
+        if not verdict.allowed:
+            await record_refusal(request, route, verdict=verdict)
             raise ProblemError(
                 ProblemType.ROLE_NOT_PERMITTED,
-                f"this endpoint is for {allowed}; your token's role is {caller.role}",
+                f"this endpoint is for {allowed}; your token's role is {caller.role}. "
+                "The attempt was recorded in the audit log.",
             )
-        request[CALLER] = caller
         return await handler(request)
 
     return guarded

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import inspect, text
 
-from audit.vocab import Action
+from audit.vocab import Action, Decision, Severity
 from connector.accounts.endpoints import RevokeOutcome
 from connector.accounts.unlink import Unlinker
 from connector.errors import AccountNotLinkedError
@@ -89,6 +89,12 @@ async def test_only_owner_can_unlink(sqlite_linking):
     with pytest.raises(AccountNotLinkedError):
         await unlinker(w).unlink(account.id, user_id="user-2")
     assert (await w.accounts.get(account.id)).id == account.id
+    refused = w.audit.events[-1]  # the attempt is recorded: a cross-account refusal
+    assert (refused.action, refused.decision, refused.severity) == (
+        Action.ACCOUNT_UNLINKED, Decision.DENY, Severity.HIGH,
+    )  # fmt: skip
+    assert (refused.actor.id, refused.account_id) == ("user-2", account.id)
+    assert "actor.not_owner" in refused.reasons
 
 
 async def test_unlink_after_needs_relink_reports_already_invalid(sqlite_linking):

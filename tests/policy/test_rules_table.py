@@ -35,6 +35,7 @@ CASEWORK = {P.SECURITY, P.LEGAL}
 ALLOWED: list[tuple[str, set[Operation], set[Purpose], str, str]] = [
     ("owner", OWNER_OPS, {P.USER_FEATURE}, "none", "user.own_mailbox"),
     ("owner", {Op.ACCOUNT_LINK}, {P.USER_FEATURE}, "none", "user.link"),
+    ("owner", {Op.ACCOUNT_READ}, {P.USER_FEATURE}, "none", "user.own_accounts"),
     ("service", {Op.METADATA_READ, Op.CONTENT_READ}, {P.USER_FEATURE}, "none",
      "service.owner_features"),
     ("operator", READS, {P.CONSENTED_SUPPORT}, "consent", "operator.consented_support"),
@@ -42,6 +43,7 @@ ALLOWED: list[tuple[str, set[Operation], set[Purpose], str, str]] = [
     ("operator", {Op.AGGREGATE_READ}, {P.AGGREGATE_OPS}, "none", "operator.aggregates"),
     ("operator", {Op.ACCESS_REQUEST_CREATE}, CASEWORK, "none", "operator.request_access"),
     ("operator", {Op.ACCESS_REQUEST_DECIDE}, CASEWORK, "pending", "operator.decide_access"),
+    ("operator", {Op.ACCESS_REQUEST_READ}, CASEWORK, "none", "operator.access_queue"),
     ("reviewer", {Op.AUDIT_READ}, CASEWORK, "none", "reviewer.audit"),
     ("system", {Op.TOKEN_REFRESH}, {P.USER_FEATURE}, "none", "system.token_upkeep"),
     ("system", {Op.VAULT_ROTATE}, {P.USER_FEATURE}, "none", "system.vault_rotation"),

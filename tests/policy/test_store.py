@@ -71,6 +71,7 @@ async def test_consent_lifecycle(store: Stored, sink: RecordingSink, clock: Cloc
     assert revoked.revoked_at == T0 + timedelta(hours=1)
     assert [(e.action, e.decision, e.outcome) for e in sink.events] == [
         (Action.CONSENT_GRANTED, Decision.ALLOW, Outcome.OK),
+        (Action.CONSENT_LISTED, Decision.ALLOW, Outcome.OK),  # the owner's look is recorded too
         (Action.CONSENT_REVOKED, Decision.ALLOW, Outcome.OK),
     ]
     assert sink.events[0].resources == (
