@@ -2,7 +2,11 @@
 
 Logs are diagnostics; the audit table is evidence. Tokens and mail content must never reach a log,
 so redaction runs last before rendering and drops sensitive keys wherever they are nested, and
-scrubs bearer/OAuth-token-looking substrings from any string value.
+scrubs bearer/OAuth-token-looking substrings, addresses and the values of sensitive URL query
+parameters (`q=`, `code=`, ...) from any string value.
+
+Library loggers (googleapiclient logs every URL it builds at DEBUG, search text included) go
+through the same processors; the few whose DEBUG lines print row values are capped at INFO.
 """
 
 from __future__ import annotations
@@ -66,6 +70,15 @@ SENSITIVE_KEYS: frozenset[str] = frozenset(
     }
 )
 
+# `?q=...` / `&code=...`: the parameter's name is kept for diagnosis, its value dropped.
+_SENSITIVE_PARAM = re.compile(
+    r"(?i)([?&;](?:" + "|".join(sorted(map(re.escape, SENSITIVE_KEYS))) + r")=)[^&;#\s\"']*"
+)
+# An address, plain or URL-encoded: an address is personal data whichever library printed it.
+_ADDRESS = re.compile(r"[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+# Libraries whose DEBUG lines repr statements with their parameters, i.e. stored row values.
+CAPPED_LOGGERS: dict[str, int] = {"aiosqlite": logging.INFO}
+
 _TOKEN_PATTERNS = (
     re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+"),
     re.compile(r"ya29\.[A-Za-z0-9._-]+"),  # Google access tokens
@@ -84,7 +97,8 @@ def _is_sensitive(key: str) -> bool:
 def _scrub_string(value: str) -> str:
     for pattern in _TOKEN_PATTERNS:
         value = pattern.sub(REDACTED, value)
-    return value
+    value = _SENSITIVE_PARAM.sub(lambda m: m.group(1) + REDACTED, value)
+    return _ADDRESS.sub(REDACTED, value)
 
 
 def _scrub(value: Any) -> Any:
@@ -163,6 +177,8 @@ def configure_logging(fmt: LogFormat | settings.LogFormat = "console", level: st
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric_level)
+    for name, floor in CAPPED_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(floor, numeric_level))
 
 
 def get_logger(name: str) -> Any:

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from audit.signing import KeyFormatError, load_private_key
+from audit.trust import fingerprint, load_trusted_keys
 from connector.errors import ConnectorError
 from connector.settings_sources import (
     Origin,
@@ -132,6 +134,9 @@ class Settings(BaseSettings):
     housekeeping_seconds: Positive = 60
     # Audit signing key (Ed25519, PEM) for checkpoints.
     audit_signing_key_file: OptionalPath = None
+    # The checkpoint keys the reviewer's verify trusts (PEM public keys or SHA-256
+    # fingerprints); kept outside the audit database, which could otherwise vouch for itself.
+    audit_trusted_keys_file: OptionalPath = None
     audit_checkpoint_every: Positive = 1000
     audit_checkpoint_seconds: Positive = 60
     # Keyed hashing of addresses, IPs and queries recorded in the audit log.
@@ -255,16 +260,49 @@ class Settings(BaseSettings):
                 "is required: the keys that encrypt stored OAuth tokens "
                 "(`connector vault generate-key`)"
             )
-        for name in ("jwt_public_key_file", "audit_signing_key_file", "vault_key_file"):
+        unreadable = []
+        for name in (
+            "jwt_public_key_file", "audit_signing_key_file", "audit_trusted_keys_file",
+            "vault_key_file",
+        ):  # fmt: skip
             path: Path | None = getattr(self, name)
             if path is not None:
                 try:
                     path.open("rb").close()
                 except OSError as exc:
+                    unreadable.append(name)
                     problems.append(
                         f"{variable(name)} names {path}, which cannot be read: {exc.strerror}"
                     )
+        if not {"audit_signing_key_file", "audit_trusted_keys_file"} & set(unreadable):
+            problems += audit_key_problems(
+                self.audit_signing_key_file, self.audit_trusted_keys_file
+            )
         return problems
+
+
+def audit_key_problems(signing: Path | None, trusted: Path | None) -> list[str]:
+    """The trusted-keys file must parse and pin the key the service signs with, or the
+    reviewer's verify would reject the service's own checkpoints."""
+    if trusted is None:
+        return []
+    try:
+        pins = load_trusted_keys(trusted)
+    except (KeyFormatError, ValueError) as exc:
+        return [f"CONNECTOR_AUDIT_TRUSTED_KEYS_FILE: {exc}"]
+    if signing is None:
+        return []
+    try:
+        public = load_private_key(signing).public_key()
+    except (KeyFormatError, TypeError, ValueError) as exc:
+        return [f"CONNECTOR_AUDIT_SIGNING_KEY_FILE: {signing} is not an Ed25519 key: {exc}"]
+    if pins.admits(public):
+        return []
+    return [
+        f"CONNECTOR_AUDIT_SIGNING_KEY_FILE holds key {fingerprint(public)}, which "
+        f"CONNECTOR_AUDIT_TRUSTED_KEYS_FILE ({trusted}) does not pin: add its public key or "
+        "fingerprint (`audit pubkey --fingerprint`)"
+    ]
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,12 @@
-"""Canary: a token and a message body planted through the real stack never reach a log line or a
-database column in plain text, and after unlink no trace of either (or of the consent) is left."""
+"""Canary: a token, a message body and a search query planted through the real stack never reach
+a log line (at DEBUG, third-party loggers included) or a database column in plain text, and after
+unlink no trace of either (or of the consent) is left."""
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -16,6 +18,7 @@ from connector.logs import configure_logging
 
 CANARY_SUBJECT = "CANARY-subject-7d1f"
 CANARY_BODY = "CANARY-body-4be2 the merger closes on friday"
+CANARY_QUERY = "from:bob@example.com CANARY-query-91c3"
 
 
 def _sqlite_dump(path: Path) -> str:
@@ -46,7 +49,7 @@ def _assert_absent(haystack: str, needles: dict[str, str], where: str) -> None:
 async def test_canary_token_and_body_never_stored_or_logged(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """Send and read a canary message; search all logs and every table of both databases."""
+    """Send, search and read a canary message at DEBUG; search all logs and every table."""
     configure_logging("json", "DEBUG")
     directory = tmp_path / "demo"
     async with running_demo(directory, 0) as demo:
@@ -58,6 +61,11 @@ async def test_canary_token_and_body_never_stored_or_logged(
         status, message = await demo.call("GET", f"{acc}/messages/{sent['id']}", "alice")
         assert status == 200
         assert CANARY_SUBJECT in str(message)  # the owner does get their mail
+        # googleapiclient logs each URL it builds at DEBUG, the search text in its query string
+        status, found = await demo.call(
+            "GET", f"{acc}/messages", "alice", params={"q": CANARY_QUERY}
+        )
+        assert status == 200, found
         status, consent = await demo.call("POST", f"{acc}/consents", "alice", json={
             "message_ids": [sent["id"]], "grantee_id": "op-olivia", "ttl_days": 1})  # fmt: skip
         assert status == 201, consent
@@ -76,6 +84,9 @@ async def test_canary_token_and_body_never_stored_or_logged(
             "subject": CANARY_SUBJECT,
             "body": CANARY_BODY,
             "address": "bob@example.com",
+            "query": "CANARY-query-91c3",
+            "query (URL-encoded)": quote(CANARY_QUERY, safe=""),
+            "query (form-encoded)": quote_plus(CANARY_QUERY),
         }
         _assert_absent(_sqlite_dump(directory / "connector.db"), needles, "connector database")
         _assert_absent(_sqlite_dump(directory / "audit.db"), needles, "audit database")
@@ -92,4 +103,5 @@ async def test_canary_token_and_body_never_stored_or_logged(
     captured = capfd.readouterr()
     logs = captured.out + captured.err
     assert logs.strip(), "the stack logged nothing at DEBUG; the search would prove nothing"
+    assert "URL being requested" in logs, "googleapiclient's DEBUG lines were not searched"
     _assert_absent(logs, needles, "log output")
