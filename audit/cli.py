@@ -1,8 +1,9 @@
 """The `audit` command: verify, query, export, checkpoints, pubkey, keygen.
 
-Exit codes: 0 success (and an intact log for `verify`), 1 `verify` found damage, 2 usage error or
-the database is not an audit log. Queries, exports and verifications are themselves recorded in
-the log (actor `system:audit-cli`, or `reviewer:<id>` with `--actor`), before any result is shown.
+Exit codes (`audit.cli_common`): 0 success (`verify`: intact, and authentic under pinned keys),
+1 damage found, 2 usage error or the database is not an audit log, 3 intact but not authenticated
+(no pinned keys: consistency only). Queries, exports and verifications are themselves recorded in
+the log (actor `system:audit-cli`, or `reviewer:<id>` with `--actor`).
 """
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from audit.cli_common import EXIT_CODES_TEXT, EXIT_OK, EXIT_USAGE, err, record
+from audit.cli_verify import add_trust_arguments, verify
 from audit.encoding import format_time
 from audit.errors import AuditError, NotAnAuditLogError
-from audit.event import Actor, AuditEvent, InvalidEventError, ResourceRef
+from audit.event import InvalidEventError
 from audit.export import ExportFormat, export_lines
 from audit.log import AuditLog, open_audit_log
 from audit.records import QueryFilter, StoredEvent
@@ -29,23 +31,11 @@ from audit.signing import (
     generate_key,
     key_id,
     load_private_key,
-    load_public_key,
     public_pem,
     save_private_key,
 )
-from audit.verify import VerifyReport
-from audit.vocab import Action, ActorKind, Decision, Outcome, Purpose, ResourceKind
-
-EXIT_OK, EXIT_DAMAGED, EXIT_USAGE = 0, 1, 2
-
-
-def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
-
-
-def _err(text: str) -> None:
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
+from audit.trust import fingerprint
+from audit.vocab import Action, Decision, Outcome, Purpose
 
 
 def _time(text: str) -> datetime:
@@ -88,18 +78,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="audit",
         description="Verify, query and export the append-only, hash-chained audit log.",
-        epilog="Exit codes: 0 ok, 1 verify found damage, 2 usage error or not an audit log.",
+        epilog=EXIT_CODES_TEXT,
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    verify = sub.add_parser("verify", help="recompute every hash and check every checkpoint")
-    _add_db(verify)
-    verify.add_argument(
-        "--pubkey",
-        type=Path,
-        action="append",
-        help="trusted public key PEM (repeatable); default: keys stored in the log",
+    verify = sub.add_parser(
+        "verify", help="recompute every hash and check every checkpoint against pinned keys"
     )
+    _add_db(verify)
+    add_trust_arguments(verify)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
 
     query = sub.add_parser("query", help="list events matching filters")
@@ -125,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     pubkey = sub.add_parser("pubkey", help="print the public key (PEM) of a signing key file")
     pubkey.add_argument("--key", type=Path, required=True, help="private key PEM file")
+    pubkey.add_argument(
+        "--fingerprint", action="store_true", help="print its SHA-256 fingerprint instead"
+    )
 
     keygen = sub.add_parser("keygen", help="create a new Ed25519 checkpoint signing key")
     keygen.add_argument("--out", type=Path, required=True, help="file to create (mode 0600)")
@@ -144,35 +134,6 @@ def _filters(args: argparse.Namespace) -> QueryFilter:
     )
 
 
-def _actor(args: argparse.Namespace) -> Actor:
-    if args.actor:
-        return Actor(ActorKind.REVIEWER, args.actor)
-    return Actor(ActorKind.SYSTEM, "audit-cli")
-
-
-async def _record(
-    log: AuditLog,
-    args: argparse.Namespace,
-    action: Action,
-    outcome: Outcome,
-    *,
-    error_code: str | None = None,
-    resources: tuple[ResourceRef, ...] = (),
-) -> None:
-    account = getattr(args, "account", None)
-    event = AuditEvent(
-        actor=_actor(args),
-        action=action,
-        decision=Decision.ALLOW,
-        outcome=outcome,
-        account_id=account,
-        purpose=Purpose.SECURITY,
-        error_code=error_code,
-        resources=resources,
-    )
-    await log.append(event)
-
-
 def _table(events: Sequence[StoredEvent], out: TextIO) -> None:
     out.write(
         f"{'SEQ':>8}  {'TIME':27}  {'ACCOUNT':16}  {'ACTOR':24}  {'ACTION':26}  "
@@ -188,7 +149,7 @@ def _table(events: Sequence[StoredEvent], out: TextIO) -> None:
 
 
 async def _query(log: AuditLog, args: argparse.Namespace) -> int:
-    await _record(log, args, Action.AUDIT_QUERIED, Outcome.OK)
+    await record(log, args, Action.AUDIT_QUERIED, Outcome.OK)
     events = await log.query(
         _filters(args),
         limit=args.limit,
@@ -205,12 +166,12 @@ async def _query(log: AuditLog, args: argparse.Namespace) -> int:
         _table(events, sys.stdout)
     if events and len(events) == args.limit:
         flag = "--before" if args.newest_first else "--after"
-        _err(f"next page: {flag} {events[-1].seq}")
+        err(f"next page: {flag} {events[-1].seq}")
     return EXIT_OK
 
 
 async def _export(log: AuditLog, args: argparse.Namespace) -> int:
-    await _record(log, args, Action.AUDIT_EXPORTED, Outcome.OK)
+    await record(log, args, Action.AUDIT_EXPORTED, Outcome.OK)
     out = args.out.open("w", encoding="utf-8") if args.out else sys.stdout
     try:
         async for line in export_lines(log.iter_events(_filters(args)), args.format):
@@ -219,69 +180,6 @@ async def _export(log: AuditLog, args: argparse.Namespace) -> int:
         if args.out:
             out.close()
     return EXIT_OK
-
-
-def _print_report(report: VerifyReport, as_json: bool) -> None:
-    if as_json:
-        _out(
-            json.dumps(
-                {
-                    "ok": report.ok,
-                    "events": report.events,
-                    "head_seq": report.head_seq,
-                    "head_hash": report.head_hash,
-                    "checkpoints": report.checkpoints,
-                    "problems": [
-                        {"seq": p.seq, "damage": p.damage.value, "detail": p.detail}
-                        for p in sorted(report.problems, key=lambda p: p.seq)
-                    ],
-                    "notes": report.notes,
-                },
-                indent=2,
-            )
-        )
-        return
-    first = report.first
-    if first is None:
-        _out(
-            f"OK: {report.events} events, head seq {report.head_seq} hash {report.head_hash}, "
-            f"{report.checkpoints} checkpoints verified"
-        )
-    else:
-        _out(f"DAMAGED: first bad seq {first.seq}: {first.damage.value}: {first.detail}")
-        for problem in sorted(report.problems, key=lambda p: p.seq)[1:]:
-            _out(f"  also seq {problem.seq}: {problem.damage.value}: {problem.detail}")
-    for note in report.notes:
-        _out(f"note: {note}")
-
-
-async def _verify(log: AuditLog, args: argparse.Namespace) -> int:
-    keys = None
-    if args.pubkey:
-        loaded = [load_public_key(path) for path in args.pubkey]
-        keys = {key_id(k): k for k in loaded}
-    started = time.monotonic()
-    last_report = [started]
-
-    def progress(done: int) -> None:
-        now = time.monotonic()
-        if now - last_report[0] >= 1.0:
-            last_report[0] = now
-            rate = done / max(now - started, 1e-9)
-            _err(f"verified {done} events ({rate:,.0f}/s)")
-
-    report = await log.verify(public_keys=keys, progress=progress)
-    _print_report(report, args.json)
-    end = str(max(report.head_seq, 1))
-    await _record(
-        log,
-        args,
-        Action.AUDIT_VERIFIED,
-        Outcome.OK if report.ok else Outcome.ERROR,
-        error_code=None if report.ok else "chain_damaged",
-        resources=(ResourceRef(ResourceKind.AUDIT_RANGE, f"1-{end}"),),
-    )
-    return EXIT_OK if report.ok else EXIT_DAMAGED
 
 
 async def _checkpoints(log: AuditLog, args: argparse.Namespace) -> int:
@@ -298,7 +196,7 @@ async def _checkpoints(log: AuditLog, args: argparse.Namespace) -> int:
 
 
 async def _with_log(args: argparse.Namespace) -> int:
-    handlers = {"verify": _verify, "query": _query, "export": _export, "checkpoints": _checkpoints}
+    handlers = {"verify": verify, "query": _query, "export": _export, "checkpoints": _checkpoints}
     log = await open_audit_log(args.db, create=False)
     try:
         return await handlers[args.command](log, args)
@@ -312,14 +210,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "keygen":
             key = generate_key()
             save_private_key(key, args.out)
-            _err(f"wrote {args.out} (key id {key_id(key.public_key())})")
+            err(f"wrote {args.out} (key id {key_id(key.public_key())})")
             return EXIT_OK
         if args.command == "pubkey":
-            sys.stdout.write(public_pem(load_private_key(args.key).public_key()))
+            public = load_private_key(args.key).public_key()
+            sys.stdout.write(fingerprint(public) + "\n" if args.fingerprint else public_pem(public))
             return EXIT_OK
         return asyncio.run(_with_log(args))
     except NotAnAuditLogError as exc:
-        _err(f"audit: {args.db} is not an audit log: {exc}")
+        err(f"audit: {args.db} is not an audit log: {exc}")
     except (AuditError, InvalidEventError, KeyFormatError, OSError, ValueError) as exc:
-        _err(f"audit: {type(exc).__name__}: {exc}")
+        err(f"audit: {type(exc).__name__}: {exc}")
     return EXIT_USAGE

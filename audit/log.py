@@ -31,6 +31,7 @@ from audit.event import AppendReceipt, AuditEvent
 from audit.records import Checkpoint, QueryFilter, Row, RowQuery, StoredEvent, iter_pages
 from audit.signing import key_id, public_key_from_pem, public_pem, sign_checkpoint
 from audit.store import BatchOutcome, Store
+from audit.trust import TrustedKeys, assess, checkpoint_keys
 from audit.verify import ChainVerifier, VerifyReport
 
 MAX_BATCH = 4096
@@ -196,22 +197,25 @@ class AuditLog:
     async def verify(
         self,
         *,
+        trusted: TrustedKeys | None = None,
         public_keys: Mapping[str, Ed25519PublicKey] | None = None,
         progress: Callable[[int], None] | None = None,
         chunk: int = VERIFY_CHUNK,
     ) -> VerifyReport:
         """Recompute every hash and check every checkpoint.
 
-        Without `public_keys` the keys recorded in the database are trusted, which only proves
-        consistency; pass the keys kept off-site to prove authenticity.
+        `trusted` (and `public_keys`, whole keys) are the pinned keys: a checkpoint signed by
+        any other key is damage. Without them the keys recorded in the database are used, which
+        proves consistency only; the report's `trust` and a note say so.
         """
-        keys = dict(public_keys) if public_keys is not None else await self.public_keys()
+        if public_keys is not None:
+            pinned = TrustedKeys.of(public_keys.values())
+            trusted = pinned if trusted is None else trusted.merged(pinned)
+        keys, trust = checkpoint_keys(trusted, await self.store.public_keys())
         verifier = ChainVerifier(await self.store.checkpoints(), keys, progress)
-        if public_keys is None:
-            verifier.report.notes.append("checkpoint keys were read from the database itself")
         async for rows in self.store.stream_rows(chunk):
             verifier.feed(rows)
-        return verifier.finish()
+        return assess(verifier.finish(), trust)
 
     async def close(self) -> None:
         """Drain queued appends, sign a final checkpoint, release connections."""

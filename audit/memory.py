@@ -17,7 +17,8 @@ from audit.errors import AuditWriteError
 from audit.event import AppendReceipt, AuditEvent
 from audit.hashing import GENESIS_HASH
 from audit.records import Checkpoint, QueryFilter, Row, StoredEvent, iter_pages
-from audit.signing import key_id, sign_checkpoint
+from audit.signing import key_id, public_pem, sign_checkpoint
+from audit.trust import TrustedKeys, assess, checkpoint_keys
 from audit.verify import ChainVerifier, VerifyReport
 
 
@@ -100,15 +101,25 @@ class MemoryAuditLog:
         return list(self.checkpoint_list)
 
     async def verify(
-        self, *, public_keys: Mapping[str, Ed25519PublicKey] | None = None
+        self,
+        *,
+        trusted: TrustedKeys | None = None,
+        public_keys: Mapping[str, Ed25519PublicKey] | None = None,
     ) -> VerifyReport:
-        """Verify the chain; checkpoints are checked against `public_keys` or the own key."""
-        keys = dict(public_keys or {})
-        if not keys and self._key is not None:
-            keys[key_id(self._key.public_key())] = self._key.public_key()
+        """Verify the chain; checkpoints are checked against the pinned keys (`trusted`,
+        `public_keys`) or else against the log's own key, which proves consistency only."""
+        if public_keys:
+            pinned = TrustedKeys.of(public_keys.values())
+            trusted = pinned if trusted is None else trusted.merged(pinned)
+        own = {} if self._key is None else {key_id(self._key.public_key()): self._pem()}
+        keys, trust = checkpoint_keys(trusted, own)
         verifier = ChainVerifier(self.checkpoint_list, keys)
         verifier.feed(self.rows)
-        return verifier.finish()
+        return assess(verifier.finish(), trust)
+
+    def _pem(self) -> str:
+        assert self._key is not None
+        return public_pem(self._key.public_key())
 
     async def close(self) -> None:
         if not self._closed and self.rows:

@@ -28,6 +28,21 @@ class Damage(StrEnum):
     FORGED_CHECKPOINT = "forged_checkpoint"  # a checkpoint whose signature does not verify
 
 
+class Trust(StrEnum):
+    """Where the keys that checked the checkpoints came from."""
+
+    PINNED = "pinned"  # given by the verifier (a trusted-keys file, --pubkey): authenticity
+    DATABASE = "database"  # read from the audit database itself: consistency only
+
+
+class Authenticity(StrEnum):
+    """What a verification proved (the CLI's exit status follows it)."""
+
+    AUTHENTIC = "authentic"  # intact, and signed by a pinned key up to `signed_seq`
+    CONSISTENT_ONLY = "consistent_only"  # intact, but no pinned key vouches for it
+    DAMAGED = "damaged"  # at least one problem
+
+
 @dataclass(frozen=True, slots=True)
 class Problem:
     seq: int
@@ -43,10 +58,20 @@ class VerifyReport:
     checkpoints: int = 0
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    trust: Trust = Trust.DATABASE
+    signed_seq: int = 0  # the last checkpoint that verified and matched the chain
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def authenticity(self) -> Authenticity:
+        if self.problems:
+            return Authenticity.DAMAGED
+        if self.trust is Trust.PINNED and (self.signed_seq or not self.events):
+            return Authenticity.AUTHENTIC
+        return Authenticity.CONSISTENT_ONLY
 
     @property
     def first(self) -> Problem | None:
@@ -164,6 +189,7 @@ class ChainVerifier:
         report = self.report
         report.events = report.head_seq = self._expected - 1
         report.head_hash = self._prev.hex()
+        report.signed_seq = self._last_good_checkpoint
         if not self._broken and self._checkpoints:
             last = max(self._checkpoints)
             if last > report.head_seq:

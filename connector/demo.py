@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from audit.signing import generate_key, save_private_key
+from audit.signing import generate_key, public_pem, save_private_key
 from connector.accounts.vault import generate_key_entry
 from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
 from connector.logs import configure_logging
@@ -68,7 +68,12 @@ def _free_port() -> int:
 def demo_settings(directory: Path, emu: Emulator, port: int) -> Settings:
     base = f"http://127.0.0.1:{port}"
     key_file = directory / "audit-signing.pem"
-    save_private_key(generate_key(), key_file)
+    key = generate_key()
+    save_private_key(key, key_file)
+    # The reviewer's verify (and the printed `audit verify`) trust this key, kept outside the
+    # audit database.
+    trusted = directory / "audit-trusted-keys.pem"
+    trusted.write_text(public_pem(key.public_key()), encoding="ascii")
     return Settings(
         database_url=f"sqlite+aiosqlite:///{directory / 'connector.db'}",
         audit_database_url=f"sqlite:///{directory / 'audit.db'}",
@@ -83,6 +88,8 @@ def demo_settings(directory: Path, emu: Emulator, port: int) -> Settings:
         vault_keys=generate_key_entry("demo1"),
         jwt_secret=secrets.token_urlsafe(32),
         audit_signing_key_file=key_file,
+        audit_trusted_keys_file=trusted,
+        audit_checkpoint_every=10,  # the walkthrough's events get signed checkpoints
         audit_hash_key=secrets.token_urlsafe(32),
         public_base_url=base,
         aggregate_k=2,
@@ -189,8 +196,11 @@ async def walkthrough(demo: Demo, say: Any) -> None:
             "alice's history shows op-olivia's allowed and refused reads")  # fmt: skip
     say(f"access history: {len(history['events'])} events, op-olivia's read and refusal listed")
     status, report = await demo.call("POST", "/v1/audit/verify", "rev-rita")
-    _expect(status == 200 and report["ok"], f"audit verify: {status} {report}")
-    say(f"audit verify: ok, {report['events']} events, {report['checkpoints']} checkpoints")
+    _expect(status == 200 and report["authentic"], f"audit verify: {status} {report}")
+    say(
+        f"audit verify: ok, {report['events']} events, {report['checkpoints']} checkpoints, "
+        f"authentic (pinned key) through seq {report['signed_seq']}"
+    )
     status, receipt = await demo.call("DELETE", acc, "alice")
     _expect(status == 200 and receipt["status"] == "unlinked", f"unlink: {status} {receipt}")
     say(f"unlink: revocation {receipt['revocation']}, rows deleted {receipt['rows_deleted']}")
@@ -219,10 +229,16 @@ def _print_banner(demo: Demo) -> None:
         f'  curl -s -H "Authorization: Bearer $U" {demo.base}/v1/accounts/{acc}/access-history',
         f'  curl -s -X POST -H "Authorization: Bearer $R" {demo.base}/v1/audit/verify',
         "",
-        f"  audit verify --db sqlite:///{demo.settings.audit_database_url.split(':///', 1)[1]}",
+        f"  {_audit_verify_command(demo.settings)}",
     ]
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()
+
+
+def _audit_verify_command(settings: Settings) -> str:
+    """The offline check, with the demo's pinned key."""
+    db = settings.audit_database_url.split(":///", 1)[1]
+    return f"audit verify --db sqlite:///{db} --trusted-keys {settings.audit_trusted_keys_file}"
 
 
 async def _main(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from audit.trust import TrustedKeys, load_trusted_keys
 from connector.accounts.credential_store import VaultCredentialStore
 from connector.accounts.credentials import RefreshingTokenSource
 from connector.accounts.http_linking import HttpLinking
@@ -155,12 +156,18 @@ def build_services(
         access_requests=AccessRequests(engine, authority, clock),
         gate=gate,
         inbox=Inbox(gate, send_keys=SqlSendKeys(engine, clock)),
-        oversight=Oversight(audit_log, authority),
+        oversight=Oversight(audit_log, authority, trusted=trusted_keys(settings)),
         accounts=accounts,
         usage=usage,
         hash_key=settings.audit_hash_key.encode("utf-8"),
         clock=clock,
     )
+
+
+def trusted_keys(settings: Settings) -> TrustedKeys | None:
+    """The pinned checkpoint keys the reviewer's verify trusts (None: consistency only)."""
+    path = settings.audit_trusted_keys_file
+    return None if path is None else load_trusted_keys(path)
 
 
 # -- accounts -------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from audit.event import Actor, ResourceRef
 from audit.export import ExportFormat, export_lines
 from audit.records import QueryFilter, StoredEvent
+from audit.trust import TrustedKeys
 from audit.verify import VerifyReport
 from audit.vocab import Action, Purpose, ResourceKind
 from connector.policy.authority import Authority
@@ -37,7 +38,7 @@ class ReadableLog(Protocol):
         self, filters: QueryFilter | None = None, *, chunk: int = 5000
     ) -> AsyncIterator[StoredEvent]: ...
 
-    async def verify(self) -> VerifyReport: ...
+    async def verify(self, *, trusted: TrustedKeys | None = None) -> VerifyReport: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +48,14 @@ class Page:
 
 
 class Oversight:
-    def __init__(self, log: ReadableLog, authority: Authority) -> None:
+    def __init__(
+        self, log: ReadableLog, authority: Authority, *, trusted: TrustedKeys | None = None
+    ) -> None:
+        # `trusted`: the pinned checkpoint keys (CONNECTOR_AUDIT_TRUSTED_KEYS_FILE); without
+        # them a verification proves consistency only, and its report says so.
         self._log = log
         self._authority = authority
+        self._trusted = trusted
 
     async def _permit(
         self,
@@ -94,7 +100,7 @@ class Oversight:
         await self._permit(
             actor, Operation.AUDIT_READ, purpose, Action.AUDIT_VERIFIED, request_id=request_id
         )
-        return await self._log.verify()
+        return await self._log.verify(trusted=self._trusted)
 
     async def export(
         self,

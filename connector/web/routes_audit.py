@@ -10,7 +10,7 @@ from aiohttp import web
 
 from audit.export import ExportFormat
 from audit.records import QueryFilter
-from audit.verify import VerifyReport
+from audit.verify import Authenticity, Trust, VerifyReport
 from audit.vocab import Action, Decision, Purpose
 from connector.policy.oversight import event_json
 from connector.web import schemas as s
@@ -81,6 +81,9 @@ async def query_events(request: web.Request) -> web.Response:
 def report_json(report: VerifyReport) -> dict[str, Any]:
     data = dataclasses.asdict(report)
     data["ok"] = report.ok
+    # The same verdict as `audit verify`: authentic only under pinned keys.
+    data["authenticity"] = report.authenticity.value
+    data["authentic"] = report.authenticity is Authenticity.AUTHENTIC
     first = report.first
     data["first_bad_seq"] = None if first is None else first.seq
     return data
@@ -144,7 +147,10 @@ ROUTES = [
     RouteSpec("POST", "/v1/audit/verify", verify,
               "Verify the hash chain and signed checkpoints", "audit", REVIEWER,
               query=(_PURPOSE,), response={"type": "object", "properties": {
-                  "ok": {"type": "boolean"}, "first_bad_seq": {"type": ["integer", "null"]}}},
+                  "ok": {"type": "boolean"}, "first_bad_seq": {"type": ["integer", "null"]},
+                  "authentic": {"type": "boolean"},
+                  "authenticity": {"enum": list(Authenticity)},
+                  "trust": {"enum": list(Trust)}, "signed_seq": {"type": "integer"}}},
               errors=(403, 422, 503)),
     RouteSpec("GET", "/v1/audit/export", export, "Export the audit trail (JSONL, CSV, OCSF)",
               "audit", REVIEWER, response_type="application/x-ndjson", errors=(403, 422, 503),

@@ -6,6 +6,7 @@ the emulator issued, refreshed by the real token source) and serves the app on a
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from connector.settings import Settings
 from connector.web.app import AUDIT, create_app
 from connector.web.auth import Role, mint_token
 from connector.web.keys import SERVICES
+from connector.web.server import ServiceRunner
 from connector.wiring import PresetAccount, preset_accounts
 
 JWT_SECRET = "e2e-jwt-secret-0123456789abcdef0123456789"
@@ -117,6 +119,13 @@ def make_settings(db: str, audit_db: str, emu: Emulator, **overrides: Any) -> Se
 @pytest.fixture
 async def stack(db_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
     """Emulator + service on loopback, alice and bob linked, tokens for every role."""
+    async with running_stack(db_url, tmp_path) as s:
+        yield s
+
+
+@contextlib.asynccontextmanager
+async def running_stack(db_url: str, tmp_path: Path, **overrides: Any) -> AsyncIterator[Stack]:
+    """The `stack` fixture's service, with these settings overridden."""
     audit_db = db_url if db_url.startswith("postgresql") else f"sqlite:///{tmp_path / 'audit.db'}"
     async with run_emulator(EmulatorConfig(seed="e2e", users=2, messages_per_user=12)) as emu:
         alice_email, bob_email = emu.users[0], emu.users[1]
@@ -124,9 +133,9 @@ async def stack(db_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
             ALICE: PresetAccount("alice", _creds(emu.issue_tokens(alice_email))),
             BOB: PresetAccount("bob", _creds(emu.issue_tokens(bob_email))),
         }
-        settings = make_settings(db_url, audit_db, emu)
+        settings = make_settings(db_url, audit_db, emu, **overrides)
         app = create_app(settings, accounts=preset_accounts(presets))
-        runner = web.AppRunner(app, access_log=None)
+        runner = ServiceRunner(app, settings)  # as `connector serve` listens
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
