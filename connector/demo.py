@@ -30,6 +30,7 @@ from connector.logs import configure_logging
 from connector.settings import LogLevel, Settings
 from connector.web.app import create_app
 from connector.web.auth import Role, mint_token
+from connector.web.server import ServiceRunner
 from connector.wiring import real_accounts
 
 PEOPLE: tuple[tuple[str, Role], ...] = (
@@ -147,7 +148,7 @@ async def running_demo(
     async with run_emulator(EmulatorConfig(seed="demo", auto_approve=True)) as emu:
         port = port or _free_port()
         settings = demo_settings(directory, emu, port).model_copy(update=overrides or {})
-        runner = web.AppRunner(create_app(settings, accounts=real_accounts), access_log=None)
+        runner = ServiceRunner(create_app(settings, accounts=real_accounts), settings)
         await runner.setup()
         await web.TCPSite(runner, settings.host, port).start()
         tokens = {sub: mint_token(settings, sub, role, ttl_seconds=12 * 3600)

@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     jwt_leeway_seconds: Annotated[int, Field(ge=0)] = 30
     # The HTTP service: largest request body accepted (a 35 MB message, base64 in JSON, fits).
     max_request_bytes: Positive = 50 * 1024 * 1024
+    # Seconds a connection has to send a complete request head (from connecting or from the
+    # previous response; also the idle keep-alive time): slow-header clients are cut off.
+    header_timeout_seconds: Positive = 30
     # Where the service is reachable from browsers (OAuth callback, disclosure page links).
     public_base_url: Annotated[str, AfterValidator(_http_url_or_empty)] = ""
     # Background housekeeping: how often stale access requests are swept and the audit

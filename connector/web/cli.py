@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from aiohttp import web
-
 from connector.logs import configure_logging
 from connector.settings import Settings, SettingsError, check_workers
 from connector.web.app import create_app, freeze_startup_heap
+from connector.web.server import serve
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,15 +55,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"{exc}\n")
         return 2
     app.on_startup.append(freeze_startup_heap)  # runs after the cleanup contexts are set up
-    # aiohttp handles SIGINT/SIGTERM: stop accepting, finish in-flight requests (shutdown_timeout),
-    # then run cleanup_ctx in reverse (background tasks, sessions, audit log, engine).
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        reuse_port=args.worker_index is not None,
-        access_log=None,
-        shutdown_timeout=30,
-        print=None,
-    )
+    # SIGINT/SIGTERM: stop accepting, finish in-flight requests, then run cleanup_ctx in reverse
+    # (background tasks, sessions, audit log, engine); aiohttp's own parse errors as problems.
+    serve(app, settings, host=host, port=port, reuse_port=args.worker_index is not None)
     return 0

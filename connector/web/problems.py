@@ -33,6 +33,8 @@ class ProblemType(StrEnum):
     VALIDATION_FAILED = "validation-failed"
     UNSUPPORTED_MEDIA_TYPE = "unsupported-media-type"
     PAYLOAD_TOO_LARGE = "payload-too-large"
+    REQUEST_HEADERS_TOO_LARGE = "request-headers-too-large"
+    INVALID_PAGE_TOKEN = "invalid-page-token"
     RATE_LIMITED = "rate-limited"
     GMAIL_UNAVAILABLE = "gmail-unavailable"
     GMAIL_REJECTED = "gmail-rejected"
@@ -71,6 +73,8 @@ SPECS: Mapping[ProblemType, ProblemSpec] = {
     ProblemType.VALIDATION_FAILED: ProblemSpec(422, "Request failed validation"),
     ProblemType.UNSUPPORTED_MEDIA_TYPE: ProblemSpec(415, "Unsupported media type"),
     ProblemType.PAYLOAD_TOO_LARGE: ProblemSpec(413, "Request body too large"),
+    ProblemType.REQUEST_HEADERS_TOO_LARGE: ProblemSpec(431, "Request header fields too large"),
+    ProblemType.INVALID_PAGE_TOKEN: ProblemSpec(400, "Invalid page token"),
     ProblemType.RATE_LIMITED: ProblemSpec(429, "Gmail rate limit reached"),
     ProblemType.GMAIL_UNAVAILABLE: ProblemSpec(503, "Gmail is unavailable"),
     ProblemType.GMAIL_REJECTED: ProblemSpec(502, "Gmail rejected the request"),

@@ -17,6 +17,7 @@ from connector.policy import plans
 from connector.web import schemas as s
 from connector.web.auth import Role
 from connector.web.context import access_context, services
+from connector.web.paging import PageTokens, cursor_in, page_tokens
 from connector.web.problems import ProblemError, ProblemType
 from connector.web.routing import QueryParam, RouteSpec
 from connector.web.validation import (
@@ -109,18 +110,27 @@ def parse_draft(
 # -- reading --------------------------------------------------------------------------------
 
 
+def _sealed(page: Mapping[str, Any], tokens: PageTokens) -> dict[str, Any]:
+    """Gmail's page with its nextPageToken replaced by the service's sealed token."""
+    out = dict(page)
+    gmail_next = out.pop("nextPageToken", None)
+    if isinstance(gmail_next, str):
+        out["nextPageToken"] = tokens.seal(gmail_next)
+    return out
+
+
 async def list_messages(request: web.Request) -> web.Response:
     account = account_id(request)
     labels = tuple(check_id(v, LABEL_ID, "label") for v in request.query.getall("label", []))
-    page_token = query_text(request, "page_token", max_len=256)
+    tokens = page_tokens(request, "messages", account)
     detail = query_choice(request, "format", ("metadata", "ids"), "metadata")
     page = await services(request).inbox.search(
         _ctx(request), account, query=query_text(request, "q"), label_ids=labels,
-        page_token=page_token, max_results=query_int(request, "max_results", default=25,
-                                                     low=1, high=100),
+        page_token=cursor_in(request, tokens), max_results=query_int(
+            request, "max_results", default=25, low=1, high=100),
         with_metadata=detail == "metadata",
     )  # fmt: skip
-    return web.json_response(page)
+    return web.json_response(_sealed(page, tokens))
 
 
 async def get_message(request: web.Request) -> web.Response:
@@ -168,15 +178,12 @@ async def get_attachment(request: web.Request) -> web.StreamResponse:
 
 async def list_drafts(request: web.Request) -> web.Response:
     account = account_id(request)
-    return web.json_response(
-        await services(request).gate.run(
-            _ctx(request),
-            plans.draft_list(
-                account, page_token=query_text(request, "page_token", max_len=256),
-                max_results=query_int(request, "max_results", default=25, low=1, high=100),
-            ),
-        )
-    )  # fmt: skip
+    tokens = page_tokens(request, "drafts", account)
+    page = await services(request).gate.run(_ctx(request), plans.draft_list(
+        account, page_token=cursor_in(request, tokens),
+        max_results=query_int(request, "max_results", default=25, low=1, high=100),
+    ))  # fmt: skip
+    return web.json_response(_sealed(page, tokens))
 
 
 async def create_draft(request: web.Request) -> web.Response:
@@ -237,7 +244,7 @@ async def send_message(request: web.Request) -> web.Response:
 
 _ACC = "/v1/accounts/{account_id}"
 _PAGE = (
-    QueryParam("page_token", {"type": "string"}, "Gmail's nextPageToken"),
+    QueryParam("page_token", {"type": "string"}, "the previous page's nextPageToken"),
     QueryParam("max_results", {"type": "integer", "minimum": 1, "maximum": 100}, "page size"),
 )
 _FMT = QueryParam("format", {"enum": list(READ_FORMATS)}, "Gmail format (default full)")

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from aiohttp import web
 
@@ -26,6 +26,9 @@ RECORD_ID = re.compile(r"^[0-9a-f]{32}$")  # consent and access-request ids (uui
 LABEL_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:\-]{8,128}$")
 MAX_QUERY_CHARS = 1024
+# Far deeper than any request body (a draft is 3 levels): refused before any handler walks it.
+MAX_JSON_DEPTH = 32
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class InvalidInputError(ProblemError):
@@ -79,9 +82,43 @@ async def read_json(request: web.Request) -> Mapping[str, Any]:
         raise ProblemError(
             ProblemType.MALFORMED_REQUEST, f"the body is not valid JSON ({type(exc).__name__})"
         ) from None
+    except RecursionError:  # the C decoder recurses once per level
+        _too_deep()
+    # Only a \uD800-\uDFFF escape can make a lone surrogate: raw UTF-8 cannot hold one.
+    _check_tree(data, strings=b"\\u" in raw)
     if not isinstance(data, dict):
         raise InvalidInputError([{"field": "(body)", "problem": "expected a JSON object"}])
     return data
+
+
+def _too_deep() -> NoReturn:
+    raise ProblemError(
+        ProblemType.MALFORMED_REQUEST,
+        f"the body nests arrays and objects deeper than {MAX_JSON_DEPTH} levels",
+    )
+
+
+def _check_tree(data: Any, *, strings: bool) -> None:
+    """Refuse nesting deeper than any request needs and (when `strings`) lone surrogates, which
+    no UTF-8 encoder downstream (mail, database, audit) can write. Iterative: no recursion."""
+    stack: list[tuple[Any, int]] = [(data, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth >= MAX_JSON_DEPTH:
+                _too_deep()
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(item, dict | list) or (strings and isinstance(item, str)):
+                    stack.append((item, depth + 1))
+                if strings and isinstance(key, str):
+                    stack.append((key, depth + 1))
+        elif isinstance(value, str) and not value.isascii() and _SURROGATE.search(value):
+            raise ProblemError(
+                ProblemType.MALFORMED_REQUEST,
+                "the body holds a lone UTF-16 surrogate escape (\\ud800-\\udfff), which is "
+                "not a Unicode character; send well-formed Unicode text",
+            )
 
 
 class Fields:
