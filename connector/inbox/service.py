@@ -19,16 +19,9 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from connector import mime
 from connector.errors import IdempotencyConflictError, IdempotencyMismatchError
 from connector.inbox.send_keys import ClaimOutcome, SendKey, SendKeys
-from connector.mime import (
-    Attachment,
-    Composition,
-    ThreadContext,
-    compose,
-    compose_forward,
-    compose_reply,
-)
 from connector.policy import AccessContext, plans
 from connector.ports import GmailJson, OutgoingMessage
 
@@ -51,7 +44,7 @@ class Draft:
     subject: str = ""
     text: str | None = None
     html: str | None = None
-    attachments: Sequence[Attachment] = ()
+    attachments: Sequence[mime.Attachment] = ()
 
 
 @dataclass(slots=True)
@@ -261,14 +254,16 @@ class Inbox:
         """Drop what this process remembers about an account (after unlinking)."""
         self._senders.pop(account_id, None)
 
-    async def _context(self, ctx: AccessContext, account_id: str, message_id: str) -> ThreadContext:
+    async def _context(
+        self, ctx: AccessContext, account_id: str, message_id: str
+    ) -> mime.ThreadContext:
         original = await self._gate.run(
             ctx, plans.message(account_id, message_id, "metadata", metadata_headers=THREAD_HEADERS)
         )
-        return ThreadContext.from_message(original)
+        return mime.ThreadContext.from_message(original)
 
-    def _composition(self, sender: str, draft: Draft) -> Composition:
-        return Composition(
+    def _composition(self, sender: str, draft: Draft) -> mime.Composition:
+        return mime.Composition(
             sender=sender, to=tuple(draft.to), cc=tuple(draft.cc), bcc=tuple(draft.bcc),
             subject=draft.subject, text=draft.text, html=draft.html,
             attachments=tuple(draft.attachments),
@@ -279,9 +274,9 @@ class Inbox:
     ) -> OutgoingMessage:
         composition = self._composition(await self._sender(ctx, account_id), draft)
         if reply_to is None:
-            return compose(composition, id_domain=self._id_domain)
+            return mime.compose(composition, id_domain=self._id_domain)
         original = await self._context(ctx, account_id, reply_to)
-        return compose_reply(composition, original, id_domain=self._id_domain)
+        return mime.compose_reply(composition, original, id_domain=self._id_domain)
 
     async def _compose_forward(
         self, ctx: AccessContext, account_id: str, draft: Draft, message_id: str
@@ -290,4 +285,4 @@ class Inbox:
         original = await self._context(ctx, account_id, message_id)
         raw = await self._gate.run(ctx, plans.message(account_id, message_id, "raw"))
         original_raw = base64.urlsafe_b64decode(str(raw.get("raw", "")))
-        return compose_forward(composition, original, original_raw, id_domain=self._id_domain)
+        return mime.compose_forward(composition, original, original_raw, id_domain=self._id_domain)

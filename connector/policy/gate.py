@@ -19,7 +19,7 @@ This module is also the only one that imports the `connector.gmail` client (see 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, TypeVar
@@ -130,9 +130,9 @@ class Gate:
             report = aggregate(await self._usage.counts(start, end), self._k)
         except Exception as exc:
             self.stats.gmail_errors += 1
-            await self._recorder.outcome(access, error=error_code(exc))
+            await self._recorded(self._recorder.outcome(access, error=error_code(exc)))
             raise
-        await self._recorder.outcome(access)
+        await self._recorded(self._recorder.outcome(access))
         return report
 
     # -- the steps --------------------------------------------------------------------------
@@ -199,9 +199,10 @@ class Gate:
         verdict = decide(replace(req, message_ids=ids, message_times=times, resolved=True))
         if isinstance(verdict, Deny):
             await self._count(access, plan, error=True)
-            await self._record_outcome(
+            outcome = self._recorder.outcome(
                 access, extra=plan.result_refs(result), denied=verdict.reasons
             )
+            await self._recorded(outcome)
             raise AccessDenied(verdict, access.access_id)
 
     async def _decided(self, access: Access, verdict: Verdict, *, error: str | None = None) -> None:
@@ -212,22 +213,12 @@ class Gate:
             self.stats.denied += 1
             if Reason.PURPOSE_FORBIDDEN in verdict.reasons:
                 self.stats.policy_violations += 1
-        try:
-            await self._recorder.decision(access, verdict, error=error)
-        except AuditUnavailableError:
-            self.stats.audit_failures += 1
-            raise
+        await self._recorded(self._recorder.decision(access, verdict, error=error))
 
-    async def _record_outcome(
-        self,
-        access: Access,
-        *,
-        extra: tuple[ResourceRef, ...] = (),
-        error: str | None = None,
-        denied: tuple[Reason, ...] = (),
-    ) -> None:
+    async def _recorded(self, append: Awaitable[object]) -> None:
+        """Await an append, counting the failures the metrics report."""
         try:
-            await self._recorder.outcome(access, extra=extra, error=error, denied=denied)
+            await append
         except AuditUnavailableError:
             self.stats.audit_failures += 1
             raise
@@ -245,7 +236,7 @@ class Gate:
         if plan.counted:
             await self._count(access, plan, error=exc is not None)
         code = None if exc is None else error_code(exc)
-        await self._record_outcome(access, extra=extra, error=code)
+        await self._recorded(self._recorder.outcome(access, extra=extra, error=code))
 
     async def _count(self, access: Access, plan: Plan[T], *, error: bool) -> None:
         try:
@@ -265,7 +256,7 @@ class Gate:
                 yield chunk
         except Exception as exc:
             self.stats.gmail_errors += 1
-            await self._record_outcome(access, error=error_code(exc))
+            await self._recorded(self._recorder.outcome(access, error=error_code(exc)))
             raise
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 from audit.event import Actor, AppendReceipt, AuditEvent, Basis, ResourceRef, Source
 from audit.sink import AuditSink
@@ -84,28 +85,29 @@ class Recorder:
 
     # -- gated accesses ---------------------------------------------------------------------
 
+    def _access_event(self, access: Access, **varying: Any) -> AuditEvent:
+        """An event of `access`: what its decision and outcome events share, plus `varying`."""
+        ctx = access.ctx
+        return AuditEvent(
+            actor=ctx.actor, action=access.action, account_id=access.account_id,
+            purpose=ctx.purpose, basis=access.basis, request_id=ctx.request_id,
+            legal_hold=access.legal_hold, source=ctx.source, access_id=access.access_id,
+            **varying,
+        )  # fmt: skip
+
     async def decision(
         self, access: Access, verdict: Verdict, *, error: str | None = None
     ) -> AppendReceipt:
-        ctx = access.ctx
         return await self.append(
-            AuditEvent(
-                actor=ctx.actor,
-                action=access.action,
+            self._access_event(
+                access,
                 decision=Decision.ALLOW if verdict.allowed else Decision.DENY,
                 outcome=Outcome.PENDING if verdict.allowed else Outcome.DENIED,
-                account_id=access.account_id,
-                purpose=ctx.purpose,
-                basis=access.basis,
                 resources=access.resources[:MAX_EVENT_RESOURCES],
                 reasons=tuple(verdict.reasons),
                 phase=Phase.DECISION,
                 severity=severity(verdict),
                 error_code=error,
-                request_id=ctx.request_id,
-                legal_hold=access.legal_hold,
-                source=ctx.source,
-                access_id=access.access_id,
                 time=access.now,
             )
         )
@@ -122,26 +124,17 @@ class Recorder:
             decision, outcome = Decision.DENY, Outcome.DENIED
         else:
             decision, outcome = Decision.ALLOW, Outcome.ERROR if error else Outcome.OK
-        ctx = access.ctx
         merged = tuple(dict.fromkeys(access.resources + extra))
         return await self.append(
-            AuditEvent(
-                actor=ctx.actor,
-                action=access.action,
+            self._access_event(
+                access,
                 decision=decision,
                 outcome=outcome,
-                account_id=access.account_id,
-                purpose=ctx.purpose,
-                basis=access.basis,
                 resources=merged[:MAX_EVENT_RESOURCES],
                 reasons=tuple(denied),
                 phase=Phase.OUTCOME,
                 severity=Severity.WARNING if denied else Severity.INFO,
                 error_code=error,
-                access_id=access.access_id,
-                request_id=ctx.request_id,
-                legal_hold=access.legal_hold,
-                source=ctx.source,
                 time=self._clock(),
             )
         )

@@ -8,6 +8,7 @@ configuration can enable them. A denial carries every reason it failed, not just
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -201,27 +202,39 @@ def _approval_coverage(approval: ApprovalFact, req: PolicyRequest) -> list[Reaso
     return out
 
 
+def _approval_reasons(
+    req: PolicyRequest, wrong_actor: Callable[[ApprovalFact, PolicyRequest], bool], actor: Reason
+) -> tuple[ApprovalFact | None, list[Reason]]:
+    """What both approval conditions check first: the basis, the account, who acts, the purpose,
+    and that the request carries a case reference and a written reason."""
+    basis = _basis_reasons(req, BasisKind.ACCESS_REQUEST)
+    if basis:
+        return None, list(basis)
+    approval = req.approval
+    assert approval is not None  # guaranteed by _basis_reasons
+    out: list[Reason] = []
+    if approval.account_id != req.account_id:
+        out.append(Reason.APPROVAL_OTHER_ACCOUNT)
+    if wrong_actor(approval, req):
+        out.append(actor)
+    if approval.purpose is not req.purpose:
+        out.append(Reason.APPROVAL_PURPOSE_MISMATCH)
+    if not (approval.has_case_reference and approval.has_reason):
+        out.append(Reason.APPROVAL_INCOMPLETE)
+    return approval, out
+
+
 @dataclass(frozen=True, slots=True)
 class ApprovalCovers:
     """A request by this operator, approved by another, unexpired, covering what is touched."""
 
     def check(self, req: PolicyRequest) -> tuple[Reason, ...]:
-        basis = _basis_reasons(req, BasisKind.ACCESS_REQUEST)
-        if basis:
-            return basis
-        approval = req.approval
-        assert approval is not None  # guaranteed by _basis_reasons
-        out: list[Reason] = []
-        if approval.account_id != req.account_id:
-            out.append(Reason.APPROVAL_OTHER_ACCOUNT)
-        if approval.requester_id != req.actor.id:
-            out.append(Reason.APPROVAL_NOT_REQUESTER)
-        if approval.purpose is not req.purpose:
-            out.append(Reason.APPROVAL_PURPOSE_MISMATCH)
-        if not (approval.has_case_reference and approval.has_reason):
-            out.append(Reason.APPROVAL_INCOMPLETE)
-        out.extend(_approval_state(approval, req))
-        out.extend(_approval_coverage(approval, req))
+        approval, out = _approval_reasons(
+            req, lambda a, r: a.requester_id != r.actor.id, Reason.APPROVAL_NOT_REQUESTER
+        )
+        if approval is not None:
+            out.extend(_approval_state(approval, req))
+            out.extend(_approval_coverage(approval, req))
         return tuple(out)
 
 
@@ -230,25 +243,15 @@ class ApprovalDecidable:
     """A pending, complete request that someone other than its requester decides."""
 
     def check(self, req: PolicyRequest) -> tuple[Reason, ...]:
-        basis = _basis_reasons(req, BasisKind.ACCESS_REQUEST)
-        if basis:
-            return basis
-        approval = req.approval
-        assert approval is not None  # guaranteed by _basis_reasons
-        out: list[Reason] = []
-        if approval.account_id != req.account_id:
-            out.append(Reason.APPROVAL_OTHER_ACCOUNT)
-        if approval.requester_id == req.actor.id:
-            out.append(Reason.APPROVAL_BY_REQUESTER)
-        if approval.purpose is not req.purpose:
-            out.append(Reason.APPROVAL_PURPOSE_MISMATCH)
-        if not (approval.has_case_reference and approval.has_reason):
-            out.append(Reason.APPROVAL_INCOMPLETE)
-        status = approval.effective_status(req.now)
-        if status is ApprovalStatus.STALE:
-            out.append(Reason.APPROVAL_STALE)
-        elif status is not ApprovalStatus.PENDING:
-            out.append(Reason.APPROVAL_NOT_PENDING)
+        approval, out = _approval_reasons(
+            req, lambda a, r: a.requester_id == r.actor.id, Reason.APPROVAL_BY_REQUESTER
+        )
+        if approval is not None:
+            status = approval.effective_status(req.now)
+            if status is ApprovalStatus.STALE:
+                out.append(Reason.APPROVAL_STALE)
+            elif status is not ApprovalStatus.PENDING:
+                out.append(Reason.APPROVAL_NOT_PENDING)
         return tuple(out)
 
 
