@@ -100,3 +100,24 @@ def test_relative_imports_are_resolved(tmp_path: Path) -> None:
     probe = tmp_path / "routes.py"
     probe.write_text("from ..gmail import GmailClient\n", encoding="utf-8")
     assert _hits(_imports("connector.web.routes", probe), "connector.gmail")
+
+
+RECORDER = "connector.policy.recorder"
+
+
+def _builds_audit_events(path: Path) -> bool:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return any(
+        isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Name) and node.func.id == "AuditEvent")
+            or (isinstance(node.func, ast.Attribute) and node.func.attr == "AuditEvent")
+        )
+        for node in ast.walk(tree)
+    )
+
+
+def test_only_the_recorder_builds_audit_events() -> None:
+    """No module in connector/ but the recorder constructs an AuditEvent (one audit path)."""
+    builders = {m for m, p in _modules("connector").items() if _builds_audit_events(p)}
+    assert builders == {RECORDER}
