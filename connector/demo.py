@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import contextlib
 import secrets
-import shutil
 import signal
 import socket
 import sys
@@ -25,6 +24,7 @@ from aiohttp import web
 
 from audit.signing import generate_key, public_pem, save_private_key
 from connector.accounts.vault import generate_key_entry
+from connector.demo_dir import DemoDirError, claim
 from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
 from connector.logs import configure_logging
 from connector.settings import LogLevel, Settings
@@ -46,17 +46,16 @@ class DemoError(RuntimeError):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dir", default="var/demo", help="state directory (wiped each run)")
+    parser.add_argument(
+        "--dir", default=None,
+        help="state directory, emptied at each run if the demo created it (default: var/demo, "
+        "var/demo-smoke with --smoke); a directory it did not create is refused",
+    )  # fmt: skip
     parser.add_argument("--port", type=int, default=0, help="service port (default: a free one)")
     parser.add_argument(
         "--smoke", "--exit-after-checks", dest="smoke", action="store_true",
         help="run the walkthrough, print each step, exit 0 if all behaved (1 otherwise)",
     )  # fmt: skip
-
-
-def _fresh(directory: Path) -> None:
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
 
 
 def _free_port() -> int:
@@ -143,8 +142,17 @@ def _expect(ok: bool, what: str) -> None:
 async def running_demo(
     directory: Path, port: int, *, overrides: Mapping[str, Any] | None = None
 ) -> AsyncIterator[Demo]:
-    """The demo stack; `overrides` replace settings (tests: another connector database)."""
-    await asyncio.to_thread(_fresh, directory)
+    """The demo stack on `directory`, held for this run (`connector.demo_dir.claim`: refused
+    unless the demo made it, locked against a second run); `overrides` replace settings."""
+    with claim(directory):
+        async with _stack(directory, port, overrides) as demo:
+            yield demo
+
+
+@contextlib.asynccontextmanager
+async def _stack(
+    directory: Path, port: int, overrides: Mapping[str, Any] | None
+) -> AsyncIterator[Demo]:
     async with run_emulator(EmulatorConfig(seed="demo", auto_approve=True)) as emu:
         port = port or _free_port()
         settings = demo_settings(directory, emu, port).model_copy(update=overrides or {})
@@ -243,7 +251,8 @@ def _audit_verify_command(settings: Settings) -> str:
 
 
 async def _main(args: argparse.Namespace) -> int:
-    async with running_demo(Path(args.dir), args.port) as demo:
+    directory = Path(args.dir or ("var/demo-smoke" if args.smoke else "var/demo"))
+    async with running_demo(directory, args.port) as demo:
         if args.smoke:
             try:
                 await walkthrough(demo, lambda line: sys.stdout.write(f"ok  {line}\n"))
@@ -264,4 +273,8 @@ async def _main(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging("console", "WARNING")
-    return asyncio.run(_main(args))
+    try:
+        return asyncio.run(_main(args))
+    except DemoDirError as exc:
+        sys.stderr.write(f"connector demo: {exc}\n")
+        return 2

@@ -49,8 +49,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     **{
         cli: CORE | {AUDIT, "connector.web", "connector.wiring", "connector.emulator"}
         | {"connector.policy", "connector.accounts", "connector.inbox", "connector.testing"}
+        | {"connector.demo_dir"}
         for cli in ("connector.demo", "connector.db_cli", "connector.config_cli")
     },
+    "connector.demo_dir": frozenset(),  # the demo's state directory: the file system only
     # Migrations are plain alembic scripts: they must not change when a model does.
     "connector.migrations": frozenset(),
     "connector.__main__": frozenset(),  # dispatches by module name (importlib), imports none
