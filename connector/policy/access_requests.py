@@ -10,20 +10,17 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from audit.event import Actor, Basis
 from audit.vocab import Action, BasisKind, Purpose, ResourceKind
-from connector.clock import Clock, system_clock
-from connector.db import session_factory
 from connector.errors import PolicyInputError, PolicyRecordNotFoundError
-from connector.policy.authority import Authority
 from connector.policy.facts import APPROVAL_MAX_DURATION, ApprovalFact, ApprovalStatus
 from connector.policy.models import AccessRequestRow
 from connector.policy.recorder import Change
 from connector.policy.records import (
     AccessRequestRecord,
+    PolicyService,
     approval_fact,
     check_ids,
     request_record,
@@ -53,14 +50,7 @@ def _check_request(
         raise PolicyInputError("the requested duration is more than zero and at most 30 days")
 
 
-class AccessRequests:
-    def __init__(
-        self, engine: AsyncEngine, authority: Authority, clock: Clock = system_clock
-    ) -> None:
-        self._sessions = session_factory(engine)
-        self._authority = authority
-        self._clock = clock
-
+class AccessRequests(PolicyService):
     async def request_access(
         self,
         actor: Actor,

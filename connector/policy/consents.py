@@ -11,30 +11,19 @@ import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
 from audit.event import Actor
 from audit.vocab import Action, Purpose, ResourceKind
-from connector.clock import Clock, system_clock
-from connector.db import session_factory
 from connector.errors import PolicyInputError, PolicyRecordNotFoundError
-from connector.policy.authority import Authority
 from connector.policy.facts import CONSENT_DEFAULT_TTL, CONSENT_MAX_TTL, ConsentFact, GranteeKind
 from connector.policy.models import ConsentRow
 from connector.policy.recorder import Change
-from connector.policy.records import check_ids, consent_fact, resources
+from connector.policy.records import PolicyService, check_ids, consent_fact, resources
 from connector.policy.vocab import Operation
 
 
-class Consents:
-    def __init__(
-        self, engine: AsyncEngine, authority: Authority, clock: Clock = system_clock
-    ) -> None:
-        self._sessions = session_factory(engine)
-        self._authority = authority
-        self._clock = clock
-
+class Consents(PolicyService):
     async def grant_consent(
         self,
         actor: Actor,

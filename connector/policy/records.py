@@ -9,15 +9,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit.event import ResourceRef
 from audit.vocab import Purpose, ResourceKind
+from connector.clock import Clock, system_clock
 from connector.db import aware, session_factory
 from connector.errors import PolicyInputError
 from connector.policy.facts import ApprovalFact, ApprovalStatus, ConsentFact, GranteeKind
 from connector.policy.models import AccessRequestRow, ConsentRow
+
+if TYPE_CHECKING:
+    from connector.policy.authority import Authority
 
 MAX_MESSAGE_IDS = 500  # an audit event holds at most 1000 resources
 
@@ -93,6 +98,18 @@ def request_record(row: AccessRequestRow) -> AccessRequestRecord:
         duration=timedelta(seconds=row.duration_seconds),
         decided_at=_maybe(row.decided_at),
     )
+
+
+class PolicyService:
+    """A service over the policy tables whose every change is decided and recorded by the
+    authority (consents, access requests)."""
+
+    def __init__(
+        self, engine: AsyncEngine, authority: Authority, clock: Clock = system_clock
+    ) -> None:
+        self._sessions = session_factory(engine)
+        self._authority = authority
+        self._clock = clock
 
 
 class StoredBasisFacts:
