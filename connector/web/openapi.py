@@ -5,10 +5,22 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from audit.event import IDENTIFIER
+from connector.web import validation as v
 from connector.web.problems import PROBLEM_BASE, PROBLEM_JSON, SPECS, ProblemType
 from connector.web.routing import RouteSpec
 
 _PATH_PARAM = re.compile(r"\{([a-z_]+)\}")
+
+# The form each path parameter is checked against (400 invalid-id otherwise).
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {
+    name: {"type": "string", "pattern": pattern.pattern}
+    for name, pattern in (
+        ("account_id", IDENTIFIER), ("message_id", v.GMAIL_ID), ("thread_id", v.GMAIL_ID),
+        ("draft_id", v.DRAFT_ID), ("attachment_id", v.ATTACHMENT_ID),
+        ("consent_id", v.RECORD_ID), ("request_id", v.RECORD_ID),
+    )
+}  # fmt: skip
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -35,6 +47,23 @@ def _status_text(status: int) -> str:
     return "problem: " + ", ".join(kinds) if kinds else "problem"
 
 
+def implied_errors(spec: RouteSpec) -> set[int]:
+    """The problem statuses any operation of this shape can answer, whatever its handler does:
+    the server's own (unparseable request 400, header limits 431), authentication, a path
+    parameter that does not match its route or form (404, 400), query validation (400, 422),
+    and the body checks (400 malformed, 413, 415, 422)."""
+    errors = {400, 431, 500}
+    if spec.roles is not None:
+        errors |= {401, 403}
+    if _PATH_PARAM.search(spec.path):
+        errors |= {404}
+    if spec.query:
+        errors |= {422}
+    if spec.request is not None:
+        errors |= {413, 415, 422}
+    return errors
+
+
 def _operation(spec: RouteSpec) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": f"{spec.method.lower()}_{spec.handler.__name__}",
@@ -44,9 +73,10 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     if spec.description:
         op["description"] = spec.description
     params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        {"name": name, "in": "path", "required": True,
+         "schema": dict(PATH_SCHEMAS.get(name, {"type": "string"}))}
         for name in _PATH_PARAM.findall(spec.path)
-    ]
+    ]  # fmt: skip
     params += [
         {"name": q.name, "in": "query", "required": q.required, "schema": dict(q.schema),
          "description": q.description}
@@ -65,13 +95,15 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "success"}
     if spec.status != 204:
         schema = dict(spec.response) if spec.response is not None else {"type": "string"}
-        ok["content"] = {spec.response_type: {"schema": schema}}
+        media = spec.extra.get("response_types", (spec.response_type,))
+        ok["content"] = {
+            m: {"schema": schema if m == spec.response_type else {"type": "string"}} for m in media
+        }
     responses: dict[str, Any] = {str(spec.status): ok}
-    errors = set(spec.errors) | {500}
+    errors = set(spec.errors) | implied_errors(spec)
     if spec.roles is not None:
         op["security"] = [{"bearer": []}]
         op["x-roles"] = sorted(spec.roles)
-        errors |= {401, 403}
     for status in sorted(errors):
         responses[str(status)] = {
             "description": _status_text(status),

@@ -154,6 +154,7 @@ ROUTES = [
               errors=(403, 422, 503)),
     RouteSpec("GET", "/v1/audit/export", export, "Export the audit trail (JSONL, CSV, OCSF)",
               "audit", REVIEWER, response_type="application/x-ndjson", errors=(403, 422, 503),
+              extra={"response_types": tuple(dict.fromkeys(_MEDIA.values()))},
               query=(_PURPOSE, QueryParam("format", {"enum": list(ExportFormat)}, "format"),
                      *_FILTERS)),
     RouteSpec("GET", "/v1/accounts/{account_id}/access-history", access_history,
