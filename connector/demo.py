@@ -162,7 +162,9 @@ async def _stack(
         tokens = {sub: mint_token(settings, sub, role, ttl_seconds=12 * 3600)
                   for sub, role in PEOPLE}  # fmt: skip
         try:
-            async with aiohttp.ClientSession() as http:
+            # a browser's cookie jar (the link flow is bound to it), loopback hosts allowed
+            jar = aiohttp.CookieJar(unsafe=True)
+            async with aiohttp.ClientSession(cookie_jar=jar) as http:
                 demo = Demo(f"http://127.0.0.1:{port}", settings, emu, http, tokens)
                 await demo.link_alice()
                 yield demo

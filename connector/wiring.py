@@ -30,7 +30,7 @@ from audit.trust import TrustedKeys, load_trusted_keys
 from connector.accounts.credential_store import VaultCredentialStore
 from connector.accounts.credentials import RefreshingTokenSource
 from connector.accounts.http_linking import HttpLinking
-from connector.accounts.link_state import LinkStateStore
+from connector.accounts.link_state import LinkStateStore, TicketClaims
 from connector.accounts.oauth import LinkConfig, LinkService
 from connector.accounts.store import AccountStore
 from connector.accounts.unlink import AccountPurger, Unlinker
@@ -61,18 +61,25 @@ class Linking(Protocol):
         """Begin linking: the URL of the disclosure page, with a short-lived ticket."""
         ...
 
-    async def disclosure(self, ticket: str) -> str:
-        """The Limited Use disclosure page (HTML) shown right before Google's consent page."""
+    async def disclosure(self, ticket: str, browser: str) -> str:
+        """The Limited Use disclosure page (HTML) shown right before Google's consent page;
+        `browser` (its link cookie) claims the ticket, which no other browser may then use."""
         ...
 
-    async def begin(self, ticket: str, accepted: bool) -> str:
+    async def begin(self, ticket: str, accepted: bool, browser: str | None) -> str:
         """After the affirmative action on the disclosure page: Google's authorization URL."""
         ...
 
     async def complete(
-        self, state: str, code: str | None, error: str | None, *, request_id: str | None
+        self,
+        state: str,
+        code: str | None,
+        error: str | None,
+        *,
+        request_id: str | None,
+        browser: str | None = None,
     ) -> dict[str, Any]:
-        """Finish linking from the OAuth callback; returns the account's status."""
+        """Finish linking from the OAuth callback (in the browser that began it)."""
         ...
 
     async def status(self, user_id: str, account_id: str) -> dict[str, Any]: ...
@@ -234,7 +241,10 @@ async def real_accounts(deps: AccountsDeps) -> AsyncIterator[AccountsBundle]:
         deps.settings, engine=deps.engine, session=deps.session, recorder=deps.recorder,
         clock=deps.clock,
     )  # fmt: skip
-    linking = HttpLinking(deps.settings, built.links, built.accounts, built.unlinker, deps.clock)
+    linking = HttpLinking(
+        deps.settings, built.links, built.accounts, built.unlinker, deps.clock,
+        claims=TicketClaims(deps.engine),
+    )  # fmt: skip
     yield AccountsBundle(owners=built.accounts, token_source=built.token_source, linking=linking)
 
 

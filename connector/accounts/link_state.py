@@ -3,6 +3,11 @@
 Rows are created only after the user confirms the disclosure, live ten minutes, and are consumed
 by one atomic DELETE, so a `state` value works once even with several connector processes.
 The `state` itself is stored only as its SHA-256; the verifier is sealed by the vault.
+
+Browser binding: a disclosure ticket is a bearer URL, so the first browser that opens it claims
+it (`TicketClaims`, keyed by the SHA-256 of the ticket and of the browser's link cookie) and the
+pending link remembers that browser, so a forwarded disclosure link or a forwarded Google URL
+cannot finish in someone else's browser.
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col
 
-from connector.accounts.models import LinkStateRow
+from connector.accounts.models import LinkStateRow, LinkTicketRow
 from connector.accounts.vault import SecretKind, Vault
 from connector.db import aware, session_factory
 
@@ -34,6 +40,7 @@ class PendingLink:
     redirect_uri: str
     created_at: datetime
     expires_at: datetime
+    browser_hash: str | None = None  # the browser it belongs to (see the module docstring)
 
     def __repr__(self) -> str:
         return f"PendingLink(account_id={self.account_id!r}, expires_at={self.expires_at!r})"
@@ -63,6 +70,7 @@ class LinkStateStore:
             redirect_uri=pending.redirect_uri,
             created_at=pending.created_at,
             expires_at=pending.expires_at,
+            browser_hash=pending.browser_hash,
         )
         async with self._sessions() as session, session.begin():
             session.add(row)
@@ -91,6 +99,7 @@ class LinkStateStore:
             redirect_uri=row.redirect_uri,
             created_at=aware(row.created_at),
             expires_at=aware(row.expires_at),
+            browser_hash=row.browser_hash,
         )
 
     async def purge_expired(self, now: datetime) -> int:
@@ -99,3 +108,30 @@ class LinkStateStore:
                 delete(LinkStateRow).where(col(LinkStateRow.expires_at) < now)
             )
         return int(getattr(result, "rowcount", 0) or 0)
+
+
+class TicketClaims:
+    """Which browser first opened each disclosure ticket (rows expire with the ticket)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+
+    async def claim(self, ticket: str, browser_hash: str, expires_at: datetime) -> bool:
+        """True if `ticket` is now, or already was, this browser's; False if another's."""
+        key = state_hash(ticket)
+        try:
+            async with self._sessions() as session, session.begin():
+                session.add(LinkTicketRow(ticket_hash=key, browser_hash=browser_hash,
+                                          expires_at=expires_at))  # fmt: skip
+        except IntegrityError:  # claimed before, by this browser or another
+            return await self.owned_by(ticket, browser_hash)
+        return True
+
+    async def owned_by(self, ticket: str, browser_hash: str) -> bool:
+        async with self._sessions() as session:
+            row = await session.get(LinkTicketRow, state_hash(ticket))
+        return row is not None and row.browser_hash == browser_hash
+
+    async def purge_expired(self, now: datetime) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(delete(LinkTicketRow).where(col(LinkTicketRow.expires_at) < now))

@@ -59,6 +59,18 @@ class LinkStateRow(SQLModel, table=True):
     redirect_uri: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     created_at: datetime = Field(sa_column=_utc_column())
     expires_at: datetime = Field(sa_column=_utc_column())
+    # SHA-256 of the link cookie of the browser that pressed Continue; None: not bound.
+    browser_hash: str | None = Field(default=None, max_length=64)
+
+
+class LinkTicketRow(SQLModel, table=True):
+    """The browser that first opened a disclosure ticket: no other browser may use it."""
+
+    __tablename__ = "accounts_link_ticket"
+
+    ticket_hash: str = Field(primary_key=True, max_length=64)
+    browser_hash: str = Field(max_length=64)
+    expires_at: datetime = Field(sa_column=_utc_column())
 
 
 class SyncStateRow(SQLModel, table=True):

@@ -68,7 +68,6 @@ STATE_TTL = timedelta(minutes=10)
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-
 @dataclass(frozen=True)
 class LinkConfig:
     client_id: str
@@ -182,8 +181,10 @@ class LinkService:
         disclosure_accepted: bool,
         account_id: str | None = None,
         login_hint: str | None = None,
+        browser_hash: str | None = None,
     ) -> LinkStart:
-        """Begin a link (or a relink / incremental grant of `account_id`) after the disclosure."""
+        """Begin a link (or a relink / incremental grant of `account_id`) after the disclosure;
+        with `browser_hash`, only that browser's callback may complete it."""
         change = events.change(user_id, Action.ACCOUNT_LINK_STARTED, account_id)
         scopes = scopes_for(features)
         failure: LinkError | None = None
@@ -215,6 +216,7 @@ class LinkService:
             redirect_uri=redirect_uri,
             created_at=now,
             expires_at=now + STATE_TTL,
+            browser_hash=browser_hash,
         )
         await self._states.purge_expired(now)
 
@@ -262,15 +264,17 @@ class LinkService:
         code: str | None = None,
         error: str | None = None,
         user_id: str | None = None,
+        browser_hash: str | None = None,
     ) -> LinkedAccount:
         """Finish the link from the callback's query (`state`, `code` or `error`).
 
         `user_id`, when the callback request is authenticated, must be the user who started
-        the link (stops a link started by one user from landing in another's session).
+        the link (stops a link started by one user from landing in another's session);
+        `browser_hash`, the callback browser's, must be the one the link was bound to.
         """
         pending = await self._states.consume(state)
         now = self._clock()
-        problem = self._state_problem(pending, now, user_id, code, error)
+        problem = self._state_problem(pending, now, user_id, code, error, browser=browser_hash)
         if problem is not None:
             owner = pending.user_id if pending is not None else user_id
             await self._fail(owner, pending.account_id if pending else None, problem)
@@ -338,6 +342,8 @@ class LinkService:
         user_id: str | None,
         code: str | None,
         error: str | None,
+        *,
+        browser: str | None = None,
     ) -> LinkError | None:
         if pending is None:
             return LinkStateError(
@@ -348,6 +354,12 @@ class LinkService:
             return LinkStateError("state_expired", "this link attempt expired; start again")
         if user_id is not None and user_id != pending.user_id:
             return LinkStateError("state_user_mismatch", "this link was started by another user")
+        if pending.browser_hash is not None and browser != pending.browser_hash:
+            return LinkStateError(
+                "browser_mismatch",
+                "this link was started in another browser, so nothing was linked; start "
+                "linking again from your own account, in this browser",
+            )
         if error is not None:
             reason = "access_denied" if error == "access_denied" else "authorization_error"
             return LinkError(reason, "Google did not authorize the link; nothing was linked")
@@ -362,4 +374,3 @@ class LinkService:
 
     async def revoke(self, token: str) -> RevokeOutcome:
         return await self._endpoints.revoke(token)
-

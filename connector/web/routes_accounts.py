@@ -6,8 +6,10 @@ import re
 
 from aiohttp import web
 
+from connector.accounts.http_linking import BROWSER_COOKIE, TICKET_TTL, new_browser_id
 from connector.web.auth import Role
 from connector.web.context import request_id, services
+from connector.web.keys import SETTINGS
 from connector.web.problems import ProblemError, ProblemType
 from connector.web.routing import QueryParam, RouteSpec, caller_of
 from connector.web.validation import InvalidInputError, account_id, query_text
@@ -16,6 +18,7 @@ from connector.wiring import Linking
 USER = frozenset({Role.USER})
 STATE = re.compile(r"^[A-Za-z0-9_\-]{16,128}$")
 TICKET = re.compile(r"^[A-Za-z0-9_\-]{8,400}\.[0-9a-f]{64}$")
+BROWSER_ID = re.compile(r"^[A-Za-z0-9_\-]{32,64}$")
 _OBJ = {"type": "object"}
 
 
@@ -42,15 +45,33 @@ def _ticket(value: str | None) -> str:
     return value
 
 
+def _browser(request: web.Request) -> str | None:
+    """This browser's link cookie, if it carries a well-formed one."""
+    value = request.cookies.get(BROWSER_COOKIE, "")
+    return value if BROWSER_ID.fullmatch(value) else None
+
+
+def _bind_browser(request: web.Request, response: web.Response, browser: str) -> None:
+    # HttpOnly: no script reads it. SameSite=Lax: sent on Google's top-level redirect to the
+    # callback (a GET navigation) but on no cross-site subrequest. Path /v1/: the disclosure
+    # page, Continue and the callback only share that prefix.
+    secure = request.app[SETTINGS].public_base_url.startswith("https://")
+    response.set_cookie(BROWSER_COOKIE, browser, max_age=TICKET_TTL, path="/v1/",
+                        httponly=True, samesite="Lax", secure=secure)  # fmt: skip
+
+
 async def start_link(request: web.Request) -> web.Response:
     result = await _linking(request).start(caller_of(request).sub, request_id=request_id(request))
     return web.json_response(result, status=201)
 
 
 async def disclosure(request: web.Request) -> web.Response:
-    html = await _linking(request).disclosure(_ticket(request.query.get("ticket")))
-    return web.Response(text=html, content_type="text/html",
-                        headers={"Cache-Control": "no-store"})  # fmt: skip
+    browser = _browser(request) or new_browser_id()
+    html = await _linking(request).disclosure(_ticket(request.query.get("ticket")), browser)
+    response = web.Response(text=html, content_type="text/html",
+                            headers={"Cache-Control": "no-store"})  # fmt: skip
+    _bind_browser(request, response, browser)
+    return response
 
 
 async def accept_disclosure(request: web.Request) -> web.Response:
@@ -59,7 +80,7 @@ async def accept_disclosure(request: web.Request) -> web.Response:
     ticket = form.get("ticket")
     accepted = form.get("disclosure_accepted") == "yes"
     url = await _linking(request).begin(_ticket(ticket if isinstance(ticket, str) else None),
-                                        accepted)  # fmt: skip
+                                        accepted, _browser(request))  # fmt: skip
     return web.Response(status=302, headers={"Location": url})
 
 
@@ -67,7 +88,7 @@ async def callback(request: web.Request) -> web.Response:
     code = query_text(request, "code", max_len=2048)
     error = query_text(request, "error", max_len=128)
     status = await _linking(request).complete(
-        _state(request), code, error, request_id=request_id(request)
+        _state(request), code, error, request_id=request_id(request), browser=_browser(request)
     )
     return web.json_response(status)
 
