@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TextIO
 
 from audit.cli_common import EXIT_CODES_TEXT, EXIT_OK, EXIT_USAGE, err, record
-from audit.cli_verify import add_trust_arguments, verify
+from audit.cli_verify import add_trust_arguments, add_witness_argument, verify
 from audit.encoding import format_time
 from audit.errors import AuditError, NotAnAuditLogError
 from audit.event import InvalidEventError
@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_db(verify)
     add_trust_arguments(verify)
+    add_witness_argument(verify)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
 
     query = sub.add_parser("query", help="list events matching filters")

@@ -52,6 +52,16 @@ def add_trust_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_witness_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--witness",
+        type=Path,
+        metavar="PATH",
+        help="witness file (CONNECTOR_AUDIT_WITNESS_FILE): every checkpoint in it must be in "
+        "the log with the same hash, and the log must not be shorter",
+    )
+
+
 def trusted_from(args: argparse.Namespace) -> TrustedKeys | None:
     """The pinned keys named on the command line, or None when none were."""
     trusted = TrustedKeys.of(
@@ -73,6 +83,7 @@ def report_json(report: VerifyReport) -> dict[str, object]:
         "head_hash": report.head_hash,
         "checkpoints": report.checkpoints,
         "signed_seq": report.signed_seq,
+        "witnessed": report.witnessed,
         "problems": [
             {"seq": p.seq, "damage": p.damage.value, "detail": p.detail}
             for p in sorted(report.problems, key=lambda p: p.seq)
@@ -114,7 +125,7 @@ async def verify(log: AuditLog, args: argparse.Namespace) -> int:
             rate = done / max(now - started, 1e-9)
             err(f"verified {done} events ({rate:,.0f}/s)")
 
-    report = await log.verify(trusted=trusted, progress=progress)
+    report = await log.verify(trusted=trusted, witness=args.witness, progress=progress)
     print_report(report, args.json)
     end = str(max(report.head_seq, 1))
     await record(

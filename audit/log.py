@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -33,6 +35,7 @@ from audit.signing import key_id, public_key_from_pem, public_pem, sign_checkpoi
 from audit.store import BatchOutcome, Store
 from audit.trust import TrustedKeys, assess, checkpoint_keys
 from audit.verify import ChainVerifier, VerifyReport
+from audit.witness import Witness, read_witness
 
 MAX_BATCH = 4096
 # One batch commits while the next one gathers: measured in the service, a second batch in
@@ -41,6 +44,7 @@ MAX_BATCH = 4096
 # its own write lock (SQLite: one writer thread; PostgreSQL: an advisory lock).
 MAX_IN_FLIGHT = 1
 VERIFY_CHUNK = 20_000
+logger = logging.getLogger("audit")
 
 
 def stored_event(row: Row) -> StoredEvent:
@@ -55,6 +59,7 @@ class AuditLog:
         signing_key: Ed25519PrivateKey | None = None,
         checkpoint_every: int = 1000,
         checkpoint_seconds: float = 60,
+        witness: Witness | None = None,
     ) -> None:
         if checkpoint_every < 1 or checkpoint_seconds <= 0:
             raise ValueError("checkpoint_every must be >= 1 and checkpoint_seconds > 0")
@@ -70,6 +75,8 @@ class AuditLog:
         self._started = False
         self._closed = False
         self._idle_signer: asyncio.Task[None] | None = None
+        self._witness = witness
+        self._publishing: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -102,15 +109,27 @@ class AuditLog:
         batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
         self._in_flight += 1
         self._settled.clear()
+        # The checkpoint the store's last call to `decide` returned is the one its transaction
+        # inserted (a store may decide again after a lost race); published once committed.
+        signed: list[Checkpoint] = []
+
+        def decide(first: int, last: int, head: bytes) -> Checkpoint | None:
+            checkpoint = self._decide(first, last, head)
+            signed[:] = [] if checkpoint is None else [checkpoint]
+            return checkpoint
+
         try:
             self.store.submit_batch(
-                [p for p, _ in batch], self._decide, lambda outcome: self._settle(batch, outcome)
+                [p for p, _ in batch], decide, lambda outcome: self._settle(batch, outcome, signed)
             )
         except Exception as exc:  # e.g. the store's executor is gone
             self._settle(batch, exc)
 
     def _settle(
-        self, batch: list[tuple[Pending, asyncio.Future[AppendReceipt]]], outcome: BatchOutcome
+        self,
+        batch: list[tuple[Pending, asyncio.Future[AppendReceipt]]],
+        outcome: BatchOutcome,
+        signed: Sequence[Checkpoint] = (),
     ) -> None:
         """On the event loop: answer the batch's callers, then start the next batch."""
         self._in_flight -= 1
@@ -125,6 +144,9 @@ class AuditLog:
                     future.set_result(
                         AppendReceipt(item.seq, item.pending.event.event_id, item.hash.hex())
                     )
+            for checkpoint in signed:
+                if checkpoint.seq == outcome[-1].seq:
+                    self._publish_later(checkpoint)
         while self._queue and self._in_flight < MAX_IN_FLIGHT:
             self._dispatch()
         if not self._queue and self._in_flight == 0:
@@ -155,7 +177,11 @@ class AuditLog:
         key = self._key
         # An idle-time checkpoint that fails is simply retried on the next tick.
         with contextlib.suppress(Exception):
-            await self.store.checkpoint_head(lambda seq, head: sign_checkpoint(key, seq, head))
+            checkpoint = await self.store.checkpoint_head(
+                lambda seq, head: sign_checkpoint(key, seq, head)
+            )
+            if checkpoint is not None:
+                await self._publish(checkpoint)
         self._last_checkpoint = time.monotonic()
 
     async def checkpoint(self) -> Checkpoint | None:
@@ -163,7 +189,32 @@ class AuditLog:
         if self._key is None:
             return None
         key = self._key
-        return await self.store.checkpoint_head(lambda seq, head: sign_checkpoint(key, seq, head))
+        checkpoint = await self.store.checkpoint_head(
+            lambda seq, head: sign_checkpoint(key, seq, head)
+        )
+        if checkpoint is not None:
+            await self._publish(checkpoint)
+        return checkpoint
+
+    def _publish_later(self, checkpoint: Checkpoint) -> None:
+        if self._witness is not None:
+            task = asyncio.get_running_loop().create_task(self._publish(checkpoint))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+
+    async def _publish(self, checkpoint: Checkpoint) -> None:
+        """Copy a committed checkpoint to the witness. The events are already durable and
+        their callers answered, so a failure is logged, not raised: the next checkpoint
+        covers the same events, and `audit verify --witness` shows how far the witness got."""
+        if self._witness is None:
+            return
+        try:
+            await self._witness.publish(checkpoint)
+        except Exception as exc:
+            logger.warning(
+                "audit witness: checkpoint at seq %d not published: %s: %s",
+                checkpoint.seq, type(exc).__name__, exc,
+            )  # fmt: skip
 
     async def query(
         self,
@@ -199,6 +250,7 @@ class AuditLog:
         *,
         trusted: TrustedKeys | None = None,
         public_keys: Mapping[str, Ed25519PublicKey] | None = None,
+        witness: Path | None = None,
         progress: Callable[[int], None] | None = None,
         chunk: int = VERIFY_CHUNK,
     ) -> VerifyReport:
@@ -206,16 +258,25 @@ class AuditLog:
 
         `trusted` (and `public_keys`, whole keys) are the pinned keys: a checkpoint signed by
         any other key is damage. Without them the keys recorded in the database are used, which
-        proves consistency only; the report's `trust` and a note say so.
+        proves consistency only; the report's `trust` and a note say so. With `witness` (a
+        witness file) every witnessed checkpoint must be in the log with the same head hash,
+        and the log must reach the latest.
         """
         if public_keys is not None:
             pinned = TrustedKeys.of(public_keys.values())
             trusted = pinned if trusted is None else trusted.merged(pinned)
         keys, trust = checkpoint_keys(trusted, await self.store.public_keys())
-        verifier = ChainVerifier(await self.store.checkpoints(), keys, progress)
+        witnessed = None if witness is None else await asyncio.to_thread(read_witness, witness)
+        verifier = ChainVerifier(
+            await self.store.checkpoints(), keys, progress,
+            witnessed=() if witnessed is None else witnessed.checkpoints,
+        )  # fmt: skip
         async for rows in self.store.stream_rows(chunk):
             verifier.feed(rows)
-        return assess(verifier.finish(), trust)
+        report = verifier.finish()
+        if witnessed is not None:
+            report.notes += witnessed.notes
+        return assess(report, trust)
 
     async def close(self) -> None:
         """Drain queued appends, sign a final checkpoint, release connections."""
@@ -230,6 +291,10 @@ class AuditLog:
         if self._key is not None:
             with contextlib.suppress(Exception):
                 await self.checkpoint()
+        if self._publishing:
+            await asyncio.gather(*self._publishing)
+        if self._witness is not None:
+            self._witness.close()
         await self.store.close()
 
 
@@ -256,8 +321,10 @@ async def open_audit_log(
     checkpoint_every: int = 1000,
     checkpoint_seconds: float = 60,
     create: bool = True,
+    witness: Witness | None = None,
 ) -> AuditLog:
-    """Open (and with `create`, migrate) the audit log at `url` and start its writer."""
+    """Open (and with `create`, migrate) the audit log at `url` and start its writer; signed
+    checkpoints are also published to `witness`, which the log closes."""
     store = make_store(url)
     try:
         await store.migrate(create=create)
@@ -266,9 +333,12 @@ async def open_audit_log(
             signing_key=signing_key,
             checkpoint_every=checkpoint_every,
             checkpoint_seconds=checkpoint_seconds,
+            witness=witness,
         )
         await log.start()
     except BaseException:
         await store.close()
+        if witness is not None:
+            witness.close()
         raise
     return log

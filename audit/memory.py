@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -20,6 +21,7 @@ from audit.records import Checkpoint, QueryFilter, Row, StoredEvent, iter_pages
 from audit.signing import key_id, public_pem, sign_checkpoint
 from audit.trust import TrustedKeys, assess, checkpoint_keys
 from audit.verify import ChainVerifier, VerifyReport
+from audit.witness import read_witness
 
 
 class MemoryAuditLog:
@@ -105,17 +107,25 @@ class MemoryAuditLog:
         *,
         trusted: TrustedKeys | None = None,
         public_keys: Mapping[str, Ed25519PublicKey] | None = None,
+        witness: Path | None = None,
     ) -> VerifyReport:
         """Verify the chain; checkpoints are checked against the pinned keys (`trusted`,
-        `public_keys`) or else against the log's own key, which proves consistency only."""
+        `public_keys`) or else against the log's own key, which proves consistency only; and
+        against the checkpoints in the `witness` file, as `AuditLog.verify` does."""
         if public_keys:
             pinned = TrustedKeys.of(public_keys.values())
             trusted = pinned if trusted is None else trusted.merged(pinned)
         own = {} if self._key is None else {key_id(self._key.public_key()): self._pem()}
         keys, trust = checkpoint_keys(trusted, own)
-        verifier = ChainVerifier(self.checkpoint_list, keys)
+        witnessed = None if witness is None else read_witness(witness)
+        verifier = ChainVerifier(
+            self.checkpoint_list, keys, witnessed=() if witnessed is None else witnessed.checkpoints
+        )
         verifier.feed(self.rows)
-        return assess(verifier.finish(), trust)
+        report = verifier.finish()
+        if witnessed is not None:
+            report.notes += witnessed.notes
+        return assess(report, trust)
 
     def _pem(self) -> str:
         assert self._key is not None

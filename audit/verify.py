@@ -26,6 +26,7 @@ class Damage(StrEnum):
     REORDERED = "reordered"  # events are out of chain order
     TRUNCATED = "truncated"  # events after a signed checkpoint's position are gone
     FORGED_CHECKPOINT = "forged_checkpoint"  # a checkpoint whose signature does not verify
+    CHECKPOINT_DELETED = "checkpoint_deleted"  # a witnessed checkpoint is gone from the database
 
 
 class Trust(StrEnum):
@@ -60,6 +61,7 @@ class VerifyReport:
     notes: list[str] = field(default_factory=list)
     trust: Trust = Trust.DATABASE
     signed_seq: int = 0  # the last checkpoint that verified and matched the chain
+    witnessed: int = 0  # checkpoints read from the witness
 
     @property
     def ok(self) -> bool:
@@ -86,6 +88,7 @@ class ChainVerifier:
         checkpoints: Iterable[Checkpoint] = (),
         public_keys: Mapping[str, Ed25519PublicKey] | None = None,
         progress: Callable[[int], None] | None = None,
+        witnessed: Iterable[Checkpoint] = (),
     ) -> None:
         self.report = VerifyReport()
         self._prev = GENESIS_HASH
@@ -96,7 +99,8 @@ class ChainVerifier:
         self._progress = progress
         self._checkpoints: dict[int, Checkpoint] = {}
         keys = dict(public_keys or {})
-        for checkpoint in sorted(checkpoints, key=lambda c: c.seq):
+        in_db = sorted(checkpoints, key=lambda c: c.seq)
+        for checkpoint in in_db:
             self.report.checkpoints += 1
             key = keys.get(checkpoint.key_id)
             if key is None:
@@ -114,6 +118,37 @@ class ChainVerifier:
                 )
             else:
                 self._checkpoints[checkpoint.seq] = checkpoint
+        self._stored_seqs = {c.seq for c in in_db}
+        self._witness_only: set[int] = set()  # seqs only the witness holds a checkpoint for
+        self._witnessed: set[int] = set()
+        for checkpoint in sorted(witnessed, key=lambda c: c.seq):
+            self._witness(checkpoint, keys)
+
+    def _witness(self, checkpoint: Checkpoint, keys: Mapping[str, Ed25519PublicKey]) -> None:
+        """A checkpoint copied outside the database: it must verify, and it overrides the
+        database's copy, so deleting or replacing the database's checkpoints changes nothing."""
+        self.report.witnessed += 1
+        seq = checkpoint.seq
+        key = keys.get(checkpoint.key_id)
+        if key is None or not checkpoint_is_valid(key, checkpoint):
+            why = (
+                f"is signed by unknown key {checkpoint.key_id}"
+                if key is None
+                else "has an invalid signature"
+            )
+            self._problem(seq, Damage.FORGED_CHECKPOINT, f"witnessed checkpoint at seq {seq} {why}")
+            return
+        valid = self._checkpoints.get(seq)  # the database's copy, if it verified
+        if seq not in self._stored_seqs:
+            self._witness_only.add(seq)
+        elif valid is not None and valid != checkpoint:
+            self._problem(
+                seq,
+                Damage.FORGED_CHECKPOINT,
+                f"checkpoint at seq {seq} differs from its witnessed copy",
+            )
+        self._witnessed.add(seq)
+        self._checkpoints[seq] = checkpoint
 
     def _problem(self, seq: int, damage: Damage, detail: str) -> None:
         self.report.problems.append(Problem(seq, damage, detail))
@@ -153,11 +188,12 @@ class ChainVerifier:
             if checkpoint is not None:
                 if checkpoint.head_hash != stored.hex():
                     first = self._last_good_checkpoint + 1
+                    kind = "witnessed" if seq in self._witnessed else "signed"
                     self._break(
                         first,
                         Damage.ALTERED,
                         f"chain rewritten between seq {first} and {seq}: head at {seq} does "
-                        "not match its signed checkpoint",
+                        f"not match its {kind} checkpoint",
                     )
                     return
                 self._last_good_checkpoint = seq
@@ -190,12 +226,24 @@ class ChainVerifier:
         report.events = report.head_seq = self._expected - 1
         report.head_hash = self._prev.hex()
         report.signed_seq = self._last_good_checkpoint
+        if not self._broken:
+            for seq in sorted(s for s in self._witness_only if s <= report.head_seq):
+                self._problem(
+                    seq,
+                    Damage.CHECKPOINT_DELETED,
+                    f"the checkpoint at seq {seq} is in the witness but not in the database",
+                )
         if not self._broken and self._checkpoints:
             last = max(self._checkpoints)
             if last > report.head_seq:
+                what = (
+                    f"the witness holds a checkpoint at seq {last}"
+                    if last in self._witness_only
+                    else f"a signed checkpoint covers seq {last}"
+                )
                 self._problem(
                     report.head_seq + 1,
                     Damage.TRUNCATED,
-                    f"a signed checkpoint covers seq {last} but the log ends at {report.head_seq}",
+                    f"{what} but the log ends at {report.head_seq}",
                 )
         return report

@@ -89,6 +89,7 @@ def demo_settings(directory: Path, emu: Emulator, port: int) -> Settings:
         jwt_secret=secrets.token_urlsafe(32),
         audit_signing_key_file=key_file,
         audit_trusted_keys_file=trusted,
+        audit_witness_file=directory / "audit-witness.jsonl",
         audit_checkpoint_every=10,  # the walkthrough's events get signed checkpoints
         audit_hash_key=secrets.token_urlsafe(32),
         public_base_url=base,
@@ -210,7 +211,8 @@ async def walkthrough(demo: Demo, say: Any) -> None:
     _expect(status == 200 and report["authentic"], f"audit verify: {status} {report}")
     say(
         f"audit verify: ok, {report['events']} events, {report['checkpoints']} checkpoints, "
-        f"authentic (pinned key) through seq {report['signed_seq']}"
+        f"authentic (pinned key) through seq {report['signed_seq']}, "
+        f"{report['witnessed']} witnessed"
     )
     status, receipt = await demo.call("DELETE", acc, "alice")
     _expect(status == 200 and receipt["status"] == "unlinked", f"unlink: {status} {receipt}")
@@ -247,9 +249,12 @@ def _print_banner(demo: Demo) -> None:
 
 
 def _audit_verify_command(settings: Settings) -> str:
-    """The offline check, with the demo's pinned key."""
+    """The offline check, with the demo's pinned key and witness file."""
     db = settings.audit_database_url.split(":///", 1)[1]
-    return f"audit verify --db sqlite:///{db} --trusted-keys {settings.audit_trusted_keys_file}"
+    return (
+        f"audit verify --db sqlite:///{db} --trusted-keys {settings.audit_trusted_keys_file} "
+        f"--witness {settings.audit_witness_file}"
+    )
 
 
 async def _main(args: argparse.Namespace) -> int:

@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     # The checkpoint keys the reviewer's verify trusts (PEM public keys or SHA-256
     # fingerprints); kept outside the audit database, which could otherwise vouch for itself.
     audit_trusted_keys_file: OptionalPath = None
+    # Append-only JSON-lines file each committed checkpoint is copied to, outside the audit
+    # database, so a tail deleted together with its checkpoints is still caught.
+    audit_witness_file: OptionalPath = None
     audit_checkpoint_every: Positive = 1000
     audit_checkpoint_seconds: Positive = 60
     # Keyed hashing of addresses, IPs and queries recorded in the audit log.
@@ -277,11 +280,25 @@ class Settings(BaseSettings):
                     problems.append(
                         f"{variable(name)} names {path}, which cannot be read: {exc.strerror}"
                     )
+        problems += witness_problems(self.audit_witness_file)
         if not {"audit_signing_key_file", "audit_trusted_keys_file"} & set(unreadable):
             problems += audit_key_problems(
                 self.audit_signing_key_file, self.audit_trusted_keys_file
             )
         return problems
+
+
+def witness_problems(path: Path | None) -> list[str]:
+    """The witness file is opened for appending at start-up: say now if that would fail (it
+    is not created here, since check-config writes nothing)."""
+    if path is None:
+        return []
+    target = path if path.exists() else path.parent
+    if not target.is_dir() and not path.exists():
+        return [f"CONNECTOR_AUDIT_WITNESS_FILE names {path}, whose directory does not exist"]
+    if not os.access(target, os.W_OK):
+        return [f"CONNECTOR_AUDIT_WITNESS_FILE names {path}, which this user cannot append to"]
+    return []
 
 
 def audit_key_problems(signing: Path | None, trusted: Path | None) -> list[str]:

@@ -26,7 +26,10 @@ from typing import Any, Protocol
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from audit.log import AuditLog, open_audit_log
+from audit.signing import load_private_key
 from audit.trust import TrustedKeys, load_trusted_keys
+from audit.witness import WitnessFile
 from connector.accounts.credential_store import VaultCredentialStore
 from connector.accounts.credentials import RefreshingTokenSource
 from connector.accounts.http_linking import HttpLinking
@@ -163,11 +166,30 @@ def build_services(
         access_requests=AccessRequests(engine, authority, clock),
         gate=gate,
         inbox=Inbox(gate, send_keys=SqlSendKeys(engine, clock)),
-        oversight=Oversight(audit_log, authority, trusted=trusted_keys(settings)),
+        oversight=Oversight(
+            audit_log,
+            authority,
+            trusted=trusted_keys(settings),
+            witness=settings.audit_witness_file,
+        ),
         accounts=accounts,
         usage=usage,
         hash_key=settings.audit_hash_key.encode("utf-8"),
         clock=clock,
+    )
+
+
+async def open_service_audit_log(settings: Settings) -> AuditLog:
+    """The audit log as the service writes it: checkpoints signed with the configured key and
+    each one copied to the witness file, if set, once it has committed."""
+    key_file = settings.audit_signing_key_file
+    witness_file = settings.audit_witness_file
+    return await open_audit_log(
+        settings.audit_database_url,
+        signing_key=load_private_key(key_file) if key_file is not None else None,
+        checkpoint_every=settings.audit_checkpoint_every,
+        checkpoint_seconds=settings.audit_checkpoint_seconds,
+        witness=WitnessFile(witness_file) if witness_file is not None else None,
     )
 
 

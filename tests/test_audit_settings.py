@@ -65,3 +65,20 @@ def test_malformed_or_missing_trusted_keys_are_named(tmp_path: Path) -> None:
 
 def _public(signing: Path) -> Ed25519PublicKey:
     return load_private_key(signing).public_key()
+
+
+def test_witness_file_in_a_missing_directory_is_named(tmp_path: Path) -> None:
+    """A witness file the service could not create is reported before anything starts."""
+    path = tmp_path / "absent" / "witness.jsonl"
+    (problem,) = Settings.from_env(
+        {**SERVICE, "CONNECTOR_AUDIT_WITNESS_FILE": str(path)}
+    ).problems_for_service()
+    assert problem == f"CONNECTOR_AUDIT_WITNESS_FILE names {path}, whose directory does not exist"
+    fine = tmp_path / "witness.jsonl"
+    assert (
+        Settings.from_env(
+            {**SERVICE, "CONNECTOR_AUDIT_WITNESS_FILE": str(fine)}
+        ).problems_for_service()
+        == []
+    )
+    assert not fine.exists()  # checking writes nothing

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from audit.event import Actor, ResourceRef
@@ -38,7 +39,9 @@ class ReadableLog(Protocol):
         self, filters: QueryFilter | None = None, *, chunk: int = 5000
     ) -> AsyncIterator[StoredEvent]: ...
 
-    async def verify(self, *, trusted: TrustedKeys | None = None) -> VerifyReport: ...
+    async def verify(
+        self, *, trusted: TrustedKeys | None = None, witness: Path | None = None
+    ) -> VerifyReport: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +52,21 @@ class Page:
 
 class Oversight:
     def __init__(
-        self, log: ReadableLog, authority: Authority, *, trusted: TrustedKeys | None = None
+        self,
+        log: ReadableLog,
+        authority: Authority,
+        *,
+        trusted: TrustedKeys | None = None,
+        witness: Path | None = None,
     ) -> None:
         # `trusted`: the pinned checkpoint keys (CONNECTOR_AUDIT_TRUSTED_KEYS_FILE); without
-        # them a verification proves consistency only, and its report says so.
+        # them a verification proves consistency only, and its report says so. `witness`: the
+        # checkpoints copied outside the database (CONNECTOR_AUDIT_WITNESS_FILE), which catch
+        # a log cut shorter together with its checkpoints.
         self._log = log
         self._authority = authority
         self._trusted = trusted
+        self._witness = witness
 
     async def _permit(
         self,
@@ -100,7 +111,7 @@ class Oversight:
         await self._permit(
             actor, Operation.AUDIT_READ, purpose, Action.AUDIT_VERIFIED, request_id=request_id
         )
-        return await self._log.verify(trusted=self._trusted)
+        return await self._log.verify(trusted=self._trusted, witness=self._witness)
 
     async def export(
         self,

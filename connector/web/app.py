@@ -15,8 +15,7 @@ import aiohttp
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from audit import AuditLog, open_audit_log
-from audit.signing import load_private_key
+from audit import AuditLog
 from connector.db import create_engine, migrate
 from connector.logs import get_logger
 from connector.policy.recorder import Recorder
@@ -28,7 +27,12 @@ from connector.web.metrics import MeteredSink, Metrics
 from connector.web.middleware import problems, request_id_header
 from connector.web.refusals import refusals
 from connector.web.routing import RouteSpec, install
-from connector.wiring import AccountsDeps, AccountsFactory, build_services
+from connector.wiring import (
+    AccountsDeps,
+    AccountsFactory,
+    build_services,
+    open_service_audit_log,
+)
 
 log = get_logger("connector.web")
 OUTGOING_TIMEOUT = aiohttp.ClientTimeout(total=60, sock_connect=10)
@@ -85,14 +89,7 @@ async def _engine(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _audit(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    key_file = settings.audit_signing_key_file
-    audit_log = await open_audit_log(
-        settings.audit_database_url,
-        signing_key=load_private_key(key_file) if key_file is not None else None,
-        checkpoint_every=settings.audit_checkpoint_every,
-        checkpoint_seconds=settings.audit_checkpoint_seconds,
-    )
+    audit_log = await open_service_audit_log(app[SETTINGS])
     app[AUDIT] = audit_log
     try:
         yield

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from audit.signing import generate_key, public_pem, save_private_key
@@ -56,3 +57,24 @@ async def test_verify_rejects_checkpoints_of_an_unpinned_key(tmp_path: Path) -> 
     assert status == 200
     assert (report["ok"], report["authentic"], report["authenticity"]) == (False, False, "damaged")
     assert report["problems"][0]["damage"] == "forged_checkpoint"
+
+
+async def test_service_publishes_checkpoints_to_the_witness(tmp_path: Path) -> None:
+    """With CONNECTOR_AUDIT_WITNESS_FILE each committed checkpoint is appended to the file,
+    and the reviewer's verify checks the log against it."""
+    key = generate_key()
+    signing, trusted, witness = (tmp_path / n for n in ("s.pem", "t.pem", "w.jsonl"))
+    save_private_key(key, signing)
+    trusted.write_text(public_pem(key.public_key()))
+    async with running_stack(
+        _db(tmp_path), tmp_path, audit_signing_key_file=signing, audit_trusted_keys_file=trusted,
+        audit_witness_file=witness, audit_checkpoint_every=2,
+    ) as stack:  # fmt: skip
+        await first_message(stack)
+        stored = await stack.audit_log.checkpoints()
+        status, report, _ = await stack.call("POST", "/v1/audit/verify", "rev")
+    assert status == 200
+    lines = [json.loads(line) for line in witness.read_text().splitlines()]
+    assert [line["seq"] for line in lines[: len(stored)]] == [c.seq for c in stored]
+    assert report["witnessed"] >= len(stored) > 0
+    assert (report["authentic"], report["problems"]) == (True, [])
