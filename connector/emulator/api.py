@@ -21,6 +21,7 @@ from connector.emulator.gmail_routes import HANDLERS
 from connector.emulator.quota import QuotaTracker
 from connector.emulator.render import apply_fields, parse_fields
 from connector.emulator.resumable import ResumableSessions
+from connector.emulator.sending_limit import SendingLimit
 from connector.emulator.state import EmulatorState
 from connector.emulator.tokens import TokenStore
 from connector.logs import get_logger
@@ -85,6 +86,8 @@ class GmailApi:
         quota: QuotaTracker,
         faults: FaultInjector,
         stats: EmulatorStats,
+        *,
+        sending: SendingLimit | None = None,
     ) -> None:
         self.state = state
         self.tokens = tokens
@@ -92,6 +95,7 @@ class GmailApi:
         self.faults = faults
         self.stats = stats
         self.uploads = ResumableSessions()
+        self.sending = sending or SendingLimit()
 
     async def handle(self, req: ApiRequest) -> ApiResponse:
         try:
@@ -196,7 +200,9 @@ class GmailApi:
             if decision.kind is FaultKind.ERROR:
                 self.stats.faults_injected += 1
                 raise errors.backend_error(decision.status)
+            self.sending.check(email, method_id)
             result = handler(Call(self.state, box, params, query, body, content_type, upload))
+            self.sending.record(email, method_id)
             if decision.kind is FaultKind.AFTER_COMMIT_DROP:
                 self.stats.faults_injected += 1
                 log.info("emulator_fault_after_commit", method=method_id, kind="drop")

@@ -6,6 +6,8 @@ Shapes follow /work/shared/fixtures/gmail/gmail_error_envelopes.json: every Gmai
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
 from typing import Any
 
 from connector.gmail_facts import Reason as Reason  # noqa: PLC0414 - re-export
@@ -131,10 +133,26 @@ def delegation_denied(user_id: str) -> GmailError:
     return GmailError(403, f"Delegation denied for {user_id}", Reason.FORBIDDEN)
 
 
-def rate_limited_429() -> GmailError:
+def _retry_after(seconds: int) -> dict[str, str]:
+    return {"Retry-After": str(max(1, seconds))}
+
+
+def rate_limited_429(retry_after: int = 1) -> GmailError:
     return GmailError(
-        429, "Resource has been exhausted (e.g. check quota).", Reason.RATE_LIMIT_EXCEEDED
-    )
+        429, "Resource has been exhausted (e.g. check quota).", Reason.RATE_LIMIT_EXCEEDED,
+        headers=_retry_after(retry_after),
+    )  # fmt: skip
+
+
+def sending_limit(until: datetime, now: datetime) -> GmailError:
+    """The mail-sending limit: 429 whose message names the RFC 3339 time sending resumes."""
+    at = until.astimezone(UTC)
+    stamp = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
+    return GmailError(
+        429, f"User-rate limit exceeded.  Retry after {stamp} (Mail sending)",
+        Reason.RATE_LIMIT_EXCEEDED,
+        headers=_retry_after(math.ceil((until - now).total_seconds())),
+    )  # fmt: skip
 
 
 def user_rate_limited_403() -> GmailError:
@@ -144,7 +162,10 @@ def user_rate_limited_403() -> GmailError:
 
 
 def too_many_concurrent() -> GmailError:
-    return GmailError(429, "Too many concurrent requests for user.", Reason.RATE_LIMIT_EXCEEDED)
+    return GmailError(
+        429, "Too many concurrent requests for user.", Reason.RATE_LIMIT_EXCEEDED,
+        headers=_retry_after(1),
+    )  # fmt: skip
 
 
 def backend_error(code: int = 500) -> GmailError:

@@ -90,9 +90,9 @@ class Call:
             size = DEFAULT_PAGE if raw_max is None else int(raw_max)
         except ValueError:
             raise errors.invalid_argument(f"Invalid value for maxResults: {raw_max}") from None
-        if size < 0:
+        if size < 1:  # Gmail refuses 0 too, rather than reading it as "the default"
             raise errors.invalid_argument(f"Invalid value for maxResults: {raw_max}")
-        size = min(size or DEFAULT_PAGE, MAX_PAGE)
+        size = min(size, MAX_PAGE)
         token = self.arg("pageToken")
         if not token:
             return 0, size

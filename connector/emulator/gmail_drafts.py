@@ -58,7 +58,7 @@ def drafts_get(call: Call) -> dict[str, Any]:
     draft_id = _draft(call)
     msg = call.box.drafts[draft_id].message
     fmt = parse_format(call.arg("format"))
-    return {"id": draft_id, "message": render_message(msg, fmt)}
+    return {"id": draft_id, "message": render_message(msg, fmt, box=call.box)}
 
 
 def drafts_list(call: Call) -> dict[str, Any]:
@@ -106,4 +106,4 @@ def drafts_send(call: Call) -> dict[str, Any]:
     thread_id = msg.thread_id if msg.thread_id != msg.id else None
     box.delete_message(msg)
     sent = sending.send(call.state, box, msg.raw, thread_id)
-    return {"id": sent.id, "threadId": sent.thread_id, "labelIds": ["SENT"]}
+    return {"id": sent.id, "threadId": sent.thread_id, "labelIds": list(sent.label_ids)}

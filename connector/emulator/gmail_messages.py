@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+from email.parser import BytesHeaderParser
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from connector.emulator import errors, sending
@@ -9,6 +12,8 @@ from connector.emulator.gmail_call import Call, label_changes, paginate
 from connector.emulator.mime_parse import b64url
 from connector.emulator.render import parse_format, render_message
 from connector.emulator.state import Message
+
+_HEADERS = BytesHeaderParser()
 
 
 def messages_list(call: Call) -> dict[str, Any]:
@@ -18,21 +23,50 @@ def messages_list(call: Call) -> dict[str, Any]:
 
 def messages_get(call: Call) -> dict[str, Any]:
     msg = call.message()
-    return render_message(msg, parse_format(call.arg("format")), call.args("metadataHeaders"))
+    fmt = parse_format(call.arg("format"))
+    return render_message(msg, fmt, call.args("metadataHeaders"), call.box)
 
 
 def messages_send(call: Call) -> dict[str, Any]:
     raw, thread_id, _labels = call.message_source(None)
     sent = sending.send(call.state, call.box, raw, thread_id)
-    return {"id": sent.id, "threadId": sent.thread_id, "labelIds": ["SENT"]}
+    # The stored message's labels: sent to oneself it is also in INBOX (and UNREAD).
+    return {"id": sent.id, "threadId": sent.thread_id, "labelIds": list(sent.label_ids)}
+
+
+def _store(call: Call, default_date_source: str) -> dict[str, Any]:
+    raw, thread_id, labels = call.message_source(None)
+    call.check_labels(labels)
+    source = call.arg("internalDateSource") or default_date_source
+    if source not in ("receivedTime", "dateHeader"):
+        raise errors.invalid_argument(f"Invalid value for internalDateSource: {source}")
+    date = _date_header_ms(raw) if source == "dateHeader" else None
+    msg = call.box.add_message(raw, labels, thread_id=thread_id, internal_date=date)
+    return msg.minimal()
+
+
+def _date_header_ms(raw: bytes) -> int | None:
+    """The Date header in ms since the epoch; None (the receipt time) when absent or bad."""
+    value = _HEADERS.parsebytes(raw).get("date")
+    try:
+        when = parsedate_to_datetime(str(value)) if value else None
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return int(when.timestamp() * 1000)
 
 
 def messages_insert(call: Call) -> dict[str, Any]:
-    """messages.insert and messages.import: store the message as given, no sending."""
-    raw, thread_id, labels = call.message_source(None)
-    call.check_labels(labels)
-    msg = call.box.add_message(raw, labels, thread_id=thread_id)
-    return msg.minimal()
+    """messages.insert: stored as given; internalDate is the receipt time unless asked."""
+    return _store(call, "receivedTime")
+
+
+def messages_import(call: Call) -> dict[str, Any]:
+    """messages.import: like insert, but Gmail's default internalDateSource is the Date header."""
+    return _store(call, "dateHeader")
 
 
 def messages_modify(call: Call) -> dict[str, Any]:
@@ -77,8 +111,10 @@ def messages_batch_delete(call: Call) -> None:
 
 
 def attachments_get(call: Call) -> dict[str, Any]:
+    """Gmail answers `{size, data}` (no attachmentId) for any id a get of this message issued."""
     msg = call.message("messageId")
-    data = msg.parsed.attachments.get(call.params["id"])
+    owner, stable = call.box.attachment_aliases.get(call.params["id"], ("", ""))
+    data = msg.parsed.attachments.get(stable) if owner == msg.id else None
     if data is None:
         raise errors.invalid_argument("Invalid attachment token")
-    return {"attachmentId": call.params["id"], "size": len(data), "data": b64url(data)}
+    return {"size": len(data), "data": b64url(data)}

@@ -28,6 +28,7 @@ from connector.emulator.gmail_messages import (
     messages_batch_modify,
     messages_delete,
     messages_get,
+    messages_import,
     messages_insert,
     messages_list,
     messages_modify,
@@ -44,8 +45,22 @@ from connector.emulator.gmail_threads import (
     threads_trash,
     threads_untrash,
 )
+from connector.emulator.gmail_users import (
+    get_vacation,
+    send_as_get,
+    send_as_list,
+    update_vacation,
+    users_stop,
+    users_watch,
+)
 
 HANDLERS: dict[str, Handler] = {
+    "watch": users_watch,
+    "stop": users_stop,
+    "settings.sendAs.list": send_as_list,
+    "settings.sendAs.get": send_as_get,
+    "settings.getVacation": get_vacation,
+    "settings.updateVacation": update_vacation,
     "getProfile": get_profile,
     "labels.list": labels_list,
     "labels.get": labels_get,
@@ -57,7 +72,7 @@ HANDLERS: dict[str, Handler] = {
     "messages.get": messages_get,
     "messages.send": messages_send,
     "messages.insert": messages_insert,
-    "messages.import": messages_insert,
+    "messages.import": messages_import,
     "messages.modify": messages_modify,
     "messages.batchModify": messages_batch_modify,
     "messages.trash": messages_trash,

@@ -330,6 +330,8 @@ class _Parser:
         key, sep, value = token.partition(":")
         if sep and not value and key.lower() in _KNOWN_KEYS and self.peek() == "(":
             return self._grouped(key.lower())
+        if sep and not value and key.lower() in _KNOWN_KEYS:
+            return None  # Gmail reads an empty `from:` as no condition: it matches everything
         if sep and key.lower() in _KNOWN_KEYS and value:
             pred, flag = _term(key.lower(), value.strip('"'))
             self.mentions_spam_trash |= flag

@@ -8,6 +8,7 @@ The limits and the per-method unit table are Google's numbers, shared with the c
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -92,7 +93,9 @@ class QuotaTracker:
         if window.total + units > config.limit:
             if config.style is RateLimitStyle.HTTP_403:
                 raise errors.user_rate_limited_403()
-            raise errors.rate_limited_429()
+            # Retry-After: when the oldest charge leaves the window (whole seconds, at least 1)
+            oldest = window.events[0][0] if window.events else moment
+            raise errors.rate_limited_429(math.ceil(oldest + config.window - moment))
         window.events.append((moment, units))
         window.total += units
         return units

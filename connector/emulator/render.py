@@ -26,28 +26,42 @@ def parse_format(value: str | None) -> Format:
         raise errors.invalid_argument(f"Invalid value at 'format' (\"{value}\")") from None
 
 
+def _with_fresh_attachment_ids(box: Mailbox, msg: Message, part: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the part tree whose attachment ids are new for this get, as Gmail's are."""
+    out = dict(part)
+    body = part.get("body")
+    if isinstance(body, dict) and "attachmentId" in body:
+        out["body"] = {**body, "attachmentId": box.attachment_alias(msg.id, body["attachmentId"])}
+    if "parts" in part:
+        out["parts"] = [_with_fresh_attachment_ids(box, msg, p) for p in part["parts"]]
+    return out
+
+
 def render_message(
-    msg: Message, fmt: Format, metadata_headers: list[str] | None = None
+    msg: Message,
+    fmt: Format,
+    metadata_headers: list[str] | None = None,
+    box: Mailbox | None = None,
 ) -> dict[str, Any]:
+    """`box` given: attachment ids in a full payload are fresh aliases (see `attachments_get`)."""
     out: dict[str, Any] = {"id": msg.id, "threadId": msg.thread_id}
     if msg.label_ids:
         out["labelIds"] = list(msg.label_ids)
     parsed = msg.parsed
     out["snippet"] = parsed.snippet
     if fmt is Format.FULL:
-        out["payload"] = parsed.payload
+        payload = parsed.payload
+        if box is not None and parsed.has_attachment:
+            payload = _with_fresh_attachment_ids(box, msg, payload)
+        out["payload"] = payload
     elif fmt is Format.METADATA:
         headers = parsed.headers
         if metadata_headers:
             wanted = {name.lower() for name in metadata_headers}
             headers = [h for h in headers if h["name"].lower() in wanted]
-        out["payload"] = {
-            "partId": "",
-            "mimeType": parsed.payload["mimeType"],
-            "filename": "",
-            "headers": headers,
-            "body": {"size": 0},
-        }
+        # Gmail's metadata payload is the top part's type and headers only: no partId,
+        # filename or body.
+        out["payload"] = {"mimeType": parsed.payload["mimeType"], "headers": headers}
     out["sizeEstimate"] = len(msg.raw)
     if fmt is Format.RAW:
         out["raw"] = b64url(msg.raw)
@@ -63,7 +77,7 @@ def render_thread(
     return {
         "id": thread_id,
         "historyId": str(box.thread_history_id(thread_id)),
-        "messages": [render_message(m, fmt, metadata_headers) for m in messages],
+        "messages": [render_message(m, fmt, metadata_headers, box) for m in messages],
     }
 
 

@@ -111,10 +111,13 @@ def send(
     if thread_id:
         if thread_id not in box.threads:
             raise errors.not_found()
-        subject = _HEADER_PARSER.parsebytes(sent_bytes).get("subject", "")
+        headers = _HEADER_PARSER.parsebytes(sent_bytes)
+        subject = decode_header_value(str(headers.get("subject", "")))
         first = box.threads[thread_id][0]
-        # Gmail threads a sent message only when the subject matches the thread's.
-        if normalise_subject(decode_header_value(str(subject))) == normalise_subject(first.subject):
+        # Gmail threads a sent message only with all three: the threadId, In-Reply-To and
+        # References headers, and a subject matching the thread's; otherwise a new thread.
+        replies = bool(headers.get("in-reply-to")) and bool(headers.get("references"))
+        if replies and normalise_subject(subject) == normalise_subject(first.subject):
             sender_thread = thread_id
     date = now_ms()
     labels = ["SENT"]

@@ -41,6 +41,7 @@ from connector.emulator.faults import FaultConfig, FaultInjector
 from connector.emulator.oauth_routes import OAuthConfig, OAuthService
 from connector.emulator.quota import QuotaConfig, QuotaTracker
 from connector.emulator.seed import seed_state
+from connector.emulator.sending_limit import SendingLimit
 from connector.emulator.state import EmulatorState
 from connector.emulator.tokens import TokenStore
 from connector.logs import get_logger
@@ -72,6 +73,7 @@ class EmulatorConfig:
     allowed_redirect_uris: tuple[str, ...] = ()
     allow_loopback_redirects: bool = True
     history_retention: int = 10_000
+    daily_send_limit: int | None = None  # Gmail's mail-sending limit per user; None: no cap
     default_scopes: tuple[str, ...] = DEFAULT_SCOPES
 
 
@@ -101,7 +103,10 @@ class Emulator:
     def __post_init__(self) -> None:
         self.quota = QuotaTracker(self.config.quota)
         self.faults = FaultInjector(self.config.faults)
-        self.api = GmailApi(self.state, self.tokens, self.quota, self.faults, self.stats)
+        self.sending = SendingLimit(self.config.daily_send_limit)
+        self.api = GmailApi(
+            self.state, self.tokens, self.quota, self.faults, self.stats, sending=self.sending
+        )
         self.oauth = OAuthService(
             OAuthConfig(
                 self.config.client_id,

@@ -6,8 +6,10 @@ consistent, because clients doing partial sync rely on `history.list` telling th
 
 from __future__ import annotations
 
+import base64
 import bisect
 import itertools
+import secrets
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -16,15 +18,31 @@ from typing import Any
 
 from connector.emulator.mime_parse import ParsedMessage, parse_message
 
+MAX_ATTACHMENT_ALIASES = 100_000  # attachment ids handed out per mailbox, oldest forgotten first
 MAX_ID = 2**63  # Gmail ids are unsigned hex below 2^63; larger values are "Invalid id value"
 DEFAULT_HISTORY_RETENTION = 10_000
 
 
 class HistoryType(StrEnum):
+    """history.list's `historyTypes` filter values (singular, as the discovery document says)."""
+
     MESSAGE_ADDED = "messageAdded"
     MESSAGE_DELETED = "messageDeleted"
     LABEL_ADDED = "labelAdded"
     LABEL_REMOVED = "labelRemoved"
+
+    @property
+    def key(self) -> str:
+        """The `History` resource's field for this type: plural (`messagesAdded`, ...)."""
+        return _HISTORY_KEYS[self]
+
+
+_HISTORY_KEYS = {
+    HistoryType.MESSAGE_ADDED: "messagesAdded",
+    HistoryType.MESSAGE_DELETED: "messagesDeleted",
+    HistoryType.LABEL_ADDED: "labelsAdded",
+    HistoryType.LABEL_REMOVED: "labelsRemoved",
+}
 
 
 class SystemLabel(StrEnum):
@@ -132,7 +150,7 @@ class HistoryRecord:
             entry["labelIds"] = list(self.label_ids)
         if self.type is HistoryType.MESSAGE_DELETED:
             entry["message"] = msg.stub()
-        return {"id": str(self.id), "messages": [msg.stub()], self.type.value: [entry]}
+        return {"id": str(self.id), "messages": [msg.stub()], self.type.key: [entry]}
 
 
 @dataclass(slots=True)
@@ -169,6 +187,12 @@ class Mailbox:
     search_cache: dict[tuple[str, tuple[str, ...], bool], tuple[int, list[Message]]] = field(
         default_factory=dict
     )
+    # Gmail hands out a new attachment id at every get: alias -> (message id, part's own id).
+    attachment_aliases: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # users.watch registration (topicName, labelIds, expiration) or None; users.settings.*
+    watch: dict[str, Any] | None = None
+    send_as: list[dict[str, Any]] = field(default_factory=list)
+    vacation: dict[str, Any] = field(default_factory=lambda: {"enableAutoReply": False})
     _label_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _draft_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -184,6 +208,11 @@ class Mailbox:
                 "labelHide" if hidden else None,
             )
         self.history_floor = self.history_id
+        # Every mailbox has its own address as the primary, default send-as identity.
+        self.send_as.append(
+            {"sendAsEmail": self.email, "displayName": "", "replyToAddress": "",
+             "signature": "", "isPrimary": True, "isDefault": True}
+        )  # fmt: skip
 
     # -- history -------------------------------------------------------------------------
     def _bump(self) -> int:
@@ -197,11 +226,6 @@ class Mailbox:
         while len(self.history) > self.history_retention:
             dropped = self.history.popleft()
             self.history_floor = dropped.id
-
-    def seal_history(self) -> None:
-        """Forget history so far (used after seeding: the seed is the starting state)."""
-        self.history.clear()
-        self.history_floor = self.history_id
 
     # -- labels --------------------------------------------------------------------------
     def create_label(self, name: str, **visibility: str | None) -> Label:
@@ -275,6 +299,15 @@ class Mailbox:
         if removed:
             msg.label_ids[:] = [label for label in msg.label_ids if label not in removed]
             self._record(HistoryType.LABEL_REMOVED, msg, removed)
+
+    def attachment_alias(self, message_id: str, stable_id: str) -> str:
+        """A fresh opaque id for one attachment part, valid for attachments.get of that message."""
+        alias = "ANGjdJ" + base64.urlsafe_b64encode(secrets.token_bytes(48)).decode("ascii")
+        aliases = self.attachment_aliases
+        if len(aliases) >= MAX_ATTACHMENT_ALIASES:
+            del aliases[next(iter(aliases))]
+        aliases[alias] = (message_id, stable_id)
+        return alias
 
     def newest_first(self) -> list[Message]:
         return self.order[::-1]

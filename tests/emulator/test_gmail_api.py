@@ -300,8 +300,8 @@ async def test_history_list(api: Api, emu: Emulator) -> None:
     await api.post(f"messages/{sent['id']}/modify", json={"addLabelIds": ["STARRED"]})
     _, hist = await api.get("history", params={"startHistoryId": start})
     kinds = [next(k for k in h if k not in ("id", "messages")) for h in hist["history"]]
-    assert kinds == ["messageAdded", "labelAdded"]
-    assert hist["history"][1]["labelAdded"][0]["labelIds"] == ["STARRED"]
+    assert kinds == ["messagesAdded", "labelsAdded"]  # the History resource's plural keys
+    assert hist["history"][1]["labelsAdded"][0]["labelIds"] == ["STARRED"]
     assert int(hist["historyId"]) > int(start)
     _, only_added = await api.get(
         "history", params={"startHistoryId": start, "historyTypes": "messageAdded"}
