@@ -134,6 +134,7 @@ PROBLEMS: Mapping[type[BaseException], Builder] = {
     e.ScopeNotGrantedError: _scope_not_granted,
     e.AccountNotLinkedError: _fixed(ProblemType.ACCOUNT_NOT_LINKED),
     e.LinkTicketError: _fixed(ProblemType.UNAUTHENTICATED),
+    e.ReturnUrlNotAllowedError: _fixed(ProblemType.VALIDATION_FAILED),
     e.LinkError: _link_failed,
     e.TokenEndpointError: lambda exc: ProblemError(
         ProblemType.GMAIL_UNAVAILABLE,
@@ -186,7 +187,9 @@ def to_problem(exc: BaseException) -> ProblemError | None:
         if known is None:
             return None
         kind, detail = known
-        return ProblemError(kind, detail or exc.text or exc.reason)
+        # 405 carries Allow (RFC 9110 15.5.6): the methods this resource does accept.
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return ProblemError(kind, detail or exc.text or exc.reason, headers=headers)
     for cls in type(exc).__mro__:
         build = PROBLEMS.get(cls)
         if build is not None:

@@ -66,7 +66,7 @@ def implied_errors(spec: RouteSpec) -> set[int]:
 
 def _operation(spec: RouteSpec) -> dict[str, Any]:
     op: dict[str, Any] = {
-        "operationId": f"{spec.method.lower()}_{spec.handler.__name__}",
+        "operationId": spec.handler.__name__,  # already a verb phrase: list_messages, ...
         "summary": spec.summary,
         "tags": [spec.tag],
     }
@@ -99,6 +99,13 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         ok["content"] = {
             m: {"schema": schema if m == spec.response_type else {"type": "string"}} for m in media
         }
+    if spec.status == 201:
+        ok["headers"] = {
+            "Location": {
+                "description": "where the created resource is",
+                "schema": {"type": "string", "format": "uri-reference"},
+            }
+        }
     responses: dict[str, Any] = {str(spec.status): ok}
     errors = set(spec.errors) | implied_errors(spec)
     if spec.roles is not None:
@@ -113,7 +120,9 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     return op
 
 
-def document(routes: list[RouteSpec]) -> dict[str, Any]:
+def document(routes: list[RouteSpec], *, server_url: str = "/") -> dict[str, Any]:
+    """The document for these routes, served from `server_url` (the public base URL when set;
+    a relative "/" means "where this document was fetched from")."""
     paths: dict[str, dict[str, Any]] = {}
     for spec in routes:
         paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec)
@@ -129,6 +138,7 @@ def document(routes: list[RouteSpec]) -> dict[str, Any]:
                 f"stable type URI under {PROBLEM_BASE}."
             ),
         },
+        "servers": [{"url": server_url}],
         "paths": paths,
         "components": {
             "schemas": {"Problem": PROBLEM_SCHEMA},

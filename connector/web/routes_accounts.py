@@ -62,7 +62,8 @@ def _bind_browser(request: web.Request, response: web.Response, browser: str) ->
 
 async def start_link(request: web.Request) -> web.Response:
     result = await _linking(request).start(caller_of(request).sub, request_id=request_id(request))
-    return web.json_response(result, status=201)
+    # the link attempt lives at its disclosure page, where the user continues
+    return web.json_response(result, status=201, headers={"Location": result["disclosure_url"]})
 
 
 async def disclosure(request: web.Request) -> web.Response:

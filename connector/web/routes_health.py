@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from connector.web.keys import METRICS, ROUTE_SPECS, SERVICES
+from connector.web.keys import METRICS, ROUTE_SPECS, SERVICES, SETTINGS
 from connector.web.openapi import document
 from connector.web.routing import RouteSpec
 
@@ -48,7 +48,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(document(request.app[ROUTE_SPECS]))
+    server = request.app[SETTINGS].public_base_url or "/"
+    return web.json_response(document(request.app[ROUTE_SPECS], server_url=server))
 
 
 _STATUS = {"type": "object", "properties": {"status": {"type": "string"}}}

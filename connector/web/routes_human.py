@@ -96,7 +96,9 @@ async def create_consent(request: web.Request) -> web.Response:
         caller_of(request).actor, account, ids, GranteeKind(kind), grantee,
         ttl=timedelta(days=ttl), request_id=request_id(request),
     )  # fmt: skip
-    return web.json_response(consent_json(consent), status=201)
+    return web.json_response(
+        consent_json(consent), status=201, headers={"Location": f"/v1/consents/{consent.id}"}
+    )
 
 
 async def list_consents(request: web.Request) -> web.Response:
@@ -142,7 +144,10 @@ async def create_access_request(request: web.Request) -> web.Response:
         request_id=request_id(request),
     )  # fmt: skip
     record = await services(request).access_requests.get_access_request(fact.id)
-    return web.json_response(request_json(record, fact.status), status=201)
+    return web.json_response(
+        request_json(record, fact.status), status=201,
+        headers={"Location": f"{_AR}/{fact.id}"},
+    )  # fmt: skip
 
 
 async def list_access_requests(request: web.Request) -> web.Response:

@@ -192,7 +192,9 @@ async def create_draft(request: web.Request) -> web.Response:
     result = await services(request).inbox.create_draft(
         _ctx(request), account, draft, reply_to=reply_to
     )
-    return web.json_response(result, status=201)
+    return web.json_response(
+        result, status=201, headers={"Location": f"/v1/accounts/{account}/drafts/{result['id']}"}
+    )
 
 
 async def get_draft(request: web.Request) -> web.Response:

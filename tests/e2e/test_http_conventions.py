@@ -1,0 +1,65 @@
+"""HTTP conventions across the API: Allow on 405, Location on 201, strict query parameters,
+Idempotency-Key on every write that sends or creates, one pagination style, and an OpenAPI
+document with servers, plain operation ids and typed responses."""
+
+from __future__ import annotations
+
+import re
+
+from tests.e2e.conftest import ALICE, Stack, first_message
+
+PROBLEM = "application/problem+json"
+VERBS = ("get", "list", "create", "update", "delete", "send", "post", "put", "read")
+
+
+async def test_405_names_the_allowed_methods(stack: Stack) -> None:
+    """A wrong method answers 405 problem+json with an Allow header listing the route's methods."""
+    status, body, resp = await stack.call("PATCH", f"/v1/accounts/{ALICE}/drafts")
+    assert status == 405
+    assert resp.content_type == PROBLEM
+    assert body["type"].endswith("/method-not-allowed")
+    assert set(resp.headers["Allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+async def test_the_document_names_servers_and_plain_operation_ids(stack: Stack) -> None:
+    """`servers` is set; operation ids are unique, snake_case and never double a verb."""
+    _, doc, _ = await stack.call("GET", "/openapi.json", None)
+    assert doc["servers"] == [{"url": "/"}]  # no public base URL in the e2e settings
+    ids = [op["operationId"] for ops in doc["paths"].values() for op in ops.values()]
+    assert len(ids) == len(set(ids))
+    for op_id in ids:
+        assert re.fullmatch(r"[a-z][a-z0-9_]*", op_id), op_id
+        words = op_id.split("_")
+        assert not (words[0] in VERBS and len(words) > 1 and words[1] in VERBS), op_id
+
+
+async def test_201_answers_carry_location(stack: Stack) -> None:
+    """A created draft, consent and access request each answer 201 with Location naming them."""
+    status, draft, resp = await stack.call(
+        "POST", f"/v1/accounts/{ALICE}/drafts", json={"to": ["b@example.org"], "subject": "x"}
+    )
+    assert status == 201
+    assert resp.headers["Location"] == f"/v1/accounts/{ALICE}/drafts/{draft['id']}"
+    status, again, _ = await stack.call("GET", resp.headers["Location"])
+    assert (status, again["id"]) == (200, draft["id"])
+    message = await first_message(stack)
+    status, consent, resp = await stack.call(
+        "POST", f"/v1/accounts/{ALICE}/consents",
+        json={"message_ids": [message["id"]], "grantee_id": "op1"},
+    )  # fmt: skip
+    assert status == 201
+    assert resp.headers["Location"] == f"/v1/consents/{consent['id']}"
+    status, request, resp = await stack.call(
+        "POST", "/v1/access-requests", "op1",
+        json={"account_id": ALICE, "purpose": "security", "case_reference": "CASE-1",
+              "reason": "suspected compromise", "message_ids": [message["id"]]},
+    )  # fmt: skip
+    assert status == 201
+    assert resp.headers["Location"] == f"/v1/access-requests/{request['id']}"
+    status, fetched, _ = await stack.call("GET", resp.headers["Location"], "op2")
+    assert (status, fetched["id"]) == (200, request["id"])
+    _, doc, _ = await stack.call("GET", "/openapi.json", None)
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            if "201" in op["responses"]:
+                assert "Location" in op["responses"]["201"]["headers"]
