@@ -1,4 +1,4 @@
-"""The `audit` command: verify, query, export, checkpoints, pubkey, keygen.
+"""The `audit` command: verify, verify-receipt, query, export, checkpoints, pubkey, keygen.
 
 Exit codes (`audit.cli_common`): 0 success (`verify`: intact, and authentic under pinned keys),
 1 damage found, 2 usage error or the database is not an audit log, 3 intact but not authenticated
@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import TextIO
 
 from audit.cli_common import EXIT_CODES_TEXT, EXIT_OK, EXIT_USAGE, err, record
-from audit.cli_verify import add_trust_arguments, add_witness_argument, verify
+from audit.cli_verify import (
+    add_receipt_parser,
+    add_trust_arguments,
+    add_witness_argument,
+    verify,
+    verify_receipt_command,
+)
 from audit.encoding import format_time
 from audit.errors import AuditError, NotAnAuditLogError
 from audit.event import InvalidEventError
@@ -89,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_trust_arguments(verify)
     add_witness_argument(verify)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    add_receipt_parser(sub)
 
     query = sub.add_parser("query", help="list events matching filters")
     _add_db(query)
@@ -217,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             public = load_private_key(args.key).public_key()
             sys.stdout.write(fingerprint(public) + "\n" if args.fingerprint else public_pem(public))
             return EXIT_OK
+        if args.command == "verify-receipt":
+            return asyncio.run(verify_receipt_command(args))
         return asyncio.run(_with_log(args))
     except NotAnAuditLogError as exc:
         err(f"audit: {args.db} is not an audit log: {exc}")

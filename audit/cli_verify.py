@@ -1,11 +1,14 @@
-"""`audit verify`: the chain, its checkpoints against pinned keys, and what that proves."""
+"""`audit verify` (the chain, its checkpoints against pinned keys, and what that proves) and
+`audit verify-receipt` (a signed receipt, offline, optionally against the log)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from audit.cli_common import (
     EXIT_DAMAGED,
@@ -16,7 +19,8 @@ from audit.cli_common import (
     record,
 )
 from audit.event import ResourceRef
-from audit.log import AuditLog
+from audit.log import AuditLog, open_audit_log
+from audit.receipts import ReceiptCheck, ReceiptFormatError, ReceiptStatus, verify_receipt
 from audit.signing import load_public_key
 from audit.trust import TrustedKeys, load_trusted_keys
 from audit.verify import Authenticity, VerifyReport
@@ -137,3 +141,82 @@ async def verify(log: AuditLog, args: argparse.Namespace) -> int:
         resources=(ResourceRef(ResourceKind.AUDIT_RANGE, f"1-{end}"),),
     )
     return EXIT_OF[report.authenticity]
+
+
+RECEIPT_EXIT = {
+    ReceiptStatus.VALID: EXIT_OK,
+    ReceiptStatus.INVALID: EXIT_DAMAGED,
+    ReceiptStatus.UNPINNED: EXIT_UNAUTHENTICATED,
+}
+
+
+def add_receipt_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "verify-receipt",
+        help="check a signed receipt (e.g. a deletion receipt) offline",
+        description="Check a receipt's signature against pinned keys and, with --db, that the "
+        "audit event it names is in the log with the same hash.",
+    )
+    parser.add_argument("receipt", type=Path, help="the receipt JSON file ('-': stdin)")
+    parser.add_argument("--db", help="also check the audit event in this audit log (URL)")
+    parser.add_argument("--actor", metavar="REVIEWER_ID", help="with --db: record as this reviewer")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_trust_arguments(parser)
+
+
+def _read_receipt(path: Path) -> dict[str, Any]:
+    text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ReceiptFormatError(f"{path} is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise ReceiptFormatError(f"{path} does not hold a JSON object")
+    return document
+
+
+async def _check_in_log(url: str, args: argparse.Namespace, receipt: dict[str, Any],
+                        check: ReceiptCheck) -> None:  # fmt: skip
+    """The event the receipt names must be in the log, with that hash (and that account)."""
+    log = await open_audit_log(url, create=False)
+    try:
+        seq = check.audit_seq
+        event_range = (ResourceRef(ResourceKind.AUDIT_RANGE, f"{seq}-{seq}"),)
+        await record(log, args, Action.AUDIT_VERIFIED, Outcome.OK, resources=event_range)
+        found = await log.query(limit=1, after_seq=seq - 1)
+    finally:
+        await log.close()
+    if not found or found[0].seq != seq:
+        check.fail(f"the audit log has no event at seq {seq}")
+    elif found[0].hash != check.audit_hash:
+        check.fail(f"the event at seq {seq} has hash {found[0].hash}, not the receipt's")
+    elif "account_id" in receipt and found[0].event.account_id != receipt["account_id"]:
+        check.fail(f"the event at seq {seq} is not about account {receipt['account_id']}")
+    else:
+        check.notes.append(
+            f"the audit log holds event {seq} ({found[0].event.action.value}) with this hash; "
+            "`audit verify` proves the log itself"
+        )
+
+
+async def verify_receipt_command(args: argparse.Namespace) -> int:
+    receipt = _read_receipt(args.receipt)
+    check = verify_receipt(receipt, trusted_from(args))
+    if args.db and check.status is not ReceiptStatus.INVALID:
+        await _check_in_log(args.db, args, receipt, check)
+    if args.json:
+        out(json.dumps({"status": check.status.value, "audit_seq": check.audit_seq,
+                        "audit_hash": check.audit_hash, "problems": check.problems,
+                        "notes": check.notes}, indent=2))  # fmt: skip
+    else:
+        headline = {
+            ReceiptStatus.VALID: "VALID: signed by a pinned key",
+            ReceiptStatus.UNPINNED: "SIGNATURE OK, NOT AUTHENTICATED: no pinned keys",
+            ReceiptStatus.INVALID: "INVALID",
+        }[check.status]
+        out(f"{headline}; audit event seq {check.audit_seq} hash {check.audit_hash or '-'}")
+        for problem in check.problems:
+            out(f"  problem: {problem}")
+        for note in check.notes:
+            out(f"note: {note}")
+    return RECEIPT_EXIT[check.status]

@@ -22,7 +22,9 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from audit.receipts import ReceiptStatus, verify_receipt
 from audit.signing import generate_key, public_pem, save_private_key
+from audit.trust import load_trusted_keys
 from connector.accounts.vault import generate_key_entry
 from connector.demo_dir import DemoDirError, claim
 from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
@@ -217,6 +219,11 @@ async def walkthrough(demo: Demo, say: Any) -> None:
     status, receipt = await demo.call("DELETE", acc, "alice")
     _expect(status == 200 and receipt["status"] == "unlinked", f"unlink: {status} {receipt}")
     say(f"unlink: revocation {receipt['revocation']}, rows deleted {receipt['rows_deleted']}")
+    # What a user would do with the receipt: check it offline against the pinned key.
+    assert demo.settings.audit_trusted_keys_file is not None
+    check = verify_receipt(receipt, load_trusted_keys(demo.settings.audit_trusted_keys_file))
+    _expect(check.status is ReceiptStatus.VALID, f"deletion receipt: {check.problems}")
+    say(f"deletion receipt: signed, audit event seq {check.audit_seq} hash {check.audit_hash}")
 
 
 def _print_banner(demo: Demo) -> None:

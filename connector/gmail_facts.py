@@ -53,6 +53,12 @@ LEGACY_UNITS: Mapping[str, int] = MappingProxyType(
         "drafts.delete": 10,
         "drafts.send": 100,
         "history.list": 2,
+        "watch": 100,
+        "stop": 50,
+        "settings.getVacation": 1,
+        "settings.updateVacation": 5,
+        "settings.sendAs.list": 1,
+        "settings.sendAs.get": 1,
     }
 )
 # The newer regime is reported to charge more for reads.

@@ -250,9 +250,11 @@ def build_accounts(
         config, accounts=accounts, states=LinkStateStore(engine, vault), session=session,
         authority=authority, clock=clock,
     )  # fmt: skip
+    key_file = settings.audit_signing_key_file  # deletion receipts are signed like checkpoints
     unlinker = Unlinker(
-        engine, vault, config.endpoints(session), authority, purgers=purgers, clock=clock
-    )
+        engine, vault, config.endpoints(session), authority, purgers=purgers, clock=clock,
+        signing_key=load_private_key(key_file) if key_file is not None else None,
+    )  # fmt: skip
     return AccountComponents(vault, accounts, credentials, token_source, links, unlinker)
 
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from audit.event import AppendReceipt
+from audit.receipts import sign_receipt
 from audit.vocab import Action
 from connector.accounts import events
 from connector.accounts.endpoints import OAuthEndpoints, RevokeOutcome
@@ -29,6 +32,7 @@ from connector.policy.authority import Authority
 from connector.policy.vocab import Operation
 
 MANUAL_REVOKE_URL = "https://myaccount.google.com/permissions"
+RECEIPT_TYPE = "connector.deletion_receipt.v1"
 
 
 class AccountPurger(Protocol):
@@ -52,9 +56,16 @@ class DeletionReceipt:
     rows_deleted: Mapping[str, int]  # table -> rows
     status: AccountStatus = AccountStatus.UNLINKED
     notes: tuple[str, ...] = field(default=())
+    # The audit event that records the deletion (its place in the chain), and the checkpoint
+    # key's signature over the claims (`audit.receipts`), so the receipt can be checked offline
+    # with `audit verify-receipt`.
+    audit_event: AppendReceipt | None = None
+    signature: Mapping[str, str] | None = None
 
-    def as_dict(self) -> dict[str, object]:
-        return {
+    def claims(self) -> dict[str, Any]:
+        """Everything the signature covers."""
+        claims: dict[str, Any] = {
+            "type": RECEIPT_TYPE,
             "account_id": self.account_id,
             "status": self.status.value,
             "deleted_at": self.deleted_at.isoformat(),
@@ -62,6 +73,19 @@ class DeletionReceipt:
             "rows_deleted": dict(self.rows_deleted),
             "notes": list(self.notes),
         }
+        if self.audit_event is not None:
+            event = self.audit_event
+            claims["audit_event"] = {"seq": event.seq, "hash": event.hash, "id": event.event_id}
+        return claims
+
+    def as_dict(self) -> dict[str, Any]:
+        document = self.claims()
+        if self.signature is not None:
+            document["signature"] = dict(self.signature)
+        return document
+
+    def signed(self, key: Ed25519PrivateKey) -> DeletionReceipt:
+        return replace(self, signature=sign_receipt(key, self.claims())["signature"])
 
 
 
@@ -75,13 +99,16 @@ class Unlinker:
         *,
         purgers: Sequence[AccountPurger] = (),
         clock: Clock = system_clock,
+        signing_key: Ed25519PrivateKey | None = None,
     ) -> None:
+        # `signing_key`: the audit checkpoint key, which signs the deletion receipts.
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
         self._vault = vault
         self._endpoints = endpoints
         self._authority = authority
         self._purgers = tuple(purgers)
         self._clock = clock
+        self._signing_key = signing_key
 
     def __repr__(self) -> str:
         return f"Unlinker(purgers={[p.name for p in self._purgers]})"
@@ -120,15 +147,19 @@ class Unlinker:
             for purger in self._purgers:
                 for name, n in (await purger.purge(session, account_id)).items():
                     counts[name] = counts.get(name, 0) + n
-            await self._authority.record(change, reasons=(f"revocation:{revocation.value}",))
-        return DeletionReceipt(
+            recorded = await self._authority.record(
+                change, reasons=(f"revocation:{revocation.value}",)
+            )
+        receipt = DeletionReceipt(
             account_id=account_id,
             owner_user_id=user_id,
             deleted_at=self._clock(),
             revocation=revocation,
             rows_deleted=counts,
             notes=tuple(notes),
+            audit_event=recorded,
         )
+        return receipt if self._signing_key is None else receipt.signed(self._signing_key)
 
     async def _revoke(self, row: AccountRow) -> RevokeOutcome:
         # Revoking the refresh token ends the whole grant (its access tokens too).

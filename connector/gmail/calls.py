@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -45,10 +45,28 @@ class Method(StrEnum):
     DRAFTS_DELETE = "drafts.delete"
     DRAFTS_SEND = "drafts.send"
     HISTORY_LIST = "history.list"
+    LABELS_CREATE = "labels.create"
+    LABELS_PATCH = "labels.patch"
+    LABELS_DELETE = "labels.delete"
+    MESSAGES_MODIFY = "messages.modify"
+    MESSAGES_BATCH_MODIFY = "messages.batchModify"
+    MESSAGES_TRASH = "messages.trash"
+    MESSAGES_UNTRASH = "messages.untrash"
+    THREADS_LIST = "threads.list"
+    THREADS_MODIFY = "threads.modify"
+    THREADS_TRASH = "threads.trash"
+    THREADS_UNTRASH = "threads.untrash"
+    SEND_AS_LIST = "settings.sendAs.list"
+    VACATION_GET = "settings.getVacation"
+    VACATION_UPDATE = "settings.updateVacation"
 
 
-# Calls whose repetition could create a second message or draft: never retried blindly.
-NON_IDEMPOTENT = frozenset({Method.MESSAGES_SEND, Method.DRAFTS_SEND, Method.DRAFTS_CREATE})
+# Calls whose repetition could create a second message, draft or label: never retried blindly.
+NON_IDEMPOTENT = frozenset(
+    {Method.MESSAGES_SEND, Method.DRAFTS_SEND, Method.DRAFTS_CREATE, Method.LABELS_CREATE}
+)
+# Calls Gmail's mail-sending limit applies to.
+SENDING = frozenset({Method.MESSAGES_SEND, Method.DRAFTS_SEND})
 
 Decoder = Callable[[int, bytes], Any]
 
@@ -114,6 +132,8 @@ class CallFactory:
         self._drafts = users.drafts()
         self._labels = users.labels()
         self._history = users.history()
+        self._settings = users.settings()
+        self._send_as = self._settings.sendAs()
         self._get_templates: dict[tuple[str, tuple[str, ...]], ApiCall] = {}
         # The library targets Google's batch URL whatever the endpoint: derive ours.
         self.batch_uri = f"{self.endpoint}batch/gmail/v1"
@@ -254,6 +274,74 @@ class CallFactory:
 
     def send_draft(self, draft_id: str) -> ApiCall:
         return self._wrap(self._drafts.send(userId="me", body={"id": draft_id}))
+
+    # -- organizing: labels, label changes, trash (never a permanent delete) --------------
+    def create_label(self, body: Mapping[str, Any]) -> ApiCall:
+        return self._wrap(self._labels.create(userId="me", body=dict(body)))
+
+    def patch_label(self, label_id: str, body: Mapping[str, Any]) -> ApiCall:
+        return self._wrap(self._labels.patch(userId="me", id=label_id, body=dict(body)))
+
+    def delete_label(self, label_id: str) -> ApiCall:
+        return self._wrap(self._labels.delete(userId="me", id=label_id))
+
+    def modify_message(self, message_id: str, add: Sequence[str], remove: Sequence[str]) -> ApiCall:
+        body = _label_change(add, remove)
+        return self._wrap(self._messages.modify(userId="me", id=message_id, body=body))
+
+    def batch_modify(
+        self, message_ids: Sequence[str], add: Sequence[str], remove: Sequence[str]
+    ) -> ApiCall:
+        body = {"ids": list(message_ids), **_label_change(add, remove)}
+        return self._wrap(self._messages.batchModify(userId="me", body=body))
+
+    def trash_message(self, message_id: str, *, undo: bool = False) -> ApiCall:
+        method = self._messages.untrash if undo else self._messages.trash
+        return self._wrap(method(userId="me", id=message_id))
+
+    def list_threads(
+        self,
+        *,
+        query: str | None = None,
+        label_ids: tuple[str, ...] = (),
+        page_token: str | None = None,
+        max_results: int = 100,
+    ) -> ApiCall:
+        kwargs: dict[str, Any] = {"userId": "me", "maxResults": max_results}
+        if query:
+            kwargs["q"] = query
+        if label_ids:
+            kwargs["labelIds"] = list(label_ids)
+        if page_token:
+            kwargs["pageToken"] = page_token
+        return self._wrap(self._threads.list(**kwargs))
+
+    def modify_thread(self, thread_id: str, add: Sequence[str], remove: Sequence[str]) -> ApiCall:
+        body = _label_change(add, remove)
+        return self._wrap(self._threads.modify(userId="me", id=thread_id, body=body))
+
+    def trash_thread(self, thread_id: str, *, undo: bool = False) -> ApiCall:
+        method = self._threads.untrash if undo else self._threads.trash
+        return self._wrap(method(userId="me", id=thread_id))
+
+    # -- settings ------------------------------------------------------------------------
+    def list_send_as(self) -> ApiCall:
+        return self._wrap(self._send_as.list(userId="me"))
+
+    def get_vacation(self) -> ApiCall:
+        return self._wrap(self._settings.getVacation(userId="me"))
+
+    def update_vacation(self, body: Mapping[str, Any]) -> ApiCall:
+        return self._wrap(self._settings.updateVacation(userId="me", body=dict(body)))
+
+
+def _label_change(add: Sequence[str], remove: Sequence[str]) -> dict[str, list[str]]:
+    body: dict[str, list[str]] = {}
+    if add:
+        body["addLabelIds"] = list(add)
+    if remove:
+        body["removeLabelIds"] = list(remove)
+    return body
 
 
 def encode_json(value: Mapping[str, Any]) -> bytes:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import aiohttp
 
+from connector.clock import Clock, system_clock
 from connector.gmail.batch import MAX_BATCH_PARTS
 from connector.gmail.calls import CallFactory
 from connector.gmail.errors import ApiError, SendOutcomeUnknownError
@@ -40,6 +42,7 @@ from connector.ports import (
 
 ATTACHMENT_CHUNK = 256 * 1024  # decoded bytes per yielded chunk (rounded down to 3 bytes)
 _LIST_PAGE = 500  # Gmail's maximum page size for messages.list
+BATCH_MODIFY_MAX = 1000  # ids per messages.batchModify call (Gmail refuses more)
 
 
 class GmailClient:
@@ -60,6 +63,7 @@ class GmailClient:
         observe: ExchangeObserver | None = None,
         sleep: Sleep = asyncio.sleep,
         attachment_chunk: int = ATTACHMENT_CHUNK,
+        clock: Clock = system_clock,
     ) -> None:
         """`quota=None` paces nothing by units but still caps concurrency per user (10)."""
         self.calls = CallFactory(endpoint)
@@ -72,6 +76,7 @@ class GmailClient:
             batch_uri=self.calls.batch_uri,
             batch_size=batch_size,
             sleep=sleep,
+            clock=clock,
         )
         self._once = ExactlyOnce(self._executor, self.calls, send_resolution_delays)
         self._sync = MailboxSync(self)
@@ -228,6 +233,79 @@ class GmailClient:
         return await self._once.run(
             account_id, call, lambda: self._once.find_sent(account_id, message.message_id)
         )
+
+    # -- organizing ----------------------------------------------------------------------
+    async def create_label(self, account_id: str, label: Mapping[str, Any]) -> GmailJson:
+        return await self._call(account_id, self.calls.create_label(label))
+
+    async def update_label(
+        self, account_id: str, label_id: str, changes: Mapping[str, Any]
+    ) -> GmailJson:
+        return await self._call(account_id, self.calls.patch_label(label_id, changes))
+
+    async def delete_label(self, account_id: str, label_id: str) -> None:
+        await self._executor.call(
+            account_id, self.calls.delete_label(label_id), gone_after_retry_ok=True
+        )
+
+    async def modify_message(
+        self, account_id: str, message_id: str, add: Sequence[str], remove: Sequence[str]
+    ) -> GmailJson:
+        return await self._call(account_id, self.calls.modify_message(message_id, add, remove))
+
+    async def batch_modify(
+        self, account_id: str, message_ids: Sequence[str], add: Sequence[str],
+        remove: Sequence[str],
+    ) -> None:  # fmt: skip
+        """One call per 1,000 ids (Gmail's cap for batchModify); 50 units each."""
+        ids = list(message_ids)
+        for start in range(0, len(ids), BATCH_MODIFY_MAX):
+            chunk = ids[start : start + BATCH_MODIFY_MAX]
+            await self._executor.call(account_id, self.calls.batch_modify(chunk, add, remove))
+
+    async def trash_message(
+        self, account_id: str, message_id: str, *, undo: bool = False
+    ) -> GmailJson:
+        return await self._call(account_id, self.calls.trash_message(message_id, undo=undo))
+
+    async def list_threads(
+        self,
+        account_id: str,
+        *,
+        query: str | None = None,
+        label_ids: tuple[str, ...] = (),
+        page_token: str | None = None,
+        max_results: int = 100,
+    ) -> GmailJson:
+        call = self.calls.list_threads(
+            query=query, label_ids=label_ids, page_token=page_token, max_results=max_results
+        )
+        return await self._call(account_id, call)
+
+    async def modify_thread(
+        self, account_id: str, thread_id: str, add: Sequence[str], remove: Sequence[str]
+    ) -> GmailJson:
+        return await self._call(account_id, self.calls.modify_thread(thread_id, add, remove))
+
+    async def trash_thread(
+        self, account_id: str, thread_id: str, *, undo: bool = False
+    ) -> GmailJson:
+        return await self._call(account_id, self.calls.trash_thread(thread_id, undo=undo))
+
+    # -- settings ------------------------------------------------------------------------
+    async def list_send_as(self, account_id: str) -> GmailJson:
+        return await self._call(account_id, self.calls.list_send_as())
+
+    async def get_vacation(self, account_id: str) -> GmailJson:
+        return await self._call(account_id, self.calls.get_vacation())
+
+    async def update_vacation(self, account_id: str, settings: Mapping[str, Any]) -> GmailJson:
+        return await self._call(account_id, self.calls.update_vacation(settings))
+
+    def sending_paused_until(self, account_id: str) -> datetime | None:
+        """When Gmail's mail-sending limit lets this account send again, if it is paused."""
+        paused = self._executor.sending_paused_until(account_id)
+        return None if paused is None else paused.until
 
     # -- sync ----------------------------------------------------------------------------
     async def full_sync(self, account_id: str) -> SyncResult:

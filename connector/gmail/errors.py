@@ -7,6 +7,7 @@ GmailError                      base: `status` (HTTP, None off the wire), `reaso
 │   ├── NotFoundError           404 (`notFound`; also a stale history.list cursor)
 │   ├── InvalidRequestError     400 and other 4xx the caller must fix (`invalidArgument`, ...)
 │   ├── RateLimitedError        429, or 403 `userRateLimitExceeded` / `rateLimitExceeded`
+│   │   └── SendingPausedError  429 "(Mail sending)": the daily sending limit, until a time
 │   └── ServerError             5xx (`backendError`)
 ├── NetworkError                no usable HTTP answer: refused, reset, timed out, garbled
 ├── QuotaWaitExceededError      our own per-user quota queue held the call past its bound
@@ -21,6 +22,8 @@ GmailError                      base: `status` (HTTP, None off the wire), `reaso
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from connector.errors import CompositionError as CompositionError  # noqa: PLC0414 - re-export
@@ -28,6 +31,9 @@ from connector.errors import ConnectorError
 from connector.errors import MessageTooLargeError as MessageTooLargeError  # noqa: PLC0414
 from connector.gmail_facts import RATE_LIMIT_REASONS
 from connector.gmail_facts import Reason as Reason  # noqa: PLC0414 - re-export
+
+# "User-rate limit exceeded.  Retry after 2026-12-02T10:00:00.000Z (Mail sending)"
+_SENDING_LIMIT = re.compile(r"Retry after (\S+)\s*\(Mail sending\)", re.IGNORECASE)
 
 
 class GmailError(ConnectorError):
@@ -89,6 +95,18 @@ class RateLimitedError(ApiError):
     """A per-user or per-project limit was hit; `retry_after` holds Google's hint if any."""
 
 
+class SendingPausedError(RateLimitedError):
+    """Gmail's mail-sending limit: no send for this account until `until` (hours, not seconds).
+
+    Gmail names the time in the message ("Retry after <RFC 3339> (Mail sending)"); the client
+    pauses sending for the account until then instead of backing off and retrying.
+    """
+
+    def __init__(self, message: str, *, until: datetime, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.until = until
+
+
 class ServerError(ApiError):
     """Google failed (5xx); retryable for idempotent calls."""
 
@@ -133,6 +151,17 @@ def _parse_retry_after(value: str | None) -> float | None:
     return max(0.0, seconds)
 
 
+def sending_resumes_at(message: str) -> datetime | None:
+    """The time in Gmail's mail-sending-limit message, or None if `message` is not one."""
+    match = _SENDING_LIMIT.search(message)
+    if match is None:
+        return None
+    try:
+        return datetime.fromisoformat(match.group(1).replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        return None
+
+
 def _envelope(body: bytes) -> dict[str, Any]:
     try:
         decoded = json.loads(body) if body else {}
@@ -157,6 +186,9 @@ def classify(status: int, body: bytes, retry_after: str | None = None) -> ApiErr
         "retry_after": _parse_retry_after(retry_after),
     }
     cls: type[ApiError]
+    until = sending_resumes_at(str(message)) if status == 429 else None
+    if until is not None:
+        return SendingPausedError(str(message), until=until, **kwargs)
     if status == 429 or (status == 403 and reason in RATE_LIMIT_REASONS):
         cls = RateLimitedError
     elif status == 401:

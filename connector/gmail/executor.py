@@ -2,7 +2,9 @@
 
 Retry rules: rate limits (429, 403 rate reasons) are refused before any work, so every call may
 retry them; 5xx and dropped connections are retried only for idempotent calls, because for a
-send they leave the outcome unknown (see `connector.gmail.sending`).
+send they leave the outcome unknown (see `connector.gmail.sending`). Gmail's mail-sending limit
+is the exception: it lasts hours, so it pauses sending for that account until the time Gmail
+named, and every send until then is refused here without a request (`SendingPausedError`).
 """
 
 from __future__ import annotations
@@ -11,14 +13,16 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from connector.clock import Clock, system_clock
 from connector.gmail.batch import MAX_BATCH_PARTS, BatchFormatError, decode_batch, encode_batch
-from connector.gmail.calls import ApiCall
+from connector.gmail.calls import SENDING, ApiCall
 from connector.gmail.errors import (
     ApiError,
     AuthError,
     NetworkError,
     NotFoundError,
     RateLimitedError,
+    SendingPausedError,
     ServerError,
     classify,
     is_retryable,
@@ -46,6 +50,7 @@ class Executor:
         batch_uri: str,
         batch_size: int = MAX_BATCH_PARTS,
         sleep: Sleep = asyncio.sleep,
+        clock: Clock = system_clock,
     ) -> None:
         if not 1 <= batch_size <= MAX_BATCH_PARTS:
             raise ValueError(f"batch_size must be 1..{MAX_BATCH_PARTS}")
@@ -56,6 +61,33 @@ class Executor:
         self._batch_uri = batch_uri
         self._batch_size = batch_size
         self.sleep = sleep
+        self._clock = clock
+        self._sending_paused: dict[str, SendingPausedError] = {}
+
+    # -- the mail-sending limit ----------------------------------------------------------
+    def _paused(self, account_id: str, error: SendingPausedError) -> SendingPausedError:
+        """Remember the pause; `retry_after` becomes the whole seconds left until it ends."""
+        left = (error.until - self._clock()).total_seconds()
+        error.retry_after = float(max(1, int(left + 0.999)))
+        self._sending_paused[account_id] = error
+        log.info("gmail_sending_paused", seconds=error.retry_after)
+        return error
+
+    def sending_paused_until(self, account_id: str) -> SendingPausedError | None:
+        """The pause in force for `account_id`'s sends, if any (an expired one is forgotten)."""
+        paused = self._sending_paused.get(account_id)
+        if paused is not None and paused.until <= self._clock():
+            del self._sending_paused[account_id]
+            return None
+        return paused
+
+    def _check_sending(self, account_id: str, call: ApiCall) -> None:
+        paused = self.sending_paused_until(account_id) if call.method in SENDING else None
+        if paused is not None:
+            raise self._paused(account_id, SendingPausedError(
+                paused.message, until=paused.until, status=429, reason=paused.reason,
+                grpc_status=paused.grpc_status, domain=paused.domain,
+            ))  # fmt: skip
 
     # -- tokens --------------------------------------------------------------------------
     async def _refresh(self, account_id: str, rejected: AccessToken) -> AccessToken:
@@ -97,6 +129,7 @@ class Executor:
         `gone_after_retry_ok`: for deletes, a 404 on a retry means an earlier attempt whose
         answer was lost already did the work.
         """
+        self._check_sending(account_id, call)
         units = self.budget.policy.units(call.method)
         token = await self._tokens.access_token(account_id)
         refreshed = False
@@ -114,6 +147,8 @@ class Executor:
             if answer.status < 300:
                 return call.decode(answer.status, answer.body)
             error = classify(answer.status, answer.body, answer.headers.get("retry-after"))
+            if isinstance(error, SendingPausedError):
+                raise self._paused(account_id, error)  # hours away: the caller reschedules
             if gone_after_retry_ok and attempt > 1 and isinstance(error, NotFoundError):
                 return {}
             if isinstance(error, AuthError) and not refreshed:
