@@ -129,9 +129,20 @@ class Demo:
         _expect("Limited Use" in html, "the disclosure page names the Limited Use requirements")
         ticket = started["disclosure_url"].split("ticket=", 1)[1]
         form = {"ticket": ticket, "disclosure_accepted": "yes"}
-        async with self.http.post(f"{self.base}/v1/link/start", data=form) as done:
-            account: dict[str, Any] = await done.json(content_type=None)
-            _expect(done.status == 200, f"link callback answered {done.status}: {account}")
+        # Step by step, so the last hop (the platform's return URL, if one is set) is not taken.
+        url = f"{self.base}/v1/link/start"
+        async with self.http.post(url, data=form, allow_redirects=False) as cont:
+            _expect(cont.status == 302, f"Continue answered {cont.status}")
+            url = cont.headers["Location"]  # Google's (the emulator's) consent
+        async with self.http.get(url, allow_redirects=False) as consent:
+            url = consent.headers["Location"]  # back to our callback
+        async with self.http.get(url, allow_redirects=False) as done:
+            outcome = done.headers.get("Location") or await done.text()
+            _expect(done.status in (200, 303) and "link=failed" not in outcome,
+                    f"link callback answered {done.status}: {outcome}")  # fmt: skip
+        status, mine = await self.call("GET", "/v1/accounts", "alice")
+        _expect(status == 200 and len(mine["accounts"]) == 1, f"accounts: {status} {mine}")
+        account: dict[str, Any] = mine["accounts"][0]
         self.account_id = account["id"]
         return account
 

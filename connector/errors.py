@@ -8,6 +8,7 @@ ConnectorError
 ├── AccountConflictError        a relink that would attach another Google account or user
 ├── LinkError                   a link that could not be started or completed (`reason` code)
 │   ├── RedirectNotAllowedError     the redirect URI is not on the allow-list
+│   ├── ReturnUrlNotAllowedError    the platform return URL is not on the allow-list
 │   ├── LinkStateError              unknown, replayed, expired or foreign OAuth `state`
 │   └── LinkTicketError             a disclosure-page ticket that is forged or expired
 ├── TokenEndpointError          Google's token endpoint refused or could not be reached
@@ -84,6 +85,9 @@ class LinkError(ConnectorError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+        # The allow-listed URL the browser goes back to with the outcome (set by the link
+        # service once the link attempt is known; None: a plain page).
+        self.return_url: str | None = None
 
 
 class RedirectNotAllowedError(LinkError):
@@ -92,6 +96,15 @@ class RedirectNotAllowedError(LinkError):
             "redirect_uri_not_allowed",
             "this redirect URI is not on the connector's allow-list "
             "(CONNECTOR_OAUTH_REDIRECT_URIS); use one of the registered callback URLs",
+        )
+
+
+class ReturnUrlNotAllowedError(LinkError):
+    def __init__(self) -> None:
+        super().__init__(
+            "return_url_not_allowed",
+            "this return URL is not on the connector's allow-list (CONNECTOR_LINK_RETURN_URLS); "
+            "use one of the configured URLs exactly, or omit it",
         )
 
 

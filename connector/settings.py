@@ -132,6 +132,13 @@ class Settings(BaseSettings):
     header_timeout_seconds: Positive = 30
     # Where the service is reachable from browsers (OAuth callback, disclosure page links).
     public_base_url: Annotated[str, AfterValidator(_http_url_or_empty)] = ""
+    # What the disclosure page calls the platform, and its privacy policy: Google's app
+    # verification checks that both are shown before the consent screen.
+    app_name: str = "The platform"
+    privacy_policy_url: Annotated[str, AfterValidator(_http_url_or_empty)] = ""
+    # Where the OAuth callback may send the browser back, with the outcome (exact match; the
+    # first is the default). None set: the callback ends on a plain page.
+    link_return_urls: Annotated[tuple[HttpUrl, ...], BeforeValidator(_comma_list)] = ()
     # Background housekeeping: how often stale access requests are swept and the audit
     # head is checkpointed when idle.
     housekeeping_seconds: Positive = 60

@@ -32,7 +32,7 @@ from audit.trust import TrustedKeys, load_trusted_keys
 from audit.witness import WitnessFile
 from connector.accounts.credential_store import VaultCredentialStore
 from connector.accounts.credentials import RefreshingTokenSource
-from connector.accounts.http_linking import HttpLinking
+from connector.accounts.http_linking import HttpLinking, LinkOutcome
 from connector.accounts.link_state import LinkStateStore, TicketClaims
 from connector.accounts.oauth import LinkConfig, LinkService
 from connector.accounts.store import AccountStore
@@ -60,8 +60,11 @@ from connector.testing.memory import StaticAccountOwners
 class Linking(Protocol):
     """Account lifecycle as the HTTP API offers it (`connector.accounts.http_linking`)."""
 
-    async def start(self, user_id: str, *, request_id: str | None) -> dict[str, Any]:
-        """Begin linking: the URL of the disclosure page, with a short-lived ticket."""
+    async def start(
+        self, user_id: str, *, request_id: str | None, return_url: str | None = None
+    ) -> dict[str, Any]:
+        """Begin linking: the URL of the disclosure page, with a short-lived ticket;
+        `return_url` (allow-listed) is where the callback sends the browser back."""
         ...
 
     async def disclosure(self, ticket: str, browser: str) -> str:
@@ -81,8 +84,9 @@ class Linking(Protocol):
         *,
         request_id: str | None,
         browser: str | None = None,
-    ) -> dict[str, Any]:
-        """Finish linking from the OAuth callback (in the browser that began it)."""
+    ) -> LinkOutcome:
+        """Finish linking from the OAuth callback (in the browser that began it): the outcome,
+        a failure included, and where the browser goes back to."""
         ...
 
     async def status(self, user_id: str, account_id: str) -> dict[str, Any]: ...

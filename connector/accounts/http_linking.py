@@ -15,25 +15,29 @@ the account that started the flow.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
-import json
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
+from connector.accounts.disclosure import render_link_outcome
 from connector.accounts.link_state import TicketClaims, state_hash
 from connector.accounts.oauth import LinkService
 from connector.accounts.scopes import Feature
 from connector.accounts.store import AccountStore, LinkedAccount
+from connector.accounts.tickets import TICKET_TTL, Tickets
 from connector.accounts.unlink import Unlinker
 from connector.clock import Clock, system_clock
-from connector.errors import AccountNotLinkedError, LinkTicketError
+from connector.errors import (
+    AccountNotLinkedError,
+    LinkError,
+    LinkTicketError,
+    ReturnUrlNotAllowedError,
+)
 from connector.settings import Settings, SettingsError
 
-TICKET_TTL = 600
+__all__ = ["BROWSER_COOKIE", "TICKET_TTL", "HttpLinking", "LinkOutcome", "new_browser_id"]
 BROWSER_COOKIE = "connector_link_browser"  # the link cookie (see the module docstring)
 
 
@@ -53,6 +57,35 @@ def _other_browser() -> LinkTicketError:
 FEATURES = (Feature.READ, Feature.SEND, Feature.DRAFTS)
 
 
+@dataclass(frozen=True, slots=True)
+class LinkOutcome:
+    """How a callback ended: the account (linked) or a reason code, and where the browser goes."""
+
+    account: dict[str, Any] | None
+    reason: str | None
+    detail: str
+    return_url: str | None
+    app_name: str
+
+    def location(self) -> str:
+        """The return URL with the outcome in its query (`link=linked&account_id=...` or
+        `link=failed&reason=...`); only codes and ids, never an address."""
+        assert self.return_url is not None
+        outcome = (
+            {"link": "linked", "account_id": self.account["id"]}
+            if self.account is not None
+            else {"link": "failed", "reason": self.reason or "unknown"}
+        )
+        joiner = "&" if "?" in self.return_url else "?"
+        return f"{self.return_url}{joiner}{urlencode(outcome)}"
+
+    def page(self) -> str:
+        return render_link_outcome(
+            app_name=self.app_name, linked=self.account is not None, detail=self.detail,
+            reason=self.reason,
+        )  # fmt: skip
+
+
 def account_json(account: LinkedAccount) -> dict[str, Any]:
     return {
         "id": account.id,
@@ -63,42 +96,6 @@ def account_json(account: LinkedAccount) -> dict[str, Any]:
         "scopes": sorted(account.scopes),
         "linked_at": account.linked_at.isoformat(),
     }
-
-
-class Tickets:
-    """Short-lived HMAC tickets binding a disclosure page to the user who asked for it."""
-
-    def __init__(self, key: bytes, clock: Clock = system_clock) -> None:
-        self._key = hashlib.sha256(b"link-ticket\x00" + key).digest()
-        self._clock = clock
-
-    def issue(self, user_id: str) -> str:
-        expires = int(self._clock().timestamp()) + TICKET_TTL
-        # a nonce: each start is its own ticket, claimed by its own browser
-        nonce = secrets.token_urlsafe(12)
-        claims = json.dumps({"sub": user_id, "exp": expires, "n": nonce}).encode()
-        payload = base64.urlsafe_b64encode(claims).decode().rstrip("=")
-        return f"{payload}.{self._sign(payload)}"
-
-    def user(self, ticket: str) -> str:
-        return self.claims(ticket)[0]
-
-    def claims(self, ticket: str) -> tuple[str, int]:
-        """The ticket's user and expiry (Unix seconds); LinkTicketError if forged or expired."""
-        payload, _, signature = ticket.partition(".")
-        if not hmac.compare_digest(signature, self._sign(payload)):
-            raise LinkTicketError("ticket_invalid", "the link ticket is not valid")
-        try:
-            data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-            expires, user_id = int(data["exp"]), str(data["sub"])
-        except (ValueError, KeyError, TypeError, binascii.Error):  # signed by us: cannot happen
-            raise LinkTicketError("ticket_invalid", "the link ticket is not valid") from None
-        if expires < self._clock().timestamp():
-            raise LinkTicketError("ticket_expired", "the link ticket expired; start again")
-        return user_id, expires
-
-    def _sign(self, payload: str) -> str:
-        return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
 
 
 class HttpLinking:
@@ -124,9 +121,18 @@ class HttpLinking:
         self._service = service
         self._accounts = accounts
         self._tickets = Tickets(settings.audit_hash_key.encode(), clock)
+        self._returns = settings.link_return_urls
+        self._app_name = settings.app_name
 
-    async def start(self, user_id: str, *, request_id: str | None) -> dict[str, Any]:
-        ticket = self._tickets.issue(user_id)
+    async def start(
+        self, user_id: str, *, request_id: str | None, return_url: str | None = None
+    ) -> dict[str, Any]:
+        """A ticket for the disclosure page; `return_url` (allow-listed, exact match; default
+        the first configured) is where the callback sends the browser back."""
+        if return_url is not None and return_url not in self._returns:
+            raise ReturnUrlNotAllowedError()
+        back = return_url or (self._returns[0] if self._returns else None)
+        ticket = self._tickets.issue(user_id, back)
         return {
             "disclosure_url": f"{self._base}/v1/link/disclosure?ticket={ticket}",
             "expires_in": TICKET_TTL,
@@ -135,9 +141,9 @@ class HttpLinking:
     async def disclosure(self, ticket: str, browser: str) -> str:
         """The page, once `browser` (its link cookie) holds the ticket; another browser's
         claim is refused."""
-        _, expires = self._tickets.claims(ticket)
+        claims = self._tickets.claims(ticket)
         await self._claims.purge_expired(self._clock())
-        until = datetime.fromtimestamp(expires, UTC)
+        until = datetime.fromtimestamp(claims.expires, UTC)
         if not await self._claims.claim(ticket, state_hash(browser), until):
             raise _other_browser()
         return self._service.disclosure_page(
@@ -145,12 +151,13 @@ class HttpLinking:
         )
 
     async def begin(self, ticket: str, accepted: bool, browser: str | None) -> str:
-        user_id = self._tickets.user(ticket)
+        claims = self._tickets.claims(ticket)
         if browser is None or not await self._claims.owned_by(ticket, state_hash(browser)):
             raise _other_browser()
         start = await self._service.start_link(
-            user_id=user_id, features=FEATURES, redirect_uri=self._redirect,
+            user_id=claims.user_id, features=FEATURES, redirect_uri=self._redirect,
             disclosure_accepted=accepted, browser_hash=state_hash(browser),
+            return_url=claims.return_url,
         )  # fmt: skip
         return start.authorization_url
 
@@ -162,12 +169,17 @@ class HttpLinking:
         *,
         request_id: str | None,
         browser: str | None = None,
-    ) -> dict[str, Any]:
-        account = await self._service.complete_link(
-            state=state, code=code, error=error,
-            browser_hash=state_hash(browser) if browser is not None else "",
-        )  # fmt: skip
-        return account_json(account)
+    ) -> LinkOutcome:
+        """The outcome, failures included (recorded by the link service), for the browser."""
+        try:
+            done = await self._service.finish_link(
+                state=state, code=code, error=error,
+                browser_hash=state_hash(browser) if browser is not None else "",
+            )  # fmt: skip
+        except LinkError as exc:
+            return LinkOutcome(None, exc.reason, str(exc), exc.return_url, self._app_name)
+        account = account_json(done.account)
+        return LinkOutcome(account, None, "linked", done.return_url, self._app_name)
 
     async def status(self, user_id: str, account_id: str) -> dict[str, Any]:
         account = await self._accounts.get(account_id)

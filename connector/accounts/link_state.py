@@ -41,6 +41,7 @@ class PendingLink:
     created_at: datetime
     expires_at: datetime
     browser_hash: str | None = None  # the browser it belongs to (see the module docstring)
+    return_url: str | None = None  # where the callback sends the browser back (allow-listed)
 
     def __repr__(self) -> str:
         return f"PendingLink(account_id={self.account_id!r}, expires_at={self.expires_at!r})"
@@ -71,6 +72,7 @@ class LinkStateStore:
             created_at=pending.created_at,
             expires_at=pending.expires_at,
             browser_hash=pending.browser_hash,
+            return_url=pending.return_url,
         )
         async with self._sessions() as session, session.begin():
             session.add(row)
@@ -100,6 +102,7 @@ class LinkStateStore:
             created_at=aware(row.created_at),
             expires_at=aware(row.expires_at),
             browser_hash=row.browser_hash,
+            return_url=row.return_url,
         )
 
     async def purge_expired(self, now: datetime) -> int:

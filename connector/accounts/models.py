@@ -61,6 +61,8 @@ class LinkStateRow(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=_utc_column())
     # SHA-256 of the link cookie of the browser that pressed Continue; None: not bound.
     browser_hash: str | None = Field(default=None, max_length=64)
+    # The allow-listed platform URL the callback sends the browser back to; None: a plain page.
+    return_url: str | None = Field(default=None, sa_column=sa.Column(sa.Text, nullable=True))
 
 
 class LinkTicketRow(SQLModel, table=True):

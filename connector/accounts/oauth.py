@@ -78,9 +78,10 @@ class LinkConfig:
     userinfo_uri: str
     redirect_uris: tuple[str, ...]  # the allow-list; exact match
     app_name: str = "The platform"
+    privacy_policy_url: str = ""
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, app_name: str = "The platform") -> LinkConfig:
+    def from_settings(cls, settings: Settings, *, app_name: str | None = None) -> LinkConfig:
         return cls(
             client_id=settings.oauth_client_id,
             client_secret=settings.oauth_client_secret,
@@ -89,7 +90,8 @@ class LinkConfig:
             revoke_uri=settings.oauth_revoke_uri,
             userinfo_uri=settings.oauth_userinfo_uri,
             redirect_uris=settings.oauth_redirect_uris,
-            app_name=app_name,
+            app_name=app_name or settings.app_name,
+            privacy_policy_url=settings.privacy_policy_url,
         )
 
     def endpoints(
@@ -104,6 +106,14 @@ class LinkConfig:
             client_secret=self.client_secret,
             retry_delays=retry_delays,
         )
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A finished link and the allow-listed URL its browser returns to (None: none set)."""
+
+    account: LinkedAccount
+    return_url: str | None
 
 
 @dataclass(frozen=True)
@@ -164,6 +174,7 @@ class LinkService:
     ) -> str:
         return render_disclosure(
             app_name=self._config.app_name,
+            privacy_policy_url=self._config.privacy_policy_url,
             scopes=scopes_for(features),
             confirm_action=confirm_action,
             hidden_fields=hidden_fields,
@@ -182,6 +193,7 @@ class LinkService:
         account_id: str | None = None,
         login_hint: str | None = None,
         browser_hash: str | None = None,
+        return_url: str | None = None,
     ) -> LinkStart:
         """Begin a link (or a relink / incremental grant of `account_id`) after the disclosure;
         with `browser_hash`, only that browser's callback may complete it."""
@@ -217,6 +229,7 @@ class LinkService:
             created_at=now,
             expires_at=now + STATE_TTL,
             browser_hash=browser_hash,
+            return_url=return_url,
         )
         await self._states.purge_expired(now)
 
@@ -272,7 +285,39 @@ class LinkService:
         the link (stops a link started by one user from landing in another's session);
         `browser_hash`, the callback browser's, must be the one the link was bound to.
         """
+        done = await self.finish_link(
+            state=state, code=code, error=error, user_id=user_id, browser_hash=browser_hash
+        )
+        return done.account
+
+    async def finish_link(
+        self,
+        *,
+        state: str,
+        code: str | None = None,
+        error: str | None = None,
+        user_id: str | None = None,
+        browser_hash: str | None = None,
+    ) -> Completed:
+        """`complete_link`, also naming where the browser goes back to: on failure the
+        LinkError's `return_url` (None when the state is unknown)."""
         pending = await self._states.consume(state)
+        try:
+            account = await self._complete(pending, code, error, user_id, browser_hash)
+        except LinkError as exc:
+            exc.return_url = pending.return_url if pending is not None else None
+            raise
+        assert pending is not None
+        return Completed(account, pending.return_url)
+
+    async def _complete(
+        self,
+        pending: PendingLink | None,
+        code: str | None,
+        error: str | None,
+        user_id: str | None,
+        browser_hash: str | None,
+    ) -> LinkedAccount:
         now = self._clock()
         problem = self._state_problem(pending, now, user_id, code, error, browser=browser_hash)
         if problem is not None:

@@ -12,7 +12,7 @@ from connector.web.context import request_id, services
 from connector.web.keys import SETTINGS
 from connector.web.problems import ProblemError, ProblemType
 from connector.web.routing import QueryParam, RouteSpec, caller_of
-from connector.web.validation import InvalidInputError, account_id, query_text
+from connector.web.validation import InvalidInputError, account_id, query_text, read_json
 from connector.wiring import Linking
 
 USER = frozenset({Role.USER})
@@ -60,8 +60,21 @@ def _bind_browser(request: web.Request, response: web.Response, browser: str) ->
                         httponly=True, samesite="Lax", secure=secure)  # fmt: skip
 
 
+async def _return_url(request: web.Request) -> str | None:
+    """The optional `{"return_url": ...}` body of a link start (no body: the default)."""
+    if not request.body_exists:
+        return None
+    value = (await read_json(request)).get("return_url")
+    if value is not None and not isinstance(value, str):
+        raise InvalidInputError([{"field": "return_url", "problem": "expected a string"}])
+    return value
+
+
 async def start_link(request: web.Request) -> web.Response:
-    result = await _linking(request).start(caller_of(request).sub, request_id=request_id(request))
+    result = await _linking(request).start(
+        caller_of(request).sub, request_id=request_id(request),
+        return_url=await _return_url(request),
+    )  # fmt: skip
     # the link attempt lives at its disclosure page, where the user continues
     return web.json_response(result, status=201, headers={"Location": result["disclosure_url"]})
 
@@ -88,10 +101,21 @@ async def accept_disclosure(request: web.Request) -> web.Response:
 async def callback(request: web.Request) -> web.Response:
     code = query_text(request, "code", max_len=2048)
     error = query_text(request, "error", max_len=128)
-    status = await _linking(request).complete(
+    outcome = await _linking(request).complete(
         _state(request), code, error, request_id=request_id(request), browser=_browser(request)
     )
-    return web.json_response(status)
+    # The browser goes back to the platform (303: a GET of the return URL) or, with no return
+    # URL set, sees a plain page; never raw JSON. The cookie has done its job either way.
+    if outcome.return_url is not None:
+        response = web.Response(status=303, headers={"Location": outcome.location()})
+    else:
+        response = web.Response(
+            text=outcome.page(), content_type="text/html",
+            status=200 if outcome.account is not None else 400,
+        )  # fmt: skip
+    response.headers["Cache-Control"] = "no-store"
+    response.del_cookie(BROWSER_COOKIE, path="/v1/")
+    return response
 
 
 async def list_accounts(request: web.Request) -> web.Response:
@@ -119,7 +143,10 @@ _TICKET_Q = (
 ROUTES = [
     RouteSpec("POST", "/v1/accounts/link", start_link,
               "Start linking a Gmail account (returns the disclosure page URL)", "accounts",
-              USER, status=201, response=_OBJ, errors=(409, 503)),
+              USER, status=201, response=_OBJ, errors=(409, 422, 503),
+              request={"type": "object", "properties": {"return_url": {
+                  "type": "string", "description": "where the callback sends the browser back; "
+                  "one of CONNECTOR_LINK_RETURN_URLS (default: the first)"}}}),
     RouteSpec("GET", "/v1/link/disclosure", disclosure,
               "The Limited Use disclosure, shown right before Google's consent page",
               "accounts", None, response_type="text/html", query=_TICKET_Q,
@@ -131,7 +158,9 @@ ROUTES = [
                        "disclosure_accepted": {"enum": ["yes"]}}},
               extra={"request_type": "application/x-www-form-urlencoded"}),
     RouteSpec("GET", "/v1/oauth/callback", callback, "Google's redirect back (OAuth callback)",
-              "accounts", None, response=_OBJ, errors=(400, 403, 404, 409, 422, 503),
+              "accounts", None, response_type="text/html", errors=(400, 403, 404, 409, 422, 503),
+              description="Redirects (303) to the return URL with `link=linked&account_id=...` "
+              "or `link=failed&reason=...`; with no return URL set, a plain page (200 or 400).",
               query=(*_STATE_Q, QueryParam("code", {"type": "string"}, "authorization code"),
                      QueryParam("error", {"type": "string"}, "set when the user declined"))),
     RouteSpec("GET", "/v1/accounts", list_accounts, "My linked accounts", "accounts", USER,
