@@ -135,7 +135,6 @@ PROBLEMS: Mapping[type[BaseException], Builder] = {
     e.AccountNotLinkedError: _fixed(ProblemType.ACCOUNT_NOT_LINKED),
     e.LinkTicketError: _fixed(ProblemType.UNAUTHENTICATED),
     e.ReturnUrlNotAllowedError: _fixed(ProblemType.VALIDATION_FAILED),
-    e.ReturnUrlNotAllowedError: _fixed(ProblemType.VALIDATION_FAILED),
     e.LinkError: _link_failed,
     e.TokenEndpointError: lambda exc: ProblemError(
         ProblemType.GMAIL_UNAVAILABLE,

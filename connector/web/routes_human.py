@@ -22,7 +22,7 @@ from connector.policy.records import AccessRequestRecord
 from connector.web import schemas as s
 from connector.web.auth import Role
 from connector.web.context import access_context, request_id, services
-from connector.web.routes_inbox import stream_chunks
+from connector.web.routes_inbox import stream_attachment
 from connector.web.routing import QueryParam, RouteSpec, caller_of
 from connector.web.validation import (
     ATTACHMENT_ID,
@@ -241,10 +241,9 @@ async def operator_attachment(request: web.Request) -> web.StreamResponse:
     attachment = path_id(request, "attachment_id", ATTACHMENT_ID, "attachment id")
     basis, purpose, case = await _basis(request)
     ctx = access_context(request, purpose, support_case=case)
-    chunks = await services(request).gate.stream(
-        ctx, plans.attachment(account, message, attachment, basis)
+    return await stream_attachment(
+        request, ctx, plans.attachment(account, message, attachment, basis)
     )
-    return await stream_chunks(request, chunks)
 
 
 # -- aggregates -----------------------------------------------------------------------------

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from aiohttp import web
 
 from audit.vocab import Purpose
+from connector.gmail import errors as g
 from connector.inbox.service import Draft
 from connector.mime import Attachment
-from connector.policy import plans
+from connector.policy import AccessContext, plans
 from connector.web import schemas as s
 from connector.web.auth import Role
 from connector.web.context import access_context, services
@@ -165,12 +166,25 @@ async def stream_chunks(request: web.Request, chunks: Any) -> web.StreamResponse
     return response
 
 
+async def stream_attachment(
+    request: web.Request, ctx: AccessContext, plan: plans.Plan[AsyncIterator[bytes]]
+) -> web.StreamResponse:
+    """The attachment, streamed. Gmail answers an attachment id that is not one of the message's
+    with 400 "Invalid attachment token": the caller's id, so 404 here, not 502 gmail-rejected."""
+    try:
+        return await stream_chunks(request, await services(request).gate.stream(ctx, plan))
+    except g.InvalidRequestError:
+        raise ProblemError(
+            ProblemType.NOT_FOUND, "this message has no attachment with that id"
+        ) from None
+
+
 async def get_attachment(request: web.Request) -> web.StreamResponse:
     account, message = account_id(request), _message_id(request)
     attachment = path_id(request, "attachment_id", ATTACHMENT_ID, "attachment id")
-    plan = plans.attachment(account, message, attachment)
-    chunks = await services(request).gate.stream(_ctx(request), plan)
-    return await stream_chunks(request, chunks)
+    return await stream_attachment(
+        request, _ctx(request), plans.attachment(account, message, attachment)
+    )
 
 
 # -- drafts ---------------------------------------------------------------------------------

@@ -145,9 +145,10 @@ async def test_a_slow_header_client_is_cut_off(tmp_path: Path) -> None:
             writer.close()
             assert closed
             assert elapsed < 3
-            async with aiohttp.ClientSession() as http, http.get(
-                f"http://127.0.0.1:{port}/healthz"
-            ) as prompt:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{port}/healthz") as prompt,
+            ):
                 assert prompt.status == 200
         finally:
             await runner.cleanup()
@@ -176,3 +177,19 @@ async def test_issued_page_tokens_page_and_are_bound_to_their_list(stack: Stack)
     for other_path, value in ((DRAFTS, token), (path, edited)):
         status, body, resp = await stack.call("GET", other_path, params={"page_token": value})
         assert_problem(status, body, resp, 400, "invalid-page-token")
+
+
+async def test_an_attachment_id_gmail_calls_invalid_is_404(stack: Stack) -> None:
+    """An attachment id of the right form that is not the message's: 404, not 502."""
+    status, page, _ = await stack.call("GET", f"/v1/accounts/{ALICE}/messages",
+                                       params={"max_results": "1", "format": "ids"})  # fmt: skip
+    message = page["messages"][0]["id"]
+    for who, prefix in (("alice", "/v1/accounts"), ("op1", "/v1/support/accounts")):
+        path = f"{prefix}/{ALICE}/messages/{message}/attachments/njzPMuD1=="
+        status, body, resp = await stack.call("GET", path, who)
+        assert status in (403, 404), body  # the operator has no basis: refused before Gmail
+        assert resp.content_type == PROBLEM
+    status, body, resp = await stack.call(
+        "GET", f"/v1/accounts/{ALICE}/messages/{message}/attachments/njzPMuD1=="
+    )
+    assert_problem(status, body, resp, 404, "not-found")
