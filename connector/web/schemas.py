@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from connector.web import validation
+
 Schema = dict[str, Any]
 
 OBJECT: Schema = {"type": "object"}
-GMAIL_ID: Schema = {"type": "string", "pattern": "^[0-9a-f]{1,16}$"}
+GMAIL_ID: Schema = {"type": "string", "pattern": validation.GMAIL_ID.pattern}
 ADDRESSES: Schema = {"type": "array", "items": {"type": "string", "maxLength": 1000},
                      "maxItems": 100}  # fmt: skip
 

@@ -19,7 +19,8 @@ from audit.event import IDENTIFIER
 from connector.mime import has_line_break
 from connector.web.problems import ProblemError, ProblemType
 
-GMAIL_ID = re.compile(r"^[0-9a-f]{1,16}$")  # message and thread ids: lowercase hex, < 2^63
+# Message and thread ids: lowercase hex below 2^63 (Gmail calls larger ones "Invalid id value").
+GMAIL_ID = re.compile(r"^(?:[0-9a-f]{1,15}|[0-7][0-9a-f]{15})$")
 DRAFT_ID = re.compile(r"^r-?[0-9]{1,24}$")
 ATTACHMENT_ID = re.compile(r"^[A-Za-z0-9_\-]{1,1024}={0,2}$")
 RECORD_ID = re.compile(r"^[0-9a-f]{32}$")  # consent and access-request ids (uuid4 hex)

@@ -193,3 +193,15 @@ async def test_an_attachment_id_gmail_calls_invalid_is_404(stack: Stack) -> None
         "GET", f"/v1/accounts/{ALICE}/messages/{message}/attachments/njzPMuD1=="
     )
     assert_problem(status, body, resp, 404, "not-found")
+
+
+@pytest.mark.parametrize("gmail_id", ["8000000000000000", "8eaa54fd25a4e2a0", "ffffffffffffffff"])
+async def test_a_gmail_id_past_2_63_is_an_invalid_id(stack: Stack, gmail_id: str) -> None:
+    """Gmail ids are hex below 2^63: a 16-digit id from 8000... up is 400 invalid-id, not 502."""
+    for path in (f"/v1/accounts/{ALICE}/messages/{gmail_id}",
+                 f"/v1/accounts/{ALICE}/threads/{gmail_id}"):  # fmt: skip
+        status, body, resp = await stack.call("GET", path)
+        assert_problem(status, body, resp, 400, "invalid-id")
+    status, body, resp = await stack.call("POST", SEND, json={"to": ["a@example.org"],
+                                                              "reply_to": gmail_id})  # fmt: skip
+    assert_problem(status, body, resp, 400, "invalid-id")
