@@ -64,6 +64,21 @@ class Action(StrEnum):
     # A client's retry of a send already made (same Idempotency-Key): answered, not sent again.
     GMAIL_MESSAGE_SEND_REPLAYED = "gmail.message.send_replayed"
     GMAIL_MESSAGE_MODIFY = "gmail.message.modify"
+    # Organizing the owner's mail (labels, archive, read, star, spam, trash; never a delete)
+    GMAIL_MESSAGE_BATCH_MODIFY = "gmail.message.batch_modify"
+    GMAIL_MESSAGE_TRASH = "gmail.message.trash"
+    GMAIL_MESSAGE_UNTRASH = "gmail.message.untrash"
+    GMAIL_THREAD_LIST = "gmail.thread.list"
+    GMAIL_THREAD_MODIFY = "gmail.thread.modify"
+    GMAIL_THREAD_TRASH = "gmail.thread.trash"
+    GMAIL_THREAD_UNTRASH = "gmail.thread.untrash"
+    GMAIL_LABEL_CREATE = "gmail.label.create"
+    GMAIL_LABEL_UPDATE = "gmail.label.update"
+    GMAIL_LABEL_DELETE = "gmail.label.delete"
+    # Mail settings the client shows (send-as addresses and signatures, vacation responder)
+    GMAIL_SEND_AS_LIST = "gmail.send_as.list"
+    GMAIL_VACATION_READ = "gmail.vacation.read"
+    GMAIL_VACATION_UPDATE = "gmail.vacation.update"
     GMAIL_SYNC = "gmail.sync"
     # Aggregates for internal operations
     AGGREGATE_READ = "aggregate.read"

@@ -7,7 +7,7 @@ Values are Gmail's own JSON shapes (dicts), so the emulator, Google and the fake
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -117,6 +117,53 @@ class MailboxPort(Protocol):
     async def send_message(self, account_id: str, message: OutgoingMessage) -> GmailJson:
         """Send exactly once: an unknown outcome is resolved by an `rfc822msgid:` search."""
         ...
+
+    # -- organizing (gmail.modify; never a permanent delete) ------------------------------
+    async def create_label(self, account_id: str, label: Mapping[str, Any]) -> GmailJson: ...
+
+    async def update_label(
+        self, account_id: str, label_id: str, changes: Mapping[str, Any]
+    ) -> GmailJson: ...
+
+    async def delete_label(self, account_id: str, label_id: str) -> None: ...
+
+    async def modify_message(
+        self, account_id: str, message_id: str, add: Sequence[str], remove: Sequence[str]
+    ) -> GmailJson: ...
+
+    async def batch_modify(
+        self, account_id: str, message_ids: Sequence[str], add: Sequence[str],
+        remove: Sequence[str],
+    ) -> None: ...  # fmt: skip
+
+    async def trash_message(
+        self, account_id: str, message_id: str, *, undo: bool = False
+    ) -> GmailJson: ...
+
+    async def list_threads(
+        self,
+        account_id: str,
+        *,
+        query: str | None = None,
+        label_ids: tuple[str, ...] = (),
+        page_token: str | None = None,
+        max_results: int = 100,
+    ) -> GmailJson: ...
+
+    async def modify_thread(
+        self, account_id: str, thread_id: str, add: Sequence[str], remove: Sequence[str]
+    ) -> GmailJson: ...
+
+    async def trash_thread(
+        self, account_id: str, thread_id: str, *, undo: bool = False
+    ) -> GmailJson: ...
+
+    # -- settings (gmail.settings.basic) -------------------------------------------------
+    async def list_send_as(self, account_id: str) -> GmailJson: ...
+
+    async def get_vacation(self, account_id: str) -> GmailJson: ...
+
+    async def update_vacation(self, account_id: str, settings: Mapping[str, Any]) -> GmailJson: ...
 
 
 @dataclass(frozen=True, slots=True)

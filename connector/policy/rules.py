@@ -272,6 +272,9 @@ class Grant:
 
 _O = Operation
 _HUMAN_READ = frozenset({_O.METADATA_READ, _O.CONTENT_READ, _O.ATTACHMENT_READ})
+# The owner's own changes; a human with a basis reads (_HUMAN_READ) and never gets these.
+_OWN_WRITES = frozenset({_O.DRAFT_READ, _O.DRAFT_WRITE, _O.MESSAGE_SEND, _O.MESSAGE_MODIFY,
+                         _O.LABEL_WRITE, _O.SETTINGS_READ, _O.SETTINGS_WRITE})  # fmt: skip
 _CASEWORK = frozenset({Purpose.SECURITY, Purpose.LEGAL})
 _FEATURE = frozenset({Purpose.USER_FEATURE})
 
@@ -282,9 +285,7 @@ GRANTS: tuple[Grant, ...] = (
         frozenset(
             {
                 *_HUMAN_READ,
-                _O.DRAFT_READ,
-                _O.DRAFT_WRITE,
-                _O.MESSAGE_SEND,
+                *_OWN_WRITES,
                 _O.HISTORY_READ,
                 _O.ACCOUNT_UNLINK,
                 _O.CONSENT_GRANT,

@@ -21,6 +21,10 @@ class Operation(StrEnum):
     DRAFT_READ = "draft.read"  # the owner's own drafts (content he wrote, not yet sent)
     DRAFT_WRITE = "draft.write"
     MESSAGE_SEND = "message.send"
+    MESSAGE_MODIFY = "message.modify"  # label changes (archive, read, star, spam), trash, untrash
+    LABEL_WRITE = "label.write"  # create, rename or delete the owner's own labels
+    SETTINGS_READ = "settings.read"  # send-as addresses, signatures, vacation responder
+    SETTINGS_WRITE = "settings.write"  # the vacation responder
     AGGREGATE_READ = "aggregate.read"
     AUDIT_READ = "audit.read"
     HISTORY_READ = "history.read"  # the owner's view of who accessed the mailbox and why
@@ -45,6 +49,10 @@ MAIL_OPERATIONS: frozenset[Operation] = frozenset(
         Operation.DRAFT_READ,
         Operation.DRAFT_WRITE,
         Operation.MESSAGE_SEND,
+        Operation.MESSAGE_MODIFY,
+        Operation.LABEL_WRITE,
+        Operation.SETTINGS_READ,
+        Operation.SETTINGS_WRITE,
     }
 )
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from connector.ports import GmailJson, OutgoingMessage
@@ -33,6 +33,8 @@ class FakeMailbox:
         self.messages: dict[str, dict[str, GmailJson]] = {}
         self.attachments: dict[tuple[str, str, str], bytes] = {}
         self.drafts: dict[str, dict[str, GmailJson]] = {}
+        self.user_labels: dict[str, dict[str, GmailJson]] = {}
+        self.vacation: dict[str, GmailJson] = {}
         self.calls: list[tuple[str, str]] = []  # (method, account_id)
         self.fail_next: Exception | None = None
         self.last_query: str | None = None
@@ -124,7 +126,10 @@ class FakeMailbox:
         labels = sorted(
             {label for m in self.messages.get(account_id, {}).values() for label in m["labelIds"]}
         )
-        return {"labels": [{"id": label, "name": label} for label in labels]}
+        own = self.user_labels.get(account_id, {})
+        system = [{"id": label, "name": label, "type": "system"} for label in labels
+                  if label not in own]  # fmt: skip
+        return {"labels": system + [dict(label) for label in own.values()]}
 
     async def list_messages(
         self,
@@ -264,3 +269,133 @@ class FakeMailbox:
             account_id, sent["id"], thread_id=sent["threadId"], labels=("SENT",)
         )
         return {k: stored[k] for k in ("id", "threadId", "labelIds")}
+
+    # -- organizing -------------------------------------------------------------------------
+
+    async def create_label(self, account_id: str, label: Mapping[str, Any]) -> GmailJson:
+        self._enter("create_label", account_id)
+        own = self.user_labels.setdefault(account_id, {})
+        if any(existing["name"] == label.get("name") for existing in own.values()):
+            raise FakeMailboxError(409, "duplicate")
+        created = {**label, "id": f"Label_{len(own) + 1}", "type": "user"}
+        own[created["id"]] = created
+        return dict(created)
+
+    def _own_label(self, account_id: str, label_id: str) -> GmailJson:
+        label = self.user_labels.get(account_id, {}).get(label_id)
+        if label is None:
+            raise _not_found()
+        return label
+
+    async def update_label(
+        self, account_id: str, label_id: str, changes: Mapping[str, Any]
+    ) -> GmailJson:
+        self._enter("update_label", account_id)
+        label = self._own_label(account_id, label_id)
+        label.update({k: v for k, v in changes.items() if k not in ("id", "type")})
+        return dict(label)
+
+    async def delete_label(self, account_id: str, label_id: str) -> None:
+        self._enter("delete_label", account_id)
+        self._own_label(account_id, label_id)
+        del self.user_labels[account_id][label_id]
+        for message in self.messages.get(account_id, {}).values():
+            if label_id in message["labelIds"]:
+                message["labelIds"].remove(label_id)
+
+    @staticmethod
+    def _relabel(message: GmailJson, add: Sequence[str], remove: Sequence[str]) -> None:
+        labels = [label for label in message["labelIds"] if label not in remove]
+        message["labelIds"] = labels + [label for label in add if label not in labels]
+
+    async def modify_message(
+        self, account_id: str, message_id: str, add: Sequence[str], remove: Sequence[str]
+    ) -> GmailJson:
+        self._enter("modify_message", account_id)
+        message = self._message(account_id, message_id)
+        self._relabel(message, add, remove)
+        return self._render(message, "minimal")
+
+    async def batch_modify(
+        self, account_id: str, message_ids: Sequence[str], add: Sequence[str],
+        remove: Sequence[str],
+    ) -> None:  # fmt: skip
+        self._enter("batch_modify", account_id)
+        for message_id in message_ids:  # Gmail skips unknown ids in a batchModify
+            message = self.messages.get(account_id, {}).get(message_id)
+            if message is not None:
+                self._relabel(message, add, remove)
+
+    async def trash_message(
+        self, account_id: str, message_id: str, *, undo: bool = False
+    ) -> GmailJson:
+        self._enter("untrash_message" if undo else "trash_message", account_id)
+        message = self._message(account_id, message_id)
+        self._relabel(message, [] if undo else ["TRASH"], ["TRASH"] if undo else [])
+        return self._render(message, "minimal")
+
+    def _thread(self, account_id: str, thread_id: str) -> list[GmailJson]:
+        members = [m for m in self.messages.get(account_id, {}).values()
+                   if m["threadId"] == thread_id]  # fmt: skip
+        if not members:
+            raise _not_found()
+        return sorted(members, key=lambda m: int(m["internalDate"]))
+
+    async def list_threads(
+        self,
+        account_id: str,
+        *,
+        query: str | None = None,
+        label_ids: tuple[str, ...] = (),
+        page_token: str | None = None,
+        max_results: int = 100,
+    ) -> GmailJson:
+        self._enter("list_threads", account_id)
+        self.last_query = query
+        found = [m for m in self.messages.get(account_id, {}).values()
+                 if all(label in m["labelIds"] for label in label_ids)]  # fmt: skip
+        found.sort(key=lambda m: int(m["internalDate"]), reverse=True)
+        threads = list(dict.fromkeys(m["threadId"] for m in found))
+        start = int(page_token or 0)
+        page = threads[start : start + max_results]
+        result: GmailJson = {"resultSizeEstimate": len(threads)}
+        if page:
+            result["threads"] = [{"id": t, "snippet": "", "historyId": "1"} for t in page]
+        if start + max_results < len(threads):
+            result["nextPageToken"] = str(start + max_results)
+        return result
+
+    async def modify_thread(
+        self, account_id: str, thread_id: str, add: Sequence[str], remove: Sequence[str]
+    ) -> GmailJson:
+        self._enter("modify_thread", account_id)
+        members = self._thread(account_id, thread_id)
+        for message in members:
+            self._relabel(message, add, remove)
+        return {"id": thread_id, "messages": [self._render(m, "minimal") for m in members]}
+
+    async def trash_thread(
+        self, account_id: str, thread_id: str, *, undo: bool = False
+    ) -> GmailJson:
+        self._enter("untrash_thread" if undo else "trash_thread", account_id)
+        members = self._thread(account_id, thread_id)
+        for message in members:
+            self._relabel(message, [] if undo else ["TRASH"], ["TRASH"] if undo else [])
+        return {"id": thread_id, "messages": [self._render(m, "minimal") for m in members]}
+
+    # -- settings ---------------------------------------------------------------------------
+
+    async def list_send_as(self, account_id: str) -> GmailJson:
+        self._enter("list_send_as", account_id)
+        primary = {"sendAsEmail": f"{account_id}@example.com", "displayName": "",
+                   "signature": "", "isPrimary": True, "isDefault": True}  # fmt: skip
+        return {"sendAs": [primary]}
+
+    async def get_vacation(self, account_id: str) -> GmailJson:
+        self._enter("get_vacation", account_id)
+        return dict(self.vacation.get(account_id, {"enableAutoReply": False}))
+
+    async def update_vacation(self, account_id: str, settings: Mapping[str, Any]) -> GmailJson:
+        self._enter("update_vacation", account_id)
+        self.vacation[account_id] = dict(settings)
+        return dict(settings)
