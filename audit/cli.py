@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from audit.cli_args import add_db, counted, enum_arg, quiet_broken_pipe, resolve_db
 from audit.cli_common import EXIT_CODES_TEXT, EXIT_OK, EXIT_USAGE, err, record
 from audit.cli_verify import (
     add_receipt_parser,
@@ -52,32 +53,18 @@ def _time(text: str) -> datetime:
 def _add_filters(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("filters (all must match)")
     group.add_argument("--account", help="account id")
-    group.add_argument("--actor-id", help="id of the actor who acted")
+    group.add_argument("--actor-id", help="events done by this actor id (a filter)")
     group.add_argument(
-        "--action",
-        type=Action,
-        choices=list(Action),
-        metavar="ACTION",
-        help="action, e.g. gmail.message.read",
+        "--action", type=enum_arg(Action), metavar="ACTION", help="action, e.g. gmail.message.read"
     )
-    group.add_argument("--purpose", type=Purpose, choices=list(Purpose), metavar="PURPOSE")
-    group.add_argument("--decision", type=Decision, choices=list(Decision))
+    group.add_argument("--purpose", type=enum_arg(Purpose), metavar="PURPOSE")
+    group.add_argument("--decision", type=enum_arg(Decision), metavar="DECISION")
     group.add_argument("--since", type=_time, help="ISO time, inclusive (UTC if no offset)")
     group.add_argument("--until", type=_time, help="ISO time, exclusive (UTC if no offset)")
     group.add_argument("--resource", help="message, thread, draft or attachment id")
 
 
-def _add_db(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--db",
-        required=True,
-        help="audit log URL: sqlite:///PATH or postgresql://USER@HOST:PORT/DB",
-    )
-    parser.add_argument(
-        "--actor",
-        metavar="REVIEWER_ID",
-        help="record this command as done by this reviewer (default: the system actor audit-cli)",
-    )
+_add_db = add_db  # --db (or $CONNECTOR_AUDIT_DATABASE_URL) and --as-reviewer
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -182,12 +169,15 @@ async def _query(log: AuditLog, args: argparse.Namespace) -> int:
 async def _export(log: AuditLog, args: argparse.Namespace) -> int:
     await record(log, args, Action.AUDIT_EXPORTED, Outcome.OK)
     out = args.out.open("w", encoding="utf-8") if args.out else sys.stdout
+    tally = [0]
     try:
-        async for line in export_lines(log.iter_events(_filters(args)), args.format):
+        events = counted(log.iter_events(_filters(args)), tally, err)
+        async for line in export_lines(events, args.format):
             out.write(line)
     finally:
         if args.out:
             out.close()
+    err(f"exported {tally[0]} events ({args.format.value}) to {args.out or 'stdout'}")
     return EXIT_OK
 
 
@@ -227,7 +217,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "verify-receipt":
             return asyncio.run(verify_receipt_command(args))
+        if resolve_db(args) is None:
+            return EXIT_USAGE
         return asyncio.run(_with_log(args))
+    except BrokenPipeError:  # the reader (`| head`) has what it wanted
+        quiet_broken_pipe()
+        return EXIT_OK
     except NotAnAuditLogError as exc:
         err(f"audit: {args.db} is not an audit log: {exc}")
     except (AuditError, InvalidEventError, KeyFormatError, OSError, ValueError) as exc:
