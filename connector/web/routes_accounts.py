@@ -11,6 +11,7 @@ from connector.web.auth import Role
 from connector.web.context import request_id, services
 from connector.web.keys import SETTINGS
 from connector.web.problems import ProblemError, ProblemType
+from connector.web.query_check import LENIENT_QUERY
 from connector.web.routing import QueryParam, RouteSpec, caller_of
 from connector.web.validation import InvalidInputError, account_id, query_text, read_json
 from connector.wiring import Linking
@@ -162,7 +163,8 @@ ROUTES = [
               description="Redirects (303) to the return URL with `link=linked&account_id=...` "
               "or `link=failed&reason=...`; with no return URL set, a plain page (200 or 400).",
               query=(*_STATE_Q, QueryParam("code", {"type": "string"}, "authorization code"),
-                     QueryParam("error", {"type": "string"}, "set when the user declined"))),
+                     QueryParam("error", {"type": "string"}, "set when the user declined")),
+              extra={LENIENT_QUERY: True}),
     RouteSpec("GET", "/v1/accounts", list_accounts, "My linked accounts", "accounts", USER,
               response=_OBJ, errors=(409,)),
     RouteSpec("GET", "/v1/accounts/{account_id}", account_status,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiohttp import web
@@ -14,6 +14,7 @@ from connector.web.auth import Caller, Role
 from connector.web.handler_types import Handler
 from connector.web.keys import CALLER, ROUTE_OPERATION, VERIFIER
 from connector.web.problems import ProblemError, ProblemType
+from connector.web.query_check import LENIENT_QUERY, strict_query
 from connector.web.refusals import record_refusal
 from connector.web.route_policy import permitted_roles, route_operation, route_verdict
 
@@ -84,4 +85,7 @@ def _guard(spec: RouteSpec) -> Handler:
 
 def install(app: web.Application, specs: list[RouteSpec]) -> None:
     for spec in specs:
+        if not spec.extra.get(LENIENT_QUERY):  # checked after authentication, inside the guard
+            declared = frozenset(q.name for q in spec.query)
+            spec = replace(spec, handler=strict_query(spec.handler, declared))  # noqa: PLW2901
         app.router.add_route(spec.method, spec.path, _guard(spec))

@@ -63,3 +63,33 @@ async def test_201_answers_carry_location(stack: Stack) -> None:
         for op in ops.values():
             if "201" in op["responses"]:
                 assert "Location" in op["responses"]["201"]["headers"]
+
+
+async def test_unknown_query_parameters_are_refused_like_unknown_fields(stack: Stack) -> None:
+    """A query parameter the operation does not declare is 422 validation-failed, naming it."""
+    message = await first_message(stack)
+    for who, path in (
+        ("alice", f"/v1/accounts/{ALICE}/messages"),
+        ("alice", f"/v1/accounts/{ALICE}/messages/{message['id']}"),
+        ("op1", "/v1/access-requests"),
+        ("rev", "/v1/audit/events"),
+        (None, "/healthz"),
+    ):
+        status, body, resp = await stack.call(
+            "GET", path, who, params={"surprise": "1", "max_result": "5"}
+        )
+        assert status == 422, (path, body)
+        assert resp.content_type == PROBLEM
+        fields = {e["field"]: e["problem"] for e in body["errors"]}
+        assert fields.keys() >= {"surprise"}, body
+        assert fields["surprise"] == "unknown query parameter"
+
+
+async def test_the_oauth_callback_tolerates_what_google_adds(stack: Stack) -> None:
+    """Google's redirect carries parameters of its own (iss, scope, authuser): not refused."""
+    status, body, _ = await stack.call(
+        "GET", "/v1/oauth/callback", None,
+        params={"state": "s" * 20, "code": "c", "iss": "https://accounts.google.com",
+                "scope": "openid", "authuser": "0"},
+    )  # fmt: skip
+    assert status != 422 or "unknown query parameter" not in str(body)
