@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -80,6 +81,17 @@ def _http_url_or_empty(value: str) -> str:
 def _comma_list(value: object) -> object:
     if isinstance(value, str):
         return tuple(item.strip() for item in value.split(",") if item.strip())
+    return value
+
+
+_FRAME_SOURCE = re.compile(r"^(?:'self'|'none'|https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?)$")
+
+
+def _frame_source(value: str) -> str:
+    # Each value goes into a Content-Security-Policy header: no spaces, quotes or ';' beyond
+    # the two keywords, so a setting cannot add directives.
+    if not _FRAME_SOURCE.fullmatch(value):
+        raise ValueError("must be 'self', 'none' or an origin such as https://platform.example")
     return value
 
 
@@ -160,6 +172,12 @@ class Settings(BaseSettings):
     gmail_max_queue_wait_seconds: Annotated[float, Field(gt=0)] = 10.0
     # Smaller groups would let an aggregate single out one account.
     aggregate_k: Annotated[int, Field(ge=2)] = 5
+    # The web client (/app): the pages that may frame it (CSP frame-ancestors) and how long a
+    # signed-in browser session lasts before the platform must sign the user in again.
+    web_frame_ancestors: Annotated[
+        tuple[Annotated[str, AfterValidator(_frame_source)], ...], BeforeValidator(_comma_list)
+    ] = ("'self'",)
+    web_session_minutes: Annotated[int, Field(ge=5, le=24 * 60)] = 60
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8080
     # `connector serve` worker processes sharing the port (SO_REUSEPORT). Each takes 1/workers

@@ -14,6 +14,13 @@ CONNECTOR_TEST_PG_URL=$(bash scripts/pg.sh start "$pgdir")
 export CONNECTOR_TEST_PG_URL
 export CONNECTOR_REQUIRE_PG=1  # PostgreSQL tests fail, never skip, when the server is missing
 
+# The web client's browser tests drive the OS Chromium through Playwright (never
+# `playwright install`, which downloads a browser of its own); install it when it is missing.
+if ! command -v chromium >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+export CONNECTOR_REQUIRE_BROWSER=1  # browser tests fail, never skip, without Chromium
+
 echo "== ruff"
 .venv/bin/ruff check connector audit tests scripts
 echo "== mypy (strict)"

@@ -44,7 +44,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     | {AUDIT, "connector.policy", "connector.accounts", "connector.inbox", "connector.testing"},
     "connector.web": CORE
     | {AUDIT, GMAIL_ERRORS, "connector.policy", "connector.accounts", "connector.inbox"}
-    | {"connector.wiring"},
+    | {"connector.wiring", "connector.webclient"},  # the app factory mounts the web client
+    # The browser pages reuse web's authentication, route policy, problem mapping and handlers:
+    # the one arrow back up, from the only package web mounts (through `setup_webclient`).
+    "connector.webclient": CORE
+    | {AUDIT, "connector.policy", "connector.web", "connector.wiring"},
     # Command-line entry points sit on top and may use anything.
     **{
         cli: CORE | {AUDIT, "connector.web", "connector.wiring", "connector.emulator"}

@@ -27,6 +27,7 @@ from connector.web.metrics import MeteredSink, Metrics
 from connector.web.middleware import problems, request_id_header
 from connector.web.refusals import refusals
 from connector.web.routing import RouteSpec, install
+from connector.webclient.routes import setup_webclient
 from connector.wiring import (
     AccountsDeps,
     AccountsFactory,
@@ -65,6 +66,7 @@ def create_app(settings: Settings, *, accounts: AccountsFactory) -> web.Applicat
     app[METRICS] = Metrics()
     app[ROUTE_SPECS] = all_routes()
     install(app, app[ROUTE_SPECS])
+    setup_webclient(app)  # the browser pages under /app (not API operations)
     app.cleanup_ctx.extend([_engine, _audit, _session, _services_ctx(accounts), _housekeeping])
     return app
 

@@ -1,0 +1,209 @@
+"""The owner's account pages: sign-in hand-off, accounts and linking, consents, 'Who accessed my
+mail', export my data, unlink. Each calls the service the matching JSON API route calls."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+
+from audit.vocab import ActorKind
+from connector.policy import GranteeKind
+from connector.policy.oversight import event_json
+from connector.web.auth import Role
+from connector.web.context import request_id, services
+from connector.web.errors import to_problem
+from connector.web.problems import SPECS, ProblemError, ProblemType
+from connector.web.routes_human import consent_json
+from connector.web.validation import GMAIL_ID, RECORD_ID, account_id, check_id, path_id
+from connector.webclient.pages import (
+    SESSIONS,
+    Notice,
+    error_page,
+    form_of,
+    form_text,
+    page,
+    redirect,
+    render,
+    session_of,
+)
+from connector.webclient.wording import by_others
+from connector.wiring import Linking
+
+ACC = "/v1/accounts/{account_id}"
+HISTORY_LIMIT = 200
+
+
+def _linking(request: web.Request) -> Linking:
+    linking = services(request).accounts.linking
+    if linking is None:
+        raise ProblemError(ProblemType.CONFLICT, "this deployment links accounts out of band")
+    return linking
+
+
+def _sub(request: web.Request) -> str:
+    return session_of(request).caller.sub
+
+
+# -- sign-in hand-off -------------------------------------------------------------------------
+
+
+async def sign_in(request: web.Request) -> web.StreamResponse:
+    """The platform's JWT (query `token` or form field) becomes a session cookie."""
+    token = request.query.get("token")
+    if request.method == "POST":
+        token = (await request.post()).get("token")  # type: ignore[assignment]
+    if not isinstance(token, str) or not token:
+        return render(request, "signin.html", {})
+    sessions = request.app[SESSIONS]
+    try:
+        _, cookie = sessions.sign_in(token)
+    except Exception as exc:
+        problem = to_problem(exc)
+        if problem is None:
+            raise
+        return error_page(request, problem.status, SPECS[problem.kind].title, problem.detail)
+    # The token leaves the address bar at once (303 to a clean URL; no referrer is ever sent).
+    response = redirect("/app/")
+    sessions.set_cookie(request, response, cookie)
+    return response
+
+
+@page(change=True)
+async def sign_out(request: web.Request) -> web.StreamResponse:
+    sessions = request.app[SESSIONS]
+    sessions.sign_out(session_of(request))
+    response = redirect(f"/app/signin?notice={Notice.SIGNED_OUT}")
+    sessions.clear_cookie(request, response)
+    return response
+
+
+@page()
+async def home(request: web.Request) -> web.StreamResponse:
+    role = session_of(request).caller.role
+    target = {Role.USER: "/app/accounts", Role.OPERATOR: "/app/operator",
+              Role.REVIEWER: "/app/reviewer"}.get(role)  # fmt: skip
+    if target is None:
+        detail = "Administrators configure the service; there are no mail pages."
+        return error_page(request, 403, "Nothing here for your role", detail)
+    return redirect(target)
+
+
+# -- accounts and linking ---------------------------------------------------------------------
+
+
+@page("GET", "/v1/accounts")
+async def accounts(request: web.Request) -> web.StreamResponse:
+    found = await _linking(request).accounts(_sub(request))
+    return render(request, "accounts.html", {"accounts": found, "title": "Your Gmail accounts"})
+
+
+@page("POST", "/v1/accounts/link", change=True)
+async def link(request: web.Request) -> web.StreamResponse:
+    """Link or relink: to the disclosure page, then Google's consent page, then back."""
+    started = await _linking(request).start(_sub(request), request_id=request_id(request))
+    return redirect(started["disclosure_url"])
+
+
+@page("GET", ACC)
+async def unlink_confirm(request: web.Request) -> web.StreamResponse:
+    account = await _linking(request).status(_sub(request), account_id(request))
+    return render(
+        request, "unlink.html", {"account": account, "account_id": account["id"], "title": "Unlink"}
+    )
+
+
+@page("DELETE", ACC, change=True)
+async def unlink(request: web.Request) -> web.StreamResponse:
+    account = account_id(request)
+    receipt = await _linking(request).unlink(_sub(request), account)
+    services(request).inbox.forget_account(account)
+    return render(request, "receipt.html", {"receipt": receipt, "title": "Account unlinked"})
+
+
+# -- consents ---------------------------------------------------------------------------------
+
+
+@page("GET", f"{ACC}/consents")
+async def consents(request: web.Request) -> web.StreamResponse:
+    account = account_id(request)
+    found = await services(request).consents.list_consents(
+        session_of(request).caller.actor, account, request_id=request_id(request)
+    )
+    chosen = [check_id(m, GMAIL_ID, "message id") for m in request.query.getall("message_id", [])]
+    now = services(request).clock()
+    rows = [(c, c.revoked_at is None and c.expires_at > now) for c in found]
+    return render(request, "consents.html", {
+        "account_id": account, "consents": rows, "chosen": chosen[:500],
+        "title": "Access you granted",
+    })  # fmt: skip
+
+
+@page("POST", f"{ACC}/consents", change=True)
+async def grant(request: web.Request) -> web.StreamResponse:
+    account = account_id(request)
+    ids = [
+        check_id(str(m), GMAIL_ID, "message id") for m in form_of(request).getall("message_id", [])
+    ]
+    grantee = form_text(request, "grantee_id", 128)
+    days = form_text(request, "ttl_days", 3)
+    if not ids or not grantee or days not in {"1", "7", "30"}:
+        detail = "choose at least one message, a support person and a duration"
+        raise ProblemError(ProblemType.VALIDATION_FAILED, detail)
+    await services(request).consents.grant_consent(
+        session_of(request).caller.actor, account, ids, GranteeKind.OPERATOR, grantee,
+        ttl=timedelta(days=int(days)), request_id=request_id(request),
+    )  # fmt: skip
+    return redirect(f"/app/accounts/{account}/consents?notice={Notice.CONSENT_GRANTED}")
+
+
+@page("DELETE", "/v1/consents/{consent_id}", change=True)
+async def revoke(request: web.Request) -> web.StreamResponse:
+    consent_id = path_id(request, "consent_id", RECORD_ID, "consent id")
+    consent = await services(request).consents.revoke_consent(
+        session_of(request).caller.actor, consent_id, request_id=request_id(request)
+    )
+    return redirect(f"/app/accounts/{consent.account_id}/consents?notice={Notice.CONSENT_REVOKED}")
+
+
+# -- who accessed my mail, export -------------------------------------------------------------
+
+
+async def _history(request: web.Request, account: str) -> list[Any]:
+    found = await services(request).oversight.history(
+        session_of(request).caller.actor, account, limit=HISTORY_LIMIT, before_seq=None,
+        request_id=request_id(request),
+    )  # fmt: skip
+    return found.events
+
+
+@page("GET", f"{ACC}/access-history")
+async def history(request: web.Request) -> web.StreamResponse:
+    account = account_id(request)
+    rows = by_others(await _history(request, account), _sub(request))
+    return render(request, "history.html", {"account_id": account, "rows": rows,
+                                            "title": "Who accessed my mail"})  # fmt: skip
+
+
+@page("GET", f"{ACC}/access-history")
+async def export(request: web.Request) -> web.StreamResponse:
+    """Everything the connector holds about the account, as one JSON file."""
+    account = account_id(request)
+    actor = session_of(request).caller.actor
+    status = await _linking(request).status(_sub(request), account)
+    granted = await services(request).consents.list_consents(
+        actor, account, request_id=request_id(request)
+    )
+    events = await _history(request, account)
+    body = {
+        "account": status,
+        "consents": [consent_json(c) for c in granted],
+        "access_history": [event_json(e, for_owner=True) for e in events],
+        "accessed_by_others": sum(1 for e in events if e.event.actor.kind is not ActorKind.USER),
+    }
+    return web.Response(
+        body=json.dumps(body, indent=2).encode(), content_type="application/json",
+        headers={"Content-Disposition": f'attachment; filename="my-data-{account}.json"'},
+    )  # fmt: skip

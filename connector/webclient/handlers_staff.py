@@ -1,0 +1,149 @@
+"""Staff consoles. Operators: the access request queue (a second operator approves or dismisses,
+never the requester: the authority decides), a support read that states its basis and shows only
+what the basis covers (the gate refuses the rest), the k-anonymous aggregates. Reviewers: query
+the audit trail with filters, verify it, export it. Every read is the API's own service call."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from aiohttp import web
+
+from audit.event import IDENTIFIER
+from audit.records import QueryFilter
+from audit.vocab import BasisKind, Purpose
+from connector.policy import ApprovalStatus, plans
+from connector.policy.oversight import event_json
+from connector.web import routes_audit
+from connector.web.context import access_context, request_id, services
+from connector.web.routes_audit import report_json
+from connector.web.routes_human import _basis, request_json
+from connector.web.validation import GMAIL_ID, RECORD_ID, check_id, path_id, query_int
+from connector.webclient.mailview import message_view, plain_text
+from connector.webclient.pages import Notice, form_text, page, redirect, render, session_of
+
+AR = "/v1/access-requests"
+CASEWORK = (Purpose.SECURITY.value, Purpose.LEGAL.value)
+
+
+@page("GET", AR)
+async def operator(request: web.Request) -> web.StreamResponse:
+    requests = services(request).access_requests
+    now = services(request).clock()
+    rows = [request_json(r, r.fact.effective_status(now))
+            for r in await requests.list_access_requests()]  # fmt: skip
+    me = session_of(request).caller.sub
+    return render(request, "operator.html", {
+        "open": [r for r in rows if r["status"] == ApprovalStatus.PENDING.value],
+        "decided": [r for r in rows if r["status"] != ApprovalStatus.PENDING.value][:50],
+        "me": me, "purposes": CASEWORK, "title": "Operator console",
+    })  # fmt: skip
+
+
+@page("POST", AR, change=True)
+async def create_request(request: web.Request) -> web.StreamResponse:
+    account = form_text(request, "account_id", 128)
+    purpose = form_text(request, "purpose", 16)
+    ids = [check_id(m.strip(), GMAIL_ID, "message id")
+           for m in form_text(request, "message_ids", 4000).split(",") if m.strip()]  # fmt: skip
+    hours = form_text(request, "duration_hours", 4)
+    await services(request).access_requests.request_access(
+        session_of(request).caller.actor, account,
+        purpose=Purpose(purpose) if purpose in CASEWORK else Purpose.SECURITY,
+        case_reference=form_text(request, "case_reference", 200),
+        reason=form_text(request, "reason", 4000),
+        duration=timedelta(hours=int(hours) if hours in {"1", "24", "72"} else 24),
+        message_ids=ids, time_from=None, time_to=None, legal_hold=False,
+        request_id=request_id(request),
+    )  # fmt: skip
+    return redirect(f"/app/operator?notice={Notice.REQUEST_CREATED}")
+
+
+async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
+    rid = path_id(request, "request_id", RECORD_ID, "access request id")
+    requests = services(request).access_requests
+    decide = requests.approve if approve else requests.dismiss
+    await decide(session_of(request).caller.actor, rid, request_id=request_id(request))
+    notice = Notice.REQUEST_APPROVED if approve else Notice.REQUEST_DISMISSED
+    return redirect(f"/app/operator?notice={notice}")
+
+
+@page("POST", f"{AR}/{{request_id}}/approve", change=True)
+async def approve(request: web.Request) -> web.StreamResponse:
+    return await _decide(request, True)
+
+
+@page("POST", f"{AR}/{{request_id}}/dismiss", change=True)
+async def dismiss(request: web.Request) -> web.StreamResponse:
+    return await _decide(request, False)
+
+
+@page("GET", "/v1/support/accounts/{account_id}/messages/{message_id}")
+async def support_read(request: web.Request) -> web.StreamResponse:
+    """The message the basis covers, as text, with the basis stated above it."""
+    account = form_account(request)
+    message = check_id(request.query.get("message_id", ""), GMAIL_ID, "message id")
+    basis, purpose, case = await _basis(request)
+    ctx = access_context(request, purpose, support_case=case)
+    found = await services(request).gate.run(ctx, plans.message(account, message, "full", basis))
+    view = message_view(found)
+    text = view.text if view.text is not None else plain_text(view.html or "")
+    return render(request, "support_read.html", {
+        "view": view, "text": text, "basis": basis, "purpose": purpose,
+        "account_id": account, "kind": BasisKind, "title": "Support read",
+    })  # fmt: skip
+
+
+def form_account(request: web.Request) -> str:
+    return check_id(request.query.get("account_id", ""), IDENTIFIER, "account id")
+
+
+@page("GET", "/v1/aggregates")
+async def aggregates(request: web.Request) -> web.StreamResponse:
+    today = services(request).clock().date()
+    ctx = access_context(request, Purpose.AGGREGATE_OPS)
+    report = await services(request).gate.aggregates(ctx, today - timedelta(days=6), today)
+    return render(request, "aggregates.html", {"report": report, "title": "Usage aggregates"})
+
+
+# -- reviewers --------------------------------------------------------------------------------
+
+
+def _filters(request: web.Request) -> QueryFilter:
+    return routes_audit._filters(request)
+
+
+@page("GET", "/v1/audit/events")
+async def reviewer(request: web.Request) -> web.StreamResponse:
+    if any(not v for v in request.query.values()):  # a form's empty fields mean "any"
+        return redirect(
+            str(request.rel_url.with_query({k: v for k, v in request.query.items() if v}))
+        )
+    purpose = routes_audit._purpose(request)
+    after = query_int(request, "after_seq", default=0, low=0, high=2**62)
+    found = await services(request).oversight.query(
+        session_of(request).caller.actor, purpose, _filters(request), limit=100,
+        after_seq=after or None, request_id=request_id(request),
+    )  # fmt: skip
+    return render(request, "reviewer.html", {
+        "events": [event_json(e) for e in found.events], "next": found.next_after,
+        "query": dict(request.query), "purposes": CASEWORK, "title": "Audit trail",
+    })  # fmt: skip
+
+
+@page("POST", "/v1/audit/verify", change=True)
+async def verify(request: web.Request) -> web.StreamResponse:
+    purpose = form_text(request, "purpose", 16)
+    report = await services(request).oversight.verify(
+        session_of(request).caller.actor,
+        Purpose(purpose) if purpose in CASEWORK else Purpose.SECURITY,
+        request_id=request_id(request),
+    )  # fmt: skip
+    template = "verify_result.html" if request.headers.get("HX-Request") else "verify.html"
+    return render(request, template, {"report": report_json(report), "title": "Verification"})
+
+
+@page("GET", "/v1/audit/export")
+async def export(request: web.Request) -> web.StreamResponse:
+    """The API's own export handler: the same formats, filters and audit record."""
+    return await routes_audit.export(request)

@@ -1,0 +1,227 @@
+"""Browser tests of the web client: Playwright (Python) driving Debian's Chromium.
+
+The service (real link flow, SQLite, signed audit checkpoints: the demo's settings) and the Gmail
+emulator (consent page shown, not auto-approved) run on loopback in a thread of their own, so the
+tests use Playwright's sync API. One stack and one browser serve the whole session; each test gets
+a fresh browser context (its own cookies). `scripts/test.sh` installs Chromium when it is missing
+and sets CONNECTOR_REQUIRE_BROWSER=1, under which a missing browser fails instead of skipping.
+
+Screenshots go to $CONNECTOR_SCREENSHOTS (the README's are made with
+`CONNECTOR_SCREENSHOTS=docs/screenshots`), else to a temporary directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import threading
+from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from connector.demo import demo_settings
+from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
+from connector.settings import Settings
+from connector.web.app import create_app
+from connector.web.auth import Role, mint_token
+from connector.web.server import ServiceRunner
+from connector.wiring import real_accounts
+
+REQUIRE_BROWSER = os.environ.get("CONNECTOR_REQUIRE_BROWSER") == "1"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
+LAUNCH_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Live:
+    """The running stack, driven from the test thread."""
+
+    directory: Path
+    base: str = ""
+    emu: Emulator = field(init=False)
+    settings: Settings = field(init=False)
+    app: web.Application = field(init=False)
+    tracker_base: str = ""
+    hits: list[str] = field(default_factory=list)  # paths the tracker server was asked for
+    state: dict[str, Any] = field(default_factory=dict)  # what one test leaves for the next
+
+    def __post_init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="webclient-stack", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._ready.wait(60) or self._failed is not None:
+            raise RuntimeError(f"the stack did not start: {self._failed!r}")
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_until_complete(self._serve())
+        except BaseException as exc:  # reported to the waiting test thread
+            self._failed = exc
+            self._ready.set()
+        finally:
+            self._loop.close()
+
+    async def _tracker(self, request: web.Request) -> web.Response:
+        """A stand-in for a sender's tracking server (and a cross-site attacker's page)."""
+        self.hits.append(request.path)
+        page = self.state.get("attacker_page")
+        if request.path == "/attack" and isinstance(page, str):
+            return web.Response(text=page, content_type="text/html")
+        return web.Response(body=b"GIF89a", content_type="image/gif")
+
+    async def _serve(self) -> None:
+        config = EmulatorConfig(seed="webclient", users=2, messages_per_user=6, auto_approve=False)
+        async with run_emulator(config) as emu:
+            port = _free_port()
+            settings = demo_settings(self.directory, emu, port)
+            app = create_app(settings, accounts=real_accounts)
+            runner = ServiceRunner(app, settings)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", port).start()
+            tracker = web.Application()
+            tracker.router.add_route("*", "/{tail:.*}", self._tracker)
+            tracker_runner = web.AppRunner(tracker)
+            await tracker_runner.setup()
+            tracker_port = _free_port()
+            await web.TCPSite(tracker_runner, "127.0.0.1", tracker_port).start()
+            self.emu, self.settings, self.app = emu, settings, app
+            self.base = f"http://127.0.0.1:{port}"
+            # Another site altogether: "localhost" is not the same site as "127.0.0.1".
+            self.tracker_base = f"http://localhost:{tracker_port}"
+            self._stop = asyncio.Event()
+            self._ready.set()
+            try:
+                await self._stop.wait()
+            finally:
+                await tracker_runner.cleanup()
+                await runner.cleanup()
+
+    def call(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run a coroutine on the stack's loop (emulator state, services) and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+
+    def signin_url(self, sub: str, role: Role = Role.USER) -> str:
+        token = mint_token(self.settings, sub, role, ttl_seconds=300)
+        return f"{self.base}/app/signin?token={token}"
+
+
+def _need_browser() -> Any:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        if REQUIRE_BROWSER:
+            pytest.fail("playwright is not installed but the browser tests are required")
+        pytest.skip("playwright is not installed")
+    if not Path(CHROMIUM).is_file():
+        if REQUIRE_BROWSER:
+            pytest.fail(f"no Chromium at {CHROMIUM} but the browser tests are required")
+        pytest.skip("no Chromium: run the suite through scripts/test.sh (apt-get install chromium)")
+    return sync_playwright
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, launched once."""
+    sync_playwright = _need_browser()
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture(scope="session")
+def live(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Live]:
+    """Emulator + service + a tracker server on loopback, for the whole session."""
+    stack = Live(tmp_path_factory.mktemp("webclient"))
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture
+def context(browser: Any) -> Iterator[Any]:
+    """A fresh browser profile (no cookies) per test."""
+    ctx = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+
+
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = os.environ.get("CONNECTOR_SCREENSHOTS")
+    directory = Path(target) if target else tmp_path_factory.mktemp("screenshots")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def link_account(live: Live, context: Any, shots: Path | None = None) -> str:
+    """Alice links her Gmail account in the browser: the web client's button, the disclosure,
+    the emulator's consent page, back. Returns the account id."""
+    page = context.new_page()
+    page.goto(live.signin_url("alice"))
+    page.get_by_role("button", name="Link a Gmail account").click()
+    page.wait_for_url("**/v1/link/disclosure**")
+    if shots is not None:
+        page.screenshot(path=str(shots / "02-disclosure.png"), full_page=True)
+    page.locator("form button[type=submit], form input[type=submit]").first.click()
+    page.wait_for_selector("select[name=login]")
+    page.select_option("select[name=login]", live.emu.users[0])
+    if shots is not None:
+        page.screenshot(path=str(shots / "03-google-consent.png"), full_page=True)
+    page.get_by_role("button", name="Continue").click()
+    page.wait_for_url("**/v1/oauth/callback**")
+    page.goto(f"{live.base}/app/accounts")
+    href = page.get_by_role("link", name="Open inbox").first.get_attribute("href")
+    assert href is not None
+    page.close()
+    return href.split("/")[3]
+
+
+@pytest.fixture(scope="session")
+def alice_account(live: Live, browser: Any, shots: Path) -> str:
+    """Alice's linked account id (linked through the browser once per session)."""
+    if "account" not in live.state:
+        ctx = browser.new_context()
+        try:
+            live.state["account"] = link_account(live, ctx, shots)
+        finally:
+            ctx.close()
+    account: str = live.state["account"]
+    return account
+
+
+def signed_in(live: Live, context: Any, sub: str = "alice", role: Role = Role.USER) -> Any:
+    page = context.new_page()
+    page.goto(live.signin_url(sub, role))
+    return page
