@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import secrets
 import signal
 import socket
@@ -41,6 +42,9 @@ PEOPLE: tuple[tuple[str, Role], ...] = (
     ("op-oscar", Role.OPERATOR),
     ("rev-rita", Role.REVIEWER),
 )
+
+
+JWT_SECRET_FILE = "jwt-secret"
 
 
 class DemoError(RuntimeError):
@@ -76,6 +80,12 @@ def demo_settings(directory: Path, emu: Emulator, port: int) -> Settings:
     # audit database.
     trusted = directory / "audit-trusted-keys.pem"
     trusted.write_text(public_pem(key.public_key()), encoding="ascii")
+    # The JWT secret goes to a file only its owner reads, so `connector token mint` can mint
+    # for this running demo (CONNECTOR_JWT_SECRET_FILE, printed in the banner's export line).
+    jwt_secret = secrets.token_urlsafe(32)
+    fd = os.open(directory / JWT_SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(jwt_secret + "\n")
     return Settings(
         database_url=f"sqlite+aiosqlite:///{directory / 'connector.db'}",
         audit_database_url=f"sqlite:///{directory / 'audit.db'}",
@@ -88,7 +98,7 @@ def demo_settings(directory: Path, emu: Emulator, port: int) -> Settings:
         oauth_client_secret=emu.client_secret,
         oauth_redirect_uris=(f"{base}/v1/oauth/callback",),
         vault_keys=generate_key_entry("demo1"),
-        jwt_secret=secrets.token_urlsafe(32),
+        jwt_secret=jwt_secret,
         audit_signing_key_file=key_file,
         audit_trusted_keys_file=trusted,
         audit_witness_file=directory / "audit-witness.jsonl",
@@ -110,6 +120,14 @@ class Demo:
     http: aiohttp.ClientSession
     tokens: dict[str, str]
     account_id: str = ""
+    directory: Path = Path()
+
+    async def message_ids(self, count: int) -> list[str]:
+        """Ids of the newest `count` messages in alice's mailbox (for the printed examples)."""
+        path = f"/v1/accounts/{self.account_id}/messages?max_results={count}"
+        status, page = await self.call("GET", path, "alice")
+        _expect(status == 200, f"list: {status}")
+        return [m["id"] for m in page["messages"]]
 
     def auth(self, who: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -179,7 +197,8 @@ async def _stack(
             # a browser's cookie jar (the link flow is bound to it), loopback hosts allowed
             jar = aiohttp.CookieJar(unsafe=True)
             async with aiohttp.ClientSession(cookie_jar=jar) as http:
-                demo = Demo(f"http://127.0.0.1:{port}", settings, emu, http, tokens)
+                demo = Demo(f"http://127.0.0.1:{port}", settings, emu, http, tokens,
+                            directory=directory)  # fmt: skip
                 await demo.link_alice()
                 yield demo
         finally:
@@ -237,7 +256,25 @@ async def walkthrough(demo: Demo, say: Any) -> None:
     say(f"deletion receipt: signed, audit event seq {check.audit_seq} hash {check.audit_hash}")
 
 
-def _print_banner(demo: Demo) -> None:
+def _exports(demo: Demo, mid: str, other: str) -> str:
+    """One `export` line that sets everything the README walkthrough uses, pasted as-is: the
+    venv's bin first on PATH (`audit`, `connector`), the service, the account, every token, two
+    message ids, the demo directory, the JWT secret file (`connector token mint`) and the audit
+    database (`audit ...` without --db)."""
+    t = demo.tokens
+    state = demo.directory
+    values = {
+        "PATH": f"{Path(sys.executable).parent}:$PATH",
+        "BASE": demo.base, "ACC": demo.account_id,
+        "U": t["alice"], "O": t["op-olivia"], "O2": t["op-oscar"], "R": t["rev-rita"],
+        "MID": mid, "OTHER": other, "DEMO": str(state),
+        "CONNECTOR_JWT_SECRET_FILE": str(state / JWT_SECRET_FILE),
+        "CONNECTOR_AUDIT_DATABASE_URL": demo.settings.audit_database_url,
+    }  # fmt: skip
+    return "export " + " ".join(f'{name}="{value}"' for name, value in values.items())
+
+
+def _print_banner(demo: Demo, mid: str, other: str) -> None:
     t = demo.tokens
     acc = demo.account_id
     lines = [
@@ -249,16 +286,17 @@ def _print_banner(demo: Demo) -> None:
         "Bearer tokens (valid 12 h):",
         *[f"  {sub:<10} {role.value:<9} {t[sub]}" for sub, role in PEOPLE],
         "",
-        "Try:",
-        f'  export U="{t["alice"]}" O="{t["op-olivia"]}" R="{t["rev-rita"]}"',
-        f'  curl -s -H "Authorization: Bearer $U" {demo.base}/v1/accounts/{acc}/messages',
-        f'  curl -s -H "Authorization: Bearer $U" -H "Content-Type: application/json" '
-        f'-d \'{{"to":["bob@example.com"],"subject":"Hi","text":"Hello"}}\' '
-        f"{demo.base}/v1/accounts/{acc}/messages/send",
-        f'  curl -s -H "Authorization: Bearer $O" '
-        f"{demo.base}/v1/support/accounts/{acc}/messages/<id>   # refused: no basis",
-        f'  curl -s -H "Authorization: Bearer $U" {demo.base}/v1/accounts/{acc}/access-history',
-        f'  curl -s -X POST -H "Authorization: Bearer $R" {demo.base}/v1/audit/verify',
+        "In another terminal, paste this line, then the README's walkthrough (or these):",
+        f"  {_exports(demo, mid, other)}",
+        '  curl -s -H "Authorization: Bearer $U" "$BASE/v1/accounts/$ACC/messages"',
+        '  curl -s -H "Authorization: Bearer $U" -H "Content-Type: application/json" '
+        '-d \'{"to":["bob@example.com"],"subject":"Hi","text":"Hello"}\' '
+        '"$BASE/v1/accounts/$ACC/messages/send"',
+        '  curl -s -H "Authorization: Bearer $O" '
+        '"$BASE/v1/support/accounts/$ACC/messages/$MID"   # refused: no basis',
+        '  curl -s -H "Authorization: Bearer $U" "$BASE/v1/accounts/$ACC/access-history"',
+        '  curl -s -X POST -H "Authorization: Bearer $R" "$BASE/v1/audit/verify"',
+        "  connector token mint --sub alice --role user   # more tokens for this demo",
         "",
         f"  {_audit_verify_command(demo.settings)}",
     ]
@@ -286,7 +324,8 @@ async def _main(args: argparse.Namespace) -> int:
                 return 1
             sys.stdout.write("demo smoke: all steps behaved\n")
             return 0
-        _print_banner(demo)
+        mid, other = await demo.message_ids(2)
+        _print_banner(demo, mid, other)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -298,6 +337,9 @@ async def _main(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     configure_logging("console", "WARNING")
+    # absolute, so the printed paths work from any directory; not resolved, so a symbolic
+    # link is still seen (and refused) as one
+    args.dir = os.path.abspath(args.dir or ("var/demo-smoke" if args.smoke else "var/demo"))
     try:
         return asyncio.run(_main(args))
     except DemoDirError as exc:

@@ -22,9 +22,13 @@ import os
 import sys
 from pathlib import Path
 
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+
 from connector.accounts.vault import KeyRing, Vault, generate_key_entry
+from connector.db import is_unavailable
 from connector.errors import VaultError
-from connector.settings import Settings
+from connector.settings import Settings, SettingsError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -119,6 +123,20 @@ def run(args: argparse.Namespace) -> int:
             audit_url = args.audit_db or settings.audit_database_url
             return asyncio.run(_rotate(settings, db_url, audit_url, args.new_key_id))
         return asyncio.run(_status(settings, db_url))
-    except VaultError as exc:
+    except (VaultError, SettingsError) as exc:
         _err(str(exc))
         return 2
+    except sa_exc.DBAPIError as exc:  # a database that is not there yet, or not reachable
+        _err(_database_problem(args, exc))
+        return 2
+
+
+def _database_problem(args: argparse.Namespace, exc: sa_exc.DBAPIError) -> str:
+    url = args.db or Settings.from_env().database_url
+    shown = make_url(url).render_as_string(hide_password=True)
+    if is_unavailable(exc):
+        return f"cannot reach the connector database {shown}: {type(exc.orig).__name__}"
+    return (
+        f"the connector database {shown} has no connector tables yet: run `connector migrate` "
+        f"first ({type(exc.orig).__name__})"
+    )

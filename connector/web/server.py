@@ -118,6 +118,10 @@ def serve(
         await runner.setup()
         try:
             await web.TCPSite(runner, host, port, reuse_port=reuse_port).start()
+            # where it answers, once the port is open (the address really bound: port 0 too)
+            for bound, bound_port, *_ in runner.addresses:
+                shown = f"[{bound}]" if ":" in bound else bound
+                log.info("listening", url=f"http://{shown}:{bound_port}")
             await asyncio.Event().wait()  # until a signal raises GracefulExit
         finally:
             await runner.cleanup()
