@@ -233,7 +233,7 @@ async def walkthrough(demo: Demo, say: Any) -> None:
     )
     _expect(status == 403, f"unconsented read should be refused, got {status}")
     say(f"refused read: {second} -> 403 {', '.join(refused['reasons'])}")
-    status, history = await demo.call("GET", f"{acc}/access-history?limit=20", "alice")
+    status, history = await demo.call("GET", f"{acc}/access-history?max_results=20", "alice")
     _expect(status == 200, f"history: {status}")
     seen = {(e["actor"]["id"], e["decision"]) for e in history["events"]}
     _expect(("op-olivia", "allow") in seen and ("op-olivia", "deny") in seen,

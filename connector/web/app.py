@@ -20,7 +20,14 @@ from connector.db import create_engine, migrate
 from connector.logs import get_logger
 from connector.policy.recorder import Recorder
 from connector.settings import Settings
-from connector.web import routes_accounts, routes_audit, routes_health, routes_human, routes_inbox
+from connector.web import (
+    routes_accounts,
+    routes_audit,
+    routes_health,
+    routes_human,
+    routes_inbox,
+    routes_organize,
+)
 from connector.web.auth import TokenVerifier
 from connector.web.keys import METRICS, ROUTE_SPECS, SERVICES, SETTINGS, VERIFIER
 from connector.web.metrics import MeteredSink, Metrics
@@ -49,6 +56,7 @@ def all_routes() -> list[RouteSpec]:
         *routes_health.ROUTES,
         *routes_accounts.ROUTES,
         *routes_inbox.ROUTES,
+        *routes_organize.ROUTES,
         *routes_human.ROUTES,
         *routes_audit.ROUTES,
     ]

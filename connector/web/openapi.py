@@ -18,7 +18,7 @@ PATH_SCHEMAS: dict[str, dict[str, Any]] = {
     for name, pattern in (
         ("account_id", IDENTIFIER), ("message_id", v.GMAIL_ID), ("thread_id", v.GMAIL_ID),
         ("draft_id", v.DRAFT_ID), ("attachment_id", v.ATTACHMENT_ID),
-        ("consent_id", v.RECORD_ID), ("request_id", v.RECORD_ID),
+        ("consent_id", v.RECORD_ID), ("request_id", v.RECORD_ID), ("label_id", v.LABEL_ID),
     )
 }  # fmt: skip
 

@@ -1,4 +1,7 @@
-"""Page tokens are the service's own: a cursor sealed with an HMAC and bound to one list.
+"""One pagination style for every list: `page_token` and `max_results` in; the items and
+`next_page_token` (null on the last page) out.
+
+Page tokens are the service's own: a cursor sealed with an HMAC and bound to one list.
 
 The cursor underneath (Gmail's page token, an audit sequence number) is sealed under a key
 derived from `CONNECTOR_AUDIT_HASH_KEY` together with the list and the caller it was issued to.
@@ -15,14 +18,20 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Sequence
+from typing import TypeVar
 
 from aiohttp import web
 
 from connector.web.context import services
 from connector.web.problems import ProblemError, ProblemType
-from connector.web.routing import caller_of
+from connector.web.routing import QueryParam, caller_of
+from connector.web.validation import query_int
+
+T = TypeVar("T")
 
 MAX_TOKEN_CHARS = 1024
+LIST_PAGE, LIST_MAX_PAGE = 100, 1000  # the lists the service holds (records, audit events)
 _TAG_BYTES = 16
 _LABEL = b"connector page token v1"
 
@@ -84,3 +93,37 @@ def cursor_in(request: web.Request, tokens: PageTokens) -> str | None:
     """The cursor the request's `page_token` carries, or None for the first page."""
     token = request.query.get("page_token")
     return None if token is None else tokens.open(token)
+
+
+def page_params(*, default: int, high: int) -> tuple[QueryParam, ...]:
+    """The two query parameters every list declares."""
+    return (
+        QueryParam("page_token", {"type": "string", "maxLength": MAX_TOKEN_CHARS},
+                   "the previous page's next_page_token; leave out for the first page"),
+        QueryParam("max_results", {"type": "integer", "minimum": 1, "maximum": high,
+                                   "default": default}, "page size"),
+    )  # fmt: skip
+
+
+def page_size(request: web.Request, *, default: int, high: int) -> int:
+    return query_int(request, "max_results", default=default, low=1, high=high)
+
+
+def seal_next(tokens: PageTokens, cursor: str | int | None) -> str | None:
+    """The next page's token, or None on the last page."""
+    return None if cursor is None else tokens.seal(str(cursor))
+
+
+def int_cursor(request: web.Request, tokens: PageTokens) -> int | None:
+    """A sequence-number cursor (audit lists); sealed by us, so always an integer."""
+    cursor = cursor_in(request, tokens)
+    return None if cursor is None else int(cursor)
+
+
+def slice_page(
+    request: web.Request, items: Sequence[T], tokens: PageTokens, *, default: int, high: int
+) -> tuple[Sequence[T], str | None]:
+    """One page of a list the service holds whole (consents, access requests, accounts)."""
+    start = int_cursor(request, tokens) or 0
+    end = start + page_size(request, default=default, high=high)
+    return items[start:end], seal_next(tokens, end if end < len(items) else None)

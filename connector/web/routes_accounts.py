@@ -10,9 +10,11 @@ from connector.accounts.http_linking import BROWSER_COOKIE, TICKET_TTL, new_brow
 from connector.web.auth import Role
 from connector.web.context import request_id, services
 from connector.web.keys import SETTINGS
+from connector.web.paging import LIST_MAX_PAGE, LIST_PAGE, page_params, page_tokens, slice_page
 from connector.web.problems import ProblemError, ProblemType
 from connector.web.query_check import LENIENT_QUERY
 from connector.web.routing import QueryParam, RouteSpec, caller_of
+from connector.web.schemas import page_of
 from connector.web.validation import InvalidInputError, account_id, query_text, read_json
 from connector.wiring import Linking
 
@@ -121,7 +123,10 @@ async def callback(request: web.Request) -> web.Response:
 
 async def list_accounts(request: web.Request) -> web.Response:
     found = await _linking(request).accounts(caller_of(request).sub)
-    return web.json_response({"accounts": found})
+    page, next_token = slice_page(
+        request, found, page_tokens(request, "accounts"), default=LIST_PAGE, high=LIST_MAX_PAGE
+    )
+    return web.json_response({"accounts": list(page), "next_page_token": next_token})
 
 
 async def account_status(request: web.Request) -> web.Response:
@@ -166,7 +171,8 @@ ROUTES = [
                      QueryParam("error", {"type": "string"}, "set when the user declined")),
               extra={LENIENT_QUERY: True}),
     RouteSpec("GET", "/v1/accounts", list_accounts, "My linked accounts", "accounts", USER,
-              response=_OBJ, errors=(409,)),
+              response=page_of("accounts", _OBJ), errors=(409,),
+              query=page_params(default=LIST_PAGE, high=LIST_MAX_PAGE)),
     RouteSpec("GET", "/v1/accounts/{account_id}", account_status,
               "Account status: linked, granted features, needs relinking", "accounts", USER,
               response=_OBJ, errors=(400, 403, 404, 409)),

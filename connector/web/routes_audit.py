@@ -16,12 +16,20 @@ from connector.policy.oversight import event_json
 from connector.web import schemas as s
 from connector.web.auth import Role
 from connector.web.context import request_id, services
+from connector.web.paging import (
+    LIST_MAX_PAGE,
+    LIST_PAGE,
+    int_cursor,
+    page_params,
+    page_size,
+    page_tokens,
+    seal_next,
+)
 from connector.web.routing import QueryParam, RouteSpec, caller_of
 from connector.web.validation import (
     InvalidInputError,
     account_id,
     query_choice,
-    query_int,
     query_text,
     query_time,
 )
@@ -67,15 +75,16 @@ def _filters(request: web.Request) -> QueryFilter:
 
 async def query_events(request: web.Request) -> web.Response:
     filters = _filters(request)
-    after = query_int(request, "after_seq", default=0, low=0, high=2**62)
-    limit = query_int(request, "limit", default=100, low=1, high=1000)
+    tokens = page_tokens(request, "audit-events")
     page = await services(request).oversight.query(
-        caller_of(request).actor, _purpose(request), filters, limit=limit,
-        after_seq=after or None, request_id=request_id(request),
+        caller_of(request).actor, _purpose(request), filters,
+        limit=page_size(request, default=LIST_PAGE, high=LIST_MAX_PAGE),
+        after_seq=int_cursor(request, tokens), request_id=request_id(request),
     )  # fmt: skip
-    return web.json_response(
-        {"events": [event_json(e) for e in page.events], "next": page.next_after}
-    )
+    return web.json_response({
+        "events": [event_json(e) for e in page.events],
+        "next_page_token": seal_next(tokens, page.next_after),
+    })  # fmt: skip
 
 
 def report_json(report: VerifyReport) -> dict[str, Any]:
@@ -115,17 +124,19 @@ async def export(request: web.Request) -> web.StreamResponse:
 
 async def access_history(request: web.Request) -> web.Response:
     account = account_id(request)
-    before = query_int(request, "before_seq", default=0, low=0, high=2**62)
-    limit = query_int(request, "limit", default=100, low=1, high=1000)
+    tokens = page_tokens(request, "access-history", account)
     page = await services(request).oversight.history(
-        caller_of(request).actor, account, limit=limit, before_seq=before or None,
-        request_id=request_id(request),
+        caller_of(request).actor, account,
+        limit=page_size(request, default=LIST_PAGE, high=LIST_MAX_PAGE),
+        before_seq=int_cursor(request, tokens), request_id=request_id(request),
     )  # fmt: skip
-    return web.json_response(
-        {"events": [event_json(e, for_owner=True) for e in page.events], "next": page.next_after}
-    )
+    return web.json_response({
+        "events": [event_json(e, for_owner=True) for e in page.events],
+        "next_page_token": seal_next(tokens, page.next_after),
+    })  # fmt: skip
 
 
+_PAGE = page_params(default=LIST_PAGE, high=LIST_MAX_PAGE)
 _PURPOSE = QueryParam("purpose", {"enum": list(_CASEWORK)}, "why you read (default security)")
 _FILTERS = (
     QueryParam("account_id", {"type": "string"}, "only this account"),
@@ -141,9 +152,7 @@ _FILTERS = (
 ROUTES = [
     RouteSpec("GET", "/v1/audit/events", query_events, "Query the audit trail", "audit",
               REVIEWER, response=s.EVENT_PAGE, errors=(403, 422, 503),
-              query=(_PURPOSE, *_FILTERS,
-                     QueryParam("after_seq", {"type": "integer"}, "cursor"),
-                     QueryParam("limit", {"type": "integer", "maximum": 1000}, "page size"))),
+              query=(_PURPOSE, *_FILTERS, *_PAGE)),
     RouteSpec("POST", "/v1/audit/verify", verify,
               "Verify the hash chain and signed checkpoints", "audit", REVIEWER,
               query=(_PURPOSE,), response={"type": "object", "properties": {
@@ -160,6 +169,5 @@ ROUTES = [
     RouteSpec("GET", "/v1/accounts/{account_id}/access-history", access_history,
               "Who accessed my mailbox and why", "accounts", USER, response=s.EVENT_PAGE,
               errors=(400, 403, 422, 503),
-              query=(QueryParam("before_seq", {"type": "integer"}, "cursor"),
-                     QueryParam("limit", {"type": "integer", "maximum": 1000}, "page size"))),
+              query=_PAGE),
 ]  # fmt: skip

@@ -22,6 +22,7 @@ from connector.policy.records import AccessRequestRecord
 from connector.web import schemas as s
 from connector.web.auth import Role
 from connector.web.context import access_context, request_id, services
+from connector.web.paging import LIST_MAX_PAGE, LIST_PAGE, page_params, page_tokens, slice_page
 from connector.web.routes_inbox import stream_attachment
 from connector.web.routing import QueryParam, RouteSpec, caller_of
 from connector.web.validation import (
@@ -106,7 +107,13 @@ async def list_consents(request: web.Request) -> web.Response:
     consents = await services(request).consents.list_consents(
         caller_of(request).actor, account, request_id=request_id(request)
     )
-    return web.json_response({"consents": [consent_json(c) for c in consents]})
+    page, next_token = slice_page(
+        request, consents, page_tokens(request, "consents", account), default=LIST_PAGE,
+        high=LIST_MAX_PAGE,
+    )  # fmt: skip
+    return web.json_response(
+        {"consents": [consent_json(c) for c in page], "next_page_token": next_token}
+    )
 
 
 async def revoke_consent(request: web.Request) -> web.Response:
@@ -155,9 +162,12 @@ async def list_access_requests(request: web.Request) -> web.Response:
     status = None if choice == "any" else ApprovalStatus(choice)
     records = await services(request).access_requests.list_access_requests(status=status)
     now = services(request).clock()
-    return web.json_response(
-        {"access_requests": [request_json(r, r.fact.effective_status(now)) for r in records]}
-    )
+    tokens = page_tokens(request, f"access-requests:{choice}")
+    page, next_token = slice_page(request, records, tokens, default=LIST_PAGE, high=LIST_MAX_PAGE)
+    return web.json_response({
+        "access_requests": [request_json(r, r.fact.effective_status(now)) for r in page],
+        "next_page_token": next_token,
+    })  # fmt: skip
 
 
 def _request_id_param(request: web.Request) -> str:
@@ -303,8 +313,8 @@ ROUTES = [
               status=201, request=s.CONSENT_CREATE, response=s.CONSENT,
               errors=(400, 403, 413, 415, 422, 503)),
     RouteSpec("GET", f"{_ACC}/consents", list_consents, "List consents on an account",
-              "consents", USER, response={"type": "object", "properties": {
-                  "consents": {"type": "array", "items": s.CONSENT}}}, errors=(400, 403)),
+              "consents", USER, response=s.page_of("consents", s.CONSENT), errors=(400, 403),
+              query=page_params(default=LIST_PAGE, high=LIST_MAX_PAGE)),
     RouteSpec("DELETE", "/v1/consents/{consent_id}", revoke_consent, "Revoke a consent",
               "consents", USER, response=s.CONSENT, errors=(400, 403, 404, 503)),
     RouteSpec("POST", _AR, create_access_request,
@@ -313,9 +323,9 @@ ROUTES = [
               response=s.ACCESS_REQUEST, errors=(400, 403, 413, 415, 422, 503)),
     RouteSpec("GET", _AR, list_access_requests, "The access request queue", "access requests",
               OPERATOR, query=(QueryParam("status", {"enum": ["any", *ApprovalStatus]},
-                                          "filter on effective status"),),
-              response={"type": "object", "properties": {
-                  "access_requests": {"type": "array", "items": s.ACCESS_REQUEST}}},
+                                          "filter on effective status"),
+                               *page_params(default=LIST_PAGE, high=LIST_MAX_PAGE)),
+              response=s.page_of("access_requests", s.ACCESS_REQUEST),
               errors=(403, 422)),
     RouteSpec("GET", f"{_AR}/{{request_id}}", get_access_request, "One access request",
               "access requests", OPERATOR, response=s.ACCESS_REQUEST, errors=(400, 403, 404)),

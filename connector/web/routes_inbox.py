@@ -18,7 +18,14 @@ from connector.policy import AccessContext, plans
 from connector.web import schemas as s
 from connector.web.auth import Role
 from connector.web.context import access_context, services
-from connector.web.paging import PageTokens, cursor_in, page_tokens
+from connector.web.paging import (
+    PageTokens,
+    cursor_in,
+    page_params,
+    page_size,
+    page_tokens,
+    seal_next,
+)
 from connector.web.problems import ProblemError, ProblemType
 from connector.web.routing import QueryParam, RouteSpec
 from connector.web.validation import (
@@ -33,13 +40,13 @@ from connector.web.validation import (
     check_id,
     path_id,
     query_choice,
-    query_int,
     query_text,
     read_json,
 )
 
 USER = frozenset({Role.USER})
 READ_FORMATS = ("full", "metadata", "minimal", "raw")
+GMAIL_PAGE, GMAIL_MAX_PAGE = 25, 100  # Gmail lists at most 500; metadata for 100 is one batch
 _DRAFT_FIELDS = {"to", "cc", "bcc", "subject", "text", "html", "attachments", "reply_to"}
 
 
@@ -111,13 +118,15 @@ def parse_draft(
 # -- reading --------------------------------------------------------------------------------
 
 
-def _sealed(page: Mapping[str, Any], tokens: PageTokens) -> dict[str, Any]:
-    """Gmail's page with its nextPageToken replaced by the service's sealed token."""
-    out = dict(page)
-    gmail_next = out.pop("nextPageToken", None)
-    if isinstance(gmail_next, str):
-        out["nextPageToken"] = tokens.seal(gmail_next)
-    return out
+def _gmail_page(page: Mapping[str, Any], key: str, tokens: PageTokens) -> dict[str, Any]:
+    """Gmail's list page in the service's shape: the items (always present), the sealed
+    next_page_token (null on the last page) and Gmail's result_size_estimate."""
+    gmail_next = page.get("nextPageToken")
+    return {
+        key: list(page.get(key) or []),
+        "next_page_token": seal_next(tokens, gmail_next if isinstance(gmail_next, str) else None),
+        "result_size_estimate": int(page.get("resultSizeEstimate") or 0),
+    }
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -127,11 +136,11 @@ async def list_messages(request: web.Request) -> web.Response:
     detail = query_choice(request, "format", ("metadata", "ids"), "metadata")
     page = await services(request).inbox.search(
         _ctx(request), account, query=query_text(request, "q"), label_ids=labels,
-        page_token=cursor_in(request, tokens), max_results=query_int(
-            request, "max_results", default=25, low=1, high=100),
+        page_token=cursor_in(request, tokens),
+        max_results=page_size(request, default=GMAIL_PAGE, high=GMAIL_MAX_PAGE),
         with_metadata=detail == "metadata",
     )  # fmt: skip
-    return web.json_response(_sealed(page, tokens))
+    return web.json_response(_gmail_page(page, "messages", tokens))
 
 
 async def get_message(request: web.Request) -> web.Response:
@@ -195,9 +204,9 @@ async def list_drafts(request: web.Request) -> web.Response:
     tokens = page_tokens(request, "drafts", account)
     page = await services(request).gate.run(_ctx(request), plans.draft_list(
         account, page_token=cursor_in(request, tokens),
-        max_results=query_int(request, "max_results", default=25, low=1, high=100),
+        max_results=page_size(request, default=GMAIL_PAGE, high=GMAIL_MAX_PAGE),
     ))  # fmt: skip
-    return web.json_response(_sealed(page, tokens))
+    return web.json_response(_gmail_page(page, "drafts", tokens))
 
 
 async def create_draft(request: web.Request) -> web.Response:
@@ -259,10 +268,7 @@ async def send_message(request: web.Request) -> web.Response:
 
 
 _ACC = "/v1/accounts/{account_id}"
-_PAGE = (
-    QueryParam("page_token", {"type": "string"}, "the previous page's nextPageToken"),
-    QueryParam("max_results", {"type": "integer", "minimum": 1, "maximum": 100}, "page size"),
-)
+_PAGE = page_params(default=GMAIL_PAGE, high=GMAIL_MAX_PAGE)
 _FMT = QueryParam("format", {"enum": list(READ_FORMATS)}, "Gmail format (default full)")
 _IDEM_TEXT = (
     "retries with the same key never send twice: the first send's answer is replayed for 24 h; "
@@ -288,7 +294,7 @@ ROUTES = [
               get_attachment, "Download an attachment (streamed)", "inbox", USER,
               response_type="application/octet-stream", errors=(400, 403, 404, 409, 429, 503)),
     RouteSpec("GET", f"{_ACC}/drafts", list_drafts, "List drafts", "drafts", USER,
-              response=s.GMAIL_JSON, query=_PAGE, errors=(400, 403, 404, 409, 429, 503)),
+              response=s.DRAFT_PAGE, query=_PAGE, errors=(400, 403, 404, 409, 429, 503)),
     RouteSpec("POST", f"{_ACC}/drafts", create_draft, "Create a draft (new or reply)", "drafts",
               USER, status=201, request=s.DRAFT, response=s.GMAIL_JSON,
               errors=(400, 403, 404, 409, 413, 415, 422, 429, 503)),

@@ -9,6 +9,22 @@ from connector.web import validation
 Schema = dict[str, Any]
 
 OBJECT: Schema = {"type": "object"}
+NEXT_PAGE_TOKEN: Schema = {
+    "type": ["string", "null"],
+    "description": "pass as page_token for the next page; null on the last page",
+}
+
+
+def page_of(key: str, item: Schema, **extra: Schema) -> Schema:
+    """A list page: `key` holds the items, `next_page_token` the way on."""
+    return {
+        "type": "object",
+        "required": [key, "next_page_token"],
+        "properties": {key: {"type": "array", "items": item}, "next_page_token": NEXT_PAGE_TOKEN,
+                       **extra},
+    }  # fmt: skip
+
+
 GMAIL_ID: Schema = {"type": "string", "pattern": validation.GMAIL_ID.pattern}
 ADDRESSES: Schema = {"type": "array", "items": {"type": "string", "maxLength": 1000},
                      "maxItems": 100}  # fmt: skip
@@ -48,14 +64,9 @@ SEND: Schema = {
 }
 
 GMAIL_JSON: Schema = {"type": "object", "description": "Gmail API resource, as Gmail returns it"}
-MESSAGE_PAGE: Schema = {
-    "type": "object",
-    "properties": {
-        "messages": {"type": "array", "items": GMAIL_JSON},
-        "nextPageToken": {"type": "string"},
-        "resultSizeEstimate": {"type": "integer"},
-    },
-}
+_ESTIMATE: Schema = {"type": "integer", "description": "Gmail's estimate of the total"}
+MESSAGE_PAGE: Schema = page_of("messages", GMAIL_JSON, result_size_estimate=_ESTIMATE)
+DRAFT_PAGE: Schema = page_of("drafts", GMAIL_JSON, result_size_estimate=_ESTIMATE)
 
 CONSENT_CREATE: Schema = {
     "type": "object",
@@ -130,10 +141,4 @@ AUDIT_EVENT: Schema = {
         "resources": {"type": "array", "items": OBJECT},
     },
 }
-EVENT_PAGE: Schema = {
-    "type": "object",
-    "properties": {
-        "events": {"type": "array", "items": AUDIT_EVENT},
-        "next": {"type": ["integer", "null"], "description": "cursor for the next page"},
-    },
-}
+EVENT_PAGE: Schema = page_of("events", AUDIT_EVENT)

@@ -168,7 +168,7 @@ async def test_issued_page_tokens_page_and_are_bound_to_their_list(stack: Stack)
     path = f"/v1/accounts/{ALICE}/messages"
     status, first, _ = await stack.call("GET", path, params={"max_results": "5"})
     assert status == 200
-    token = first["nextPageToken"]
+    token = first["next_page_token"]
     status, second, _ = await stack.call("GET", path, params={"max_results": "5",
                                                               "page_token": token})  # fmt: skip
     assert status == 200

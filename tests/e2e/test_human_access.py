@@ -123,10 +123,15 @@ async def test_legal_hold_is_hidden_from_the_owner(stack: Stack) -> None:
 async def test_reviewer_query_verify_export_are_audited(stack: Stack) -> None:
     """Reviewers query, verify and export; each call is itself in the audit log."""
     await first_message(stack)
-    status, page, _ = await stack.call("GET", "/v1/audit/events", "rev", params={"limit": "5"})
+    status, page, _ = await stack.call("GET", "/v1/audit/events", "rev",
+                                       params={"max_results": "5"})  # fmt: skip
     assert status == 200
     assert len(page["events"]) == 5
-    assert page["next"] == 5
+    assert [e["seq"] for e in page["events"]] == [1, 2, 3, 4, 5]
+    status, more, _ = await stack.call("GET", "/v1/audit/events", "rev", params={
+        "max_results": "5", "page_token": page["next_page_token"]})  # fmt: skip
+    assert status == 200
+    assert more["events"][0]["seq"] == 6
     status, report, _ = await stack.call("POST", "/v1/audit/verify", "rev")
     assert status == 200
     assert report["ok"] is True
