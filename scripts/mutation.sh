@@ -27,7 +27,7 @@ JOBS="${MUTATION_JOBS:-1}"
 MODULES=(
   "policy|connector/policy/rules.py|tests/policy/test_rules_pinned.py tests/policy/test_rules_table.py"
   "chain|audit/chain.py|tests/audit/test_chain_pinned.py tests/audit/test_verify_pinned.py"
-  "verify|audit/verify.py|tests/audit/test_verify_pinned.py"
+  "verify|audit/verify.py|tests/audit/test_verify_pinned.py tests/audit/test_verify_witness_pinned.py"
   "encoding|audit/encoding.py|tests/audit/test_encoding_pinned.py tests/audit/test_encoding.py tests/audit/test_chain_pinned.py"
   "vault|connector/accounts/vault.py|tests/linking/test_vault_pinned.py"
   "link_state|connector/accounts/link_state.py|tests/linking/test_link_state_pinned.py"
@@ -95,42 +95,8 @@ EOF
     return 1
   fi
   (cd "$WORK" && "$ROOT/.venv/bin/mutmut" results --all true >"$WORK/results.txt" 2>>"$log")
-  "$PY" - "$name" "$WORK/results.txt" "$EQUIVALENT" <<'EOF'
-import json, sys
-name, results, equivalent_file = sys.argv[1:4]
-status = {}
-for line in open(results, encoding="utf-8"):
-    line = line.strip()
-    if ": " in line:
-        mutant, _, state = line.rpartition(": ")
-        status[mutant] = state
-equivalent = set()
-try:
-    for line in open(equivalent_file, encoding="utf-8"):
-        parts = [p.strip() for p in line.split("|")]
-        if len(parts) >= 3 and parts[0] == name and not line.lstrip().startswith("#"):
-            equivalent.add(parts[1])
-except FileNotFoundError:
-    pass
-count = lambda *states: sum(1 for s in status.values() if s in states)
-survivors = sorted(m for m, s in status.items() if s == "survived")
-argued = [m for m in survivors if m in equivalent]
-generated = len(status)
-killed = count("killed", "caught by type check")
-denominator = generated - len(argued)
-print(json.dumps({
-    "module": name,
-    "generated": generated,
-    "killed": killed,
-    "survived": len(survivors),
-    "timeout": count("timeout"),
-    "no_tests": count("no tests"),
-    "equivalent": len(argued),
-    "score": round(killed / denominator, 4) if denominator else 1.0,
-    "raw_score": round(killed / generated, 4) if generated else 1.0,
-    "survivors": [m for m in survivors if m not in equivalent],
-}))
-EOF
+  "$PY" "$ROOT/scripts/mutation_summary.py" "$name" "$WORK" "$ROOT/.venv/bin/mutmut" \
+    "$EQUIVALENT"
 }
 
 ran=0

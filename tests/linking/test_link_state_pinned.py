@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from connector.accounts.link_state import LinkStateStore, PendingLink, state_hash
+from connector.accounts.link_state import LinkStateStore, PendingLink, TicketClaims, state_hash
 from connector.accounts.vault import KeyRing, SecretKind, Vault
 from connector.db import create_engine, migrate
 
@@ -75,11 +75,16 @@ async def test_create_then_consume_returns_the_link(store: LinkStateStore) -> No
     assert got.scopes == PENDING.scopes
 
 
-async def test_relink_target_is_kept(store: LinkStateStore) -> None:
-    """A relink names its account, and consume returns it."""
-    relink = PendingLink(**{**_fields(PENDING), "account_id": "acct7"})
-    await store.create(STATE, relink, _nothing)
-    assert await store.consume(STATE) == relink
+@pytest.mark.parametrize(
+    "change",
+    [{"account_id": "acct7"}, {"browser_hash": "b" * 64}, {"return_url": "https://app.example/x"}],
+    ids=["relink target", "browser", "return url"],
+)
+async def test_optional_fields_are_kept(store: LinkStateStore, change: dict[str, str]) -> None:
+    """A relink target, the binding browser and the return URL each come back as stored."""
+    link = PendingLink(**{**_fields(PENDING), **change})
+    await store.create(STATE, link, _nothing)
+    assert await store.consume(STATE) == link
 
 
 def _fields(link: PendingLink) -> dict[str, object]:
@@ -169,3 +174,51 @@ async def test_reprs_hide_secrets(store: LinkStateStore) -> None:
     text_ = repr(PENDING)
     assert text_ == f"PendingLink(account_id=None, expires_at={PENDING.expires_at!r})"
     assert PENDING.code_verifier not in text_
+
+
+EXPIRES = T0 + timedelta(minutes=10)
+
+
+async def ticket_rows(engine: AsyncEngine) -> list[tuple[object, ...]]:
+    async with engine.connect() as conn:
+        result = await conn.execute(
+            text("SELECT ticket_hash, browser_hash FROM accounts_link_ticket ORDER BY 1")
+        )
+        return [tuple(r) for r in result]
+
+
+async def test_the_first_browser_claims_a_ticket(engine: AsyncEngine) -> None:
+    """The first claim wins; the same browser again is still the owner; another is refused."""
+    claims = TicketClaims(engine)
+    assert await claims.claim("ticket1", "browserA", EXPIRES) is True
+    assert await claims.claim("ticket1", "browserA", EXPIRES) is True
+    assert await claims.claim("ticket1", "browserB", EXPIRES) is False
+    assert await ticket_rows(engine) == [(state_hash("ticket1"), "browserA")]
+
+
+async def test_owned_by_names_only_the_claiming_browser(engine: AsyncEngine) -> None:
+    """owned_by is true for the claiming browser only, and false for an unclaimed ticket."""
+    claims = TicketClaims(engine)
+    assert await claims.owned_by("ticket1", "browserA") is False
+    await claims.claim("ticket1", "browserA", EXPIRES)
+    assert await claims.owned_by("ticket1", "browserA") is True
+    assert await claims.owned_by("ticket1", "browserB") is False
+    assert await claims.owned_by("ticket2", "browserA") is False
+
+
+async def test_tickets_are_independent(engine: AsyncEngine) -> None:
+    """Another ticket is claimed afresh by another browser."""
+    claims = TicketClaims(engine)
+    await claims.claim("ticket1", "browserA", EXPIRES)
+    assert await claims.claim("ticket2", "browserB", EXPIRES) is True
+    assert await claims.owned_by("ticket2", "browserB") is True
+
+
+async def test_ticket_purge_keeps_tickets_expiring_at_now(engine: AsyncEngine) -> None:
+    """purge_expired(now) removes tickets that expired before now, not one expiring at now."""
+    claims = TicketClaims(engine)
+    await claims.claim("old", "b", EXPIRES - timedelta(microseconds=1))
+    await claims.claim("edge", "b", EXPIRES)
+    await claims.purge_expired(EXPIRES)
+    assert await ticket_rows(engine) == [(state_hash("edge"), "b")]
+    assert await claims.claim("old", "other", EXPIRES) is True  # purged: free again

@@ -346,7 +346,7 @@ def test_the_owner_has_no_other_purpose(req: PolicyRequest, purpose: Purpose) ->
     assert decide(replace(req, purpose=purpose)) == Deny(DEFAULT_RULE, (R.PURPOSE_NOT_PERMITTED,))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(
     st.one_of(owner_requests(), consent_requests(), approval_requests(), decide_requests()),
     st.sampled_from(sorted(FORBIDDEN_PURPOSES)),
@@ -359,7 +359,7 @@ def test_a_forbidden_purpose_is_never_allowed(req: PolicyRequest, purpose: Purpo
     assert verdict.reasons[0] is R.PURPOSE_FORBIDDEN
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(consent_requests(), st.frozensets(st.sampled_from(["x1", "x2", "x3"]), min_size=1))
 def test_a_consent_never_opens_another_message(req: PolicyRequest, more: frozenset[str]) -> None:
     """An allowed consent-based read that adds messages the consent does not name is denied."""
@@ -368,7 +368,7 @@ def test_a_consent_never_opens_another_message(req: PolicyRequest, more: frozens
     )
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(consent_requests(), non_negative, st.booleans())
 def test_expired_or_revoked_consent_never_allows(
     req: PolicyRequest, ago: timedelta, revoke: bool
@@ -383,7 +383,7 @@ def test_expired_or_revoked_consent_never_allows(
     assert decide(dead) == Deny("operator.consented_support", (reason,))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(approval_requests(), st.sampled_from(["expired", "never", *ApprovalStatus]))
 def test_dead_approval_never_allows(req: PolicyRequest, death: str) -> None:
     """An approval that expired, has no expiry, or is not approved denies for exactly that."""
@@ -402,7 +402,7 @@ def test_dead_approval_never_allows(req: PolicyRequest, death: str) -> None:
     assert decide(dead) == Deny("operator.approved_access", (reason,))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(decide_requests(), approval_requests())
 def test_nobody_approves_their_own_request(decider: PolicyRequest, user: PolicyRequest) -> None:
     """Deciding one's own request is denied; using a self-approved request is denied too."""
