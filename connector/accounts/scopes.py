@@ -16,6 +16,7 @@ GMAIL_READONLY = _GMAIL + "readonly"
 GMAIL_SEND = _GMAIL + "send"
 GMAIL_COMPOSE = _GMAIL + "compose"
 GMAIL_MODIFY = _GMAIL + "modify"
+GMAIL_SETTINGS_BASIC = _GMAIL + "settings.basic"
 # Non-sensitive; lets the owner see which address is linked. Optional: a user may untick it.
 USERINFO_EMAIL = "https://www.googleapis.com/auth/userinfo.email"
 FORBIDDEN_SCOPES = frozenset({"https://mail.google.com/"})
@@ -25,19 +26,28 @@ class Feature(StrEnum):
     READ = "read"  # list, search and read messages
     SEND = "send"  # send messages
     DRAFTS = "drafts"  # create, edit and send drafts
+    # Off by default: asked for only when the user turns them on (incremental authorization).
+    ORGANIZE = "organize"  # labels, archive, read/unread, star, spam, trash (never delete)
+    SETTINGS = "settings"  # send-as addresses and signatures (read), vacation responder
 
 
 _REQUIRED: dict[Feature, str] = {
     Feature.READ: GMAIL_READONLY,
     Feature.SEND: GMAIL_SEND,
     Feature.DRAFTS: GMAIL_COMPOSE,
+    Feature.ORGANIZE: GMAIL_MODIFY,
+    Feature.SETTINGS: GMAIL_SETTINGS_BASIC,
 }
+# What a link asks for unless the user turns more on.
+DEFAULT_FEATURES: tuple[Feature, ...] = (Feature.READ, Feature.SEND, Feature.DRAFTS)
 # Broader scopes Google also accepts for the feature's calls (granted by an earlier version,
 # say); the connector never requests them, but does not refuse a feature they already allow.
 _ALSO_SATISFIED_BY: dict[Feature, frozenset[str]] = {
     Feature.READ: frozenset({GMAIL_MODIFY}),
     Feature.SEND: frozenset({GMAIL_COMPOSE, GMAIL_MODIFY}),
     Feature.DRAFTS: frozenset({GMAIL_MODIFY}),
+    Feature.ORGANIZE: frozenset(),
+    Feature.SETTINGS: frozenset(),
 }
 
 # Shown on the disclosure page, next to each scope, before the user is sent to Google.
@@ -46,6 +56,11 @@ SCOPE_PURPOSES: dict[str, str] = {
     "Read-only: the connector cannot change or delete mail with it.",
     GMAIL_SEND: "Send: send the messages you write in the platform, only when you press Send.",
     GMAIL_COMPOSE: "Drafts: save, edit and send drafts you write in the platform.",
+    GMAIL_MODIFY: "Organize: archive, label, mark read or unread, star, report spam and move to "
+    "trash when you ask for it in the platform. It cannot delete mail permanently, and it is "
+    "asked for only because you turned Organize on.",
+    GMAIL_SETTINGS_BASIC: "Settings: show your send-as addresses and signatures and read or "
+    "change your vacation responder when you ask; asked for only because you turned it on.",
     USERINFO_EMAIL: "Your address: show you which Gmail address is linked.",
 }
 

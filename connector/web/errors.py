@@ -47,6 +47,20 @@ def _rate_limited(exc: BaseException) -> ProblemError:
     )  # fmt: skip
 
 
+def _sending_paused(exc: BaseException) -> ProblemError:
+    """Gmail's mail-sending limit: no send until the time Gmail named, hours away maybe."""
+    assert isinstance(exc, g.SendingPausedError)
+    wait = max(1, round(exc.retry_after or 1))
+    until = exc.until.isoformat().replace("+00:00", "Z")
+    return ProblemError(
+        ProblemType.RATE_LIMITED,
+        f"Gmail's mail-sending limit was reached: sending is paused for this account until "
+        f"{until}; reading and organizing still work",
+        extra={**_gmail_reason(exc), "sending_paused_until": until},
+        headers={"Retry-After": str(wait)},
+    )  # fmt: skip
+
+
 def _queue_too_long(exc: BaseException) -> ProblemError:
     assert isinstance(exc, g.QuotaWaitExceededError)
     return ProblemError(
@@ -77,9 +91,12 @@ def _needs_relink(exc: BaseException) -> ProblemError:
 
 def _scope_not_granted(exc: BaseException) -> ProblemError:
     assert isinstance(exc, e.ScopeNotGrantedError)
+    grant = {"method": "POST", "href": f"/v1/accounts/{exc.account_id}/features",
+             "body": {"features": [exc.feature]}}  # fmt: skip
     return ProblemError(
-        ProblemType.SCOPE_NOT_GRANTED, str(exc),
-        extra={"scope": exc.scope, "feature": exc.feature, "account_id": exc.account_id},
+        ProblemType.SCOPE_NOT_GRANTED, f"{exc}; to turn it on: POST {grant['href']}",
+        extra={"scope": exc.scope, "feature": exc.feature, "account_id": exc.account_id,
+               "grant": grant},
     )  # fmt: skip
 
 
@@ -151,6 +168,7 @@ PROBLEMS: Mapping[type[BaseException], Builder] = {
         ProblemType.NOT_FOUND, "Gmail has no such message, thread, draft or attachment"
     ),
     g.RateLimitedError: _rate_limited,
+    g.SendingPausedError: _sending_paused,
     g.QuotaWaitExceededError: _queue_too_long,
     g.ServerError: _gmail_unavailable,
     g.NetworkError: _gmail_unavailable,
