@@ -29,7 +29,7 @@ from connector.ports import GmailJson, MailboxPort
 from connector.web import schemas as s
 from connector.web.auth import Role
 from connector.web.context import access_context, services
-from connector.web.paging import cursor_in, page_tokens
+from connector.web.paging import cursor_in, page_params, page_size, page_tokens, seal_next
 from connector.web.problems import ProblemError, ProblemType
 from connector.web.routing import QueryParam, RouteSpec
 from connector.web.validation import (
@@ -39,13 +39,13 @@ from connector.web.validation import (
     account_id,
     check_id,
     path_id,
-    query_int,
     query_text,
     read_json,
 )
 
 T = TypeVar("T")
 USER = frozenset({Role.USER})
+_PAGE, _MAX_PAGE = 25, 100  # threads per page: default and most
 MAX_LABEL_CHANGES = 100  # label ids per modify (Gmail has no lower cap; this bounds the record)
 
 
@@ -191,14 +191,16 @@ async def list_threads(request: web.Request) -> web.Response:
     plan = organize.thread_list(
         account, query=query_text(request, "q"), label_ids=labels,
         page_token=cursor_in(request, tokens),
-        max_results=query_int(request, "max_results", default=25, low=1, high=100),
+        max_results=page_size(request, default=_PAGE, high=_MAX_PAGE),
     )  # fmt: skip
     found: GmailJson = await _run(request, Feature.READ, plan)
-    page = dict(found)
-    gmail_next = page.pop("nextPageToken", None)
-    if isinstance(gmail_next, str):
-        page["nextPageToken"] = tokens.seal(gmail_next)
-    return web.json_response(page)
+    gmail_next = found.get("nextPageToken")
+    # The service's list shape: items always present, sealed next_page_token (null at the end)
+    return web.json_response({
+        "threads": list(found.get("threads") or []),
+        "next_page_token": seal_next(tokens, gmail_next if isinstance(gmail_next, str) else None),
+        "result_size_estimate": int(found.get("resultSizeEstimate") or 0),
+    })  # fmt: skip
 
 
 async def modify_thread(request: web.Request) -> web.Response:
@@ -343,8 +345,7 @@ _EW = (400, 403, 404, 409, 415, 422, 429, 503)
 _LIST = (
     QueryParam("q", {"type": "string"}, "Gmail search query"),
     QueryParam("label", {"type": "string"}, "label id (repeatable)"),
-    QueryParam("page_token", {"type": "string"}, "the previous page's nextPageToken"),
-    QueryParam("max_results", {"type": "integer", "minimum": 1, "maximum": 100}, "page size"),
+    *page_params(default=_PAGE, high=_MAX_PAGE),
 )
 _IDS: Any = {"type": "array", "items": {"type": "string"}, "maxItems": MAX_LABEL_CHANGES}
 CHANGE: Any = {

@@ -85,7 +85,7 @@ async def test_threads_list_page_modify_and_trash(stack: Stack) -> None:
     await _audited_ok(stack, resp, Action.GMAIL_THREAD_LIST)
     status, page2, _ = await stack.call("GET", f"{ACC}/threads",
                                         params={"max_results": "2",
-                                                "page_token": page["nextPageToken"]})  # fmt: skip
+                                                "page_token": page["next_page_token"]})  # fmt: skip
     assert status == 200
     assert not {t["id"] for t in page2["threads"]} & {t["id"] for t in page["threads"]}
     status, _, _ = await stack.call("GET", f"{ACC}/threads", params={"page_token": "garbage"})
