@@ -3,7 +3,7 @@
 #
 #   scripts/mutation.sh            every module below, one after the other
 #   scripts/mutation.sh verify     just one (policy, chain, verify, encoding, vault, link_state,
-#                                  send_keys)
+#                                  send_keys, link_checks)
 #
 # Each module is mutated in a throwaway copy of the working tree (tracked and untracked,
 # non-ignored files), never in place, and its mutants are run against only the fast unit tests
@@ -23,7 +23,8 @@ PY="$ROOT/.venv/bin/python"
 EQUIVALENT="$ROOT/scripts/mutation-equivalent.txt"
 JOBS="${MUTATION_JOBS:-1}"
 
-# module name | file to mutate | the fast unit tests that concern it
+# module name | file to mutate | the fast unit tests that concern it [| mutant names (fnmatch)
+# when only part of the file is the module: the link-state checks are one method of oauth.py]
 MODULES=(
   "policy|connector/policy/rules.py|tests/policy/test_rules_pinned.py tests/policy/test_rules_table.py"
   "chain|audit/chain.py|tests/audit/test_chain_pinned.py tests/audit/test_verify_pinned.py"
@@ -32,6 +33,7 @@ MODULES=(
   "vault|connector/accounts/vault.py|tests/linking/test_vault_pinned.py"
   "link_state|connector/accounts/link_state.py|tests/linking/test_link_state_pinned.py"
   "send_keys|connector/inbox/send_keys.py|tests/test_send_keys_pinned.py tests/test_send_keys.py"
+  "link_checks|connector/accounts/oauth.py|tests/linking/test_link_checks_pinned.py|connector.accounts.oauth.xǁLinkServiceǁ_state_problem__mutmut_*"
 )
 
 if ! "$PY" -c "import mutmut, sys; sys.exit(mutmut.__version__ != '$MUTMUT_VERSION')" 2>/dev/null
@@ -53,7 +55,7 @@ cleanup() {
 trap cleanup EXIT
 
 run_module() {
-  local name="$1" target="$2" tests="$3"
+  local name="$1" target="$2" tests="$3" pattern="${4:-}"
   cleanup
   WORK="$(mktemp -d "${TMPDIR:-/tmp}/mutation-$name.XXXXXX")"
   # A copy of the working tree as it is now: tracked and untracked files git does not ignore.
@@ -89,26 +91,29 @@ text = open(path, encoding="utf-8").read()
 open(path, "w", encoding="utf-8").write(re.sub(r"(?ms)^\[tool\.mutmut\].*?(?=^\[|\Z)", "", text))
 EOF
   local log="$WORK/mutmut.log"
-  if ! (cd "$WORK" && "$ROOT/.venv/bin/mutmut" run --max-children "$JOBS" >"$log" 2>&1); then
+  local only=()
+  if [[ -n "$pattern" ]]; then only=("$pattern"); fi
+  if ! (cd "$WORK" && "$ROOT/.venv/bin/mutmut" run --max-children "$JOBS" "${only[@]}" \
+        >"$log" 2>&1); then
     echo "mutmut failed for $name; last lines of its log:" >&2
     tail -n 40 "$log" >&2
     return 1
   fi
   (cd "$WORK" && "$ROOT/.venv/bin/mutmut" results --all true >"$WORK/results.txt" 2>>"$log")
   "$PY" "$ROOT/scripts/mutation_summary.py" "$name" "$WORK" "$ROOT/.venv/bin/mutmut" \
-    "$EQUIVALENT"
+    "$EQUIVALENT" "${pattern:-*}"
 }
 
 ran=0
 for spec in "${MODULES[@]}"; do
-  IFS='|' read -r name target tests <<<"$spec"
+  IFS='|' read -r name target tests pattern <<<"$spec"
   if [[ $# -gt 0 && "$1" != "$name" ]]; then
     continue
   fi
   ran=1
-  run_module "$name" "$target" "$tests"
+  run_module "$name" "$target" "$tests" "$pattern"
 done
 if [[ $ran -eq 0 ]]; then
-  echo "unknown module ${1:-}; known: policy chain verify encoding vault link_state send_keys" >&2
+  echo "unknown module ${1:-}; known: policy chain verify encoding vault link_state send_keys link_checks" >&2
   exit 2
 fi

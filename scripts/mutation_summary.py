@@ -1,15 +1,17 @@
 """One module's mutmut results as one JSON line (called by scripts/mutation.sh).
 
-    python scripts/mutation_summary.py MODULE WORKDIR MUTMUT EQUIVALENT_FILE
+    python scripts/mutation_summary.py MODULE WORKDIR MUTMUT EQUIVALENT_FILE [PATTERN]
 
 Reads `WORKDIR/results.txt` (the output of `mutmut results --all true`), and the equivalence
 file, whose lines are `module | mutant id | mutated line | why`. A survivor counts as argued
 equivalent only when both its id and its mutated line (from `mutmut show`, whitespace
 normalised) match a line of the file, so a renumbering of mutants can never hide a new one.
+PATTERN (fnmatch, default `*`) keeps only the mutants of the part of the file that is the module.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import subprocess
 import sys
@@ -45,10 +47,11 @@ def argued(path: Path, module: str) -> dict[str, str]:
 
 def main() -> None:
     module, work, mutmut, equivalent_file = sys.argv[1:5]
+    pattern = sys.argv[5] if len(sys.argv) > 5 else "*"
     status: dict[str, str] = {}
     for line in Path(work, "results.txt").read_text("utf-8").splitlines():
         mutant, sep, state = line.strip().rpartition(": ")
-        if sep:
+        if sep and fnmatch.fnmatchcase(mutant, pattern):
             status[mutant] = state
     known = argued(Path(equivalent_file), module)
     survivors = sorted(m for m, s in status.items() if s == "survived")
