@@ -30,6 +30,7 @@ import contextlib
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -186,11 +187,16 @@ class Emulator:
         token_uri=info["token_uri"])` yourself.
         """
         issued = self.issue_tokens(email, scopes)
+        # `token` and `expiry` (google-auth's own keys, naive UTC) make the credentials valid
+        # as loaded, so an unmodified client never refreshes (through Google) before expiry.
+        expiry = datetime.now(UTC) + timedelta(seconds=int(issued["expires_in"]))
         return {
             "type": "authorized_user",
             "client_id": self.client_id,
             "client_secret": self.client_secret,
             "refresh_token": issued["refresh_token"],
+            "token": issued["access_token"],
+            "expiry": expiry.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "token_uri": self.token_uri,
             "scopes": issued["scope"].split(),
             "account": self._require_user(email),

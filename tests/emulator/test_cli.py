@@ -9,6 +9,7 @@ import sys
 
 import pytest
 from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import build
 
 from connector.emulator import cli
 
@@ -76,6 +77,17 @@ def test_print_credentials_subprocess() -> None:
             assert info["type"] == "authorized_user"
             assert info["token_uri"].endswith("/token")
             assert Credentials.from_authorized_user_info(info).refresh_token
+        creds = Credentials.from_authorized_user_info(infos[0])
+        assert creds.valid  # the printed access token and expiry: usable without a refresh
+        assert creds.token == infos[0]["token"]
+        port = int(infos[0]["token_uri"].split(":")[-1].split("/")[0])
+        service = build("gmail", "v1", credentials=creds, static_discovery=True,
+                        client_options={"api_endpoint": f"http://127.0.0.1:{port}/"})  # fmt: skip
+        try:
+            profile = service.users().getProfile(userId="me").execute()  # unmodified client
+        finally:
+            service.close()
+        assert profile["emailAddress"] == "alice@example.com"
         assert proc.poll() is None  # still serving
     finally:
         proc.terminate()
