@@ -27,7 +27,7 @@ TAGS = frozenset({
     "thead", "tr", "u", "ul",
 })  # fmt: skip
 ATTRIBUTES = {
-    "*": {"style", "title", "align", "dir", "lang"},
+    "*": {"id", "style", "title", "align", "dir", "lang"},  # ids get the prefix below
     "a": {"href"},
     "img": {"src", "alt", "width", "height"},
     "td": {"colspan", "rowspan", "width", "valign"},
@@ -43,6 +43,7 @@ SAFE_CSS = frozenset({
     "height", "vertical-align", "white-space",
 })  # fmt: skip
 REMOTE = ("http://", "https://", "//")
+ID_PREFIX = "mail-"  # a mail's ids cannot collide with anything but its own frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +143,7 @@ def sanitize(html: str, *, remote_allowed: bool) -> SafeHtml:
         attributes={k: set(v) for k, v in ATTRIBUTES.items()}, attribute_filter=keep,
         url_schemes={"http", "https", "mailto", "data"}, link_rel="noopener noreferrer",
         set_tag_attribute_values={"a": {"target": "_blank"}},
-        filter_style_properties=set(SAFE_CSS), url_relative="deny",
+        filter_style_properties=set(SAFE_CSS), url_relative="deny", id_prefix=ID_PREFIX,
     )  # fmt: skip
     return SafeHtml(clean, blocked)
 

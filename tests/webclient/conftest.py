@@ -223,5 +223,6 @@ def alice_account(live: Live, browser: Any, shots: Path) -> str:
 
 def signed_in(live: Live, context: Any, sub: str = "alice", role: Role = Role.USER) -> Any:
     page = context.new_page()
+    page.set_default_timeout(10_000)  # a page here answers in milliseconds: fail fast
     page.goto(live.signin_url(sub, role))
     return page
