@@ -5,6 +5,9 @@
     one at a time, in the same run against the same emulator.
 (b) full metadata sync of M messages with the legacy quota on (250 units/user/s,
     messages.get = 5): units/s achieved as a fraction of the ceiling, and rate-limit answers.
+(c) archiving A messages (remove INBOX) with the legacy quota on: one messages.batchModify per
+    1,000 ids (50 units each) vs one messages.modify per message (5 units each): Gmail calls,
+    units charged (and what the per-minute regime would charge) and seconds.
 
 The emulator runs on its own event loop in a background thread so that the synchronous
 baseline can block without stalling it. Usage: python scripts/bench_gmail.py [--quick]
@@ -30,6 +33,7 @@ from googleapiclient.discovery import build
 from connector.emulator.quota import QuotaConfig, QuotaRegime
 from connector.emulator.server import Emulator, EmulatorConfig, run_emulator_in_thread
 from connector.gmail import GmailClient, QuotaPolicy
+from connector.gmail_facts import PER_MINUTE_UNITS
 from connector.logs import configure_logging
 from connector.ports import AccessToken
 
@@ -112,15 +116,53 @@ async def quota_sync(emu: Emulator, email: str) -> dict[str, Any]:
     }
 
 
+async def archive(emu: Emulator, email: str, count: int) -> dict[str, Any]:
+    """Archive `count` inbox messages both ways, each on its own fresh set of messages."""
+    box = emu.state.mailbox(email)
+    assert box is not None
+    raw = f"From: a@example.com\r\nTo: {email}\r\nSubject: bulk\r\n\r\nx\r\n".encode()
+    emu.set_quota(QuotaConfig(regime=QuotaRegime.LEGACY))
+    tokens = StaticTokens(emu.issue_tokens(email)["access_token"])
+    out: dict[str, Any] = {"messages": count}
+    async with aiohttp.ClientSession() as session:
+        client = GmailClient(
+            emu.gmail_endpoint, tokens, session, quota=QuotaPolicy.for_regime("legacy")
+        )
+        for way in ("batch_modify", "modify_each"):
+            ids = [box.add_message(raw, ["INBOX", "UNREAD"]).id for _ in range(count)]
+            emu.stats.reset()
+            start = time.perf_counter()
+            if way == "batch_modify":
+                await client.batch_modify(email, ids, [], ["INBOX"])
+            else:
+                await asyncio.gather(
+                    *(client.modify_message(email, mid, [], ["INBOX"]) for mid in ids)
+                )
+            elapsed = time.perf_counter() - start
+            assert all("INBOX" not in box.messages[i].label_ids for i in ids)
+            calls = sum(emu.stats.requests.values())
+            method = "messages.batchModify" if way == "batch_modify" else "messages.modify"
+            out[way] = {
+                "gmail_calls": calls,
+                "units": emu.stats.units_by_user[email],
+                "units_per_minute_regime": calls * PER_MINUTE_UNITS[method],
+                "seconds": round(elapsed, 3),
+                "rate_limit_errors": emu.stats.rate_limited,
+            }
+    out["speedup"] = round(out["modify_each"]["seconds"] / out["batch_modify"]["seconds"], 1)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--metadata-messages", type=int, default=2000)
     parser.add_argument("--sync-messages", type=int, default=3000)
+    parser.add_argument("--archive-messages", type=int, default=1000)
     args = parser.parse_args()
     configure_logging("console", "WARNING")
     logging.getLogger("googleapiclient").setLevel(logging.ERROR)
     size = max(args.metadata_messages, args.sync_messages)
-    config = EmulatorConfig(seed="bench", users=2, messages_per_user=size)
+    config = EmulatorConfig(seed="bench", users=3, messages_per_user=size)
     with run_emulator_in_thread(config) as emu:
         email_a, email_b = emu.users[0], emu.users[1]
         box = emu.state.mailbox(email_a)
@@ -132,6 +174,9 @@ def main() -> None:
         for m in emu.state.mailbox(email_b).messages.values():
             _ = m.parsed
         sync = asyncio.run(asyncio.wait_for(quota_sync(emu, email_b), timeout=300))
+        archived = asyncio.run(
+            asyncio.wait_for(archive(emu, emu.users[2], args.archive_messages), timeout=300)
+        )
     print(
         json.dumps(
             {
@@ -142,6 +187,7 @@ def main() -> None:
                     "speedup": round(base_s / ours_s, 1),
                 },
                 "quota_sync": sync,
+                "archive": archived,
             }
         )
     )
