@@ -274,6 +274,12 @@ def _exports(demo: Demo, mid: str, other: str) -> str:
     return "export " + " ".join(f'{name}="{value}"' for name, value in values.items())
 
 
+def _signin(demo: Demo, sub: str, role: Role, page: str) -> str:
+    """The link the platform would send its user to: a short-lived token for the web client."""
+    token = mint_token(demo.settings, sub, role, ttl_seconds=3600)
+    return f"{demo.base}/app/signin?next={page}&token={token}"
+
+
 def _print_banner(demo: Demo, mid: str, other: str) -> None:
     t = demo.tokens
     acc = demo.account_id
@@ -282,6 +288,11 @@ def _print_banner(demo: Demo, mid: str, other: str) -> None:
         f"  service   {demo.base}   (OpenAPI: {demo.base}/openapi.json)",
         f"  emulator  {demo.emu.base_url}",
         f"  alice's linked account: {acc}",
+        "",
+        "Web client (open in a browser; sign-in links valid 1 h):",
+        f"  alice     {_signin(demo, 'alice', Role.USER, f'/app/accounts/{acc}/inbox')}",
+        f"  op-olivia {_signin(demo, 'op-olivia', Role.OPERATOR, '/app/operator')}",
+        f"  rev-rita  {_signin(demo, 'rev-rita', Role.REVIEWER, '/app/reviewer')}",
         "",
         "Bearer tokens (valid 12 h):",
         *[f"  {sub:<10} {role.value:<9} {t[sub]}" for sub, role in PEOPLE],

@@ -4,6 +4,7 @@ mail', export my data, unlink. Each calls the service the matching JSON API rout
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -34,6 +35,7 @@ from connector.wiring import Linking
 
 ACC = "/v1/accounts/{account_id}"
 HISTORY_LIMIT = 200
+_NEXT = re.compile(r"^/app/[A-Za-z0-9_/-]{0,200}$")
 
 
 def _linking(request: web.Request) -> Linking:
@@ -66,7 +68,9 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
             raise
         return error_page(request, problem.status, SPECS[problem.kind].title, problem.detail)
     # The token leaves the address bar at once (303 to a clean URL; no referrer is ever sent).
-    response = redirect("/app/")
+    # `next` may only name a page of this client: no open redirect.
+    target = request.query.get("next", "")
+    response = redirect(target if _NEXT.fullmatch(target) else "/app/")
     sessions.set_cookie(request, response, cookie)
     return response
 
