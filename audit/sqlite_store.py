@@ -150,10 +150,9 @@ class SqliteStore:
     def _check_identity(self) -> None:
         """Raise unless the path still names the file and directory the writer opened."""
         if self._opened is None or _identity(self.path) != self._opened:
-            self._known_head = None
             raise AuditStoreReplacedError(
                 f"the audit database {self.path} (or its directory) was deleted or replaced "
-                "since the service opened it; appends are refused until it restarts"
+                "since the service opened it; appends and queries are refused until it restarts"
             )
 
     def _r(self) -> sqlite3.Connection:
@@ -306,7 +305,14 @@ class SqliteStore:
 
     async def query_rows(self, query: RowQuery) -> list[Row]:
         sql, params = query_sql(query, placeholder=lambda _: "?", resource_operator="GLOB")
-        return await self._on(self._reader_pool, lambda: self._r().execute(sql, params).fetchall())
+
+        def read() -> list[Row]:
+            if self._opened is not None:  # a replaced file's rows are not the log we serve
+                self._check_identity()
+            rows: list[Row] = self._r().execute(sql, params).fetchall()
+            return rows
+
+        return await self._on(self._reader_pool, read)
 
     async def stream_rows(self, chunk: int) -> AsyncIterator[list[Row]]:
         """Every row in seq order, `chunk` at a time, from one read snapshot."""

@@ -63,8 +63,11 @@ def _durable_outcomes(path: Path) -> str:
         return "\n".join(str(row[0]) for row in conn.execute("SELECT body FROM audit_events"))
 
 
-async def _run_swap(tmp_path: Path, swap: Callable[[], None]) -> list[tuple[int, str, bool]]:
-    """READERS clients read in a loop; `swap` runs meanwhile; every answer is returned."""
+async def _run_swap(
+    tmp_path: Path, swap: Callable[[], None], readiness: list[int]
+) -> list[tuple[int, str, bool]]:
+    """READERS clients read in a loop; `swap` runs meanwhile; every answer is returned, and
+    /readyz's status afterwards is appended to `readiness`."""
     async with _service(tmp_path) as (base, headers):
         swapped, stop = asyncio.Event(), asyncio.Event()
         readers = [asyncio.create_task(_load(base, headers, swapped, stop))
@@ -74,7 +77,10 @@ async def _run_swap(tmp_path: Path, swap: Callable[[], None]) -> list[tuple[int,
         swapped.set()
         await asyncio.sleep(2)
         stop.set()
-        return [seen for task in readers for seen in await task]
+        seen = [seen for task in readers for seen in await task]
+        async with aiohttp.ClientSession() as http, http.get(f"{base}/readyz") as probe:
+            readiness.append(probe.status)
+        return seen
 
 
 async def test_audit_directory_replaced_under_load(tmp_path: Path) -> None:
@@ -85,7 +91,9 @@ async def test_audit_directory_replaced_under_load(tmp_path: Path) -> None:
         audit_dir.rename(tmp_path / "aside")
         audit_dir.mkdir()  # an empty directory where the old one was
 
-    seen = await _run_swap(tmp_path, swap)
+    readiness: list[int] = []
+    seen = await _run_swap(tmp_path, swap, readiness)
+    (ready,) = readiness
     ok = [rid for status, rid, _ in seen if status == 200]
     assert ok, "no read succeeded before the swap; the test proved nothing"
     durable = _durable_outcomes(tmp_path / "aside" / "audit.db")
@@ -94,11 +102,14 @@ async def test_audit_directory_replaced_under_load(tmp_path: Path) -> None:
     late = [status for status, _, after in seen if after]
     assert late, "no read started after the swap"
     assert set(late) == {503}, late
+    assert ready == 503  # and readiness says so: the store is not the one opened
 
 
 async def test_audit_directory_deleted_under_load(tmp_path: Path) -> None:
     """After the audit directory is deleted every read answers 503, none 200."""
-    seen = await _run_swap(tmp_path, lambda: shutil.rmtree(tmp_path / "audit"))
+    readiness: list[int] = []
+    seen = await _run_swap(tmp_path, lambda: shutil.rmtree(tmp_path / "audit"), readiness)
+    assert readiness == [503]
     assert any(status == 200 for status, _, after in seen if not after)
     late = [status for status, _, after in seen if after]
     assert late, "no read started after the deletion"
