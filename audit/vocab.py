@@ -63,6 +63,8 @@ class Action(StrEnum):
     GMAIL_MESSAGE_SEND = "gmail.message.send"
     # A client's retry of a send already made (same Idempotency-Key): answered, not sent again.
     GMAIL_MESSAGE_SEND_REPLAYED = "gmail.message.send_replayed"
+    # A retry of a draft create already made (same Idempotency-Key): answered, no second draft.
+    GMAIL_DRAFT_CREATE_REPLAYED = "gmail.draft.create_replayed"
     GMAIL_MESSAGE_MODIFY = "gmail.message.modify"
     # Organizing the owner's mail (labels, archive, read, star, spam, trash; never a delete)
     GMAIL_MESSAGE_BATCH_MODIFY = "gmail.message.batch_modify"

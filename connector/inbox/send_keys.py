@@ -1,11 +1,14 @@
-"""Idempotency-Key records for sends, shared by every service process through the database.
+"""Idempotency-Key records for sends and draft creates, shared by every service process through
+the database.
 
-A client that retries `POST .../messages/send` with the same `Idempotency-Key` must get the
-first send's answer, not a second message, even when the retry reaches another worker process
-or the service restarted in between (as in the IETF httpapi Idempotency-Key draft):
+A client that retries `POST .../messages/send`, `POST .../drafts` or `POST .../drafts/{id}/send`
+with the same `Idempotency-Key` must get the first answer, not a second message or draft, even
+when the retry reaches another worker process or the service restarted in between (as in the
+IETF httpapi Idempotency-Key draft):
 
 - a record is claimed before the send (`pending`), completed with Gmail's answer (ids only:
-  id, threadId, labelIds), and deleted when the send failed, so that a retry may try again;
+  id, threadId, labelIds, and a draft's message ids), and deleted when the send failed, so that
+  a retry may try again;
 - a key reused for a different request (another body fingerprint) is refused (422);
 - a retry while the first send is still running is told so (409) rather than sending twice;
 - records expire after RECORD_TTL; a `pending` record older than PENDING_STALE belonged to a
@@ -83,7 +86,12 @@ class SendKeys(Protocol):
 
 
 def ids_only(result: GmailJson) -> GmailJson:
-    return {k: result[k] for k in ("id", "threadId", "labelIds") if k in result}
+    """What a replay answers: the ids of a sent message, or of a draft and its message."""
+    kept: GmailJson = {k: result[k] for k in ("id", "threadId", "labelIds") if k in result}
+    message = result.get("message")
+    if isinstance(message, dict):
+        kept["message"] = ids_only(message)
+    return kept
 
 
 @dataclass(frozen=True, slots=True)

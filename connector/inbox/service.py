@@ -8,27 +8,21 @@ composition (`connector.mime`, pure) and exactly-once sends under client retries
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import structlog
-
 from connector import mime
-from connector.errors import IdempotencyConflictError, IdempotencyMismatchError
-from connector.inbox.send_keys import ClaimOutcome, SendKey, SendKeys
+from connector.inbox.once import ExactlyOnce, Once, fingerprint
+from connector.inbox.send_keys import SendKeys
 from connector.policy import AccessContext, plans
 from connector.ports import GmailJson, OutgoingMessage
 
 if TYPE_CHECKING:
     from connector.policy.gate import Gate
-
-log = structlog.get_logger(__name__)
 
 LIST_HEADERS = ("From", "To", "Subject", "Date")
 THREAD_HEADERS = ("Message-ID", "Subject", "References", "From", "Reply-To")
@@ -45,22 +39,6 @@ class Draft:
     text: str | None = None
     html: str | None = None
     attachments: Sequence[mime.Attachment] = ()
-
-
-@dataclass(slots=True)
-class _InFlight:
-    """Sends running in this process per (caller, account, key): a concurrent retry waits for
-    the first instead of being told 409 by the shared record it would find `pending`."""
-
-    running: dict[SendKey, asyncio.Future[GmailJson]] = field(default_factory=dict)
-
-    def join(self, key: SendKey) -> tuple[asyncio.Future[GmailJson], bool]:
-        found = self.running.get(key)
-        if found is not None:
-            return found, False
-        future: asyncio.Future[GmailJson] = asyncio.get_running_loop().create_future()
-        self.running[key] = future
-        return future, True
 
 
 def request_fingerprint(draft: Draft, reply_to: str | None, forward_of: str | None) -> str:
@@ -92,8 +70,7 @@ class Inbox:
         self._gate = gate
         self._id_domain = id_domain
         self._senders: dict[str, str] = {}
-        self._keys = send_keys
-        self._in_flight = _InFlight()
+        self._once = ExactlyOnce(gate, send_keys)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -140,9 +117,19 @@ class Inbox:
         draft: Draft,
         *,
         reply_to: str | None = None,
-    ) -> GmailJson:
-        message = await self._compose(ctx, account_id, draft, reply_to=reply_to)
-        return await self._gate.run(ctx, plans.draft_create(account_id, message))
+        idempotency_key: str | None = None,
+    ) -> Once:
+        """A new draft; with `idempotency_key`, a retry answers the first draft, not a second."""
+
+        async def create() -> GmailJson:
+            message = await self._compose(ctx, account_id, draft, reply_to=reply_to)
+            return await self._gate.run(ctx, plans.draft_create(account_id, message))
+
+        asked = fingerprint("draft.create", request_fingerprint(draft, reply_to, None))
+        return await self._once.run(
+            ctx, account_id, create, idempotency_key=idempotency_key, request_fingerprint=asked,
+            replay=plans.draft_create_replayed,
+        )  # fmt: skip
 
     async def update_draft(
         self,
@@ -168,63 +155,53 @@ class Inbox:
         forward_of: str | None = None,
         idempotency_key: str | None = None,
     ) -> GmailJson:
-        """Send a new message, a reply (`reply_to`) or a forward (`forward_of`), exactly once.
+        """Send a new message, a reply (`reply_to`) or a forward (`forward_of`), exactly once."""
+        return (
+            await self.send_once(
+                ctx, account_id, draft, reply_to=reply_to, forward_of=forward_of,
+                idempotency_key=idempotency_key,
+            )
+        ).result  # fmt: skip
+
+    async def send_once(
+        self,
+        ctx: AccessContext,
+        account_id: str,
+        draft: Draft,
+        *,
+        reply_to: str | None = None,
+        forward_of: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Once:
+        """`send`, saying whether the answer is a replay of an earlier send with the same key.
 
         The Gmail client settles an unknown outcome by searching the composed Message-ID, so one
         call never sends twice; `idempotency_key` extends that to a client retrying the request.
         """
-        if idempotency_key is None:
-            return await self._send(ctx, account_id, draft, reply_to, forward_of)
-        key = SendKey(ctx.actor.id, account_id, idempotency_key)
-        future, mine = self._in_flight.join(key)
-        if not mine:
-            # The retry is an access attempt of its own: decided and audited by the gate.
-            sent = await asyncio.shield(future)
-            return await self._gate.run(ctx, plans.send_replayed(account_id, sent))
-        try:
-            result = await self._send_once(ctx, key, draft, reply_to, forward_of)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved here; waiting retries re-raise it
-            raise
-        else:
-            future.set_result(result)
-        finally:
-            del self._in_flight.running[key]
-        return result
+        asked = request_fingerprint(draft, reply_to, forward_of)  # as records already hold it
 
-    async def _send_once(
-        self,
-        ctx: AccessContext,
-        key: SendKey,
-        draft: Draft,
-        reply_to: str | None,
-        forward_of: str | None,
-    ) -> GmailJson:
-        claim = await self._keys.claim(key, request_fingerprint(draft, reply_to, forward_of))
-        if claim.outcome is ClaimOutcome.SENT:
-            replayed = plans.send_replayed(key.account_id, claim.result or {})
-            return await self._gate.run(ctx, replayed)
-        if claim.outcome is ClaimOutcome.IN_PROGRESS:
-            raise IdempotencyConflictError(
-                "a send with this Idempotency-Key is still in progress; retry shortly"
-            )
-        if claim.outcome is ClaimOutcome.MISMATCH:
-            raise IdempotencyMismatchError(
-                "this Idempotency-Key was already used for a different message; use a new key"
-            )
-        try:
-            result = await self._send(ctx, key.account_id, draft, reply_to, forward_of)
-        except BaseException:
-            # nothing was sent (or the outcome is unknown and said so): a retry may try again
-            with contextlib.suppress(Exception):
-                await self._keys.release(key)
-            raise
-        try:
-            await self._keys.complete(key, result)
-        except Exception as exc:  # the mail is sent: answer with it; the record goes stale
-            log.warning("send_key_not_completed", error_type=type(exc).__name__)
-        return result
+        async def send() -> GmailJson:
+            return await self._send(ctx, account_id, draft, reply_to, forward_of)
+
+        return await self._once.run(
+            ctx, account_id, send, idempotency_key=idempotency_key, request_fingerprint=asked,
+            replay=plans.send_replayed,
+        )  # fmt: skip
+
+    async def send_draft(
+        self, ctx: AccessContext, account_id: str, draft_id: str, *, idempotency_key: str | None
+    ) -> Once:
+        """Send a draft; with `idempotency_key`, a retry answers the first send (the draft is
+        gone by then, so without a key a retry would be Gmail's 404)."""
+
+        async def send() -> GmailJson:
+            return await self._gate.run(ctx, plans.draft_send(account_id, draft_id))
+
+        asked = fingerprint("draft.send", draft_id)
+        return await self._once.run(
+            ctx, account_id, send, idempotency_key=idempotency_key, request_fingerprint=asked,
+            replay=plans.send_replayed,
+        )  # fmt: skip
 
     async def _send(
         self,

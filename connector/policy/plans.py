@@ -315,6 +315,21 @@ def send(account_id: str, message: OutgoingMessage) -> Plan[GmailJson]:
     )  # fmt: skip
 
 
+def draft_create_replayed(account_id: str, created: GmailJson) -> Plan[GmailJson]:
+    """A client's retry of a draft create that already happened (same Idempotency-Key),
+    answered with that draft: decided and audited like a create, Gmail not called."""
+
+    async def answer(_m: MailboxPort, _q: str | None) -> GmailJson:
+        return created
+
+    message = created.get("message")
+    thread_id = message.get("threadId") if isinstance(message, dict) else None
+    return _own(
+        Action.GMAIL_DRAFT_CREATE_REPLAYED, Operation.DRAFT_WRITE, account_id, answer,
+        thread_id=thread_id, result_refs=sent_refs, counted=False,
+    )  # fmt: skip
+
+
 def send_replayed(account_id: str, sent: GmailJson) -> Plan[GmailJson]:
     """A client's retry of a send that already happened, answered with that send's result.
 

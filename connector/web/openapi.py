@@ -99,13 +99,14 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         ok["content"] = {
             m: {"schema": schema if m == spec.response_type else {"type": "string"}} for m in media
         }
+    headers = dict(spec.extra.get("response_headers", {}))
     if spec.status == 201:
-        ok["headers"] = {
-            "Location": {
-                "description": "where the created resource is",
-                "schema": {"type": "string", "format": "uri-reference"},
-            }
+        headers["Location"] = {
+            "description": "where the created resource is",
+            "schema": {"type": "string", "format": "uri-reference"},
         }
+    if headers:
+        ok["headers"] = headers
     responses: dict[str, Any] = {str(spec.status): ok}
     errors = set(spec.errors) | implied_errors(spec)
     if spec.roles is not None:

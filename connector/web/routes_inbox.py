@@ -12,6 +12,7 @@ from aiohttp import web
 
 from audit.vocab import Purpose
 from connector.gmail import errors as g
+from connector.inbox.once import Once
 from connector.inbox.service import Draft
 from connector.mime import Attachment
 from connector.policy import AccessContext, plans
@@ -209,15 +210,33 @@ async def list_drafts(request: web.Request) -> web.Response:
     return web.json_response(_gmail_page(page, "drafts", tokens))
 
 
+def _idempotency_key(request: web.Request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ProblemError(
+            ProblemType.MALFORMED_REQUEST,
+            "Idempotency-Key must be 8-128 characters of letters, digits and '_.:-'",
+        )
+    return key
+
+
+def _answer(once: Once, *, status: int = 200, location: str | None = None) -> web.Response:
+    """The JSON answer; a replay says so (`Idempotent-Replayed: true`, as Stripe and others do)."""
+    headers = {"Idempotent-Replayed": "true"} if once.replayed else {}
+    if location is not None:
+        headers["Location"] = location
+    return web.json_response(once.result, status=status, headers=headers)
+
+
 async def create_draft(request: web.Request) -> web.Response:
     account = account_id(request)
+    key = _idempotency_key(request)
     draft, reply_to, _ = parse_draft(await read_json(request))
-    result = await services(request).inbox.create_draft(
-        _ctx(request), account, draft, reply_to=reply_to
+    once = await services(request).inbox.create_draft(
+        _ctx(request), account, draft, reply_to=reply_to, idempotency_key=key
     )
-    return web.json_response(
-        result, status=201, headers={"Location": f"/v1/accounts/{account}/drafts/{result['id']}"}
-    )
+    location = f"/v1/accounts/{account}/drafts/{once.result['id']}"
+    return _answer(once, status=201, location=location)
 
 
 async def get_draft(request: web.Request) -> web.Response:
@@ -244,39 +263,43 @@ async def delete_draft(request: web.Request) -> web.Response:
 
 async def send_draft(request: web.Request) -> web.Response:
     account, draft_id = account_id(request), _draft_id(request)
-    return web.json_response(
-        await services(request).gate.run(_ctx(request), plans.draft_send(account, draft_id))
+    key = _idempotency_key(request)
+    return _answer(
+        await services(request).inbox.send_draft(
+            _ctx(request), account, draft_id, idempotency_key=key
+        )
     )
 
 
 async def send_message(request: web.Request) -> web.Response:
     account = account_id(request)
-    key = request.headers.get("Idempotency-Key")
-    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
-        raise ProblemError(
-            ProblemType.MALFORMED_REQUEST,
-            "Idempotency-Key must be 8-128 characters of letters, digits and '_.:-'",
-        )
+    key = _idempotency_key(request)
     draft, reply_to, ids = parse_draft(await read_json(request), extra=frozenset({"forward_of"}))
     if reply_to is not None and ids["forward_of"] is not None:
         raise ProblemError(ProblemType.VALIDATION_FAILED, "send a reply or a forward, not both")
-    result = await services(request).inbox.send(
+    once = await services(request).inbox.send_once(
         _ctx(request), account, draft, reply_to=reply_to, forward_of=ids["forward_of"],
         idempotency_key=key,
     )  # fmt: skip
-    return web.json_response(result)
+    return _answer(once)
 
 
 _ACC = "/v1/accounts/{account_id}"
 _PAGE = page_params(default=GMAIL_PAGE, high=GMAIL_MAX_PAGE)
 _FMT = QueryParam("format", {"enum": list(READ_FORMATS)}, "Gmail format (default full)")
 _IDEM_TEXT = (
-    "retries with the same key never send twice: the first send's answer is replayed for 24 h; "
-    "409 idempotency-key-in-use while it still runs, 422 idempotency-key-reused for another "
-    "message"
+    "retries with the same key do the work once: the first answer is replayed for 24 h (marked "
+    "Idempotent-Replayed: true); 409 idempotency-key-in-use while it still runs, 422 "
+    "idempotency-key-reused for another request"
 )
-_IDEM = {"parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
-                         "schema": {"type": "string"}, "description": _IDEM_TEXT}]}  # fmt: skip
+_IDEM = {
+    "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                    "schema": {"type": "string", "pattern": IDEMPOTENCY_KEY.pattern},
+                    "description": _IDEM_TEXT}],
+    "response_headers": {"Idempotent-Replayed": {
+        "description": "true when this is the answer of an earlier request with the same key",
+        "schema": {"type": "string", "enum": ["true"]}}},
+}  # fmt: skip
 
 ROUTES = [
     RouteSpec("GET", f"{_ACC}/messages", list_messages, "List or search messages", "inbox", USER,
@@ -296,7 +319,7 @@ ROUTES = [
     RouteSpec("GET", f"{_ACC}/drafts", list_drafts, "List drafts", "drafts", USER,
               response=s.DRAFT_PAGE, query=_PAGE, errors=(400, 403, 404, 409, 429, 503)),
     RouteSpec("POST", f"{_ACC}/drafts", create_draft, "Create a draft (new or reply)", "drafts",
-              USER, status=201, request=s.DRAFT, response=s.GMAIL_JSON,
+              USER, status=201, request=s.DRAFT, response=s.GMAIL_JSON, extra=_IDEM,
               errors=(400, 403, 404, 409, 413, 415, 422, 429, 503)),
     RouteSpec("GET", f"{_ACC}/drafts/{{draft_id}}", get_draft, "Read a draft", "drafts", USER,
               response=s.GMAIL_JSON, errors=(400, 403, 404, 409, 429, 503)),
@@ -306,7 +329,8 @@ ROUTES = [
     RouteSpec("DELETE", f"{_ACC}/drafts/{{draft_id}}", delete_draft, "Delete a draft", "drafts",
               USER, status=204, errors=(400, 403, 404, 409, 429, 503)),
     RouteSpec("POST", f"{_ACC}/drafts/{{draft_id}}/send", send_draft, "Send a draft", "drafts",
-              USER, response=s.GMAIL_JSON, errors=(400, 403, 404, 409, 429, 502, 503)),
+              USER, response=s.GMAIL_JSON, extra=_IDEM,
+              errors=(400, 403, 404, 409, 422, 429, 502, 503)),
     RouteSpec("POST", f"{_ACC}/messages/send", send_message,
               "Send a new message, a reply or a forward (exactly once)", "inbox", USER,
               request=s.SEND, response=s.GMAIL_JSON, extra=_IDEM,
