@@ -18,7 +18,7 @@ directly, for tests and the benchmark).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -35,6 +35,7 @@ from connector.accounts.credentials import RefreshingTokenSource
 from connector.accounts.http_linking import HttpLinking, LinkOutcome
 from connector.accounts.link_state import LinkStateStore, TicketClaims
 from connector.accounts.oauth import LinkConfig, LinkService
+from connector.accounts.scopes import Feature
 from connector.accounts.store import AccountStore
 from connector.accounts.unlink import AccountPurger, Unlinker
 from connector.accounts.vault import Vault
@@ -65,6 +66,14 @@ class Linking(Protocol):
     ) -> dict[str, Any]:
         """Begin linking: the URL of the disclosure page, with a short-lived ticket;
         `return_url` (allow-listed) is where the callback sends the browser back."""
+        ...
+
+    async def start_features(
+        self, user_id: str, account_id: str, features: Iterable[Feature],
+        *, request_id: str | None, return_url: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Begin turning `features` on for the user's linked account (incremental
+        authorization): the disclosure page URL, as `start` answers it."""
         ...
 
     async def disclosure(self, ticket: str, browser: str) -> str:

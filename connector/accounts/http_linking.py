@@ -16,6 +16,7 @@ the account that started the flow.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,9 +25,9 @@ from urllib.parse import urlencode
 from connector.accounts.disclosure import render_link_outcome
 from connector.accounts.link_state import TicketClaims, state_hash
 from connector.accounts.oauth import LinkService
-from connector.accounts.scopes import Feature
+from connector.accounts.scopes import DEFAULT_FEATURES, Feature
 from connector.accounts.store import AccountStore, LinkedAccount
-from connector.accounts.tickets import TICKET_TTL, Tickets
+from connector.accounts.tickets import TICKET_TTL, Ticket, Tickets
 from connector.accounts.unlink import Unlinker
 from connector.clock import Clock, system_clock
 from connector.errors import (
@@ -54,7 +55,12 @@ def _other_browser() -> LinkTicketError:
     )
 
 
-FEATURES = (Feature.READ, Feature.SEND, Feature.DRAFTS)
+FEATURES = DEFAULT_FEATURES
+
+
+def _features(claims: Ticket) -> tuple[Feature, ...]:
+    """What a ticket's link asks for: its features (a feature grant), else the defaults."""
+    return tuple(Feature(f) for f in claims.features) or FEATURES
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +144,26 @@ class HttpLinking:
             "expires_in": TICKET_TTL,
         }
 
+    async def start_features(
+        self, user_id: str, account_id: str, features: Iterable[Feature],
+        *, request_id: str | None, return_url: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """A ticket to turn `features` on for a linked account (incremental authorization):
+        the disclosure page then names the new scopes, and the link keeps the ones granted."""
+        account = await self._accounts.get(account_id)
+        if account.owner_user_id != user_id:
+            raise AccountNotLinkedError(account_id)  # no hint that someone else linked it
+        if return_url is not None and return_url not in self._returns:
+            raise ReturnUrlNotAllowedError()
+        back = return_url or (self._returns[0] if self._returns else None)
+        wanted = sorted({*account.features, *features})
+        ticket = self._tickets.issue(user_id, back, features=tuple(wanted), account_id=account_id)
+        return {
+            "disclosure_url": f"{self._base}/v1/link/disclosure?ticket={ticket}",
+            "expires_in": TICKET_TTL,
+            "features": wanted,
+        }
+
     async def disclosure(self, ticket: str, browser: str) -> str:
         """The page, once `browser` (its link cookie) holds the ticket; another browser's
         claim is refused."""
@@ -147,17 +173,18 @@ class HttpLinking:
         if not await self._claims.claim(ticket, state_hash(browser), until):
             raise _other_browser()
         return self._service.disclosure_page(
-            FEATURES, confirm_action=f"{self._base}/v1/link/start", hidden_fields={"ticket": ticket}
-        )
+            _features(claims), confirm_action=f"{self._base}/v1/link/start",
+            hidden_fields={"ticket": ticket},
+        )  # fmt: skip
 
     async def begin(self, ticket: str, accepted: bool, browser: str | None) -> str:
         claims = self._tickets.claims(ticket)
         if browser is None or not await self._claims.owned_by(ticket, state_hash(browser)):
             raise _other_browser()
         start = await self._service.start_link(
-            user_id=claims.user_id, features=FEATURES, redirect_uri=self._redirect,
+            user_id=claims.user_id, features=_features(claims), redirect_uri=self._redirect,
             disclosure_accepted=accepted, browser_hash=state_hash(browser),
-            return_url=claims.return_url,
+            return_url=claims.return_url, account_id=claims.account_id,
         )  # fmt: skip
         return start.authorization_url
 

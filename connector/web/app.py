@@ -23,6 +23,7 @@ from connector.settings import Settings
 from connector.web import (
     routes_accounts,
     routes_audit,
+    routes_features,
     routes_health,
     routes_human,
     routes_inbox,
@@ -57,6 +58,7 @@ def all_routes() -> list[RouteSpec]:
         *routes_accounts.ROUTES,
         *routes_inbox.ROUTES,
         *routes_organize.ROUTES,
+        *routes_features.ROUTES,
         *routes_human.ROUTES,
         *routes_audit.ROUTES,
     ]

@@ -53,7 +53,8 @@ ROUTE_OPERATIONS: Mapping[tuple[str, str], RouteOperation] = {
     ("DELETE", f"{_ACCOUNT}/drafts/{{draft_id}}"): _r(_O.DRAFT_WRITE),
     ("POST", f"{_ACCOUNT}/drafts/{{draft_id}}/send"): _r(_O.MESSAGE_SEND),
     ("POST", f"{_ACCOUNT}/messages/send"): _r(_O.MESSAGE_SEND),
-    # organizing and settings (routes_organize)
+    # organizing and settings (routes_organize); turning a feature on relinks the account
+    ("POST", f"{_ACCOUNT}/features"): _r(_O.ACCOUNT_LINK),
     ("GET", f"{_ACCOUNT}/labels"): _r(_O.METADATA_READ),
     ("POST", f"{_ACCOUNT}/labels"): _r(_O.LABEL_WRITE),
     ("PATCH", f"{_ACCOUNT}/labels/{{label_id}}"): _r(_O.LABEL_WRITE),
