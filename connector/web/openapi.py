@@ -7,10 +7,13 @@ from typing import Any
 
 from audit.event import IDENTIFIER
 from connector.web import validation as v
+from connector.web.components import COMPONENTS
 from connector.web.problems import PROBLEM_BASE, PROBLEM_JSON, SPECS, ProblemType
 from connector.web.routing import RouteSpec
 
 _PATH_PARAM = re.compile(r"\{([a-z_]+)\}")
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
+NO_BODY = REDIRECTS | {204}
 
 # The form each path parameter is checked against (400 invalid-id otherwise).
 PATH_SCHEMAS: dict[str, dict[str, Any]] = {
@@ -93,16 +96,18 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
             },
         }
     ok: dict[str, Any] = {"description": "success"}
-    if spec.status != 204:
+    if spec.status not in NO_BODY:
         schema = dict(spec.response) if spec.response is not None else {"type": "string"}
         media = spec.extra.get("response_types", (spec.response_type,))
         ok["content"] = {
             m: {"schema": schema if m == spec.response_type else {"type": "string"}} for m in media
         }
     headers = dict(spec.extra.get("response_headers", {}))
-    if spec.status == 201:
+    if spec.status == 201 or spec.status in REDIRECTS:
         headers["Location"] = {
-            "description": "where the created resource is",
+            "description": "where the created resource is"
+            if spec.status == 201
+            else "where to go next",
             "schema": {"type": "string", "format": "uri-reference"},
         }
     if headers:
@@ -142,7 +147,7 @@ def document(routes: list[RouteSpec], *, server_url: str = "/") -> dict[str, Any
         "servers": [{"url": server_url}],
         "paths": paths,
         "components": {
-            "schemas": {"Problem": PROBLEM_SCHEMA},
+            "schemas": {"Problem": PROBLEM_SCHEMA, **COMPONENTS},
             "securitySchemes": {
                 "bearer": {
                     "type": "http",

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from connector.accounts.http_linking import BROWSER_COOKIE, TICKET_TTL, new_browser_id
 from connector.web.auth import Role
+from connector.web.components import ref
 from connector.web.context import request_id, services
 from connector.web.keys import SETTINGS
 from connector.web.paging import LIST_MAX_PAGE, LIST_PAGE, page_params, page_tokens, slice_page
@@ -22,7 +23,6 @@ USER = frozenset({Role.USER})
 STATE = re.compile(r"^[A-Za-z0-9_\-]{16,128}$")
 TICKET = re.compile(r"^[A-Za-z0-9_\-]{8,400}\.[0-9a-f]{64}$")
 BROWSER_ID = re.compile(r"^[A-Za-z0-9_\-]{32,64}$")
-_OBJ = {"type": "object"}
 
 
 def _linking(request: web.Request) -> Linking:
@@ -149,7 +149,7 @@ _TICKET_Q = (
 ROUTES = [
     RouteSpec("POST", "/v1/accounts/link", start_link,
               "Start linking a Gmail account (returns the disclosure page URL)", "accounts",
-              USER, status=201, response=_OBJ, errors=(409, 422, 503),
+              USER, status=201, response=ref("LinkStart"), errors=(409, 422, 503),
               request={"type": "object", "properties": {"return_url": {
                   "type": "string", "description": "where the callback sends the browser back; "
                   "one of CONNECTOR_LINK_RETURN_URLS (default: the first)"}}}),
@@ -171,12 +171,12 @@ ROUTES = [
                      QueryParam("error", {"type": "string"}, "set when the user declined")),
               extra={LENIENT_QUERY: True}),
     RouteSpec("GET", "/v1/accounts", list_accounts, "My linked accounts", "accounts", USER,
-              response=page_of("accounts", _OBJ), errors=(409,),
+              response=page_of("accounts", ref("Account")), errors=(409,),
               query=page_params(default=LIST_PAGE, high=LIST_MAX_PAGE)),
     RouteSpec("GET", "/v1/accounts/{account_id}", account_status,
               "Account status: linked, granted features, needs relinking", "accounts", USER,
-              response=_OBJ, errors=(400, 403, 404, 409)),
+              response=ref("Account"), errors=(400, 403, 404, 409)),
     RouteSpec("DELETE", "/v1/accounts/{account_id}", unlink,
               "Unlink: revoke at Google, purge tokens, return a deletion receipt", "accounts",
-              USER, response=_OBJ, errors=(400, 404, 409, 503)),
+              USER, response=ref("DeletionReceipt"), errors=(400, 404, 409, 503)),
 ]  # fmt: skip

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from connector.web.components import ref
 from connector.web.keys import METRICS, ROUTE_SPECS, SERVICES, SETTINGS
 from connector.web.openapi import document
 from connector.web.routing import RouteSpec
@@ -52,7 +53,7 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(document(request.app[ROUTE_SPECS], server_url=server))
 
 
-_STATUS = {"type": "object", "properties": {"status": {"type": "string"}}}
+_STATUS = ref("Status")
 
 ROUTES = [
     RouteSpec("GET", "/healthz", healthz, "Liveness", "operations", None, response=_STATUS),
@@ -61,5 +62,5 @@ ROUTES = [
     RouteSpec("GET", "/metrics", metrics, "Prometheus metrics", "operations", None,
               response_type="text/plain"),
     RouteSpec("GET", "/openapi.json", openapi, "This OpenAPI 3.1 document", "operations", None,
-              response={"type": "object"}),
+              response=ref("OpenApiDocument")),
 ]  # fmt: skip

@@ -21,6 +21,7 @@ from connector.policy.aggregates import AggregateReport
 from connector.policy.records import AccessRequestRecord
 from connector.web import schemas as s
 from connector.web.auth import Role
+from connector.web.components import ref
 from connector.web.context import access_context, request_id, services
 from connector.web.paging import LIST_MAX_PAGE, LIST_PAGE, page_params, page_tokens, slice_page
 from connector.web.routes_inbox import stream_attachment
@@ -337,11 +338,11 @@ ROUTES = [
               response=s.ACCESS_REQUEST, errors=(400, 403, 404, 503)),
     RouteSpec("GET", f"{_SUP}/messages/{{message_id}}", operator_read_message,
               "Operator read of a message with a basis", "support", OPERATOR,
-              response=s.GMAIL_JSON, errors=_DENY,
+              response=ref("Message"), errors=_DENY,
               query=(*_BASIS, QueryParam("format", {"enum": ["full", "metadata"]}, "format"))),
     RouteSpec("GET", f"{_SUP}/threads/{{thread_id}}", operator_read_thread,
               "Operator read of a thread with a basis", "support", OPERATOR,
-              response=s.GMAIL_JSON, errors=_DENY, query=_BASIS),
+              response=ref("Thread"), errors=_DENY, query=_BASIS),
     RouteSpec("GET", f"{_SUP}/messages/{{message_id}}/attachments/{{attachment_id}}",
               operator_attachment, "Operator download of an attachment with a basis", "support",
               OPERATOR, response_type="application/octet-stream", errors=_DENY, query=_BASIS),
@@ -350,5 +351,5 @@ ROUTES = [
               OPERATOR, errors=(403, 422, 503),
               query=(QueryParam("start", {"type": "string", "format": "date"}, "first day"),
                      QueryParam("end", {"type": "string", "format": "date"}, "last day")),
-              response={"type": "object"}),
+              response=ref("AggregateReport")),
 ]  # fmt: skip

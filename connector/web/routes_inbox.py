@@ -18,6 +18,7 @@ from connector.mime import Attachment
 from connector.policy import AccessContext, plans
 from connector.web import schemas as s
 from connector.web.auth import Role
+from connector.web.components import ref
 from connector.web.context import access_context, services
 from connector.web.paging import (
     PageTokens,
@@ -47,6 +48,7 @@ from connector.web.validation import (
 
 USER = frozenset({Role.USER})
 READ_FORMATS = ("full", "metadata", "minimal", "raw")
+THREAD_FORMATS = ("full", "metadata", "minimal")  # Gmail has no raw threads
 GMAIL_PAGE, GMAIL_MAX_PAGE = 25, 100  # Gmail lists at most 500; metadata for 100 is one batch
 _DRAFT_FIELDS = {"to", "cc", "bcc", "subject", "text", "html", "attachments", "reply_to"}
 
@@ -155,7 +157,7 @@ async def get_message(request: web.Request) -> web.Response:
 async def get_thread(request: web.Request) -> web.Response:
     account = account_id(request)
     thread = path_id(request, "thread_id", GMAIL_ID, "thread id")
-    fmt = query_choice(request, "format", ("full", "metadata", "minimal"), "full")
+    fmt = query_choice(request, "format", THREAD_FORMATS, "full")
     return web.json_response(
         await services(request).gate.run(_ctx(request), plans.thread(account, thread, fmt))
     )
@@ -287,6 +289,7 @@ async def send_message(request: web.Request) -> web.Response:
 _ACC = "/v1/accounts/{account_id}"
 _PAGE = page_params(default=GMAIL_PAGE, high=GMAIL_MAX_PAGE)
 _FMT = QueryParam("format", {"enum": list(READ_FORMATS)}, "Gmail format (default full)")
+_THREAD_FMT = QueryParam("format", {"enum": list(THREAD_FORMATS)}, "Gmail format (default full)")
 _IDEM_TEXT = (
     "retries with the same key do the work once: the first answer is replayed for 24 h (marked "
     "Idempotent-Replayed: true); 409 idempotency-key-in-use while it still runs, 422 "
@@ -309,30 +312,31 @@ ROUTES = [
                      QueryParam("format", {"enum": ["metadata", "ids"]},
                                 "metadata headers (default) or ids only"), *_PAGE)),
     RouteSpec("GET", f"{_ACC}/messages/{{message_id}}", get_message, "Read a message", "inbox",
-              USER, response=s.GMAIL_JSON, query=(_FMT,),
+              USER, response=ref("Message"), query=(_FMT,),
               errors=(400, 403, 404, 409, 429, 503)),
     RouteSpec("GET", f"{_ACC}/threads/{{thread_id}}", get_thread, "Read a thread", "inbox", USER,
-              response=s.GMAIL_JSON, query=(_FMT,), errors=(400, 403, 404, 409, 429, 503)),
+              response=ref("Thread"), query=(_THREAD_FMT,),
+              errors=(400, 403, 404, 409, 429, 503)),
     RouteSpec("GET", f"{_ACC}/messages/{{message_id}}/attachments/{{attachment_id}}",
               get_attachment, "Download an attachment (streamed)", "inbox", USER,
               response_type="application/octet-stream", errors=(400, 403, 404, 409, 429, 503)),
     RouteSpec("GET", f"{_ACC}/drafts", list_drafts, "List drafts", "drafts", USER,
               response=s.DRAFT_PAGE, query=_PAGE, errors=(400, 403, 404, 409, 429, 503)),
     RouteSpec("POST", f"{_ACC}/drafts", create_draft, "Create a draft (new or reply)", "drafts",
-              USER, status=201, request=s.DRAFT, response=s.GMAIL_JSON, extra=_IDEM,
+              USER, status=201, request=s.DRAFT, response=ref("Draft"), extra=_IDEM,
               errors=(400, 403, 404, 409, 413, 415, 422, 429, 503)),
     RouteSpec("GET", f"{_ACC}/drafts/{{draft_id}}", get_draft, "Read a draft", "drafts", USER,
-              response=s.GMAIL_JSON, errors=(400, 403, 404, 409, 429, 503)),
+              response=ref("Draft"), errors=(400, 403, 404, 409, 429, 503)),
     RouteSpec("PUT", f"{_ACC}/drafts/{{draft_id}}", update_draft, "Replace a draft", "drafts",
-              USER, request=s.DRAFT, response=s.GMAIL_JSON,
+              USER, request=s.DRAFT, response=ref("Draft"),
               errors=(400, 403, 404, 409, 413, 415, 422, 429, 503)),
     RouteSpec("DELETE", f"{_ACC}/drafts/{{draft_id}}", delete_draft, "Delete a draft", "drafts",
               USER, status=204, errors=(400, 403, 404, 409, 429, 503)),
     RouteSpec("POST", f"{_ACC}/drafts/{{draft_id}}/send", send_draft, "Send a draft", "drafts",
-              USER, response=s.GMAIL_JSON, extra=_IDEM,
+              USER, response=ref("SentMessage"), extra=_IDEM,
               errors=(400, 403, 404, 409, 422, 429, 502, 503)),
     RouteSpec("POST", f"{_ACC}/messages/send", send_message,
               "Send a new message, a reply or a forward (exactly once)", "inbox", USER,
-              request=s.SEND, response=s.GMAIL_JSON, extra=_IDEM,
+              request=s.SEND, response=ref("SentMessage"), extra=_IDEM,
               errors=(400, 403, 404, 409, 413, 415, 422, 429, 502, 503)),
 ]  # fmt: skip

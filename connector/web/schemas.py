@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector.web import validation
+from connector.web.components import ref
 
 Schema = dict[str, Any]
 
@@ -65,8 +66,8 @@ SEND: Schema = {
 
 GMAIL_JSON: Schema = {"type": "object", "description": "Gmail API resource, as Gmail returns it"}
 _ESTIMATE: Schema = {"type": "integer", "description": "Gmail's estimate of the total"}
-MESSAGE_PAGE: Schema = page_of("messages", GMAIL_JSON, result_size_estimate=_ESTIMATE)
-DRAFT_PAGE: Schema = page_of("drafts", GMAIL_JSON, result_size_estimate=_ESTIMATE)
+MESSAGE_PAGE: Schema = page_of("messages", ref("Message"), result_size_estimate=_ESTIMATE)
+DRAFT_PAGE: Schema = page_of("drafts", ref("Draft"), result_size_estimate=_ESTIMATE)
 
 CONSENT_CREATE: Schema = {
     "type": "object",
