@@ -1,4 +1,4 @@
-"""The `audit` command: verify, verify-receipt, query, export, checkpoints, pubkey, keygen.
+"""The `audit` command: verify, verify-receipt, query, export, checkpoints, migrate, pubkey, keygen.
 
 Exit codes (`audit.cli_common`): 0 success (`verify`: intact, and authentic under pinned keys),
 1 damage found, 2 usage error or the database is not an audit log, 3 intact but not authenticated
@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+import asyncpg  # type: ignore[import-untyped]
+
 from audit.cli_args import add_db, counted, enum_arg, quiet_broken_pipe, resolve_db
 from audit.cli_common import EXIT_CODES_TEXT, EXIT_OK, EXIT_USAGE, err, record
 from audit.cli_verify import (
@@ -30,8 +32,9 @@ from audit.encoding import format_time
 from audit.errors import AuditError, NotAnAuditLogError
 from audit.event import InvalidEventError
 from audit.export import ExportFormat, export_lines
-from audit.log import AuditLog, open_audit_log
+from audit.log import AuditLog, migrate_audit_log, open_audit_log
 from audit.records import QueryFilter, StoredEvent
+from audit.schema import WRITER_ROLE
 from audit.signing import (
     KeyFormatError,
     checkpoint_json,
@@ -84,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
 
     add_receipt_parser(sub)
+
+    migrate = sub.add_parser(
+        "migrate",
+        help="create or migrate the audit schema, as the tables' owner",
+        description="Run as the owner (an administrator's URL). The service then logs in as "
+        "audit_writer, which may only INSERT and SELECT.",
+    )
+    migrate.add_argument("--db", required=True, help="the owner's audit log URL")
 
     query = sub.add_parser("query", help="list events matching filters")
     _add_db(query)
@@ -215,6 +226,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             public = load_private_key(args.key).public_key()
             sys.stdout.write(fingerprint(public) + "\n" if args.fingerprint else public_pem(public))
             return EXIT_OK
+        if args.command == "migrate":
+            version = asyncio.run(migrate_audit_log(args.db))
+            err(
+                f"audit schema at version {version}; the service logs in as {WRITER_ROLE} "
+                "(INSERT and SELECT only)"
+            )
+            return EXIT_OK
         if args.command == "verify-receipt":
             return asyncio.run(verify_receipt_command(args))
         if resolve_db(args) is None:
@@ -227,4 +245,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         err(f"audit: {args.db} is not an audit log: {exc}")
     except (AuditError, InvalidEventError, KeyFormatError, OSError, ValueError) as exc:
         err(f"audit: {type(exc).__name__}: {exc}")
+    except asyncpg.PostgresError as exc:  # e.g. a refused login or a missing privilege
+        err(f"audit: PostgreSQL: {type(exc).__name__}: {exc}")
     return EXIT_USAGE

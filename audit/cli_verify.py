@@ -159,7 +159,11 @@ def add_receipt_parser(sub: Any) -> None:
     )
     parser.add_argument("receipt", type=Path, help="the receipt JSON file ('-': stdin)")
     parser.add_argument("--db", help="also check the audit event in this audit log (URL)")
-    parser.add_argument("--actor", metavar="REVIEWER_ID", help="with --db: record as this reviewer")
+    parser.add_argument(
+        "--as-reviewer", dest="actor", metavar="REVIEWER_ID",
+        help="with --db: record the check as done by this reviewer",
+    )  # fmt: skip
+    parser.add_argument("--actor", dest="actor", help=argparse.SUPPRESS)  # the old spelling
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     add_trust_arguments(parser)
 

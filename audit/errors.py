@@ -4,7 +4,9 @@
     ├── AuditWriteError        append() could not commit; callers fail closed
     │   └── AuditStoreReplacedError  the database file or its directory is not the one opened
     ├── NotAnAuditLogError     the database exists but carries no audit-log marker
-    └── SchemaVersionError     the database was written by a newer schema than this code knows
+    ├── SchemaVersionError     the database was written by a newer schema than this code knows
+    ├── AuditPrivilegeError    a restricted opener's login may change or remove audit rows
+    └── MigrationRefusedError  the login may not create or migrate the schema (not the owner)
 
 `InvalidEventError` (audit.event) is a ValueError raised before anything reaches the chain.
 """
@@ -31,3 +33,20 @@ class NotAnAuditLogError(AuditError):
 
 class SchemaVersionError(AuditError):
     """The audit schema in the database is newer than this code understands."""
+
+
+class AuditPrivilegeError(AuditError):
+    """The login may do more than INSERT and SELECT on the audit tables (`audit.pg_roles`)."""
+
+    def __init__(self, url: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(
+            f"the audit log login at {url} may change or remove audit rows: "
+            + "; ".join(problems)
+            + ". Log in as audit_writer (INSERT and SELECT only) and run the migrations "
+            "separately as the owner"
+        )
+
+
+class MigrationRefusedError(AuditError):
+    """The schema needs creating or migrating and this login lacks the owner's rights."""

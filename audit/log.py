@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from audit.chain import Pending
 from audit.encoding import decode_body
-from audit.errors import AuditWriteError
+from audit.errors import AuditPrivilegeError, AuditWriteError
 from audit.event import AppendReceipt, AuditEvent
 from audit.records import Checkpoint, QueryFilter, Row, RowQuery, StoredEvent, iter_pages
 from audit.signing import key_id, public_key_from_pem, public_pem, sign_checkpoint
@@ -314,6 +314,30 @@ def make_store(url: str) -> Store:
     )
 
 
+def _redacted(url: str) -> str:
+    """A URL fit for messages: no password."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+async def _refuse_privileged(store: Store) -> None:
+    problems = await store.privilege_problems()
+    if problems:
+        raise AuditPrivilegeError(_redacted(store.url), problems)
+
+
+async def migrate_audit_log(url: str) -> int:
+    """Apply the audit schema's migrations at `url` (as the tables' owner); the version."""
+    store = make_store(url)
+    try:
+        return await store.migrate(create=True)
+    finally:
+        await store.close()
+
+
 async def open_audit_log(
     url: str,
     *,
@@ -322,12 +346,23 @@ async def open_audit_log(
     checkpoint_seconds: float = 60,
     create: bool = True,
     witness: Witness | None = None,
+    admin_url: str | None = None,
+    restricted: bool = False,
 ) -> AuditLog:
     """Open (and with `create`, migrate) the audit log at `url` and start its writer; signed
-    checkpoints are also published to `witness`, which the log closes."""
+    checkpoints are also published to `witness`, which the log closes.
+
+    With `admin_url` the migrations run there (the owner's login) and `url` only opens the
+    migrated log. With `restricted` a login that may do more than INSERT and SELECT on the
+    audit tables is refused (AuditPrivilegeError) before anything is written.
+    """
     store = make_store(url)
     try:
-        await store.migrate(create=create)
+        if admin_url:
+            await migrate_audit_log(admin_url)
+        await store.migrate(create=create and not admin_url)
+        if restricted:
+            await _refuse_privileged(store)
         log = AuditLog(
             store,
             signing_key=signing_key,

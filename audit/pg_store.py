@@ -5,9 +5,10 @@ and only then reads the head, in a new statement (READ COMMITTED gives each stat
 snapshot, and the previous holder's commit is visible before its lock is released). So any number
 of processes produce one chain without forks or gaps.
 
-Privileges: migrations run with the URL's own (administrative) rights; every pooled connection
-then does `SET ROLE audit_writer` when it may, so the service's SQL runs with SELECT and INSERT
-only. Deployments can instead connect as `audit_writer` directly.
+Privileges: a store has exactly its login's rights. Migrations run as the owner (an
+administrator's URL, `audit migrate` or `open_audit_log(admin_url=...)`); the service logs in as
+`audit_writer`, which holds SELECT and INSERT only, and checks that before writing
+(`privilege_problems`, `audit.pg_roles`). There is no `SET ROLE`: `RESET ROLE` would undo it.
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ import asyncpg  # type: ignore[import-untyped]
 
 from audit.chain import Linked, Pending, link, row_of
 from audit.encoding import format_time
-from audit.errors import NotAnAuditLogError, SchemaVersionError
+from audit.errors import MigrationRefusedError, NotAnAuditLogError, SchemaVersionError
 from audit.hashing import GENESIS_HASH
+from audit.pg_roles import privilege_problems
 from audit.records import Checkpoint, Row, RowQuery
 from audit.schema import (
     LATEST_VERSION,
     MARKER_KEY,
     MARKER_VALUE,
     POSTGRES_MIGRATIONS,
-    WRITER_ROLE,
 )
 from audit.store import (
     ROW_COLUMNS,
@@ -61,7 +62,6 @@ class PostgresStore:
         self.dsn = dsn
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
-        self.role = WRITER_ROLE  # the role every pooled session runs as (if it may)
         self._writes: set[asyncio.Task[list[Linked]]] = set()
 
     async def migrate(self, *, create: bool) -> int:
@@ -75,6 +75,8 @@ class PostgresStore:
                 if version > LATEST_VERSION:
                     raise SchemaVersionError(f"schema version {version} > {LATEST_VERSION}")
                 now = format_time(datetime.now(UTC))
+                if version < LATEST_VERSION:
+                    await self._may_migrate(conn, version)
                 for target in range(version + 1, LATEST_VERSION + 1):
                     for statement in POSTGRES_MIGRATIONS[target]:
                         await conn.execute(statement)
@@ -83,21 +85,29 @@ class PostgresStore:
                             "INSERT INTO audit_meta VALUES ($1, $2)", MARKER_KEY, MARKER_VALUE
                         )
                     await conn.execute("INSERT INTO audit_schema VALUES ($1, $2)", target, now)
-            may_set_role = await conn.fetchval(
-                "SELECT pg_has_role(current_user, $1, 'MEMBER') AND current_user <> $1", WRITER_ROLE
-            )
         finally:
             await conn.close()
-        self._pool = await asyncpg.create_pool(
-            self.dsn,
-            min_size=1,
-            max_size=self._pool_size,
-            init=self._set_role if may_set_role else None,
-        )
+        self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self._pool_size)
         return LATEST_VERSION
 
-    async def _set_role(self, conn: asyncpg.Connection) -> None:
-        await conn.execute(f"SET ROLE {self.role}")
+    @staticmethod
+    async def _may_migrate(conn: asyncpg.Connection, version: int) -> None:
+        """Say so plainly when a login without the owner's rights (audit_writer) finds the
+        schema missing or old, rather than failing on the first CREATE."""
+        can = await conn.fetchval(
+            "SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = session_user"
+        )
+        if not can and version == 0:
+            login = await conn.fetchval("SELECT session_user")
+            raise MigrationRefusedError(
+                f"the audit schema is not created yet and login {login} may not create it: run "
+                "`audit migrate --db OWNER_URL` (or give the service the owner's URL for "
+                "migrations) first"
+            )
+
+    async def privilege_problems(self) -> list[str]:
+        async with self.pool.acquire() as conn:
+            return await privilege_problems(conn)
 
     @staticmethod
     async def _version(conn: asyncpg.Connection) -> int:

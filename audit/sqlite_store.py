@@ -279,6 +279,11 @@ class SqliteStore:
         self._check_identity()
         return checkpoint
 
+    async def privilege_problems(self) -> list[str]:
+        # A file has no roles: who may change it is the file system's (and the service's
+        # user's) business, outside what a connection can check.
+        return []
+
     async def add_key(self, key_id: str, public_pem: str) -> None:
         now = format_time(datetime.now(UTC))
 

@@ -23,7 +23,7 @@ from connector.settings_sources import (
 )
 
 # Database URLs may carry a password.
-URL_FIELDS = frozenset({"database_url", "audit_database_url"})
+URL_FIELDS = frozenset({"database_url", "audit_database_url", "audit_admin_database_url"})
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     # Storage
     database_url: str = "sqlite+aiosqlite:///var/connector.db"
     audit_database_url: str = "sqlite:///var/audit.db"
+    # The audit tables' owner, for migrations only; the service itself logs in with
+    # `audit_database_url` as audit_writer (INSERT and SELECT) and refuses more rights.
+    audit_admin_database_url: str = ""
     # Google endpoints; point them at the emulator for demo and tests.
     gmail_api_endpoint: HttpUrl = "https://gmail.googleapis.com/"
     oauth_auth_uri: HttpUrl = "https://accounts.google.com/o/oauth2/v2/auth"

@@ -194,7 +194,8 @@ def build_services(
 
 async def open_service_audit_log(settings: Settings) -> AuditLog:
     """The audit log as the service writes it: checkpoints signed with the configured key and
-    each one copied to the witness file, if set, once it has committed."""
+    each one copied to the witness file, if set, once it has committed; AuditPrivilegeError
+    if the login may do more than INSERT and SELECT on the audit tables."""
     key_file = settings.audit_signing_key_file
     witness_file = settings.audit_witness_file
     return await open_audit_log(
@@ -203,6 +204,10 @@ async def open_service_audit_log(settings: Settings) -> AuditLog:
         checkpoint_every=settings.audit_checkpoint_every,
         checkpoint_seconds=settings.audit_checkpoint_seconds,
         witness=WitnessFile(witness_file) if witness_file is not None else None,
+        # Migrations as the owner, if given; the service's own login must not be able to
+        # change or remove audit rows (PostgreSQL; a SQLite file has no roles).
+        admin_url=settings.audit_admin_database_url or None,
+        restricted=True,
     )
 
 

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from audit.signing import generate_key, load_private_key, public_pem, save_private_key
 from audit.trust import fingerprint
 from connector.settings import Settings
-from tests.test_settings import SERVICE
+from tests.test_settings import SERVICE, _run
 
 
 def _keys(tmp_path: Path) -> tuple[Path, str]:
@@ -82,3 +82,20 @@ def test_witness_file_in_a_missing_directory_is_named(tmp_path: Path) -> None:
         == []
     )
     assert not fine.exists()  # checking writes nothing
+
+
+def test_check_config_masks_the_audit_owner_password(tmp_path: Path) -> None:
+    """The owner's URL for migrations is shown like the other database URLs: password masked."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    env = {
+        **SERVICE,
+        "CONNECTOR_AUDIT_DATABASE_URL": "postgresql://audit_writer:w-pass-77@db/audit",
+        "CONNECTOR_AUDIT_ADMIN_DATABASE_URL": "postgresql://owner:o-pass-88@db/audit",
+    }
+    result = _run(cwd, "check-config", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "postgresql://owner:***@db/audit" in result.stdout
+    assert "postgresql://audit_writer:***@db/audit" in result.stdout
+    assert "o-pass-88" not in result.stdout + result.stderr
+    assert "w-pass-77" not in result.stdout + result.stderr

@@ -41,6 +41,7 @@ SERVICE = {
 EVERY_VARIABLE = {
     "CONNECTOR_DATABASE_URL": "postgresql://db.internal/connector",
     "CONNECTOR_AUDIT_DATABASE_URL": "postgresql://db.internal/audit",
+    "CONNECTOR_AUDIT_ADMIN_DATABASE_URL": "postgresql://owner@db.internal/audit",
     "CONNECTOR_GMAIL_API_ENDPOINT": "http://127.0.0.1:9000/",
     "CONNECTOR_OAUTH_AUTH_URI": "http://127.0.0.1:9000/auth",
     "CONNECTOR_OAUTH_TOKEN_URI": "http://127.0.0.1:9000/token",
@@ -84,6 +85,7 @@ EVERY_VARIABLE = {
 EXPECTED = {
     "database_url": "postgresql://db.internal/connector",
     "audit_database_url": "postgresql://db.internal/audit",
+    "audit_admin_database_url": "postgresql://owner@db.internal/audit",
     "gmail_api_endpoint": "http://127.0.0.1:9000/",
     "oauth_auth_uri": "http://127.0.0.1:9000/auth",
     "oauth_token_uri": "http://127.0.0.1:9000/token",

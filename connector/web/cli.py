@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from audit.errors import AuditError
 from connector.logs import configure_logging
 from connector.settings import Settings, SettingsError, check_workers
 from connector.web.app import create_app, freeze_startup_heap
@@ -46,7 +47,11 @@ def run(args: argparse.Namespace) -> int:
     if workers > 1 and args.worker_index is None:
         from connector.web.workers import run_pool
 
-        return run_pool(settings.model_copy(update={"workers": workers}), host, port, workers)
+        try:
+            return run_pool(settings.model_copy(update={"workers": workers}), host, port, workers)
+        except AuditError as exc:  # the audit database refused the schema or the login
+            sys.stderr.write(f"connector serve: {exc}\n")
+            return 2
     from connector.wiring import real_accounts
 
     try:
@@ -57,5 +62,9 @@ def run(args: argparse.Namespace) -> int:
     app.on_startup.append(freeze_startup_heap)  # runs after the cleanup contexts are set up
     # SIGINT/SIGTERM: stop accepting, finish in-flight requests, then run cleanup_ctx in reverse
     # (background tasks, sessions, audit log, engine); aiohttp's own parse errors as problems.
-    serve(app, settings, host=host, port=port, reuse_port=args.worker_index is not None)
+    try:
+        serve(app, settings, host=host, port=port, reuse_port=args.worker_index is not None)
+    except AuditError as exc:  # e.g. an audit login that may change rows: refused at start
+        sys.stderr.write(f"connector serve: {exc}\n")
+        return 2
     return 0

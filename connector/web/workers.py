@@ -33,7 +33,7 @@ from types import FrameType
 
 import structlog
 
-from audit.log import make_store
+from audit.log import migrate_audit_log
 from connector.db import create_engine, migrate
 from connector.settings import Settings
 from connector.web.metrics import MULTIPROC_ENV
@@ -49,11 +49,8 @@ async def _migrate_once(settings: Settings) -> None:
         await migrate(engine)
     finally:
         await engine.dispose()
-    store = make_store(settings.audit_database_url)
-    try:
-        await store.migrate(create=True)
-    finally:
-        await store.close()
+    # The audit schema as its owner when given; the workers then log in as audit_writer.
+    await migrate_audit_log(settings.audit_admin_database_url or settings.audit_database_url)
 
 
 def run_pool(settings: Settings, host: str, port: int, workers: int) -> int:

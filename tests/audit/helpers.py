@@ -82,3 +82,9 @@ async def raw_fetch(url: str, sql: str) -> list[tuple[object, ...]]:
         return [tuple(r) for r in await conn.fetch(sql)]
     finally:
         await conn.close()
+
+
+def login_as(url: str, role: str) -> str:
+    """The same PostgreSQL database, logged in as `role` (the test server trusts local logins)."""
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{role}@{rest.split('@', 1)[1]}"

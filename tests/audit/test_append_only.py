@@ -10,7 +10,7 @@ import pytest
 from audit import open_audit_log
 from audit.schema import APPEND_ONLY_TABLES, WRITER_ROLE
 from audit.signing import generate_key
-from tests.audit.helpers import make_event, sqlite_path
+from tests.audit.helpers import login_as, make_event, sqlite_path
 
 
 async def seeded(url: str) -> None:
@@ -78,12 +78,15 @@ async def test_postgres_writer_role_holds_only_select_and_insert(pg_database: st
         await conn.close()
 
 
-async def test_postgres_service_sessions_run_as_the_writer_role(pg_database: str) -> None:
-    """open_audit_log's pooled sessions run as audit_writer even on an admin URL."""
-    log = await open_audit_log(pg_database)
-    try:
-        store = log.store
-        role = await store.pool.fetchval("SELECT current_user")  # type: ignore[attr-defined]
-        assert role == WRITER_ROLE
-    finally:
-        await log.close()
+async def test_postgres_sessions_have_exactly_their_logins_rights(pg_database: str) -> None:
+    """No SET ROLE pretence: a pooled session runs as the URL's own login (the superuser here),
+    and the writer's URL gives sessions that are audit_writer with nothing to reset."""
+    await seeded(pg_database)
+    for url, role in ((pg_database, "postgres"), (login_as(pg_database, WRITER_ROLE), WRITER_ROLE)):
+        log = await open_audit_log(url, create=False)
+        try:
+            pool = log.store.pool  # type: ignore[attr-defined]
+            assert await pool.fetchval("SELECT current_user") == role
+            assert await pool.fetchval("SELECT session_user") == role
+        finally:
+            await log.close()

@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from audit.schema import WRITER_ROLE
 from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
 from connector.ports import StoredCredentials
 from connector.settings import Settings
@@ -25,6 +26,7 @@ from connector.web.auth import Role, mint_token
 from connector.web.keys import SERVICES
 from connector.web.server import ServiceRunner
 from connector.wiring import PresetAccount, preset_accounts
+from tests.audit.helpers import login_as
 
 JWT_SECRET = "e2e-jwt-secret-0123456789abcdef0123456789"
 HASH_KEY = "e2e-hash-key-0123456789abcdef"
@@ -126,7 +128,12 @@ async def stack(db_url: str, tmp_path: Path) -> AsyncIterator[Stack]:
 @contextlib.asynccontextmanager
 async def running_stack(db_url: str, tmp_path: Path, **overrides: Any) -> AsyncIterator[Stack]:
     """The `stack` fixture's service, with these settings overridden."""
-    audit_db = db_url if db_url.startswith("postgresql") else f"sqlite:///{tmp_path / 'audit.db'}"
+    if db_url.startswith("postgresql"):
+        # As in production: the service logs in as audit_writer, migrations run as the owner.
+        audit_db = login_as(db_url, WRITER_ROLE)
+        overrides = {"audit_admin_database_url": db_url, **overrides}
+    else:
+        audit_db = f"sqlite:///{tmp_path / 'audit.db'}"
     async with run_emulator(EmulatorConfig(seed="e2e", users=2, messages_per_user=12)) as emu:
         alice_email, bob_email = emu.users[0], emu.users[1]
         presets = {

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sys
 from pathlib import Path
 
+import pytest
+
+from audit.errors import AuditPrivilegeError
+from audit.schema import WRITER_ROLE
 from audit.signing import generate_key, public_pem, save_private_key
 from tests.e2e.conftest import first_message, running_stack
 
@@ -78,3 +84,51 @@ async def test_service_publishes_checkpoints_to_the_witness(tmp_path: Path) -> N
     assert [line["seq"] for line in lines[: len(stored)]] == [c.seq for c in stored]
     assert report["witnessed"] >= len(stored) > 0
     assert (report["authentic"], report["problems"]) == (True, [])
+
+
+async def test_service_refuses_an_audit_login_that_may_change_rows(
+    pg_database: str, tmp_path: Path
+) -> None:
+    """On PostgreSQL the service will not start with an administrator as its audit login."""
+    with pytest.raises(AuditPrivilegeError, match="login postgres is a superuser"):
+        async with running_stack(pg_database, tmp_path, audit_database_url=pg_database,
+                                 audit_admin_database_url=""):  # fmt: skip
+            pass
+
+
+async def test_service_as_audit_writer_records_and_verifies(
+    pg_database: str, tmp_path: Path
+) -> None:
+    """With the two URLs (writer login, owner for migrations) the service appends as
+    audit_writer and the reviewer's verify finds the log intact."""
+    async with running_stack(pg_database, tmp_path) as stack:
+        assert stack.settings.audit_database_url.startswith(f"postgresql://{WRITER_ROLE}@")
+        await first_message(stack)
+        role = await stack.audit_log.store.pool.fetchval("SELECT session_user")
+        status, report, _ = await stack.call("POST", "/v1/audit/verify", "rev")
+    assert role == WRITER_ROLE
+    assert (status, report["ok"]) == (200, True)
+    assert report["events"] >= 3
+
+
+async def test_connector_serve_exits_2_with_an_administrator_audit_login(
+    pg_database: str, tmp_path: Path
+) -> None:
+    """`connector serve` with a superuser as its audit login says why and exits 2, no traceback."""
+    env = {**_serve_env(tmp_path), "CONNECTOR_AUDIT_DATABASE_URL": pg_database}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "connector", "serve", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    text = err.decode()
+    assert proc.returncode == 2, text
+    assert "connector serve: the audit log login at" in text
+    assert "login postgres is a superuser" in text
+    assert "Traceback" not in text
+
+
+def _serve_env(tmp_path: Path) -> dict[str, str]:
+    from tests.web.test_serve_cli import _env, _free_port
+
+    return _env(tmp_path, _free_port())
