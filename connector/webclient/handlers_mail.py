@@ -31,6 +31,7 @@ from connector.web.validation import (
     path_id,
     query_text,
 )
+from connector.webclient.handlers_organize import OFFERED, user_labels
 from connector.webclient.mailview import message_view, sanitize
 from connector.webclient.pages import (
     Notice,
@@ -64,7 +65,7 @@ def _message_id(request: web.Request) -> str:
 @page("GET", f"{ACC}/messages")
 async def inbox(request: web.Request) -> web.StreamResponse:
     account = account_id(request)
-    query = query_text(request, "q", max_len=500)
+    query = query_text(request, "q", max_len=500) or None  # an empty search box: no query
     label = request.query.get("label", "" if query else "INBOX")
     if label and label not in LABELS:
         check_id(label, LABEL_ID, "label")
@@ -76,6 +77,8 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     gmail_next = result.get("nextPageToken")
     rows = [message_view(m) for m in result.get("messages", [])]
     return render(request, "inbox.html", {
+        "actions": OFFERED, "user_labels": await user_labels(request, account),
+        "back": request.path_qs,
         "account_id": account, "rows": rows, "q": query or "", "label": label,
         "labels": LABELS, "next": tokens.seal(gmail_next) if isinstance(gmail_next, str) else None,
         "title": LABELS.get(label, "Search") if not query else f"Search: {query}",
@@ -99,7 +102,7 @@ async def thread(request: web.Request) -> web.StreamResponse:
         shown.append((view, blocked, view.id in remote))
     subject = shown[0][0].header("subject") if shown else ""
     return render(request, "thread.html", {
-        "account_id": account, "thread_id": thread_id, "messages": shown,
+        "account_id": account, "thread_id": thread_id, "messages": shown, "actions": OFFERED,
         "title": subject or "(no subject)",
     })  # fmt: skip
 

@@ -48,6 +48,8 @@ class Notice(StrEnum):
     REQUEST_APPROVED = "request_approved"
     REQUEST_DISMISSED = "request_dismissed"
     SIGNED_OUT = "signed_out"
+    ORGANIZED = "organized"
+    NOTHING_SELECTED = "nothing_selected"
 
 
 NOTICE_TEXT: Mapping[Notice, str] = {
@@ -58,6 +60,8 @@ NOTICE_TEXT: Mapping[Notice, str] = {
     Notice.REQUEST_APPROVED: "Access request approved.",
     Notice.REQUEST_DISMISSED: "Access request dismissed.",
     Notice.SIGNED_OUT: "You are signed out.",
+    Notice.ORGANIZED: "Done.",
+    Notice.NOTHING_SELECTED: "Select at least one message, then an action.",
 }
 
 

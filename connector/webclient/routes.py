@@ -15,6 +15,7 @@ from aiohttp import web
 from connector.web.keys import SETTINGS, VERIFIER
 from connector.webclient import handlers_account as acc
 from connector.webclient import handlers_mail as mail
+from connector.webclient import handlers_organize as organize
 from connector.webclient import handlers_staff as staff
 from connector.webclient.pages import SESSIONS
 from connector.webclient.security import PREFIX, security_headers
@@ -55,6 +56,7 @@ def setup_webclient(app: web.Application) -> None:
     r.add_get(f"{_A}/messages/{{message_id}}/attachments/{{attachment_id}}", mail.attachment)
     r.add_get(f"{_A}/compose", mail.compose)
     r.add_post(f"{_A}/send", mail.send)
+    r.add_post(f"{_A}/organize", organize.apply)
     r.add_get(f"{PREFIX}/operator", staff.operator)
     r.add_post(f"{PREFIX}/operator/requests", staff.create_request)
     r.add_post(f"{PREFIX}/operator/requests/{{request_id}}/approve", staff.approve)

@@ -76,6 +76,22 @@ def _result(decision: Decision, outcome: Outcome) -> str:
     return "Allowed"
 
 
+# A refused access did not happen: say what was attempted.
+TRIED: Mapping[Action, str] = {
+    Action.GMAIL_MESSAGE_READ: "tried to read a message",
+    Action.GMAIL_THREAD_READ: "tried to read a conversation",
+    Action.GMAIL_ATTACHMENT_READ: "tried to download an attachment",
+    Action.GMAIL_METADATA_READ: "tried to see who sent a message, its subject and date",
+    Action.GMAIL_MESSAGE_LIST: "tried to list your messages",
+}
+
+
+def _did(action: Action, decision: Decision) -> str:
+    if decision is Decision.DENY and action in TRIED:
+        return TRIED[action]
+    return DID.get(action, action.value)
+
+
 def tell(stored: StoredEvent) -> Told:
     e = stored.event
     basis = "" if e.basis is None else f"{BASIS.get(e.basis.kind, e.basis.kind)} ({e.basis.id[:8]})"
@@ -83,7 +99,7 @@ def tell(stored: StoredEvent) -> Told:
         seq=stored.seq,
         when=e.time.strftime("%Y-%m-%d %H:%M UTC"),
         who=f"{WHO.get(e.actor.kind, e.actor.kind)} {e.actor.id}",
-        did=DID.get(e.action, e.action.value),
+        did=_did(e.action, e.decision),
         why="" if e.purpose is None else WHY.get(e.purpose, e.purpose.value),
         basis=basis or "none",
         result=_result(e.decision, e.outcome),

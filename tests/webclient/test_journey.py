@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from connector.accounts.credential_store import VaultCredentialStore
+from connector.accounts.scopes import GMAIL_COMPOSE, GMAIL_MODIFY, GMAIL_READONLY, GMAIL_SEND
+from connector.accounts.vault import Vault
+from connector.web.app import ENGINE
 from connector.web.auth import Role
 from tests.webclient.conftest import Live, signed_in
 
@@ -125,7 +130,7 @@ def test_consent_lets_the_operator_read_exactly_that_message_until_revoked(
         )
         chosen, other = ids[0], ids[1]
         page.locator(f"#sel-{chosen}").check()
-        page.get_by_role("button", name="Grant support access to selected…").click()
+        page.get_by_role("button", name="Grant support access…").click()
         page.get_by_label("Support person").fill("op-olivia")
         page.get_by_role("button", name="Grant access").click()
         page.wait_for_url("**notice=consent_granted")
@@ -229,6 +234,85 @@ def test_export_my_data_is_one_json_file(live: Live, context: Any, alice_account
     assert data["account"]["id"] == alice_account
     assert any(c["grantee_id"] == "op-olivia" for c in data["consents"])
     assert data["accessed_by_others"] >= 1
+
+
+def _grant_organize(live: Live, account: str) -> None:
+    """The organize feature (gmail.modify) granted out of band: Google issues tokens with the
+    scope and the connector stores them, as after an incremental authorization."""
+    email = live.emu.users[0]
+    scopes = [GMAIL_READONLY, GMAIL_SEND, GMAIL_COMPOSE, GMAIL_MODIFY]
+
+    async def grant() -> None:
+        issued = live.emu.issue_tokens(email, scopes=scopes)
+        store = VaultCredentialStore(live.app[ENGINE], Vault.from_settings(live.settings))
+        await store.replace_refresh_token(account, issued["refresh_token"])
+        expiry = datetime.now(UTC) + timedelta(seconds=int(issued["expires_in"]))
+        await store.save_access_token(account, issued["access_token"], expiry, frozenset(scopes))
+        box = live.emu.state.mailbox(email)
+        assert box is not None
+        box.create_label("Receipts")
+
+    live.call(grant())
+
+
+def _labels_of(live: Live, message_id: str) -> set[str]:
+    box = live.emu.state.mailbox(live.emu.users[0])
+    assert box is not None
+    return set(box.messages[message_id].label_ids)
+
+
+def test_organize_several_messages_archive_label_star_and_trash(
+    live: Live, context: Any, alice_account: str, shots: Path
+) -> None:
+    """Without the organize feature the action is refused with the grant to ask for; with it,
+    two selected messages are archived at once, one is labelled and starred, one trashed."""
+    page = signed_in(live, context)
+    page.goto(_inbox(live, alice_account))
+    ids = page.locator("table.messages tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.messageId)"
+    )
+    page.locator(f"#sel-{ids[0]}").check()
+    page.get_by_role("button", name="Archive").click()
+    assert page.get_by_role("heading", name="A Gmail permission was not granted").count() == 1
+    assert "INBOX" in _labels_of(live, ids[0])
+
+    _grant_organize(live, alice_account)
+    page.goto(_inbox(live, alice_account))
+    page.screenshot(path=str(shots / "04b-inbox-organize.png"), full_page=True)
+    page.locator(f"#sel-{ids[0]}").check()
+    page.locator(f"#sel-{ids[1]}").check()
+    page.get_by_role("button", name="Archive").click()
+    page.wait_for_url("**notice=organized")
+    assert "INBOX" not in _labels_of(live, ids[0])
+    assert "INBOX" not in _labels_of(live, ids[1])
+    shown = page.locator("table.messages tbody tr").evaluate_all(
+        "rows => rows.map(r => r.dataset.messageId)"
+    )
+    assert ids[0] not in shown
+    assert ids[1] not in shown
+
+    page.get_by_label("Folder").select_option("")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_url("**label=")
+    page.locator(f"#sel-{ids[0]}").check()
+    page.get_by_label("Label", exact=True).select_option(label="Receipts")
+    page.get_by_role("button", name="Apply label").click()
+    page.wait_for_url("**notice=organized")
+    receipts = live.emu.state.mailbox(live.emu.users[0]).label_by_name("Receipts")
+    assert receipts is not None
+    assert receipts.id in _labels_of(live, ids[0])
+    page.locator(f"#sel-{ids[0]}").check()
+    page.get_by_role("button", name="Star", exact=True).click()
+    page.wait_for_url("**notice=organized")
+    assert "STARRED" in _labels_of(live, ids[0])
+
+    page.goto(_inbox(live, alice_account))
+    page.locator("table.messages tbody td a").first.click()
+    page.wait_for_url("**/threads/**")
+    trashed = page.locator("article.message").first.get_attribute("data-message-id")
+    page.locator("form.toolbar").get_by_role("button", name="Trash").click()
+    page.wait_for_url("**/inbox?notice=organized")
+    assert "TRASH" in _labels_of(live, trashed)
 
 
 def test_unlink_shows_the_receipt(
