@@ -79,8 +79,7 @@ async def test_postgres_writer_role_holds_only_select_and_insert(pg_database: st
 
 
 async def test_postgres_sessions_have_exactly_their_logins_rights(pg_database: str) -> None:
-    """No SET ROLE pretence: a pooled session runs as the URL's own login (the superuser here),
-    and the writer's URL gives sessions that are audit_writer with nothing to reset."""
+    """No SET ROLE: a pooled session runs as exactly the URL's login."""
     await seeded(pg_database)
     for url, role in ((pg_database, "postgres"), (login_as(pg_database, WRITER_ROLE), WRITER_ROLE)):
         log = await open_audit_log(url, create=False)

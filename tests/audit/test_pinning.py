@@ -105,8 +105,7 @@ async def test_cli_with_pinned_pem_or_fingerprint_is_authentic(
 async def test_chain_resigned_by_an_unpinned_key_fails(
     db_url: str, signing_key: Ed25519PrivateKey, tmp_path: Path
 ) -> None:
-    """A log signed by a key the verifier did not pin (e.g. a rewritten and re-signed chain,
-    its key stored alongside) passes the consistency check but fails pinned verification."""
+    """A re-signed log passes unpinned (exit 3) but fails with the real key pinned (exit 1)."""
     attacker = generate_key()
     await build(db_url, attacker)  # the database names the attacker's key as its own
     unpinned = await run("verify", "--db", db_url)

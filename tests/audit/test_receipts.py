@@ -88,8 +88,7 @@ def test_a_receipt_must_name_its_audit_event() -> None:
 async def test_cli_checks_the_receipt_against_the_log(
     tmp_path: Path, signing_key: Ed25519PrivateKey
 ) -> None:
-    """verify-receipt exits 0 offline and with --db when the event is there with that hash,
-    1 when the log holds another hash, and 3 without pinned keys."""
+    """verify-receipt: 0 offline and with --db, 1 for another hash or account, 3 unpinned."""
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     log = await open_audit_log(url, signing_key=signing_key)
     receipts = [await log.append(make_event(i)) for i in range(3)]

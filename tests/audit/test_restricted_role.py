@@ -30,8 +30,7 @@ async def migrated(pg_database: str) -> str:
 async def test_writer_login_appends_but_cannot_change_rows_even_after_reset_role(
     migrated: str,
 ) -> None:
-    """The service's login appends and verifies; RESET ROLE leaves it audit_writer, and
-    UPDATE, DELETE, TRUNCATE, SET ROLE to the owner and dropping a trigger all fail."""
+    """audit_writer appends; after RESET ROLE UPDATE/DELETE/TRUNCATE/SET ROLE/DROP TRIGGER fail."""
     key = generate_key()
     writer = login_as(migrated, WRITER_ROLE)
     log = await open_audit_log(writer, signing_key=key, checkpoint_every=2, restricted=True)
@@ -122,8 +121,7 @@ async def test_a_login_with_only_writer_rights_is_accepted(extra_role: tuple[str
 
 
 async def test_migrations_run_separately_as_the_owner(migrated: str) -> None:
-    """With admin_url the owner migrates and the writer only opens; without a migrated schema
-    the writer gets a clear error instead of a failed CREATE."""
+    """admin_url migrates as the owner; a writer facing no schema gets a clear error."""
     fresh = await _make_pg_db()
     try:
         with pytest.raises(MigrationRefusedError, match="audit migrate --db OWNER_URL"):
@@ -138,8 +136,7 @@ async def test_migrations_run_separately_as_the_owner(migrated: str) -> None:
 
 
 async def test_audit_migrate_command(pg_database: str) -> None:
-    """`audit migrate --db OWNER_URL` creates the schema (exit 0); as the writer on an empty
-    database it exits 2 with what to do."""
+    """`audit migrate` as the owner exits 0; as the writer on an empty database 2 with advice."""
     await _ensure_roles()
     refused = await run("migrate", "--db", login_as(pg_database, WRITER_ROLE))
     assert refused.returncode == 2

@@ -59,8 +59,7 @@ async def test_every_committed_checkpoint_is_witnessed(
 async def test_tail_cut_below_a_witnessed_checkpoint_fails(
     db_url: str, signing_key: Ed25519PrivateKey, tmp_path: Path
 ) -> None:
-    """Deleting the tail and the checkpoints covering it verifies clean without the witness,
-    and with it is reported as truncated at the first missing seq (exit 1)."""
+    """A tail cut with its checkpoints verifies alone but is truncated (exit 1) with --witness."""
     witness = tmp_path / "witness.jsonl"
     await build(db_url, signing_key, witness)
     await raw_execute(db_url, ["DELETE FROM audit_events WHERE seq > 7",
@@ -85,8 +84,7 @@ async def test_tail_cut_below_a_witnessed_checkpoint_fails(
 async def test_tail_rewritten_past_the_last_stored_checkpoint_fails(
     signing_key: Ed25519PrivateKey, tmp_path: Path
 ) -> None:
-    """Events after checkpoint 5 replaced by a self-consistent forgery, checkpoints 10 and 12
-    deleted: clean without the witness, altered from seq 6 with it."""
+    """A forged tail past the last stored checkpoint is caught as altered only by the witness."""
     url, witness = f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "w.jsonl"
     await build(url, signing_key, witness)
     (head,) = await raw_fetch(url, "SELECT hash FROM audit_events WHERE seq = 5")

@@ -49,8 +49,7 @@ async def test_verify_with_pinned_keys_is_authentic(tmp_path: Path) -> None:
 
 
 async def test_verify_rejects_checkpoints_of_an_unpinned_key(tmp_path: Path) -> None:
-    """The service signing with a key its trusted set does not pin reports damage (a test
-    bypasses the start-up check that would refuse this configuration)."""
+    """The reviewer's verify reports checkpoints by an unpinned signing key as damage."""
     signing, trusted = tmp_path / "signing.pem", tmp_path / "trusted.pem"
     save_private_key(generate_key(), signing)
     trusted.write_text(public_pem(generate_key().public_key()))
@@ -66,8 +65,7 @@ async def test_verify_rejects_checkpoints_of_an_unpinned_key(tmp_path: Path) -> 
 
 
 async def test_service_publishes_checkpoints_to_the_witness(tmp_path: Path) -> None:
-    """With CONNECTOR_AUDIT_WITNESS_FILE each committed checkpoint is appended to the file,
-    and the reviewer's verify checks the log against it."""
+    """The service appends each committed checkpoint to the witness file and verifies against it."""
     key = generate_key()
     signing, trusted, witness = (tmp_path / n for n in ("s.pem", "t.pem", "w.jsonl"))
     save_private_key(key, signing)
@@ -99,8 +97,7 @@ async def test_service_refuses_an_audit_login_that_may_change_rows(
 async def test_service_as_audit_writer_records_and_verifies(
     pg_database: str, tmp_path: Path
 ) -> None:
-    """With the two URLs (writer login, owner for migrations) the service appends as
-    audit_writer and the reviewer's verify finds the log intact."""
+    """On PostgreSQL the service appends as audit_writer and its verify finds the log intact."""
     async with running_stack(pg_database, tmp_path) as stack:
         assert stack.settings.audit_database_url.startswith(f"postgresql://{WRITER_ROLE}@")
         await first_message(stack)

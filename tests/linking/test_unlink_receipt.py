@@ -20,8 +20,7 @@ def signing_unlinker(w, key) -> Unlinker:
 
 
 async def test_receipt_names_the_unlink_event_and_is_signed(sqlite_linking) -> None:
-    """The receipt carries the seq and hash of the ACCOUNT_UNLINKED event and a signature
-    that verifies under the pinned checkpoint key."""
+    """The receipt names the unlink event's seq and hash and verifies under the pinned key."""
     w = sqlite_linking
     key = generate_key()
     account = await link_account(w)
