@@ -21,6 +21,7 @@ from connector.web.routes_human import _basis, request_json
 from connector.web.validation import GMAIL_ID, RECORD_ID, check_id, path_id, query_int
 from connector.webclient.mailview import message_view, plain_text
 from connector.webclient.pages import Notice, form_text, page, redirect, render, session_of
+from connector.webclient.wording import WHY
 
 AR = "/v1/access-requests"
 CASEWORK = (Purpose.SECURITY.value, Purpose.LEGAL.value)
@@ -90,7 +91,8 @@ async def support_read(request: web.Request) -> web.StreamResponse:
     text = view.text if view.text is not None else plain_text(view.html or "")
     return render(request, "support_read.html", {
         "view": view, "text": text, "basis": basis, "purpose": purpose,
-        "account_id": account, "kind": BasisKind, "title": "Support read",
+        "read_account": account, "kind": BasisKind, "title": "Support read",
+        "why": WHY.get(purpose, purpose.value),
     })  # fmt: skip
 
 
