@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from audit.vocab import ActorKind
+from connector.accounts.scopes import Feature
 from connector.policy import GranteeKind
 from connector.policy.oversight import event_json
 from connector.web.auth import Role
@@ -35,6 +36,8 @@ from connector.wiring import Linking
 
 ACC = "/v1/accounts/{account_id}"
 HISTORY_LIMIT = 200
+# Features a linked account can add later, with what each lets the client do.
+OPTIONAL_FEATURES = {"organize": "archive, label, star, mark read, report spam and trash"}
 _NEXT = re.compile(r"^/app/[A-Za-z0-9_/-]{0,200}$")
 
 
@@ -101,13 +104,37 @@ async def home(request: web.Request) -> web.StreamResponse:
 @page("GET", "/v1/accounts")
 async def accounts(request: web.Request) -> web.StreamResponse:
     found = await _linking(request).accounts(_sub(request))
-    return render(request, "accounts.html", {"accounts": found, "title": "Your Gmail accounts"})
+    return render(request, "accounts.html", {
+        "accounts": found, "optional": OPTIONAL_FEATURES, "title": "Your Gmail accounts",
+    })  # fmt: skip
+
+
+def _return_url(request: web.Request) -> str | None:
+    """Back to the accounts page after Google, when the deployment allow-lists it."""
+    settings = services(request).settings
+    url = f"{settings.public_base_url}/app/accounts"
+    return url if url in settings.link_return_urls else None
 
 
 @page("POST", "/v1/accounts/link", change=True)
 async def link(request: web.Request) -> web.StreamResponse:
     """Link or relink: to the disclosure page, then Google's consent page, then back."""
-    started = await _linking(request).start(_sub(request), request_id=request_id(request))
+    started = await _linking(request).start(
+        _sub(request), request_id=request_id(request), return_url=_return_url(request)
+    )
+    return redirect(started["disclosure_url"])
+
+
+@page("POST", f"{ACC}/features", change=True)
+async def features(request: web.Request) -> web.StreamResponse:
+    """Turn a feature on (incremental authorization): the disclosure names the new scope."""
+    wanted = form_text(request, "feature", 32)
+    if wanted not in OPTIONAL_FEATURES:
+        raise ProblemError(ProblemType.VALIDATION_FAILED, "choose organize or settings")
+    started = await _linking(request).start_features(
+        _sub(request), account_id(request), [Feature(wanted)], request_id=request_id(request),
+        return_url=_return_url(request),
+    )  # fmt: skip
     return redirect(started["disclosure_url"])
 
 

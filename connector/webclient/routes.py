@@ -43,6 +43,7 @@ def setup_webclient(app: web.Application) -> None:
     r.add_post(f"{PREFIX}/signout", acc.sign_out)
     r.add_get(f"{PREFIX}/accounts", acc.accounts)
     r.add_post(f"{PREFIX}/link", acc.link)
+    r.add_post(f"{_A}/features", acc.features)
     r.add_get(f"{_A}/unlink", acc.unlink_confirm)
     r.add_post(f"{_A}/unlink", acc.unlink)
     r.add_get(f"{_A}/consents", acc.consents)

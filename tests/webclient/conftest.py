@@ -185,22 +185,32 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def link_account(live: Live, context: Any, shots: Path | None = None) -> str:
-    """Alice links her Gmail account in the browser: the web client's button, the disclosure,
-    the emulator's consent page, back. Returns the account id."""
-    page = context.new_page()
-    page.goto(live.signin_url("alice"))
-    page.get_by_role("button", name="Link a Gmail account").click()
+def consent_flow(live: Live, page: Any, shots: Path | None = None) -> list[str]:
+    """From the disclosure page through Google's (the emulator's) consent page and back;
+    returns the scopes the consent page asked for."""
     page.wait_for_url("**/v1/link/disclosure**")
     if shots is not None:
         page.screenshot(path=str(shots / "02-disclosure.png"), full_page=True)
     page.locator("form button[type=submit], form input[type=submit]").first.click()
     page.wait_for_selector("select[name=login]")
     page.select_option("select[name=login]", live.emu.users[0])
+    scopes: list[str] = page.locator("input[name=scope]").evaluate_all(
+        "boxes => boxes.map(b => b.value)"
+    )
     if shots is not None:
         page.screenshot(path=str(shots / "03-google-consent.png"), full_page=True)
     page.get_by_role("button", name="Continue").click()
     page.wait_for_url("**/v1/oauth/callback**")
+    return scopes
+
+
+def link_account(live: Live, context: Any, shots: Path | None = None) -> str:
+    """Alice links her Gmail account in the browser: the web client's button, the disclosure,
+    the emulator's consent page, back. Returns the account id."""
+    page = context.new_page()
+    page.goto(live.signin_url("alice"))
+    page.get_by_role("button", name="Link a Gmail account").click()
+    consent_flow(live, page, shots)
     page.goto(f"{live.base}/app/accounts")
     href = page.get_by_role("link", name="Open inbox").first.get_attribute("href")
     assert href is not None

@@ -7,16 +7,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connector.accounts.credential_store import VaultCredentialStore
-from connector.accounts.scopes import GMAIL_COMPOSE, GMAIL_MODIFY, GMAIL_READONLY, GMAIL_SEND
-from connector.accounts.vault import Vault
-from connector.web.app import ENGINE
+from connector.accounts.scopes import GMAIL_MODIFY
 from connector.web.auth import Role
-from tests.webclient.conftest import Live, signed_in
+from tests.webclient.conftest import Live, consent_flow, signed_in
 
 ATTACHMENT = b"%PDF-1.4 quarterly numbers\n"
 
@@ -236,25 +232,6 @@ def test_export_my_data_is_one_json_file(live: Live, context: Any, alice_account
     assert data["accessed_by_others"] >= 1
 
 
-def _grant_organize(live: Live, account: str) -> None:
-    """The organize feature (gmail.modify) granted out of band: Google issues tokens with the
-    scope and the connector stores them, as after an incremental authorization."""
-    email = live.emu.users[0]
-    scopes = [GMAIL_READONLY, GMAIL_SEND, GMAIL_COMPOSE, GMAIL_MODIFY]
-
-    async def grant() -> None:
-        issued = live.emu.issue_tokens(email, scopes=scopes)
-        store = VaultCredentialStore(live.app[ENGINE], Vault.from_settings(live.settings))
-        await store.replace_refresh_token(account, issued["refresh_token"])
-        expiry = datetime.now(UTC) + timedelta(seconds=int(issued["expires_in"]))
-        await store.save_access_token(account, issued["access_token"], expiry, frozenset(scopes))
-        box = live.emu.state.mailbox(email)
-        assert box is not None
-        box.create_label("Receipts")
-
-    live.call(grant())
-
-
 def _labels_of(live: Live, message_id: str) -> set[str]:
     box = live.emu.state.mailbox(live.emu.users[0])
     assert box is not None
@@ -264,8 +241,9 @@ def _labels_of(live: Live, message_id: str) -> set[str]:
 def test_organize_several_messages_archive_label_star_and_trash(
     live: Live, context: Any, alice_account: str, shots: Path
 ) -> None:
-    """Without the organize feature the action is refused with the grant to ask for; with it,
-    two selected messages are archived at once, one is labelled and starred, one trashed."""
+    """Without the organize feature the action is refused; turned on from the accounts page
+    (disclosure, Google asks for gmail.modify), two selected messages are archived at once, one
+    is labelled and starred, one trashed."""
     page = signed_in(live, context)
     page.goto(_inbox(live, alice_account))
     ids = page.locator("table.messages tbody tr").evaluate_all(
@@ -276,7 +254,20 @@ def test_organize_several_messages_archive_label_star_and_trash(
     assert page.get_by_role("heading", name="A Gmail permission was not granted").count() == 1
     assert "INBOX" in _labels_of(live, ids[0])
 
-    _grant_organize(live, alice_account)
+    # Turn organize on from the accounts page: the disclosure, then Google asks for gmail.modify.
+    page.goto(f"{live.base}/app/accounts")
+    page.get_by_role("button", name="Turn on organize").click()
+    assert GMAIL_MODIFY in consent_flow(live, page)
+    page.goto(f"{live.base}/app/accounts")
+    assert "organize" in page.locator(".card").inner_text()
+    assert page.get_by_role("button", name="Turn on organize").count() == 0
+
+    async def add_label() -> None:
+        box = live.emu.state.mailbox(live.emu.users[0])
+        assert box is not None
+        box.create_label("Receipts")
+
+    live.call(add_label())
     page.goto(_inbox(live, alice_account))
     page.screenshot(path=str(shots / "04b-inbox-organize.png"), full_page=True)
     page.locator(f"#sel-{ids[0]}").check()
