@@ -17,12 +17,14 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from audit.vocab import Purpose
+from connector.inbox.service import Draft
 from connector.policy import AccessContext, plans
 from connector.web.context import access_context, services
 from connector.web.paging import cursor_in, page_tokens
 from connector.web.routes_inbox import parse_draft
 from connector.web.validation import (
     ATTACHMENT_ID,
+    DRAFT_ID,
     GMAIL_ID,
     IDEMPOTENCY_KEY,
     LABEL_ID,
@@ -209,9 +211,11 @@ async def _attachments(request: web.Request) -> list[dict[str, str]]:
     return out
 
 
-@page("POST", f"{ACC}/messages/send", change=True)
-async def send(request: web.Request) -> web.StreamResponse:
-    account = account_id(request)
+def form_draft(
+    request: web.Request, attachments: list[dict[str, str]]
+) -> tuple[Draft, str | None, str | None]:
+    """The compose form as the JSON API's body, parsed by the API's own parser: the draft, the
+    message it replies to, the message it forwards."""
     mode = form_text(request, "mode", 16)
     original = form_text(request, "original", 64) or None
     data: dict[str, Any] = {
@@ -220,18 +224,51 @@ async def send(request: web.Request) -> web.StreamResponse:
         "bcc": _addresses(form_text(request, "bcc", 4000)),
         "subject": form_text(request, "subject", 998),
         "text": str(form_of(request).get("text", ""))[:1_000_000],
-        "attachments": await _attachments(request),
+        "attachments": attachments,
     }
     if mode in ("reply", "reply_all") and original:
         data["reply_to"] = original
     if mode == "forward" and original:
         data["forward_of"] = original
     draft, reply_to, ids = parse_draft(data, extra=frozenset({"forward_of"}))
+    return draft, reply_to, ids["forward_of"]
+
+
+@page("POST", f"{ACC}/messages/send", change=True)
+async def send(request: web.Request) -> web.StreamResponse:
+    account = account_id(request)
+    draft, reply_to, forward_of = form_draft(request, await _attachments(request))
     key = form_text(request, "send_key", 128)
     sent = await services(request).inbox.send(
-        _ctx(request), account, draft, reply_to=reply_to, forward_of=ids["forward_of"],
+        _ctx(request), account, draft, reply_to=reply_to, forward_of=forward_of,
         idempotency_key=key if IDEMPOTENCY_KEY.fullmatch(key) else None,
     )  # fmt: skip
+    autosaved = form_text(request, "draft_id", 32)
+    if DRAFT_ID.fullmatch(autosaved):  # sent: the autosaved copy is no longer wanted
+        await services(request).gate.run(_ctx(request), plans.draft_delete(account, autosaved))
     where = f"/app/accounts/{account}/threads/{sent['threadId']}" if sent.get("threadId") else (
         f"/app/accounts/{account}/inbox")  # fmt: skip
     return redirect(f"{where}?notice={Notice.SENT}")
+
+
+@page("POST", f"{ACC}/drafts", change=True)
+async def autosave(request: web.Request) -> web.StreamResponse:
+    """The compose form saved as a Gmail draft while the user types (htmx, every few seconds
+    of quiet): created once, then replaced; answers the fragment that remembers its id."""
+    account = account_id(request)
+    draft, reply_to, _ = form_draft(request, [])
+    inbox = services(request).inbox
+    draft_id = form_text(request, "draft_id", 32)
+    if DRAFT_ID.fullmatch(draft_id):
+        await inbox.update_draft(_ctx(request), account, draft_id, draft, reply_to=reply_to)
+    else:
+        key = form_text(request, "send_key", 128)
+        made = await inbox.create_draft(
+            _ctx(request), account, draft, reply_to=reply_to,
+            idempotency_key=f"draft-{key}" if IDEMPOTENCY_KEY.fullmatch(key) else None,
+        )  # fmt: skip
+        draft_id = str(made.result["id"])
+    saved = services(request).clock().strftime("%H:%M:%S")
+    return aiohttp_jinja2.render_template(
+        "draft_saved.html", request, {"draft_id": draft_id, "saved": saved}
+    )

@@ -57,6 +57,7 @@ def setup_webclient(app: web.Application) -> None:
     r.add_get(f"{_A}/messages/{{message_id}}/attachments/{{attachment_id}}", mail.attachment)
     r.add_get(f"{_A}/compose", mail.compose)
     r.add_post(f"{_A}/send", mail.send)
+    r.add_post(f"{_A}/drafts/autosave", mail.autosave)
     r.add_post(f"{_A}/organize", organize.apply)
     r.add_get(f"{PREFIX}/operator", staff.operator)
     r.add_post(f"{PREFIX}/operator/requests", staff.create_request)

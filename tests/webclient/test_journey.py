@@ -66,7 +66,8 @@ def test_inbox_lists_searches_and_opens_a_thread(
 def test_compose_with_an_attachment_sends_and_the_attachment_downloads(
     live: Live, context: Any, alice_account: str, shots: Path
 ) -> None:
-    """A new message with a file is sent once; its thread offers the file as a download."""
+    """The draft is autosaved while typing (one draft, replaced); the message with a file is
+    sent once, the draft removed; its thread offers the file as a download."""
     page = signed_in(live, context)
     page.goto(f"{live.base}/app/accounts/{alice_account}/compose")
     page.get_by_label("To", exact=True).fill("bob@example.com")
@@ -75,9 +76,19 @@ def test_compose_with_an_attachment_sends_and_the_attachment_downloads(
     page.get_by_label("Attachments").set_input_files(
         files=[{"name": "numbers.pdf", "mimeType": "application/pdf", "buffer": ATTACHMENT}]
     )
+    status = page.locator("#draft-status")
+    status.get_by_text("Draft saved").wait_for()  # autosaved while typing (htmx)
+    box = live.emu.state.mailbox(live.emu.users[0])
+    assert box is not None
+    assert [d for d in box.drafts.values() if b"Quarterly numbers" in d.message.raw]
+    page.get_by_label("Message").press_sequentially(" Thanks!")
+    page.wait_for_timeout(2000)
+    saved = [d for d in box.drafts.values() if b"Quarterly numbers" in d.message.raw]
+    assert len(saved) == 1  # replaced, not a second draft
     page.screenshot(path=str(shots / "06-compose.png"), full_page=True)
     page.get_by_role("button", name="Send").click()
     page.wait_for_url("**/threads/**notice=sent")
+    assert not [d for d in box.drafts.values() if b"Quarterly numbers" in d.message.raw]
     assert "Your message was sent." in page.locator("#notice").inner_text()
     with page.expect_download() as info:
         page.get_by_role("link", name="numbers.pdf").click()
