@@ -48,7 +48,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     # The browser pages reuse web's authentication, route policy, problem mapping and handlers:
     # the one arrow back up, from the only package web mounts (through `setup_webclient`).
     "connector.webclient": CORE
-    | {AUDIT, "connector.policy", "connector.web", "connector.wiring"},
+    | {AUDIT, "connector.policy", "connector.accounts", "connector.inbox", "connector.web"}
+    | {"connector.wiring"},
     # Command-line entry points sit on top and may use anything.
     **{
         cli: CORE | {AUDIT, "connector.web", "connector.wiring", "connector.emulator"}

@@ -63,6 +63,40 @@ def test_inbox_lists_searches_and_opens_a_thread(
     page.screenshot(path=str(shots / "05-thread.png"), full_page=True)
 
 
+def test_inbox_pages_with_sealed_tokens(live: Live, context: Any, alice_account: str) -> None:
+    """Past a page of messages, "Older messages" shows the next page, none repeated."""
+    box = live.emu.state.mailbox(live.emu.users[0])
+    assert box is not None
+
+    async def fill() -> list[str]:
+        added = []
+        for i in range(30):
+            raw = (f"From: Newsletter <news@example.org>\r\nTo: {box.email}\r\n"
+                   f"Subject: Issue {i}\r\n\r\nNumber {i}.\r\n").encode()  # fmt: skip
+            added.append(box.add_message(raw, ["INBOX"]).id)
+        return added
+
+    async def empty(ids: list[str]) -> None:
+        for message in ids:
+            box.delete_message(box.messages[message])
+
+    added: list[str] = live.call(fill())
+    try:
+        page = signed_in(live, context)
+        page.goto(_inbox(live, alice_account))
+        ids = "rows => rows.map(r => r.dataset.messageId)"
+        first = page.locator("table.messages tbody tr").evaluate_all(ids)
+        assert len(first) == 25
+        page.get_by_role("link", name="Older messages").click()
+        page.wait_for_url("**page_token=**")
+        second = page.locator("table.messages tbody tr").evaluate_all(ids)
+        assert second
+        assert not set(first) & set(second)
+        assert set(added) <= set(first) | set(second)
+    finally:
+        live.call(empty(added))
+
+
 def test_compose_with_an_attachment_sends_and_the_attachment_downloads(
     live: Live, context: Any, alice_account: str, shots: Path
 ) -> None:
