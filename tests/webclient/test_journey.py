@@ -215,14 +215,18 @@ def test_consent_lets_the_operator_read_exactly_that_message_until_revoked(
 def test_a_second_operator_decides_an_access_request(
     live: Live, browser: Any, alice_account: str, shots: Path
 ) -> None:
-    """op-olivia files a request; she cannot decide it herself; op-oscar approves it."""
+    """op-olivia files a request; she cannot decide it herself; op-oscar approves it; then she
+    reads the message it names, the page stating the approved request as the basis."""
     olivia, oscar = browser.new_context(), browser.new_context()
+    box = live.emu.state.mailbox(live.emu.users[0])
+    assert box is not None
+    named = next(m.id for m in box.newest_first() if "INBOX" in m.label_ids)
     try:
         page = signed_in(live, olivia, "op-olivia", Role.OPERATOR)
         page.get_by_label("Account id").nth(1).fill(alice_account)
         page.get_by_label("Case reference").fill("SEC-42")
         page.get_by_label("Reason").fill("Phishing report from the owner's team")
-        page.get_by_label("Message ids (comma separated)").fill("0")
+        page.get_by_label("Message ids (comma separated)").fill(named)
         page.get_by_role("button", name="File request").click()
         page.wait_for_url("**notice=request_created")
         row = page.locator("table.requests tbody tr", has_text="SEC-42")
@@ -233,6 +237,12 @@ def test_a_second_operator_decides_an_access_request(
         second.get_by_role("button", name="Approve request for case SEC-42").click()
         second.wait_for_url("**notice=request_approved")
         assert "SEC-42" in second.locator("section", has_text="Decided").inner_text()
+        request_id = row.get_attribute("data-request-id")
+        read = page.goto(f"{live.base}/app/operator/read?account_id={alice_account}"
+                         f"&access_request_id={request_id}&message_id={named}")  # fmt: skip
+        assert read is not None
+        assert read.status == 200
+        assert "approved by a second operator" in page.locator(".basis").inner_text()
         second.goto(f"{live.base}/app/operator/aggregates")
         assert second.get_by_role("heading", name=re.compile("Usage aggregates")).count() == 1
         second.screenshot(path=str(shots / "11-aggregates.png"), full_page=True)
