@@ -100,8 +100,7 @@ def test_inbox_pages_with_sealed_tokens(live: Live, context: Any, alice_account:
 def test_compose_with_an_attachment_sends_and_the_attachment_downloads(
     live: Live, context: Any, alice_account: str, shots: Path
 ) -> None:
-    """The draft is autosaved while typing (one draft, replaced); the message with a file is
-    sent once, the draft removed; its thread offers the file as a download."""
+    """Autosaved as one draft, sent once with its file (draft removed), the file downloads."""
     page = signed_in(live, context)
     page.goto(f"{live.base}/app/accounts/{alice_account}/compose")
     page.get_by_label("To", exact=True).fill("bob@example.com")
@@ -159,8 +158,7 @@ def _consent_row(page: Any, grantee: str) -> Any:
 def test_consent_lets_the_operator_read_exactly_that_message_until_revoked(
     live: Live, browser: Any, alice_account: str, shots: Path
 ) -> None:
-    """Alice grants op-olivia one message; she reads it (basis shown) but no other; after the
-    revocation the same read is refused; alice sees both in 'Who accessed my mail'."""
+    """The operator reads exactly the consented message until revoked; the owner sees it all."""
     alice = browser.new_context()
     olivia = browser.new_context()
     try:
@@ -215,8 +213,7 @@ def test_consent_lets_the_operator_read_exactly_that_message_until_revoked(
 def test_a_second_operator_decides_an_access_request(
     live: Live, browser: Any, alice_account: str, shots: Path
 ) -> None:
-    """op-olivia files a request; she cannot decide it herself; op-oscar approves it; then she
-    reads the message it names, the page stating the approved request as the basis."""
+    """Only a second operator approves; the requester then reads under that stated basis."""
     olivia, oscar = browser.new_context(), browser.new_context()
     box = live.emu.state.mailbox(live.emu.users[0])
     assert box is not None
@@ -296,9 +293,7 @@ def _labels_of(live: Live, message_id: str) -> set[str]:
 def test_organize_several_messages_archive_label_star_and_trash(
     live: Live, context: Any, alice_account: str, shots: Path
 ) -> None:
-    """Without the organize feature the action is refused; turned on from the accounts page
-    (disclosure, Google asks for gmail.modify), two selected messages are archived at once, one
-    is labelled and starred, one trashed."""
+    """Refused until organize is turned on; then archive two at once, label, star, trash."""
     page = signed_in(live, context)
     page.goto(_inbox(live, alice_account))
     ids = page.locator("table.messages tbody tr").evaluate_all(
