@@ -38,6 +38,7 @@ ACC = "/v1/accounts/{account_id}"
 HISTORY_LIMIT = 200
 # Features a linked account can add later, with what each lets the client do.
 OPTIONAL_FEATURES = {"organize": "archive, label, star, mark read, report spam and trash"}
+_REASON = re.compile(r"^[a-z_]{1,40}$")
 _NEXT = re.compile(r"^/app/[A-Za-z0-9_/-]{0,200}$")
 
 
@@ -104,9 +105,15 @@ async def home(request: web.Request) -> web.StreamResponse:
 @page("GET", "/v1/accounts")
 async def accounts(request: web.Request) -> web.StreamResponse:
     found = await _linking(request).accounts(_sub(request))
-    return render(request, "accounts.html", {
-        "accounts": found, "optional": OPTIONAL_FEATURES, "title": "Your Gmail accounts",
-    })  # fmt: skip
+    context = {"accounts": found, "optional": OPTIONAL_FEATURES, "title": "Your Gmail accounts"}
+    # Back from Google: the link flow's outcome, as codes (`link`, `reason`), never free text.
+    outcome, reason = request.query.get("link"), request.query.get("reason", "")
+    if outcome == "linked":
+        context["notice"] = "Your Gmail account is linked."
+    elif outcome == "failed":
+        code = f" ({reason})" if _REASON.fullmatch(reason) else ""
+        context["notice"] = f"Linking did not finish{code}. You can try again."
+    return render(request, "accounts.html", context)
 
 
 def _return_url(request: web.Request) -> str | None:

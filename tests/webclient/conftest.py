@@ -93,7 +93,11 @@ class Live:
         config = EmulatorConfig(seed="webclient", users=2, messages_per_user=6, auto_approve=False)
         async with run_emulator(config) as emu:
             port = _free_port()
-            settings = demo_settings(self.directory, emu, port)
+            # The demo's settings, and the link flow returns to the client's accounts page.
+            back = f"http://127.0.0.1:{port}/app/accounts"
+            settings = demo_settings(self.directory, emu, port).model_copy(
+                update={"link_return_urls": (back,)}
+            )
             app = create_app(settings, accounts=real_accounts)
             runner = ServiceRunner(app, settings)
             await runner.setup()
@@ -200,7 +204,8 @@ def consent_flow(live: Live, page: Any, shots: Path | None = None) -> list[str]:
     if shots is not None:
         page.screenshot(path=str(shots / "03-google-consent.png"), full_page=True)
     page.get_by_role("button", name="Continue").click()
-    page.wait_for_url("**/v1/oauth/callback**")
+    page.wait_for_url("**/app/accounts?link=linked**")  # back where the user started
+    assert "Your Gmail account is linked." in page.locator("#notice").inner_text()
     return scopes
 
 
