@@ -2,8 +2,8 @@
 # Mutation testing of the enforcement core with mutmut, one module at a time.
 #
 #   scripts/mutation.sh            every module below, one after the other
-#   scripts/mutation.sh verify     just one (policy, chain, verify, encoding, vault, link_state,
-#                                  send_keys, link_checks)
+#   scripts/mutation.sh verify     just one (policy, policy_grants, chain, verify, encoding,
+#                                  vault, link_state, send_keys, link_checks)
 #
 # Each module is mutated in a throwaway copy of the working tree (tracked and untracked,
 # non-ignored files), never in place, and its mutants are run against only the fast unit tests
@@ -24,7 +24,9 @@ EQUIVALENT="$ROOT/scripts/mutation-equivalent.txt"
 JOBS="${MUTATION_JOBS:-1}"
 
 # module name | file to mutate | the fast unit tests that concern it [| mutant names (fnmatch)
-# when only part of the file is the module: the link-state checks are one method of oauth.py]
+# when only part of the file is the module: the link-state checks are one method of oauth.py].
+# "@grants": mutmut mutates no module-level value, so the grant table of rules.py gets its own
+# mutants (each condition, operation and purpose of each grant dropped): mutation_grants.py.
 MODULES=(
   "policy|connector/policy/rules.py|tests/policy/test_rules_pinned.py tests/policy/test_rules_table.py"
   "chain|audit/chain.py|tests/audit/test_chain_pinned.py tests/audit/test_verify_pinned.py"
@@ -33,6 +35,7 @@ MODULES=(
   "vault|connector/accounts/vault.py|tests/linking/test_vault_pinned.py"
   "link_state|connector/accounts/link_state.py|tests/linking/test_link_state_pinned.py"
   "send_keys|connector/inbox/send_keys.py|tests/test_send_keys_pinned.py tests/test_send_keys.py"
+  "policy_grants|@grants|tests/policy/test_rules_pinned.py tests/policy/test_rules_table.py"
   "link_checks|connector/accounts/oauth.py|tests/linking/test_link_checks_pinned.py|connector.accounts.oauth.xǁLinkServiceǁ_state_problem__mutmut_*"
 )
 
@@ -69,6 +72,10 @@ for rel in sys.stdin.buffer.read().decode().split("\0"):
         os.makedirs(os.path.dirname(os.path.join(work, rel)), exist_ok=True)
         shutil.copy2(src, os.path.join(work, rel))
 ' "$ROOT" "$WORK"
+  if [[ "$target" == "@grants" ]]; then  # the grant table: hand-made mutants, no mutmut
+    (cd "$WORK" && PYTHONPATH="$WORK" "$PY" scripts/mutation_grants.py $tests)
+    return
+  fi
   {
     echo "[mutmut]"
     echo "source_paths ="
@@ -114,6 +121,6 @@ for spec in "${MODULES[@]}"; do
   run_module "$name" "$target" "$tests" "$pattern"
 done
 if [[ $ran -eq 0 ]]; then
-  echo "unknown module ${1:-}; known: policy chain verify encoding vault link_state send_keys link_checks" >&2
+  echo "unknown module ${1:-}; known: policy policy_grants chain verify encoding vault link_state send_keys link_checks" >&2
   exit 2
 fi
