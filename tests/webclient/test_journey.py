@@ -45,6 +45,11 @@ def test_inbox_lists_searches_and_opens_a_thread(
     page.goto(_inbox(live, alice_account))
     rows = page.locator("table.messages tbody tr")
     assert rows.count() >= 2
+    box = live.emu.state.mailbox(live.emu.users[0])
+    assert box is not None
+    for row in rows.all():  # bold exactly when Gmail says UNREAD
+        unread = "UNREAD" in box.messages[row.get_attribute("data-message-id")].label_ids
+        assert (row.get_attribute("class") == "unread") is unread
     page.screenshot(path=str(shots / "04-inbox.png"), full_page=True)
     subject = rows.first.locator("td a").inner_text().strip()
     word = subject.split()[0]
@@ -346,6 +351,11 @@ def test_organize_several_messages_archive_label_star_and_trash(
     page.get_by_role("button", name="Star", exact=True).click()
     page.wait_for_url("**notice=organized")
     assert "STARRED" in _labels_of(live, ids[0])
+    page.locator(f"#sel-{ids[0]}").check()
+    page.get_by_role("button", name="Mark unread").click()
+    page.wait_for_url("**notice=organized")
+    assert "UNREAD" in _labels_of(live, ids[0])
+    assert page.locator(f"tr[data-message-id='{ids[0]}']").get_attribute("class") == "unread"
 
     page.goto(_inbox(live, alice_account))
     page.locator("table.messages tbody td a").first.click()
