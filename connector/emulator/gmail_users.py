@@ -27,6 +27,13 @@ def users_watch(call: Call) -> dict[str, Any]:
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
         raise errors.invalid_argument("Invalid labelIds")
     call.check_labels(labels)
+    if call.box.push is not None and not call.box.push.topic_known(topic):
+        # Gmail sends a test message when the watch is made; with no topic it cannot.
+        raise errors.GmailError(
+            404,
+            f"Error sending test message to Cloud PubSub {topic} : Resource not found",
+            errors.Reason.NOT_FOUND,
+        )
     behaviour = data.get("labelFilterBehavior") or data.get("labelFilterAction") or "include"
     if behaviour not in ("include", "exclude"):
         raise errors.invalid_argument(f"Invalid labelFilterBehavior: {behaviour}")
@@ -37,6 +44,7 @@ def users_watch(call: Call) -> dict[str, Any]:
 
 
 def users_stop(call: Call) -> None:
+    """Stop push for the mailbox; answers 204 whether or not a watch was set."""
     call.box.watch = None
 
 

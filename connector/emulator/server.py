@@ -18,6 +18,8 @@ Programmatic API (used by tests, the demo and benchmarks)::
         emu.set_auto_approve(bool)
         emu.count_messages(email, label="SENT") -> int
         emu.stats             # EmulatorStats: requests per method, rate_limited, units_charged
+        emu.pubsub_endpoint   # api_endpoint for the pubsub v1 client (same as base_url)
+        emu.pubsub            # PubSubState: topics, subscriptions; users.watch publishes here
 
 For synchronous callers (googleapiclient in a plain test), `run_emulator_in_thread(config)` is a
 context manager yielding the same object with the server running on a background event loop.
@@ -39,7 +41,10 @@ from connector.emulator import errors
 from connector.emulator.api import ApiRequest, EmulatorStats, GmailApi, error_response
 from connector.emulator.batch import run_batch
 from connector.emulator.faults import FaultConfig, FaultInjector
+from connector.emulator.gmail_push import GmailPush
 from connector.emulator.oauth_routes import OAuthConfig, OAuthService
+from connector.emulator.pubsub import PubSubState
+from connector.emulator.pubsub_routes import add_routes as add_pubsub_routes
 from connector.emulator.quota import QuotaConfig, QuotaTracker
 from connector.emulator.seed import seed_state
 from connector.emulator.sending_limit import SendingLimit
@@ -76,6 +81,7 @@ class EmulatorConfig:
     history_retention: int = 10_000
     daily_send_limit: int | None = None  # Gmail's mail-sending limit per user; None: no cap
     default_scopes: tuple[str, ...] = DEFAULT_SCOPES
+    pubsub_pull_wait: float = 2.0  # seconds a pull with nothing ready waits (long polling)
 
 
 class _BaseUrl:
@@ -102,6 +108,8 @@ class Emulator:
     base_url: str = ""
 
     def __post_init__(self) -> None:
+        self.pubsub = PubSubState()
+        self.state.attach_push(GmailPush(self.pubsub))
         self.quota = QuotaTracker(self.config.quota)
         self.faults = FaultInjector(self.config.faults)
         self.sending = SendingLimit(self.config.daily_send_limit)
@@ -122,6 +130,7 @@ class Emulator:
 
     # -- URLs (under base_url, so only meaningful once the emulator listens) -------------
     gmail_endpoint = _BaseUrl("")  # api_endpoint for googleapiclient
+    pubsub_endpoint = _BaseUrl("")  # Pub/Sub's paths (/v1/projects/...) share the root
     batch_uri = _BaseUrl("batch/gmail/v1")
     token_uri = _BaseUrl("token")
     auth_uri = _BaseUrl("o/oauth2/v2/auth")
@@ -266,6 +275,7 @@ def build_app(emu: Emulator) -> web.Application:
     app.router.add_post("/batch", batch)
     app.router.add_post("/batch/gmail/v1", batch)
     emu.oauth.add_routes(app)
+    add_pubsub_routes(app, emu.pubsub, emu.config.pubsub_pull_wait)
     return app
 
 

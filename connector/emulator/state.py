@@ -14,7 +14,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from connector.emulator.mime_parse import ParsedMessage, parse_message
 
@@ -153,6 +153,14 @@ class HistoryRecord:
         return {"id": str(self.id), "messages": [msg.stub()], self.type.key: [entry]}
 
 
+class PushHook(Protocol):
+    """Gmail push (`gmail_push.GmailPush`): told of every history record, checks watch topics."""
+
+    def topic_known(self, topic: str) -> bool: ...
+
+    def changed(self, box: Mailbox, record: HistoryRecord) -> None: ...
+
+
 @dataclass(slots=True)
 class Draft:
     id: str
@@ -191,6 +199,7 @@ class Mailbox:
     attachment_aliases: dict[str, tuple[str, str]] = field(default_factory=dict)
     # users.watch registration (topicName, labelIds, expiration) or None; users.settings.*
     watch: dict[str, Any] | None = None
+    push: PushHook | None = None  # set by the emulator; None: watch publishes nothing
     send_as: list[dict[str, Any]] = field(default_factory=list)
     vacation: dict[str, Any] = field(default_factory=lambda: {"enableAutoReply": False})
     _label_seq: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -222,10 +231,13 @@ class Mailbox:
     def _record(self, kind: HistoryType, msg: Message, label_ids: list[str]) -> None:
         hid = self._bump()
         msg.history_id = hid
-        self.history.append(HistoryRecord(hid, kind, msg, label_ids))
+        record = HistoryRecord(hid, kind, msg, label_ids)
+        self.history.append(record)
         while len(self.history) > self.history_retention:
             dropped = self.history.popleft()
             self.history_floor = dropped.id
+        if self.watch is not None and self.push is not None:
+            self.push.changed(self, record)
 
     # -- labels --------------------------------------------------------------------------
     def create_label(self, name: str, **visibility: str | None) -> Label:
@@ -326,9 +338,15 @@ class EmulatorState:
 
     ids: IdSource = field(default_factory=IdSource)
     mailboxes: dict[str, Mailbox] = field(default_factory=dict)
+    push: PushHook | None = None
+
+    def attach_push(self, push: PushHook) -> None:
+        self.push = push
+        for box in self.mailboxes.values():
+            box.push = push
 
     def add_user(self, email: str, history_start: int = 1000) -> Mailbox:
-        box = Mailbox(email.lower(), self.ids, history_id=history_start)
+        box = Mailbox(email.lower(), self.ids, history_id=history_start, push=self.push)
         self.mailboxes[box.email] = box
         return box
 

@@ -212,8 +212,9 @@ async def test_daily_send_limit_counts_sends(http: aiohttp.ClientSession) -> Non
 
 
 async def test_watch_and_stop(api: Api) -> None:
-    """users.watch answers {historyId, expiration} (7 days, ms strings) for a valid topic and
+    """users.watch answers {historyId, expiration} (7 days, ms strings) for an existing topic,
     400 for a malformed one; users.stop answers 204."""
+    api.emu.pubsub.create_topic("projects/my-project/topics/gmail")
     _, profile = await api.get("profile")
     status, body = await api.post(
         "watch", json={"topicName": "projects/my-project/topics/gmail", "labelIds": ["INBOX"]}
