@@ -185,13 +185,15 @@ async def grant(request: web.Request) -> web.StreamResponse:
     ids = [
         check_id(str(m), GMAIL_ID, "message id") for m in form_of(request).getall("message_id", [])
     ]
-    grantee = form_text(request, "grantee_id", 128)
+    kind = form_text(request, "grantee_kind", 16) or GranteeKind.OPERATOR.value
+    # One named support person, or whoever works the named support case.
+    grantee = form_text(request, "grantee_id" if kind == "operator" else "case_id", 128)
     days = form_text(request, "ttl_days", 3)
-    if not ids or not grantee or days not in {"1", "7", "30"}:
-        detail = "choose at least one message, a support person and a duration"
+    if not ids or not grantee or days not in {"1", "7", "30"} or kind not in set(GranteeKind):
+        detail = "choose at least one message, a support person or case, and a duration"
         raise ProblemError(ProblemType.VALIDATION_FAILED, detail)
     await services(request).consents.grant_consent(
-        session_of(request).caller.actor, account, ids, GranteeKind.OPERATOR, grantee,
+        session_of(request).caller.actor, account, ids, GranteeKind(kind), grantee,
         ttl=timedelta(days=int(days)), request_id=request_id(request),
     )  # fmt: skip
     return redirect(f"/app/accounts/{account}/consents?notice={Notice.CONSENT_GRANTED}")

@@ -20,7 +20,15 @@ from connector.web.routes_audit import report_json
 from connector.web.routes_human import _basis, request_json
 from connector.web.validation import GMAIL_ID, RECORD_ID, check_id, path_id, query_int
 from connector.webclient.mailview import message_view, plain_text
-from connector.webclient.pages import Notice, form_text, page, redirect, render, session_of
+from connector.webclient.pages import (
+    Notice,
+    form_text,
+    page,
+    redirect,
+    render,
+    session_of,
+    without_empty_fields,
+)
 from connector.webclient.wording import WHY
 
 AR = "/v1/access-requests"
@@ -82,6 +90,9 @@ async def dismiss(request: web.Request) -> web.StreamResponse:
 @page("GET", "/v1/support/accounts/{account_id}/messages/{message_id}")
 async def support_read(request: web.Request) -> web.StreamResponse:
     """The message the basis covers, as text, with the basis stated above it."""
+    cleaned = without_empty_fields(request)  # the form's unused basis fields
+    if cleaned is not None:
+        return cleaned
     account = form_account(request)
     message = check_id(request.query.get("message_id", ""), GMAIL_ID, "message id")
     basis, purpose, case = await _basis(request)
@@ -117,10 +128,9 @@ def _filters(request: web.Request) -> QueryFilter:
 
 @page("GET", "/v1/audit/events")
 async def reviewer(request: web.Request) -> web.StreamResponse:
-    if any(not v for v in request.query.values()):  # a form's empty fields mean "any"
-        return redirect(
-            str(request.rel_url.with_query({k: v for k, v in request.query.items() if v}))
-        )
+    cleaned = without_empty_fields(request)  # empty filter fields mean "any"
+    if cleaned is not None:
+        return cleaned
     purpose = routes_audit._purpose(request)
     after = query_int(request, "after_seq", default=0, low=0, high=2**62)
     found = await services(request).oversight.query(

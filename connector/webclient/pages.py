@@ -149,3 +149,12 @@ def redirect(location: str) -> web.Response:
     """After a change, the page to show (303: the browser follows with a GET). Returned, not
     raised: the problems middleware treats a raised redirect as an unexpected error."""
     return web.Response(status=303, headers={"Location": location})
+
+
+def without_empty_fields(request: web.Request) -> web.Response | None:
+    """A GET form sends its empty fields too; they mean "not given": the same page without
+    them (None when there are none)."""
+    if all(request.query.values()):
+        return None
+    kept = {k: v for k, v in request.query.items() if v}
+    return redirect(str(request.rel_url.with_query(kept)))

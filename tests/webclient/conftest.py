@@ -223,9 +223,10 @@ def link_account(live: Live, context: Any, shots: Path | None = None) -> str:
     return href.split("/")[3]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def alice_account(live: Live, browser: Any, shots: Path) -> str:
-    """Alice's linked account id (linked through the browser once per session)."""
+    """Alice's linked account id, linked through the browser when she has none (at the start,
+    and again after the journey's unlink)."""
     if "account" not in live.state:
         ctx = browser.new_context()
         try:

@@ -175,7 +175,7 @@ def test_consent_lets_the_operator_read_exactly_that_message_until_revoked(
         chosen, other = ids[0], ids[1]
         page.locator(f"#sel-{chosen}").check()
         page.get_by_role("button", name="Grant support access…").click()
-        page.get_by_label("Support person").fill("op-olivia")
+        page.get_by_label("Support person (their staff id)").fill("op-olivia")
         page.get_by_role("button", name="Grant access").click()
         page.wait_for_url("**notice=consent_granted")
         consent_id = _consent_row(page, "op-olivia").get_attribute("data-consent-id")
@@ -213,6 +213,39 @@ def test_consent_lets_the_operator_read_exactly_that_message_until_revoked(
     finally:
         alice.close()
         olivia.close()
+
+
+def test_a_consent_to_a_support_case_is_read_by_whoever_works_it(
+    live: Live, browser: Any, alice_account: str
+) -> None:
+    """A consent to a case: an operator working that case reads through the console's form."""
+    alice, oscar = browser.new_context(), browser.new_context()
+    try:
+        page = signed_in(live, alice)
+        page.goto(_inbox(live, alice_account))
+        chosen = page.locator("table.messages tbody tr").first.get_attribute("data-message-id")
+        page.goto(f"{live.base}/app/accounts/{alice_account}/consents?message_id={chosen}")
+        page.get_by_label("Whoever works my support case").check()
+        page.get_by_label("Support case id").fill("CASE-7")
+        page.get_by_role("button", name="Grant access").click()
+        page.wait_for_url("**notice=consent_granted")
+        row = page.locator("table.consents tbody tr", has_text="whoever works case CASE-7")
+        consent_id = row.get_attribute("data-consent-id")
+        op = signed_in(live, oscar, "op-oscar", Role.OPERATOR)
+        op.get_by_label("Account id").first.fill(alice_account)
+        op.get_by_label("Message id", exact=True).fill(str(chosen))
+        op.get_by_label("Consent id (the owner's consent)").fill(str(consent_id))
+        op.get_by_label("Support case you are working").fill("CASE-7")
+        op.get_by_role("button", name="Read", exact=True).click()
+        op.wait_for_url("**/app/operator/read?**support_case=CASE-7**")
+        assert op.get_by_role("heading", name="Support read").count() == 1
+        assert str(chosen) in op.locator("dl.meta").inner_text()
+        other_case = op.goto(op.url.replace("CASE-7", "CASE-8"))
+        assert other_case is not None
+        assert other_case.status == 403
+    finally:
+        alice.close()
+        oscar.close()
 
 
 def test_a_second_operator_decides_an_access_request(
