@@ -117,7 +117,10 @@ async def body(request: web.Request) -> web.StreamResponse:
         _ctx(request), plans.message(account, message_id, "full")
     )
     view = message_view(found)
-    remote = request.query.get("remote") == "1"
+    # Remote content only when the client's own page asked for it: a link from elsewhere that
+    # adds remote=1 must not fire a sender's tracking pixel.
+    same_origin = request.headers.get("Sec-Fetch-Site", "same-origin") == "same-origin"
+    remote = request.query.get("remote") == "1" and same_origin
     html = None if view.html is None else sanitize(view.html, remote_allowed=remote).html
     response = aiohttp_jinja2.render_template(
         "mailbody.html", request, {"html": html, "text": view.text}

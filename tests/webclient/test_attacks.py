@@ -108,6 +108,19 @@ def _assert_inert(live: Live, context: Any, alice_account: str, thread: str) -> 
     while not any(h == "/pixel.gif" for h in live.hits) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert "/pixel.gif" in live.hits  # allowed for this message: now it loads
+    # The body's own URL with remote=1, opened from another site, still loads nothing remote.
+    body = page.frame_locator("iframe.mailbody").first.locator("body")
+    assert body.count() == 1
+    src = page.locator("iframe.mailbody").first.get_attribute("src")
+    assert src is not None
+    assert "remote=1" in src
+    live.hits.clear()
+    live.state["attacker_page"] = f'<a id="go" href="{live.base}{src}">Your invoice</a>'
+    page.goto(f"{live.tracker_base}/attack")
+    page.click("#go")
+    page.wait_for_url("**/body?remote=1")
+    time.sleep(0.3)
+    assert "/pixel.gif" not in live.hits
     assert "/steal" not in live.hits
     assert "pwned" not in page.title()
     assert errors == []
