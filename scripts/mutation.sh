@@ -28,14 +28,14 @@ JOBS="${MUTATION_JOBS:-1}"
 # "@grants": mutmut mutates no module-level value, so the grant table of rules.py gets its own
 # mutants (each condition, operation and purpose of each grant dropped): mutation_grants.py.
 MODULES=(
-  "policy|connector/policy/rules.py|tests/policy/test_rules_pinned.py tests/policy/test_rules_table.py"
+  "policy|connector/policy/rules.py|tests/policy/test_rules_pinned.py tests/policy/test_rules_combined.py tests/policy/test_rules_table.py"
   "chain|audit/chain.py|tests/audit/test_chain_pinned.py tests/audit/test_verify_pinned.py"
   "verify|audit/verify.py|tests/audit/test_verify_pinned.py tests/audit/test_verify_witness_pinned.py"
   "encoding|audit/encoding.py|tests/audit/test_encoding_pinned.py tests/audit/test_encoding.py tests/audit/test_chain_pinned.py"
   "vault|connector/accounts/vault.py|tests/linking/test_vault_pinned.py"
   "link_state|connector/accounts/link_state.py|tests/linking/test_link_state_pinned.py"
   "send_keys|connector/inbox/send_keys.py|tests/test_send_keys_pinned.py tests/test_send_keys.py"
-  "policy_grants|@grants|tests/policy/test_rules_pinned.py tests/policy/test_rules_table.py"
+  "policy_grants|@grants|tests/policy/test_rules_pinned.py tests/policy/test_rules_combined.py tests/policy/test_rules_table.py"
   "link_checks|connector/accounts/oauth.py|tests/linking/test_link_checks_pinned.py|connector.accounts.oauth.xǁLinkServiceǁ_state_problem__mutmut_*"
 )
 

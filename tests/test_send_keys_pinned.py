@@ -51,6 +51,14 @@ def test_ids_only_keeps_just_the_ids() -> None:
     assert ids_only({}) == {}
 
 
+def test_ids_only_keeps_a_drafts_message_ids() -> None:
+    """A draft's answer keeps its id and its message's ids only; a non-object message is dropped."""
+    draft = {"id": "d1", "message": {**SENT, "payload": {"body": "secret"}}, "raw": "x"}
+    assert ids_only(draft) == {"id": "d1", "message": IDS}
+    assert ids_only({"id": "d1", "message": {"raw": "x"}}) == {"id": "d1", "message": {}}
+    assert ids_only({"id": "d1", "message": "m1"}) == {"id": "d1"}
+
+
 PENDING_REC = KeyRecord("fp1", KeyState.PENDING, T0)
 SENT_REC = KeyRecord("fp1", KeyState.SENT, T0, dict(IDS))
 
