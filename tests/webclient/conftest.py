@@ -149,10 +149,17 @@ def _need_browser() -> Any:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless, launched once."""
-    sync_playwright = _need_browser()
-    with sync_playwright() as pw:
+def playwright_api() -> Any:
+    """Playwright's sync API, once Chromium is known to be there (else fail or skip)."""
+    return _need_browser()
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_api: Any) -> Iterator[Any]:
+    """Debian's Chromium, headless, one per test module: Playwright's sync API runs an event
+    loop in this thread while it is open, so it must be closed before other modules' asyncio
+    tests run (pytest-asyncio refuses to start a loop inside a running one)."""
+    with playwright_api() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         try:
             yield chromium
@@ -161,7 +168,7 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def live(tmp_path_factory: pytest.TempPathFactory, browser: Any) -> Iterator[Live]:
+def live(tmp_path_factory: pytest.TempPathFactory, playwright_api: Any) -> Iterator[Live]:
     """Emulator + service + a tracker server on loopback, for the whole session."""
     stack = Live(tmp_path_factory.mktemp("webclient"))
     stack.start()
