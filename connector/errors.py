@@ -18,6 +18,7 @@ ConnectorError
 │   └── MessageTooLargeError        over Gmail's 35 MB upload limit for send and drafts
 ├── IdempotencyConflictError    a send with the same Idempotency-Key is still running
 ├── IdempotencyMismatchError    the Idempotency-Key was used for a different request
+├── HistoryEntryError           a Gmail history entry sync cannot read: retried, then quarantined
 ├── PolicyError
 │   ├── AccessDenied                the policy refused; carries the verdict (rule + reasons)
 │   ├── AuditUnavailableError       the audit log could not be written: nothing happens
@@ -162,6 +163,15 @@ class IdempotencyMismatchError(ConnectorError):
 
 
 # -- policy ---------------------------------------------------------------------------------
+
+
+class HistoryEntryError(ConnectorError):
+    """One `history.list` entry that does not parse; `reason` is a code, never entry content."""
+
+    def __init__(self, entry_id: str, reason: str) -> None:
+        super().__init__(f"history entry {entry_id}: {reason}")
+        self.entry_id = entry_id
+        self.reason = reason
 
 
 class PolicyError(ConnectorError):

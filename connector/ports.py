@@ -58,6 +58,10 @@ class MailboxPort(Protocol):
 
     async def list_labels(self, account_id: str) -> GmailJson: ...
 
+    async def list_history_pages(self, account_id: str, start_history_id: str) -> list[GmailJson]:
+        """history.list from the cursor, every page in order; NotFoundError when it is stale."""
+        ...
+
     async def list_messages(
         self,
         account_id: str,

@@ -36,7 +36,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "connector.gmail": CORE | {GMAIL_ERRORS},  # knows nothing of policy, accounts or audit
     "connector.emulator": CORE,  # a stand-in for Google: shares Gmail facts, not our service
     "connector.policy": CORE | {AUDIT, "connector.gmail"},  # only the gate, checked elsewhere
-    "connector.accounts": CORE | {AUDIT, "connector.policy"},
+    # GMAIL_ERRORS: sync catches the 404 of a stale history cursor (catching is not calling).
+    "connector.accounts": CORE | {AUDIT, GMAIL_ERRORS, "connector.policy"},
     "connector.inbox": CORE | {AUDIT, "connector.policy"},
     "connector.testing": CORE
     | {AUDIT, "connector.policy", "connector.inbox", "connector.accounts"},

@@ -83,10 +83,48 @@ class SyncStateRow(SQLModel, table=True):
     account_id: str = Field(primary_key=True, max_length=64)
     history_id: str | None = Field(default=None, max_length=32)
     updated_at: datetime = Field(sa_column=_utc_column())
+    watch_expires_at: datetime | None = Field(default=None, sa_column=_utc_column(True))
+    last_full_sync_at: datetime | None = Field(default=None, sa_column=_utc_column(True))
+    consecutive_failures: int = Field(
+        default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
+    )
+
+
+class ChangeRow(SQLModel, table=True):
+    """One entry of an account's change feed: Gmail ids only, never content; `seq` orders it."""
+
+    __tablename__ = "accounts_change"
+
+    seq: int | None = Field(
+        default=None, sa_column=sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    )
+    account_id: str = Field(index=True, max_length=64)
+    kind: str = Field(max_length=32)
+    history_id: str | None = Field(default=None, max_length=32)
+    message_id: str | None = Field(default=None, max_length=32)
+    thread_id: str | None = Field(default=None, max_length=32)
+    label_ids: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
+    message_ids: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))  # resync
+    created_at: datetime = Field(sa_column=_utc_column())
+
+
+class QuarantineRow(SQLModel, table=True):
+    """A history entry that failed to turn into changes: counted, then quarantined."""
+
+    __tablename__ = "accounts_sync_quarantine"
+
+    account_id: str = Field(primary_key=True, max_length=64)
+    entry_id: str = Field(primary_key=True, max_length=32)
+    attempts: int
+    reason: str = Field(max_length=64)
+    quarantined_at: datetime | None = Field(default=None, sa_column=_utc_column(True))
+    updated_at: datetime = Field(sa_column=_utc_column())
 
 
 # Tables holding per-account data, and their account-id column: what unlink purges.
 ACCOUNT_TABLES: tuple[tuple[type[SQLModel], str], ...] = (
+    (ChangeRow, "account_id"),
+    (QuarantineRow, "account_id"),
     (SyncStateRow, "account_id"),
     (LinkStateRow, "account_id"),
     (AccountRow, "id"),

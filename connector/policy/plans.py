@@ -125,6 +125,14 @@ def profile(account_id: str) -> Plan[GmailJson]:
     )  # fmt: skip
 
 
+def history(account_id: str, start_history_id: str) -> Plan[list[GmailJson]]:
+    """Every history.list page since the cursor: message, thread and label ids, no content."""
+    return Plan(
+        Action.GMAIL_SYNC, Operation.METADATA_READ, account_id,
+        lambda m, _q: m.list_history_pages(account_id, start_history_id), mailbox_wide=True,
+    )  # fmt: skip
+
+
 def labels(account_id: str) -> Plan[GmailJson]:
     return Plan(
         Action.GMAIL_LABEL_LIST, Operation.METADATA_READ, account_id,

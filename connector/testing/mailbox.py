@@ -121,6 +121,11 @@ class FakeMailbox:
         threads = {m["threadId"] for m in self.messages.get(account_id, {}).values()}
         return {"messagesTotal": total, "threadsTotal": len(threads), "historyId": "1"}
 
+    async def list_history_pages(self, account_id: str, start_history_id: str) -> list[GmailJson]:
+        """No history is kept here: every cursor is current (the profile's historyId is 1)."""
+        self._enter("list_history_pages", account_id)
+        return [{"historyId": "1"}]
+
     async def list_labels(self, account_id: str) -> GmailJson:
         self._enter("list_labels", account_id)
         labels = sorted(

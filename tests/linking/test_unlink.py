@@ -52,6 +52,8 @@ async def test_unlink_revokes_and_leaves_nothing(linking):
     assert receipt.revocation is RevokeOutcome.REVOKED
     assert w.emu.tokens.refresh_tokens[creds.refresh_token].revoked
     assert receipt.rows_deleted == {
+        "accounts_change": 0,
+        "accounts_sync_quarantine": 0,
         "accounts_sync_state": 1,
         "accounts_link_state": 0,
         "accounts_account": 1,

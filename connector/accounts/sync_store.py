@@ -1,0 +1,185 @@
+"""Durable sync state and the per-account change feed, in the connector database.
+
+Per account: the history cursor, watch expiry, last full sync, consecutive failures
+(`accounts_sync_state`); the change feed (`accounts_change`, ordered by `seq`); history entries
+that failed to parse (`accounts_sync_quarantine`). `commit` writes a run's changes and moves
+the cursor in one transaction, so the feed never misses a change the cursor has passed and a
+crash between the two is impossible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlmodel import col, select
+
+from connector.accounts.changes import Change, ChangeKind
+from connector.accounts.models import AccountRow, ChangeRow, QuarantineRow, SyncStateRow
+from connector.accounts.store import as_utc
+from connector.clock import Clock, system_clock
+from connector.db import session_factory
+from connector.errors import AccountNotLinkedError
+
+MAX_PAGE = 500  # changes per feed read
+
+
+@dataclass(frozen=True, slots=True)
+class SyncState:
+    account_id: str
+    history_id: str | None = None
+    watch_expires_at: datetime | None = None
+    last_full_sync_at: datetime | None = None
+    consecutive_failures: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChange:
+    seq: int
+    change: Change
+    created_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, **self.change.as_json(), "at": self.created_at.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedEntry:
+    entry_id: str
+    attempts: int
+    reason: str
+    quarantined_at: datetime | None
+
+
+def _stored(row: ChangeRow) -> StoredChange:
+    change = Change(
+        ChangeKind(row.kind), row.history_id, row.message_id, row.thread_id,
+        tuple(row.label_ids), tuple(row.message_ids),
+    )  # fmt: skip
+    assert row.seq is not None  # read back from the table: always numbered
+    created = as_utc(row.created_at)
+    assert created is not None  # the column is NOT NULL
+    return StoredChange(row.seq, change, created)
+
+
+def _row(account_id: str, change: Change, now: datetime) -> ChangeRow:
+    return ChangeRow(
+        account_id=account_id, kind=change.kind.value, history_id=change.history_id,
+        message_id=change.message_id, thread_id=change.thread_id,
+        label_ids=list(change.label_ids), message_ids=list(change.message_ids), created_at=now,
+    )  # fmt: skip
+
+
+class SyncStore:
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = system_clock) -> None:
+        self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+        self._clock = clock
+
+    async def state(self, account_id: str) -> SyncState:
+        async with self._sessions() as session:
+            row = await session.get(SyncStateRow, account_id)
+        if row is None:
+            return SyncState(account_id)
+        return SyncState(
+            account_id, row.history_id, as_utc(row.watch_expires_at),
+            as_utc(row.last_full_sync_at), row.consecutive_failures,
+        )  # fmt: skip
+
+    async def _row(self, session: AsyncSession, account_id: str) -> SyncStateRow:
+        if await session.get(AccountRow, account_id) is None:
+            raise AccountNotLinkedError(account_id)
+        row = await session.get(SyncStateRow, account_id)
+        return row or SyncStateRow(account_id=account_id, updated_at=self._clock())
+
+    async def commit(
+        self,
+        account_id: str,
+        history_id: str,
+        changes: Sequence[Change],
+        *,
+        full_sync: bool = False,
+        quarantined: Sequence[str] = (),
+    ) -> list[int]:
+        """Append `changes`, move the cursor, clear the failure count: all or nothing."""
+        now = self._clock()
+        async with self._sessions() as session, session.begin():
+            state = await self._row(session, account_id)
+            rows = [_row(account_id, c, now) for c in changes]
+            session.add_all(rows)
+            state.history_id = history_id
+            state.consecutive_failures = 0
+            state.updated_at = now
+            if full_sync:
+                state.last_full_sync_at = now
+            session.add(state)
+            for entry_id in quarantined:
+                entry = await session.get(QuarantineRow, (account_id, entry_id))
+                if entry is not None:
+                    entry.quarantined_at = now
+                    session.add(entry)
+            await session.flush()
+            return [row.seq for row in rows if row.seq is not None]
+
+    async def failed(self, account_id: str) -> int:
+        """One more consecutive failed run; the new count (0 for an account not linked)."""
+        async with self._sessions() as session, session.begin():
+            try:
+                state = await self._row(session, account_id)
+            except AccountNotLinkedError:
+                return 0
+            state.consecutive_failures += 1
+            state.updated_at = self._clock()
+            session.add(state)
+            return state.consecutive_failures
+
+    async def set_watch_expiry(self, account_id: str, expires_at: datetime | None) -> None:
+        async with self._sessions() as session, session.begin():
+            state = await self._row(session, account_id)
+            state.watch_expires_at = expires_at
+            state.updated_at = self._clock()
+            session.add(state)
+
+    async def entry_failed(self, account_id: str, entry_id: str, reason: str) -> int:
+        """Count one failure of a history entry (kept across runs); the attempts so far."""
+        now = self._clock()
+        async with self._sessions() as session, session.begin():
+            row = await session.get(QuarantineRow, (account_id, entry_id))
+            if row is None:
+                row = QuarantineRow(account_id=account_id, entry_id=entry_id, attempts=0,
+                                    reason=reason, updated_at=now)  # fmt: skip
+            row.attempts += 1
+            row.reason = reason
+            row.updated_at = now
+            session.add(row)
+            return row.attempts
+
+    async def quarantine(self, account_id: str) -> list[QuarantinedEntry]:
+        """Entries that failed at least once, oldest first; `quarantined_at` once given up on."""
+        query = (
+            select(QuarantineRow)
+            .where(QuarantineRow.account_id == account_id)
+            .order_by(col(QuarantineRow.entry_id))
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).scalars().all()
+        return [
+            QuarantinedEntry(r.entry_id, r.attempts, r.reason, as_utc(r.quarantined_at))
+            for r in rows
+        ]
+
+    async def changes(
+        self, account_id: str, *, after: int = 0, limit: int = MAX_PAGE
+    ) -> list[StoredChange]:
+        """The feed after `seq` `after`, in order, at most `limit` (capped at MAX_PAGE)."""
+        query = (
+            select(ChangeRow)
+            .where(ChangeRow.account_id == account_id, col(ChangeRow.seq) > after)
+            .order_by(col(ChangeRow.seq))
+            .limit(max(1, min(limit, MAX_PAGE)))
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).scalars().all()
+        return [_stored(row) for row in rows]
