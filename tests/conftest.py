@@ -10,11 +10,14 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from pathlib import Path
 
+import aiohttp
 import asyncpg
 import pytest
 import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 PG_ADMIN_URL = os.environ.get("CONNECTOR_TEST_PG_URL", "")
 REQUIRE_PG = os.environ.get("CONNECTOR_REQUIRE_PG") == "1"
@@ -51,24 +54,42 @@ def pg_admin_url() -> str:
 @pytest.fixture
 async def pg_database(pg_admin_url: str) -> AsyncIterator[str]:
     """A fresh, empty database on the throwaway server; plain `postgresql://` URL, dropped after."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(pg_admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    base = pg_admin_url.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    admin = await asyncpg.connect(pg_admin_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    url = await _make_pg_db()  # on the server `pg_admin_url` names
+    yield url
+    await _drop_pg_db(url)
 
 
 @pytest.fixture
 def sqlite_path(tmp_path: Path) -> Path:
     return tmp_path / "test.db"
+
+
+@pytest.fixture
+async def sqlite_engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A migrated SQLite database file, disposed after the test."""
+    from connector.db import create_engine, migrate
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'migrated.sqlite'}")
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """One aiohttp client session, closed after the test."""
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+class Clock:
+    """A clock the test sets by hand (`clock.now = ...`), callable as the stores' `Clock`."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

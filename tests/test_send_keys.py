@@ -20,24 +20,16 @@ from connector.inbox.send_keys import (
     SqlSendKeys,
 )
 from connector.testing.send_keys import MemorySendKeys
-from tests.conftest import _drop_pg_db, _make_pg_db
+from tests.conftest import Clock, _drop_pg_db, _make_pg_db
 
 T0 = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 KEY = SendKey("alice", "acct1", "retry-key-0001")
 SENT = {"id": "m1", "threadId": "t1", "labelIds": ["SENT"], "raw": "must-not-be-kept"}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])

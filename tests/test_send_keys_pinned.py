@@ -5,15 +5,13 @@ tests/test_send_keys.py under scripts/test.sh).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from connector.db import create_engine, migrate, session_factory
+from connector.db import session_factory
 from connector.inbox.send_keys import (
     PENDING_STALE,
     RECORD_TTL,
@@ -28,6 +26,7 @@ from connector.inbox.send_keys import (
     ids_only,
 )
 from connector.testing.send_keys import MemorySendKeys
+from tests.conftest import Clock
 
 T0 = datetime(2026, 11, 21, 12, 0, 0, 500000, tzinfo=UTC)
 US = timedelta(microseconds=1)
@@ -99,25 +98,14 @@ def test_a_replayed_result_is_a_copy() -> None:
     assert SENT_REC.judge("fp1", T0) == Claim(OUT.SENT, IDS)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'keys.sqlite'}")
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
+def engine(sqlite_engine: AsyncEngine) -> AsyncEngine:
+    return sqlite_engine
 
 
 @pytest.fixture(params=["memory", "sqlite"])

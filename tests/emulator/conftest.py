@@ -23,9 +23,9 @@ async def emu() -> AsyncIterator[Emulator]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+def http(session: aiohttp.ClientSession) -> aiohttp.ClientSession:
+    """The root conftest's client session, under the name these tests use."""
+    return session
 
 
 class Api:

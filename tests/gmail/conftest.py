@@ -1,4 +1,5 @@
-"""Fixtures: the emulator on loopback, one shared aiohttp session, a real refreshing token source.
+"""Fixtures: the emulator on loopback and a real refreshing token source (the aiohttp `session`
+is the root conftest's).
 
 `EmulatorTokenSource` is a small but real `TokenSource`: it refreshes against the emulator's
 token endpoint with a refresh token, single-flight per account (lock + re-check), and turns
@@ -87,13 +88,6 @@ async def emu() -> AsyncIterator[Emulator]:
     """A seeded emulator (2 users, 40 messages each) on a loopback port."""
     async with run_emulator(EmulatorConfig(seed="gmail-tests", users=2, messages_per_user=40)) as e:
         yield e
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """One shared client session, closed after the test."""
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ another state, a failing audit record, the clock at the expiry boundary).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -17,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connector.accounts.link_state import LinkStateStore, PendingLink, TicketClaims, state_hash
 from connector.accounts.vault import KeyRing, SecretKind, Vault
-from connector.db import create_engine, migrate
 
 T0 = datetime(2026, 5, 1, 9, 30, 15, 250000, tzinfo=UTC)
 VAULT = Vault(KeyRing("k1", {"k1": bytes(range(32))}))
@@ -34,11 +31,8 @@ STATE = "state-0123456789abcdef"
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    engine = create_engine(f"sqlite:///{tmp_path / 'links.sqlite'}")
-    await migrate(engine)
-    yield engine
-    await engine.dispose()
+def engine(sqlite_engine: AsyncEngine) -> AsyncEngine:
+    return sqlite_engine
 
 
 @pytest.fixture
