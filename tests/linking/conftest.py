@@ -1,5 +1,6 @@
-"""Fixtures: the emulator (OAuth consent page and token endpoint) on loopback, one aiohttp
-session, and a real in-memory audit log whose events the tests assert exactly."""
+"""Fixtures: the emulator (OAuth consent page and token endpoint) on loopback and a real
+in-memory audit log whose events the tests assert exactly (the aiohttp `session` is the root
+conftest's)."""
 
 from __future__ import annotations
 
@@ -40,13 +41,6 @@ async def emu() -> AsyncIterator[Emulator]:
     config = EmulatorConfig(seed="linking", users=2, messages_per_user=2, auto_approve=False)
     async with run_emulator(config) as e:
         yield e
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    """One client session, closed after the test."""
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 @pytest.fixture
@@ -215,6 +209,27 @@ async def consent(
     return Callback(one("code"), one("state"), one("error"), one("scope"))
 
 
+async def start_and_consent(
+    wired: Linking,
+    features: tuple[Feature, ...] = (Feature.READ,),
+    *,
+    user_id: str = "user-1",
+    account_id: str | None = None,
+    untick: tuple[str, ...] = (),
+    approve: bool = True,
+    login: str | None = None,
+) -> Callback:
+    """Disclosure accepted, then the consent page answered: the callback the browser brings."""
+    start = await wired.service.start_link(
+        user_id=user_id, features=features, redirect_uri=REDIRECT, disclosure_accepted=True,
+        account_id=account_id,
+    )  # fmt: skip
+    return await consent(
+        wired.session, wired.emu, start.authorization_url, untick=untick, approve=approve,
+        login=login,
+    )  # fmt: skip
+
+
 async def link_account(
     wired: Linking,
     features: tuple[Feature, ...] = (Feature.READ, Feature.SEND),
@@ -223,10 +238,7 @@ async def link_account(
     untick: tuple[str, ...] = (),
 ) -> LinkedAccount:
     """The whole happy path: disclosure accepted, consent page, callback, completion."""
-    start = await wired.service.start_link(
-        user_id=user_id, features=features, redirect_uri=REDIRECT, disclosure_accepted=True
-    )
-    callback = await consent(wired.session, wired.emu, start.authorization_url, untick=untick)
+    callback = await start_and_consent(wired, features, user_id=user_id, untick=untick)
     assert callback.state is not None
     return await wired.service.complete_link(
         state=callback.state, code=callback.code, user_id=user_id

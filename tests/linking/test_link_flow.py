@@ -20,8 +20,8 @@ from tests.linking.conftest import (
     REDIRECT,
     SEND,
     actions,
-    consent,
     link_account,
+    start_and_consent,
 )
 
 
@@ -110,10 +110,7 @@ async def test_redirect_not_on_allow_list(sqlite_linking):
 async def test_wrong_state_is_refused(sqlite_linking):
     """A callback with a state the connector never issued links nothing."""
     w = sqlite_linking
-    start = await w.service.start_link(
-        user_id="user-1", features=[Feature.READ], redirect_uri=REDIRECT, disclosure_accepted=True
-    )
-    callback = await consent(w.session, w.emu, start.authorization_url)
+    callback = await start_and_consent(w)
     with pytest.raises(LinkStateError) as info:
         await w.service.complete_link(state="forged-state", code=callback.code)
     assert info.value.reason == "unknown_state"
@@ -124,10 +121,7 @@ async def test_wrong_state_is_refused(sqlite_linking):
 async def test_replayed_state_is_refused(sqlite_linking):
     """A state works once: replaying the callback fails and links nothing more."""
     w = sqlite_linking
-    start = await w.service.start_link(
-        user_id="user-1", features=[Feature.READ], redirect_uri=REDIRECT, disclosure_accepted=True
-    )
-    callback = await consent(w.session, w.emu, start.authorization_url)
+    callback = await start_and_consent(w)
     await w.service.complete_link(state=callback.state, code=callback.code)
     with pytest.raises(LinkStateError) as info:
         await w.service.complete_link(state=callback.state, code=callback.code)
@@ -138,10 +132,7 @@ async def test_replayed_state_is_refused(sqlite_linking):
 async def test_state_of_another_user_is_refused(sqlite_linking):
     """A callback completed in another user's session is refused."""
     w = sqlite_linking
-    start = await w.service.start_link(
-        user_id="user-1", features=[Feature.READ], redirect_uri=REDIRECT, disclosure_accepted=True
-    )
-    callback = await consent(w.session, w.emu, start.authorization_url)
+    callback = await start_and_consent(w)
     with pytest.raises(LinkStateError) as info:
         await w.service.complete_link(state=callback.state, code=callback.code, user_id="user-2")
     assert info.value.reason == "state_user_mismatch"
@@ -150,10 +141,7 @@ async def test_state_of_another_user_is_refused(sqlite_linking):
 async def test_expired_state_is_refused(sqlite_linking):
     """A state older than ten minutes is refused."""
     w = sqlite_linking
-    start = await w.service.start_link(
-        user_id="user-1", features=[Feature.READ], redirect_uri=REDIRECT, disclosure_accepted=True
-    )
-    callback = await consent(w.session, w.emu, start.authorization_url)
+    callback = await start_and_consent(w)
     async with w.engine.begin() as conn:
         await conn.execute(text("UPDATE accounts_link_state SET expires_at = created_at"))
     with pytest.raises(LinkStateError) as info:
@@ -164,10 +152,7 @@ async def test_expired_state_is_refused(sqlite_linking):
 async def test_wrong_pkce_verifier_is_refused(sqlite_linking):
     """A stored verifier that does not match the challenge makes Google refuse the code."""
     w = sqlite_linking
-    start = await w.service.start_link(
-        user_id="user-1", features=[Feature.READ], redirect_uri=REDIRECT, disclosure_accepted=True
-    )
-    callback = await consent(w.session, w.emu, start.authorization_url)
+    callback = await start_and_consent(w)
     from connector.accounts.link_state import state_hash
 
     key = state_hash(callback.state)
@@ -186,10 +171,7 @@ async def test_wrong_pkce_verifier_is_refused(sqlite_linking):
 async def test_missing_pkce_verifier_is_refused(sqlite_linking):
     """Exchanging the code without its verifier is refused by the token endpoint."""
     w = sqlite_linking
-    start = await w.service.start_link(
-        user_id="user-1", features=[Feature.READ], redirect_uri=REDIRECT, disclosure_accepted=True
-    )
-    callback = await consent(w.session, w.emu, start.authorization_url)
+    callback = await start_and_consent(w)
     from connector.clock import system_clock as utc_now
     from connector.errors import TokenEndpointError
     from tests.linking.conftest import link_config
@@ -219,11 +201,7 @@ async def test_incremental_grant_adds_feature(sqlite_linking):
     """Relinking the same account for Drafts keeps Read (include_granted_scopes)."""
     w = sqlite_linking
     account = await link_account(w, (Feature.READ,))
-    start = await w.service.start_link(
-        user_id="user-1", features=[Feature.DRAFTS], redirect_uri=REDIRECT,
-        disclosure_accepted=True, account_id=account.id,
-    )  # fmt: skip
-    callback = await consent(w.session, w.emu, start.authorization_url)
+    callback = await start_and_consent(w, (Feature.DRAFTS,), account_id=account.id)
     again = await w.service.complete_link(state=callback.state, code=callback.code)
     assert again.id == account.id
     # gmail.compose also allows messages.send, so Send comes with Drafts (Google's rule).
@@ -234,10 +212,7 @@ async def test_incremental_grant_adds_feature(sqlite_linking):
 async def test_denied_consent_links_nothing(sqlite_linking):
     """Cancel on the consent page comes back as access_denied and is audited."""
     w = sqlite_linking
-    start = await w.service.start_link(
-        user_id="user-1", features=[Feature.READ], redirect_uri=REDIRECT, disclosure_accepted=True
-    )
-    callback = await consent(w.session, w.emu, start.authorization_url, approve=False)
+    callback = await start_and_consent(w, approve=False)
     with pytest.raises(LinkError) as info:
         await w.service.complete_link(state=callback.state, error=callback.error)
     assert info.value.reason == "access_denied"
@@ -248,11 +223,7 @@ async def test_relink_with_another_google_account_is_refused(sqlite_linking):
     """Relinking an account id while signed in as a different Gmail user changes nothing."""
     w = sqlite_linking
     account = await link_account(w, (Feature.READ,))
-    start = await w.service.start_link(
-        user_id="user-1", features=[Feature.READ], redirect_uri=REDIRECT,
-        disclosure_accepted=True, account_id=account.id,
-    )  # fmt: skip
-    callback = await consent(w.session, w.emu, start.authorization_url, login=w.emu.users[1])
+    callback = await start_and_consent(w, account_id=account.id, login=w.emu.users[1])
     with pytest.raises(LinkError) as info:
         await w.service.complete_link(state=callback.state, code=callback.code)
     assert info.value.reason == "account_conflict"
