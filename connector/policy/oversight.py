@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from audit import AuditLog, MemoryAuditLog
 from audit.event import Actor, ResourceRef
 from audit.export import ExportFormat, export_lines
 from audit.records import QueryFilter, StoredEvent
@@ -24,24 +25,9 @@ from connector.policy.vocab import Operation
 HISTORY_PAGE = 500
 
 
-class ReadableLog(Protocol):
-    async def query(
-        self,
-        filters: QueryFilter | None = None,
-        *,
-        limit: int = 100,
-        after_seq: int | None = None,
-        before_seq: int | None = None,
-        newest_first: bool = False,
-    ) -> list[StoredEvent]: ...
-
-    def iter_events(
-        self, filters: QueryFilter | None = None, *, chunk: int = 5000
-    ) -> AsyncIterator[StoredEvent]: ...
-
-    async def verify(
-        self, *, trusted: TrustedKeys | None = None, witness: Path | None = None
-    ) -> VerifyReport: ...
+# The two logs the connector runs on, named rather than re-declared as a protocol (which would
+# copy their `query`/`iter_events`/`verify` signatures): a third log would be added here.
+ReadableLog = AuditLog | MemoryAuditLog
 
 
 @dataclass(frozen=True, slots=True)
