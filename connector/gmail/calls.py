@@ -71,6 +71,12 @@ SENDING = frozenset({Method.MESSAGES_SEND, Method.DRAFTS_SEND})
 Decoder = Callable[[int, bytes], Any]
 
 
+def _listing(max_results: int, **optional: Any) -> dict[str, Any]:
+    """A list call's parameters: the optional ones only when set (empty, False and None mean
+    Gmail's default), in the order given, which is the order of the request URI's query."""
+    return {"userId": "me", "maxResults": max_results, **{k: v for k, v in optional.items() if v}}
+
+
 @dataclass(frozen=True, slots=True)
 class ApiCall:
     method: Method
@@ -169,16 +175,11 @@ class CallFactory:
         max_results: int = 100,
         include_spam_trash: bool = False,
     ) -> ApiCall:
-        kwargs: dict[str, Any] = {"userId": "me", "maxResults": max_results}
-        if query:
-            kwargs["q"] = query
-        if label_ids:
-            kwargs["labelIds"] = list(label_ids)
-        if page_token:
-            kwargs["pageToken"] = page_token
-        if include_spam_trash:
-            kwargs["includeSpamTrash"] = True
-        return self._wrap(self._messages.list(**kwargs))
+        listing = _listing(
+            max_results, q=query, labelIds=list(label_ids), pageToken=page_token,
+            includeSpamTrash=include_spam_trash,
+        )  # fmt: skip
+        return self._wrap(self._messages.list(**listing))
 
     def get_message(
         self, message_id: str, *, fmt: str = "full", metadata_headers: tuple[str, ...] = ()
@@ -224,12 +225,7 @@ class CallFactory:
     def list_drafts(
         self, *, page_token: str | None = None, max_results: int = 100, query: str | None = None
     ) -> ApiCall:
-        kwargs: dict[str, Any] = {"userId": "me", "maxResults": max_results}
-        if page_token:
-            kwargs["pageToken"] = page_token
-        if query:
-            kwargs["q"] = query
-        return self._wrap(self._drafts.list(**kwargs))
+        return self._wrap(self._drafts.list(**_listing(max_results, pageToken=page_token, q=query)))
 
     def get_draft(self, draft_id: str, *, fmt: str = "full") -> ApiCall:
         return self._wrap(self._drafts.get(userId="me", id=draft_id, format=fmt))
@@ -307,14 +303,8 @@ class CallFactory:
         page_token: str | None = None,
         max_results: int = 100,
     ) -> ApiCall:
-        kwargs: dict[str, Any] = {"userId": "me", "maxResults": max_results}
-        if query:
-            kwargs["q"] = query
-        if label_ids:
-            kwargs["labelIds"] = list(label_ids)
-        if page_token:
-            kwargs["pageToken"] = page_token
-        return self._wrap(self._threads.list(**kwargs))
+        listing = _listing(max_results, q=query, labelIds=list(label_ids), pageToken=page_token)
+        return self._wrap(self._threads.list(**listing))
 
     def modify_thread(self, thread_id: str, add: Sequence[str], remove: Sequence[str]) -> ApiCall:
         body = _label_change(add, remove)
