@@ -92,11 +92,7 @@ class AccessRequests(PolicyService):
             account_id=account_id, resources=resources(ResourceKind.ACCESS_REQUEST, row.id, ids),
             request_id=request_id, legal_hold=legal_hold,
         )  # fmt: skip
-        await self._authority.authorize(change)
-        async with self._sessions() as session, session.begin():
-            session.add(row)
-            await session.flush()
-            await self._authority.record(change)
+        await self._insert(row, change)
         return approval_fact(row)
 
     async def approve(

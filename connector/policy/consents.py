@@ -57,11 +57,7 @@ class Consents(PolicyService):
             actor, Operation.CONSENT_GRANT, Action.CONSENT_GRANTED, account_id=account_id,
             resources=resources(ResourceKind.CONSENT, row.id, ids), request_id=request_id,
         )  # fmt: skip
-        await self._authority.authorize(change)
-        async with self._sessions() as session, session.begin():
-            session.add(row)
-            await session.flush()
-            await self._authority.record(change)
+        await self._insert(row, change)
         return consent_fact(row)
 
     async def revoke_consent(

@@ -23,6 +23,7 @@ from connector.policy.models import AccessRequestRow, ConsentRow
 
 if TYPE_CHECKING:
     from connector.policy.authority import Authority
+    from connector.policy.recorder import Change
 
 MAX_MESSAGE_IDS = 500  # an audit event holds at most 1000 resources
 
@@ -110,6 +111,15 @@ class PolicyService:
         self._sessions = session_factory(engine)
         self._authority = authority
         self._clock = clock
+
+    async def _insert(self, row: ConsentRow | AccessRequestRow, change: Change) -> None:
+        """Authorize `change`, then insert `row` and record the change in one transaction: no
+        row is kept without its audit event (a refusal is recorded by `authorize`)."""
+        await self._authority.authorize(change)
+        async with self._sessions() as session, session.begin():
+            session.add(row)
+            await session.flush()
+            await self._authority.record(change)
 
 
 class StoredBasisFacts:
