@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from audit import Damage, open_audit_log
+from audit import Damage, VerifyReport, open_audit_log
 from audit.chain import Pending, link, row_of
 from audit.records import Checkpoint
 from audit.signing import generate_key, public_pem, sign_checkpoint
@@ -28,6 +28,22 @@ async def build(url: str, key: Ed25519PrivateKey, witness: Path) -> None:
     for i in range(N):
         await log.append(make_event(i))
     await log.close()  # signs (and witnesses) the head at 12
+
+
+async def built_on_sqlite(tmp_path: Path, key: Ed25519PrivateKey) -> tuple[str, Path]:
+    """A SQLite log built by `build`, and its witness file."""
+    url, witness = f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "w.jsonl"
+    await build(url, key, witness)
+    return url, witness
+
+
+async def verify_witnessed(url: str, key: Ed25519PrivateKey, witness: Path) -> VerifyReport:
+    """The stored log verified with `key` pinned and the witness file."""
+    log = await open_audit_log(url, create=False)
+    try:
+        return await log.verify(trusted=TrustedKeys.of([key.public_key()]), witness=witness)
+    finally:
+        await log.close()
 
 
 def pins(tmp_path: Path, key: Ed25519PrivateKey) -> list[str]:
@@ -85,8 +101,7 @@ async def test_tail_rewritten_past_the_last_stored_checkpoint_fails(
     signing_key: Ed25519PrivateKey, tmp_path: Path
 ) -> None:
     """A forged tail past the last stored checkpoint is caught as altered only by the witness."""
-    url, witness = f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "w.jsonl"
-    await build(url, signing_key, witness)
+    url, witness = await built_on_sqlite(tmp_path, signing_key)
     (head,) = await raw_fetch(url, "SELECT hash FROM audit_events WHERE seq = 5")
     forged = link(5, bytes(head[0]), [Pending.of(make_event(i + 100)) for i in range(5, N)])
     statements = ["DELETE FROM audit_events WHERE seq > 5",
@@ -120,20 +135,14 @@ async def test_a_replaced_database_checkpoint_is_named(
     signing_key: Ed25519PrivateKey, tmp_path: Path
 ) -> None:
     """A database checkpoint that differs from its witnessed copy is reported as forged."""
-    url, witness = f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "w.jsonl"
-    await build(url, signing_key, witness)
+    url, witness = await built_on_sqlite(tmp_path, signing_key)
     other = sign_checkpoint(signing_key, 10, bytes(32))
     await raw_execute(url, [
         "DELETE FROM audit_checkpoints WHERE seq = 10",
         f"INSERT INTO audit_checkpoints VALUES (10, '{other.head_hash}', '{other.time}', "
         f"'{other.key_id}', '{other.signature}')",
     ])  # fmt: skip
-    log = await open_audit_log(url, create=False)
-    try:
-        report = await log.verify(trusted=TrustedKeys.of([signing_key.public_key()]),
-                                  witness=witness)  # fmt: skip
-    finally:
-        await log.close()
+    report = await verify_witnessed(url, signing_key, witness)
     assert [(p.seq, p.damage, p.detail) for p in report.problems] == [
         (10, Damage.FORGED_CHECKPOINT, "checkpoint at seq 10 differs from its witnessed copy")
     ]
@@ -143,15 +152,9 @@ async def test_a_checkpoint_deleted_from_the_database_is_named(
     signing_key: Ed25519PrivateKey, tmp_path: Path
 ) -> None:
     """A witnessed checkpoint missing from audit_checkpoints is damage even if events stay."""
-    url, witness = f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "w.jsonl"
-    await build(url, signing_key, witness)
+    url, witness = await built_on_sqlite(tmp_path, signing_key)
     await raw_execute(url, ["DELETE FROM audit_checkpoints WHERE seq = 10"])
-    log = await open_audit_log(url, create=False)
-    try:
-        report = await log.verify(trusted=TrustedKeys.of([signing_key.public_key()]),
-                                  witness=witness)  # fmt: skip
-    finally:
-        await log.close()
+    report = await verify_witnessed(url, signing_key, witness)
     assert [(p.seq, p.damage) for p in report.problems] == [(10, Damage.CHECKPOINT_DELETED)]
 
 
@@ -159,16 +162,10 @@ async def test_a_forged_witness_line_is_reported(
     signing_key: Ed25519PrivateKey, tmp_path: Path
 ) -> None:
     """A line in the witness not signed by a pinned key is a forged checkpoint."""
-    url, witness = f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "w.jsonl"
-    await build(url, signing_key, witness)
+    url, witness = await built_on_sqlite(tmp_path, signing_key)
     with witness.open("ab") as out:
         out.write(witness_line(sign_checkpoint(generate_key(), 11, bytes(32))))
-    log = await open_audit_log(url, create=False)
-    try:
-        report = await log.verify(trusted=TrustedKeys.of([signing_key.public_key()]),
-                                  witness=witness)  # fmt: skip
-    finally:
-        await log.close()
+    report = await verify_witnessed(url, signing_key, witness)
     (problem,) = report.problems
     assert (problem.seq, problem.damage) == (11, Damage.FORGED_CHECKPOINT)
     assert problem.detail.startswith("witnessed checkpoint at seq 11 is signed by unknown key")
@@ -202,8 +199,7 @@ def test_torn_last_line_is_noted_and_bad_lines_refused() -> None:
 
 async def test_bad_witness_file_exits_2(signing_key: Ed25519PrivateKey, tmp_path: Path) -> None:
     """A missing or malformed witness file is a usage error with a message (exit 2)."""
-    url, witness = f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "w.jsonl"
-    await build(url, signing_key, witness)
+    url, witness = await built_on_sqlite(tmp_path, signing_key)
     bad = tmp_path / "bad.jsonl"
     bad.write_text("nonsense\n")
     for path in (bad, tmp_path / "missing.jsonl"):
