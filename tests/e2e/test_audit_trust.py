@@ -6,8 +6,10 @@ import asyncio
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit.errors import AuditPrivilegeError
 from audit.schema import WRITER_ROLE
@@ -19,12 +21,26 @@ def _db(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'db.sqlite'}"
 
 
-async def test_verify_without_pinned_keys_says_consistency_only(tmp_path: Path) -> None:
-    """No trusted keys configured: ok (intact) but not authentic, trust 'database', noted."""
-    async with running_stack(_db(tmp_path), tmp_path) as stack:
+def _keys(tmp_path: Path, signing: Ed25519PrivateKey, pinned: Ed25519PrivateKey) -> dict[str, Any]:
+    """Settings that sign checkpoints with `signing` and pin `pinned` (the same key or not)."""
+    signing_file, trusted_file = tmp_path / "signing.pem", tmp_path / "trusted.pem"
+    save_private_key(signing, signing_file)
+    trusted_file.write_text(public_pem(pinned.public_key()))
+    return {"audit_signing_key_file": signing_file, "audit_trusted_keys_file": trusted_file}
+
+
+async def _verify_after_one_message(tmp_path: Path, **settings: Any) -> dict[str, Any]:
+    """The reviewer's verify report (status 200) once the stack has recorded one message read."""
+    async with running_stack(_db(tmp_path), tmp_path, **settings) as stack:
         await first_message(stack)
         status, report, _ = await stack.call("POST", "/v1/audit/verify", "rev")
     assert status == 200
+    return report
+
+
+async def test_verify_without_pinned_keys_says_consistency_only(tmp_path: Path) -> None:
+    """No trusted keys configured: ok (intact) but not authentic, trust 'database', noted."""
+    report = await _verify_after_one_message(tmp_path)
     assert (report["ok"], report["authentic"], report["trust"]) == (True, False, "database")
     assert report["authenticity"] == "consistent_only"
     assert any("consistency only, not authenticity" in note for note in report["notes"])
@@ -33,16 +49,9 @@ async def test_verify_without_pinned_keys_says_consistency_only(tmp_path: Path) 
 async def test_verify_with_pinned_keys_is_authentic(tmp_path: Path) -> None:
     """With CONNECTOR_AUDIT_TRUSTED_KEYS_FILE pinning the signing key: authentic, pinned."""
     key = generate_key()
-    signing, trusted = tmp_path / "signing.pem", tmp_path / "trusted.pem"
-    save_private_key(key, signing)
-    trusted.write_text(public_pem(key.public_key()))
-    async with running_stack(
-        _db(tmp_path), tmp_path, audit_signing_key_file=signing,
-        audit_trusted_keys_file=trusted, audit_checkpoint_every=2,
-    ) as stack:  # fmt: skip
-        await first_message(stack)
-        status, report, _ = await stack.call("POST", "/v1/audit/verify", "rev")
-    assert status == 200
+    report = await _verify_after_one_message(
+        tmp_path, **_keys(tmp_path, key, key), audit_checkpoint_every=2
+    )
     assert (report["ok"], report["authentic"], report["trust"]) == (True, True, "pinned")
     assert report["authenticity"] == "authentic"
     assert report["signed_seq"] >= 2
@@ -50,16 +59,9 @@ async def test_verify_with_pinned_keys_is_authentic(tmp_path: Path) -> None:
 
 async def test_verify_rejects_checkpoints_of_an_unpinned_key(tmp_path: Path) -> None:
     """The reviewer's verify reports checkpoints by an unpinned signing key as damage."""
-    signing, trusted = tmp_path / "signing.pem", tmp_path / "trusted.pem"
-    save_private_key(generate_key(), signing)
-    trusted.write_text(public_pem(generate_key().public_key()))
-    async with running_stack(
-        _db(tmp_path), tmp_path, audit_signing_key_file=signing,
-        audit_trusted_keys_file=trusted, audit_checkpoint_every=2,
-    ) as stack:  # fmt: skip
-        await first_message(stack)
-        status, report, _ = await stack.call("POST", "/v1/audit/verify", "rev")
-    assert status == 200
+    report = await _verify_after_one_message(
+        tmp_path, **_keys(tmp_path, generate_key(), generate_key()), audit_checkpoint_every=2
+    )
     assert (report["ok"], report["authentic"], report["authenticity"]) == (False, False, "damaged")
     assert report["problems"][0]["damage"] == "forged_checkpoint"
 
@@ -67,12 +69,10 @@ async def test_verify_rejects_checkpoints_of_an_unpinned_key(tmp_path: Path) -> 
 async def test_service_publishes_checkpoints_to_the_witness(tmp_path: Path) -> None:
     """The service appends each committed checkpoint to the witness file and verifies against it."""
     key = generate_key()
-    signing, trusted, witness = (tmp_path / n for n in ("s.pem", "t.pem", "w.jsonl"))
-    save_private_key(key, signing)
-    trusted.write_text(public_pem(key.public_key()))
+    witness = tmp_path / "w.jsonl"
     async with running_stack(
-        _db(tmp_path), tmp_path, audit_signing_key_file=signing, audit_trusted_keys_file=trusted,
-        audit_witness_file=witness, audit_checkpoint_every=2,
+        _db(tmp_path), tmp_path, **_keys(tmp_path, key, key), audit_witness_file=witness,
+        audit_checkpoint_every=2,
     ) as stack:  # fmt: skip
         await first_message(stack)
         stored = await stack.audit_log.checkpoints()
