@@ -166,3 +166,17 @@ async def first_message(s: Stack, who: str = "alice", account: str = ALICE) -> d
                                    params={"max_results": "5"})  # fmt: skip
     assert status == 200, body
     return body["messages"][0]
+
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(status: int, body: object, resp: object, expected: int, slug: str) -> None:
+    """The answer is problem+json with this status and problem type, a title and a detail."""
+    assert status == expected, body
+    assert resp.content_type == PROBLEM  # type: ignore[attr-defined]
+    assert isinstance(body, dict)
+    assert body["type"] == f"https://connector.dev/problems/{slug}"
+    assert body["status"] == expected
+    assert body["title"]
+    assert body["detail"]

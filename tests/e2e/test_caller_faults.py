@@ -16,20 +16,11 @@ from connector.emulator.server import EmulatorConfig, run_emulator
 from connector.web.app import create_app
 from connector.web.server import ServiceRunner
 from connector.wiring import preset_accounts
-from tests.e2e.conftest import ALICE, Stack, make_settings
+from tests.e2e.conftest import ALICE, PROBLEM, Stack, assert_problem, make_settings
 
 SEND = f"/v1/accounts/{ALICE}/messages/send"
 DRAFTS = f"/v1/accounts/{ALICE}/drafts"
-PROBLEM = "application/problem+json"
 LINE_BREAKS = ["\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
-
-
-def assert_problem(status: int, body: object, resp: object, expected: int, slug: str) -> None:
-    assert status == expected, body
-    assert resp.content_type == PROBLEM  # type: ignore[attr-defined]
-    assert isinstance(body, dict)
-    assert body["type"] == f"https://connector.dev/problems/{slug}"
-    assert body["status"] == expected
 
 
 @pytest.mark.parametrize("brk", LINE_BREAKS)

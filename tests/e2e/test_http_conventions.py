@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import re
 
-from tests.e2e.conftest import ALICE, Stack, first_message
+from tests.e2e.conftest import ALICE, PROBLEM, Stack, first_message
 
-PROBLEM = "application/problem+json"
 VERBS = ("get", "list", "create", "update", "delete", "send", "post", "put", "read")
 METHODS = ("get", "post", "put", "delete", "patch")
 

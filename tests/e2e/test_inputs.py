@@ -8,20 +8,17 @@ import jwt
 import pytest
 
 from audit.vocab import Action, Decision, Severity
-from tests.e2e.conftest import ALICE, BOB, JWT_SECRET, MAX_BODY, Stack, first_message
+from tests.e2e.conftest import (
+    ALICE,
+    BOB,
+    JWT_SECRET,
+    MAX_BODY,
+    Stack,
+    assert_problem,
+    first_message,
+)
 
 SEND = f"/v1/accounts/{ALICE}/messages/send"
-PROBLEM = "application/problem+json"
-
-
-def _is_problem(status: int, body: object, resp: object, expected: int, slug: str) -> None:
-    assert status == expected, body
-    assert resp.content_type == PROBLEM  # type: ignore[attr-defined]
-    assert isinstance(body, dict)
-    assert body["type"] == f"https://connector.dev/problems/{slug}"
-    assert body["status"] == expected
-    assert body["title"]
-    assert body["detail"]
 
 
 @pytest.mark.parametrize(
@@ -60,7 +57,7 @@ async def test_bad_send_bodies_change_nothing(
     """Each malformed send is refused with its problem type and no message leaves."""
     before = stack.emu.count_messages(stack.alice_email)
     got, body, resp = await stack.call("POST", SEND, **kwargs)  # type: ignore[arg-type]
-    _is_problem(got, body, resp, status, slug)
+    assert_problem(got, body, resp, status, slug)
     assert stack.emu.count_messages(stack.alice_email) == before
 
 
@@ -78,7 +75,7 @@ async def test_bad_send_bodies_change_nothing(
 async def test_invalid_ids_are_400(stack: Stack, path: str) -> None:
     """Identifiers of the wrong form are refused before the gate (400 invalid-id)."""
     status, body, resp = await stack.call("GET", path)
-    _is_problem(status, body, resp, 400, "invalid-id")
+    assert_problem(status, body, resp, 400, "invalid-id")
 
 
 async def test_bad_query_parameters_are_422(stack: Stack) -> None:
@@ -87,7 +84,7 @@ async def test_bad_query_parameters_are_422(stack: Stack) -> None:
         status, body, resp = await stack.call(
             "GET", f"/v1/accounts/{ALICE}/messages", params=params
         )
-        _is_problem(status, body, resp, 422, "validation-failed")
+        assert_problem(status, body, resp, 422, "validation-failed")
 
 
 async def test_authentication_failures_are_401(stack: Stack) -> None:
@@ -108,7 +105,7 @@ async def test_authentication_failures_are_401(stack: Stack) -> None:
     for token in tokens:
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
         status, body, resp = await stack.call("GET", path, None, headers=headers)
-        _is_problem(status, body, resp, 401, "unauthenticated")
+        assert_problem(status, body, resp, 401, "unauthenticated")
         assert "WWW-Authenticate" in resp.headers
 
 
@@ -116,7 +113,7 @@ async def test_wrong_role_is_403(stack: Stack) -> None:
     """Operators, reviewers and admins cannot use the owner's inbox routes."""
     for who in ("op1", "rev", "adm"):
         status, body, resp = await stack.call("GET", f"/v1/accounts/{ALICE}/messages", who)
-        _is_problem(status, body, resp, 403, "role-not-permitted")
+        assert_problem(status, body, resp, 403, "role-not-permitted")
 
 
 async def test_reviewer_cannot_read_mail(stack: Stack) -> None:
@@ -127,7 +124,7 @@ async def test_reviewer_cannot_read_mail(stack: Stack) -> None:
         f"/v1/support/accounts/{ALICE}/messages/{message['id']}",
     ):
         status, body, resp = await stack.call("GET", path, "rev")
-        _is_problem(status, body, resp, 403, "role-not-permitted")
+        assert_problem(status, body, resp, 403, "role-not-permitted")
 
 
 async def test_user_cannot_read_another_users_mailbox(stack: Stack) -> None:
@@ -136,7 +133,7 @@ async def test_user_cannot_read_another_users_mailbox(stack: Stack) -> None:
     status, body, resp = await stack.call(
         "GET", f"/v1/accounts/{ALICE}/messages/{message['id']}", "bob"
     )
-    _is_problem(status, body, resp, 403, "access-denied")
+    assert_problem(status, body, resp, 403, "access-denied")
     assert "actor.not_owner" in body["reasons"]
     denials = [e for e in await stack.events(actor_id="bob", decision=Decision.DENY)
                if e.account_id == ALICE]  # fmt: skip
@@ -150,6 +147,6 @@ async def test_user_cannot_read_another_users_mailbox(stack: Stack) -> None:
 async def test_unknown_route_and_method(stack: Stack) -> None:
     """Unknown paths are 404 and wrong methods 405, both as problems."""
     status, body, resp = await stack.call("GET", "/v1/nope")
-    _is_problem(status, body, resp, 404, "not-found")
+    assert_problem(status, body, resp, 404, "not-found")
     status, body, resp = await stack.call("PATCH", "/healthz")
-    _is_problem(status, body, resp, 405, "method-not-allowed")
+    assert_problem(status, body, resp, 405, "method-not-allowed")
