@@ -33,58 +33,54 @@ def _obj(required: list[str], open_: bool = False, **properties: Schema) -> Sche
     return schema
 
 
+def _strings(*names: str) -> Schema:
+    """Properties that are plain strings, most of every resource here (Gmail's ids are too)."""
+    return dict.fromkeys(names, STRING)
+
+
+def _array(items: Schema) -> Schema:
+    return {"type": "array", "items": items}
+
+
+def _of(name: str) -> Schema:
+    # `ref` checks COMPONENTS, which is still being built while these refer to each other.
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
 COMPONENTS: dict[str, Schema] = {
     # -- Gmail resources, as Gmail returns them ------------------------------------------------
     "MessagePartBody": _obj([], open_=True, attachmentId=STRING, size=INT, data=STRING),
     "MessagePart": _obj(
         [],
         open_=True,
-        partId=STRING,
-        mimeType=STRING,
-        filename=STRING,
-        headers={
-            "type": "array",
-            "items": _obj(["name", "value"], open_=True, name=STRING, value=STRING),
-        },
-        body={"$ref": "#/components/schemas/MessagePartBody"},
-        parts={"type": "array", "items": {"$ref": "#/components/schemas/MessagePart"}},
+        **_strings("partId", "mimeType", "filename"),
+        headers=_array(_obj(["name", "value"], open_=True, **_strings("name", "value"))),
+        body=_of("MessagePartBody"),
+        parts=_array(_of("MessagePart")),
     ),
     "Message": _obj(
         ["id"],
         open_=True,
-        id=STRING,
-        threadId=STRING,
+        **_strings("id", "threadId"),
         labelIds=STRINGS,
-        snippet=STRING,
-        historyId=STRING,
-        internalDate=STRING,
+        **_strings("snippet", "historyId", "internalDate"),
         sizeEstimate=INT,
         raw=STRING,
-        payload={"$ref": "#/components/schemas/MessagePart"},
+        payload=_of("MessagePart"),
     ),
     "Thread": _obj(
         ["id"],
         open_=True,
-        id=STRING,
-        historyId=STRING,
-        snippet=STRING,
-        messages={"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
+        **_strings("id", "historyId", "snippet"),
+        messages=_array(_of("Message")),
     ),
-    "Draft": _obj(["id"], open_=True, id=STRING, message={"$ref": "#/components/schemas/Message"}),
-    "SentMessage": _obj(
-        ["id"],
-        open_=True,
-        id=STRING,
-        threadId=STRING,
-        labelIds=STRINGS,
-    ),
+    "Draft": _obj(["id"], open_=True, id=STRING, message=_of("Message")),
+    "SentMessage": _obj(["id"], open_=True, **_strings("id", "threadId"), labelIds=STRINGS),
     # -- the connector's own records -----------------------------------------------------------
     "Account": _obj(
         ["id", "status"],
         open_=True,
-        id=STRING,
-        email=STRING,
-        status=STRING,
+        **_strings("id", "email", "status"),
         status_reason={"type": ["string", "null"]},
         features=STRINGS,
         scopes=STRINGS,
@@ -99,9 +95,7 @@ COMPONENTS: dict[str, Schema] = {
     "DeletionReceipt": _obj(
         ["account_id", "status", "deleted_at"],
         open_=True,
-        type=STRING,
-        account_id=STRING,
-        status=STRING,
+        **_strings("type", "account_id", "status"),
         deleted_at=TIME,
         revocation=STRING,
         rows_deleted={"type": "object", "additionalProperties": INT},
@@ -113,17 +107,16 @@ COMPONENTS: dict[str, Schema] = {
         ["k", "suppressed_groups", "rows"],
         k=INT,
         suppressed_groups=INT,
-        rows={
-            "type": "array",
-            "items": _obj(
+        rows=_array(
+            _obj(
                 ["day", "operation", "count", "error_count", "error_rate"],
                 day={"type": "string", "format": "date"},
                 operation=STRING,
                 count=INT,
                 error_count=INT,
                 error_rate={"type": "number"},
-            ),
-        },
+            )
+        ),
     ),
     "Status": _obj(
         ["status"],
