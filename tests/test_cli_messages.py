@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.web.test_serve_cli import _env, _free_port
+from tests.web.test_serve_cli import _env, _free_port, _serve
 
 
 def test_vault_status_before_migrate_says_to_migrate(tmp_path: Path) -> None:
@@ -35,10 +35,7 @@ def test_vault_status_before_migrate_says_to_migrate(tmp_path: Path) -> None:
 async def test_serve_logs_where_it_listens(tmp_path: Path) -> None:
     """Once the port is open, serve logs one `listening` line with the URL it answers on."""
     port = _free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "connector", "serve", env=_env(tmp_path, port),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    proc = await _serve(_env(tmp_path, port))
     assert proc.stderr is not None
     lines: list[str] = []
     try:

@@ -43,6 +43,14 @@ def _env(tmp_path: Path, port: int) -> dict[str, str]:
     }
 
 
+async def _serve(env: dict[str, str], *args: str) -> asyncio.subprocess.Process:
+    """`connector serve` with these arguments as a child process, stdout and stderr piped."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "connector", "serve", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
 async def _wait_ready(
     http: aiohttp.ClientSession, base: str, proc: asyncio.subprocess.Process
 ) -> None:
@@ -62,10 +70,7 @@ async def _wait_ready(
 async def test_serve_starts_migrates_answers_and_shuts_down(tmp_path: Path) -> None:
     """The process migrates, answers health/readiness/OpenAPI/auth, and exits 0 on SIGTERM."""
     port = _free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "connector", "serve", env=_env(tmp_path, port),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    proc = await _serve(_env(tmp_path, port))
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as http:
@@ -108,10 +113,7 @@ async def test_serve_refuses_bad_settings_with_a_clear_message(
     """A malformed setting is named on stderr and the process exits 2 without serving."""
     env = _env(tmp_path, _free_port())
     env[variable] = value
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "connector", "serve", env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    proc = await _serve(env)
     _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 2
     assert message in err.decode()
@@ -130,10 +132,7 @@ async def test_serve_with_two_workers_shares_the_port_and_reports_the_pool(
     """Two worker processes behind one port: every request is counted once in /metrics, whichever
     worker answered the scrape; SIGTERM stops the pool and every worker, exit 0."""
     port = _free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "connector", "serve", "--workers", "2", env=_env(tmp_path, port),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    proc = await _serve(_env(tmp_path, port), "--workers", "2")
     base = f"http://127.0.0.1:{port}"
     token = mint_token(Settings(jwt_secret=JWT_SECRET), "u1", Role.USER)
     auth = {"Authorization": f"Bearer {token}"}
@@ -164,11 +163,7 @@ async def test_a_worker_that_cannot_start_stops_the_pool(tmp_path: Path) -> None
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = int(holder.getsockname()[1])
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "connector", "serve", "--workers", "2",
-            env=_env(tmp_path, port), stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        proc = await _serve(_env(tmp_path, port), "--workers", "2")
         _, err = await asyncio.wait_for(proc.communicate(), timeout=120)
     assert proc.returncode == 1
     assert "stopped the pool" in err.decode()
