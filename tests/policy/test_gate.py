@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from audit.event import Basis, ResourceRef
+from audit.event import AuditEvent, Basis, ResourceRef
 from audit.vocab import (
     Action,
     ActorKind,
@@ -67,20 +67,25 @@ def summary(sink: RecordingSink) -> list[tuple[object, ...]]:
     ]
 
 
+def allowed_then_ok(sink: RecordingSink, action: Action) -> tuple[AuditEvent, AuditEvent]:
+    """The two events of an allowed call that worked: DECISION (allow, pending) then OUTCOME
+    (allow, ok), both under `action` and one access id."""
+    decision, outcome = sink.events
+    assert [(e.action, e.phase, e.decision, e.outcome) for e in sink.events] == [
+        (action, Phase.DECISION, Decision.ALLOW, Outcome.PENDING),
+        (action, Phase.OUTCOME, Decision.ALLOW, Outcome.OK),
+    ]
+    assert decision.access_id == outcome.access_id
+    return decision, outcome
+
+
 async def test_owner_read_writes_decision_then_outcome(
     gate: Gate, sink: RecordingSink, mailbox: FakeMailbox
 ) -> None:
     """An owner's read: DECISION (allow, pending) then OUTCOME (ok), one access id, then data."""
     message = await gate.run(OWNER_CTX, plans.message(ACCOUNT, "a1", "full"))
     assert message["id"] == "a1"
-    decision, outcome = sink.events
-    assert (decision.action, decision.phase, decision.decision, decision.outcome) == (
-        Action.GMAIL_MESSAGE_READ, Phase.DECISION, Decision.ALLOW, Outcome.PENDING,
-    )  # fmt: skip
-    assert (outcome.phase, outcome.decision, outcome.outcome) == (
-        Phase.OUTCOME, Decision.ALLOW, Outcome.OK,
-    )  # fmt: skip
-    assert decision.access_id == outcome.access_id
+    decision, outcome = allowed_then_ok(sink, Action.GMAIL_MESSAGE_READ)
     assert decision.purpose is Purpose.USER_FEATURE
     assert decision.basis is None
     assert decision.resources == (ResourceRef(M, "a1"),)
@@ -346,14 +351,7 @@ async def test_replayed_send_is_audited_without_calling_gmail_or_counting(
     """A client's retry of a send writes DECISION + OUTCOME under its own action; no Gmail call."""
     sent = {"id": "b7", "threadId": "b1", "labelIds": ["SENT"]}
     assert await gate.run(OWNER_CTX, plans.send_replayed(ACCOUNT, sent)) == sent
-    decision, outcome = sink.events
-    assert (decision.action, decision.phase, decision.decision, decision.outcome) == (
-        Action.GMAIL_MESSAGE_SEND_REPLAYED, Phase.DECISION, Decision.ALLOW, Outcome.PENDING,
-    )  # fmt: skip
-    assert (outcome.action, outcome.phase, outcome.outcome) == (
-        Action.GMAIL_MESSAGE_SEND_REPLAYED, Phase.OUTCOME, Outcome.OK,
-    )  # fmt: skip
-    assert decision.access_id == outcome.access_id
+    _, outcome = allowed_then_ok(sink, Action.GMAIL_MESSAGE_SEND_REPLAYED)
     assert ResourceRef(M, "b7") in outcome.resources
     assert mailbox.calls == []
     assert await usage.counts(T0.date(), T0.date()) == []
