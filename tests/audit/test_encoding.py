@@ -8,27 +8,12 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit import (
-    Action,
-    Actor,
-    ActorKind,
-    AuditEvent,
-    Basis,
-    BasisKind,
-    Decision,
-    Outcome,
-    Phase,
-    Purpose,
-    ResourceKind,
-    ResourceRef,
-    Severity,
-    Source,
-    keyed_hash,
-)
+from audit import Actor, AuditEvent, Basis, ResourceRef, Source, keyed_hash, vocab
 from audit.encoding import canonical_bytes, decode_body, encode_body, to_record
 
 ident = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.:\-]{0,20}", fullmatch=True)
 rid = st.from_regex(r"[A-Za-z0-9_\-.:=]{1,30}", fullmatch=True)
+resources = st.builds(ResourceRef, st.sampled_from(vocab.ResourceKind), rid)
 reason = st.from_regex(r"[a-z0-9][a-z0-9_.:\-]{0,10}", fullmatch=True)
 hexd = st.from_regex(r"[0-9a-f]{16,64}", fullmatch=True)
 times = st.datetimes(
@@ -38,21 +23,19 @@ times = st.datetimes(
 
 @st.composite
 def events(draw: st.DrawFn) -> AuditEvent:
-    decision = draw(st.sampled_from(Decision))
+    decision = draw(st.sampled_from(vocab.Decision))
     return AuditEvent(
-        actor=Actor(draw(st.sampled_from(ActorKind)), draw(ident)),
-        action=draw(st.sampled_from(Action)),
+        actor=Actor(draw(st.sampled_from(vocab.ActorKind)), draw(ident)),
+        action=draw(st.sampled_from(vocab.Action)),
         decision=decision,
-        outcome=draw(st.sampled_from(Outcome)),
+        outcome=draw(st.sampled_from(vocab.Outcome)),
         account_id=draw(st.none() | ident),
-        purpose=draw(st.none() | st.sampled_from(Purpose)),
-        basis=draw(st.none() | st.builds(Basis, st.sampled_from(BasisKind), ident)),
-        resources=tuple(
-            draw(st.lists(st.builds(ResourceRef, st.sampled_from(ResourceKind), rid), max_size=4))
-        ),
-        reasons=tuple(draw(st.lists(reason, min_size=decision is Decision.DENY, max_size=3))),
-        phase=draw(st.sampled_from(Phase)),
-        severity=draw(st.sampled_from(Severity)),
+        purpose=draw(st.none() | st.sampled_from(vocab.Purpose)),
+        basis=draw(st.none() | st.builds(Basis, st.sampled_from(vocab.BasisKind), ident)),
+        resources=tuple(draw(st.lists(resources, max_size=4))),
+        reasons=tuple(draw(st.lists(reason, min_size=decision is vocab.Decision.DENY, max_size=3))),
+        phase=draw(st.sampled_from(vocab.Phase)),
+        severity=draw(st.sampled_from(vocab.Severity)),
         error_code=draw(st.none() | ident),
         access_id=draw(ident),
         request_id=draw(st.none() | ident),
@@ -83,10 +66,10 @@ def test_encoding_is_versioned_and_places_seq() -> None:
 def test_time_is_utc_microseconds() -> None:
     """Times are written in UTC with six fractional digits, whatever the input offset."""
     event = AuditEvent(
-        actor=Actor(ActorKind.USER, "u1"),
-        action=Action.GMAIL_MESSAGE_READ,
-        decision=Decision.ALLOW,
-        outcome=Outcome.OK,
+        actor=Actor(vocab.ActorKind.USER, "u1"),
+        action=vocab.Action.GMAIL_MESSAGE_READ,
+        decision=vocab.Decision.ALLOW,
+        outcome=vocab.Outcome.OK,
         time=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC) + timedelta(microseconds=7),
     )
     assert b'"time":"2025-01-02T03:04:05.000007Z"' in encode_body(event)

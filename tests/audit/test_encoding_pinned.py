@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from audit import vocab
 from audit.encoding import (
     FORMAT_VERSION,
     VERSION_PREFIX,
@@ -27,31 +28,23 @@ from audit.encoding import (
     to_record,
 )
 from audit.event import Actor, AuditEvent, Basis, InvalidEventError, ResourceRef, Source
-from audit.vocab import (
-    Action,
-    ActorKind,
-    BasisKind,
-    Decision,
-    Outcome,
-    Phase,
-    Purpose,
-    ResourceKind,
-    Severity,
-)
 
 WHEN = datetime(2025, 3, 1, 12, 30, 45, 123456, tzinfo=UTC)
 FULL = AuditEvent(
-    actor=Actor(ActorKind.OPERATOR, "op1"),
-    action=Action.GMAIL_MESSAGE_READ,
-    decision=Decision.DENY,
-    outcome=Outcome.DENIED,
+    actor=Actor(vocab.ActorKind.OPERATOR, "op1"),
+    action=vocab.Action.GMAIL_MESSAGE_READ,
+    decision=vocab.Decision.DENY,
+    outcome=vocab.Outcome.DENIED,
     account_id="acct1",
-    purpose=Purpose.SECURITY,
-    basis=Basis(BasisKind.ACCESS_REQUEST, "r1"),
-    resources=(ResourceRef(ResourceKind.MESSAGE, "m1"), ResourceRef(ResourceKind.THREAD, "t1")),
+    purpose=vocab.Purpose.SECURITY,
+    basis=Basis(vocab.BasisKind.ACCESS_REQUEST, "r1"),
+    resources=(
+        ResourceRef(vocab.ResourceKind.MESSAGE, "m1"),
+        ResourceRef(vocab.ResourceKind.THREAD, "t1"),
+    ),
     reasons=("approval.expired", "basis.unknown"),
-    phase=Phase.DECISION,
-    severity=Severity.WARNING,
+    phase=vocab.Phase.DECISION,
+    severity=vocab.Severity.WARNING,
     error_code="rateLimitExceeded",
     access_id="acc1",
     request_id="req1",
@@ -71,10 +64,10 @@ FULL_BODY = (
     '"user_agent_hash":"cdcdcdcdcdcdcdcd"},"time":"2025-03-01T12:30:45.123456Z","v":1}'
 )
 BARE = AuditEvent(
-    actor=Actor(ActorKind.SYSTEM, "connector"),
-    action=Action.GMAIL_SYNC,
-    decision=Decision.ALLOW,
-    outcome=Outcome.OK,
+    actor=Actor(vocab.ActorKind.SYSTEM, "connector"),
+    action=vocab.Action.GMAIL_SYNC,
+    decision=vocab.Decision.ALLOW,
+    outcome=vocab.Outcome.OK,
     access_id="acc2",
     event_id="ev2",
     time=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC),
