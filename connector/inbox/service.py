@@ -145,24 +145,6 @@ class Inbox:
 
     # -- sending ----------------------------------------------------------------------------
 
-    async def send(
-        self,
-        ctx: AccessContext,
-        account_id: str,
-        draft: Draft,
-        *,
-        reply_to: str | None = None,
-        forward_of: str | None = None,
-        idempotency_key: str | None = None,
-    ) -> GmailJson:
-        """Send a new message, a reply (`reply_to`) or a forward (`forward_of`), exactly once."""
-        return (
-            await self.send_once(
-                ctx, account_id, draft, reply_to=reply_to, forward_of=forward_of,
-                idempotency_key=idempotency_key,
-            )
-        ).result  # fmt: skip
-
     async def send_once(
         self,
         ctx: AccessContext,
@@ -173,7 +155,8 @@ class Inbox:
         forward_of: str | None = None,
         idempotency_key: str | None = None,
     ) -> Once:
-        """`send`, saying whether the answer is a replay of an earlier send with the same key.
+        """Send a new message, a reply (`reply_to`) or a forward (`forward_of`), exactly once,
+        saying whether the answer is a replay of an earlier send with the same key.
 
         The Gmail client settles an unknown outcome by searching the composed Message-ID, so one
         call never sends twice; `idempotency_key` extends that to a client retrying the request.

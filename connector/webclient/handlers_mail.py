@@ -242,10 +242,11 @@ async def send(request: web.Request) -> web.StreamResponse:
     account = account_id(request)
     draft, reply_to, forward_of = form_draft(request, await _attachments(request))
     key = form_text(request, "send_key", 128)
-    sent = await services(request).inbox.send(
+    once = await services(request).inbox.send_once(
         _ctx(request), account, draft, reply_to=reply_to, forward_of=forward_of,
         idempotency_key=key if IDEMPOTENCY_KEY.fullmatch(key) else None,
     )  # fmt: skip
+    sent = once.result
     autosaved = form_text(request, "draft_id", 32)
     if DRAFT_ID.fullmatch(autosaved):  # sent: the autosaved copy is no longer wanted
         await services(request).gate.run(_ctx(request), plans.draft_delete(account, autosaved))
