@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import asyncpg  # type: ignore[import-untyped]
 
@@ -53,18 +53,25 @@ def _time(text: str) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# The filter flags, each with the QueryFilter field it sets: one table for the parser and for
+# `_filters`, so that a flag cannot be added to one and forgotten in the other.
+_FILTERS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("--account", "account_id", {"help": "account id"}),
+    ("--actor-id", "actor_id", {"help": "events done by this actor id (a filter)"}),
+    ("--action", "action", {"type": enum_arg(Action), "metavar": "ACTION",
+                            "help": "action, e.g. gmail.message.read"}),
+    ("--purpose", "purpose", {"type": enum_arg(Purpose), "metavar": "PURPOSE"}),
+    ("--decision", "decision", {"type": enum_arg(Decision), "metavar": "DECISION"}),
+    ("--since", "since", {"type": _time, "help": "ISO time, inclusive (UTC if no offset)"}),
+    ("--until", "until", {"type": _time, "help": "ISO time, exclusive (UTC if no offset)"}),
+    ("--resource", "resource_id", {"help": "message, thread, draft or attachment id"}),
+)  # fmt: skip
+
+
 def _add_filters(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("filters (all must match)")
-    group.add_argument("--account", help="account id")
-    group.add_argument("--actor-id", help="events done by this actor id (a filter)")
-    group.add_argument(
-        "--action", type=enum_arg(Action), metavar="ACTION", help="action, e.g. gmail.message.read"
-    )
-    group.add_argument("--purpose", type=enum_arg(Purpose), metavar="PURPOSE")
-    group.add_argument("--decision", type=enum_arg(Decision), metavar="DECISION")
-    group.add_argument("--since", type=_time, help="ISO time, inclusive (UTC if no offset)")
-    group.add_argument("--until", type=_time, help="ISO time, exclusive (UTC if no offset)")
-    group.add_argument("--resource", help="message, thread, draft or attachment id")
+    for flag, _field, options in _FILTERS:
+        group.add_argument(flag, **options)
 
 
 _add_db = add_db  # --db (or $CONNECTOR_AUDIT_DATABASE_URL) and --as-reviewer
@@ -129,16 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _filters(args: argparse.Namespace) -> QueryFilter:
-    return QueryFilter(
-        account_id=args.account,
-        actor_id=args.actor_id,
-        action=args.action,
-        purpose=args.purpose,
-        decision=args.decision,
-        since=args.since,
-        until=args.until,
-        resource_id=args.resource,
-    )
+    # argparse's attribute for a flag is the flag without "--", "-" read as "_".
+    return QueryFilter(**{
+        field: getattr(args, flag[2:].replace("-", "_")) for flag, field, _options in _FILTERS
+    })  # fmt: skip
 
 
 def _table(events: Sequence[StoredEvent], out: TextIO) -> None:
