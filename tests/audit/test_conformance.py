@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from audit import (
     Action,
-    Actor,
-    ActorKind,
-    AuditEvent,
     AuditLog,
     Decision,
     InvalidEventError,
     MemoryAuditLog,
-    Outcome,
     Purpose,
     QueryFilter,
 )
@@ -106,13 +103,7 @@ async def test_invalid_event_is_refused_before_the_chain(any_log: Log) -> None:
     with pytest.raises(InvalidEventError):
         await any_log.append("not an event")  # type: ignore[arg-type]
     with pytest.raises(InvalidEventError, match="account_id"):
-        AuditEvent(
-            actor=Actor(ActorKind.USER, "u1"),
-            action=Action.GMAIL_MESSAGE_READ,
-            decision=Decision.ALLOW,
-            outcome=Outcome.OK,
-            account_id="someone@example.com",
-        )
+        replace(make_event(2), account_id="someone@example.com")
     receipt = await any_log.append(make_event(1))
     assert receipt.seq == 2
 
