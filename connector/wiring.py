@@ -18,10 +18,9 @@ directly, for tests and the benchmark).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,10 +31,9 @@ from audit.trust import TrustedKeys, load_trusted_keys
 from audit.witness import WitnessFile
 from connector.accounts.credential_store import VaultCredentialStore
 from connector.accounts.credentials import RefreshingTokenSource
-from connector.accounts.http_linking import HttpLinking, LinkOutcome
+from connector.accounts.http_linking import HttpLinking
 from connector.accounts.link_state import LinkStateStore, TicketClaims
 from connector.accounts.oauth import LinkConfig, LinkService
-from connector.accounts.scopes import Feature
 from connector.accounts.store import AccountStore
 from connector.accounts.unlink import AccountPurger, Unlinker
 from connector.accounts.vault import Vault
@@ -57,54 +55,9 @@ from connector.settings import Settings, SettingsError
 from connector.testing.credentials import MemoryCredentialStore
 from connector.testing.memory import StaticAccountOwners
 
-
-class Linking(Protocol):
-    """Account lifecycle as the HTTP API offers it (`connector.accounts.http_linking`)."""
-
-    async def start(
-        self, user_id: str, *, request_id: str | None, return_url: str | None = None
-    ) -> dict[str, Any]:
-        """Begin linking: the URL of the disclosure page, with a short-lived ticket;
-        `return_url` (allow-listed) is where the callback sends the browser back."""
-        ...
-
-    async def start_features(
-        self, user_id: str, account_id: str, features: Iterable[Feature],
-        *, request_id: str | None, return_url: str | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
-        """Begin turning `features` on for the user's linked account (incremental
-        authorization): the disclosure page URL, as `start` answers it."""
-        ...
-
-    async def disclosure(self, ticket: str, browser: str) -> str:
-        """The Limited Use disclosure page (HTML) shown right before Google's consent page;
-        `browser` (its link cookie) claims the ticket, which no other browser may then use."""
-        ...
-
-    async def begin(self, ticket: str, accepted: bool, browser: str | None) -> str:
-        """After the affirmative action on the disclosure page: Google's authorization URL."""
-        ...
-
-    async def complete(
-        self,
-        state: str,
-        code: str | None,
-        error: str | None,
-        *,
-        request_id: str | None,
-        browser: str | None = None,
-    ) -> LinkOutcome:
-        """Finish linking from the OAuth callback (in the browser that began it): the outcome,
-        a failure included, and where the browser goes back to."""
-        ...
-
-    async def status(self, user_id: str, account_id: str) -> dict[str, Any]: ...
-
-    async def accounts(self, user_id: str) -> list[dict[str, Any]]: ...
-
-    async def unlink(self, user_id: str, account_id: str) -> dict[str, Any]:
-        """Revoke at Google, purge what the connector holds, return the deletion receipt."""
-        ...
+# Account lifecycle as the HTTP API offers it. HttpLinking is its one implementation: the
+# routes name it through this alias rather than through a protocol re-declaring its methods.
+Linking = HttpLinking
 
 
 @dataclass(frozen=True, slots=True)

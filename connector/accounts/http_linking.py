@@ -105,7 +105,8 @@ def account_json(account: LinkedAccount) -> dict[str, Any]:
 
 
 class HttpLinking:
-    """`connector.wiring.Linking` over the real link flow."""
+    """Account lifecycle as the HTTP API offers it (`connector.wiring.Linking`), over the real
+    link flow."""
 
     def __init__(
         self,
@@ -178,6 +179,7 @@ class HttpLinking:
         )  # fmt: skip
 
     async def begin(self, ticket: str, accepted: bool, browser: str | None) -> str:
+        """After the affirmative action on the disclosure page: Google's authorization URL."""
         claims = self._tickets.claims(ticket)
         if browser is None or not await self._claims.owned_by(ticket, state_hash(browser)):
             raise _other_browser()
@@ -197,7 +199,8 @@ class HttpLinking:
         request_id: str | None,
         browser: str | None = None,
     ) -> LinkOutcome:
-        """The outcome, failures included (recorded by the link service), for the browser."""
+        """Finish linking from the OAuth callback (in the browser that began it): the outcome,
+        failures included (recorded by the link service), and where the browser goes back to."""
         try:
             done = await self._service.finish_link(
                 state=state, code=code, error=error,
@@ -218,5 +221,6 @@ class HttpLinking:
         return [account_json(a) for a in await self._accounts.list_for_owner(user_id)]
 
     async def unlink(self, user_id: str, account_id: str) -> dict[str, Any]:
+        """Revoke at Google, purge what the connector holds, return the deletion receipt."""
         receipt = await self._unlinker.unlink(account_id, user_id=user_id)
         return dict(receipt.as_dict())
