@@ -33,8 +33,8 @@ def _obj(required: list[str], open_: bool = False, **properties: Schema) -> Sche
     return schema
 
 
-def _strings(*names: str) -> Schema:
-    """Properties that are plain strings, most of every resource here (Gmail's ids are too)."""
+def strings(*names: str) -> Schema:
+    """Properties that are plain strings: most of every resource (Gmail's ids are too)."""
     return dict.fromkeys(names, STRING)
 
 
@@ -53,17 +53,17 @@ COMPONENTS: dict[str, Schema] = {
     "MessagePart": _obj(
         [],
         open_=True,
-        **_strings("partId", "mimeType", "filename"),
-        headers=_array(_obj(["name", "value"], open_=True, **_strings("name", "value"))),
+        **strings("partId", "mimeType", "filename"),
+        headers=_array(_obj(["name", "value"], open_=True, **strings("name", "value"))),
         body=_of("MessagePartBody"),
         parts=_array(_of("MessagePart")),
     ),
     "Message": _obj(
         ["id"],
         open_=True,
-        **_strings("id", "threadId"),
+        **strings("id", "threadId"),
         labelIds=STRINGS,
-        **_strings("snippet", "historyId", "internalDate"),
+        **strings("snippet", "historyId", "internalDate"),
         sizeEstimate=INT,
         raw=STRING,
         payload=_of("MessagePart"),
@@ -71,16 +71,16 @@ COMPONENTS: dict[str, Schema] = {
     "Thread": _obj(
         ["id"],
         open_=True,
-        **_strings("id", "historyId", "snippet"),
+        **strings("id", "historyId", "snippet"),
         messages=_array(_of("Message")),
     ),
     "Draft": _obj(["id"], open_=True, id=STRING, message=_of("Message")),
-    "SentMessage": _obj(["id"], open_=True, **_strings("id", "threadId"), labelIds=STRINGS),
+    "SentMessage": _obj(["id"], open_=True, **strings("id", "threadId"), labelIds=STRINGS),
     # -- the connector's own records -----------------------------------------------------------
     "Account": _obj(
         ["id", "status"],
         open_=True,
-        **_strings("id", "email", "status"),
+        **strings("id", "email", "status"),
         status_reason={"type": ["string", "null"]},
         features=STRINGS,
         scopes=STRINGS,
@@ -95,7 +95,7 @@ COMPONENTS: dict[str, Schema] = {
     "DeletionReceipt": _obj(
         ["account_id", "status", "deleted_at"],
         open_=True,
-        **_strings("type", "account_id", "status"),
+        **strings("type", "account_id", "status"),
         deleted_at=TIME,
         revocation=STRING,
         rows_deleted={"type": "object", "additionalProperties": INT},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from connector.web import validation
-from connector.web.components import ref
+from connector.web.components import NULLABLE_TIME, STRINGS, TIME, ref, strings
 
 Schema = dict[str, Any]
 
@@ -83,14 +83,11 @@ CONSENT_CREATE: Schema = {
 CONSENT: Schema = {
     "type": "object",
     "properties": {
-        "id": {"type": "string"},
-        "account_id": {"type": "string"},
-        "grantee_kind": {"type": "string"},
-        "grantee_id": {"type": "string"},
-        "message_ids": {"type": "array", "items": {"type": "string"}},
-        "created_at": {"type": "string", "format": "date-time"},
-        "expires_at": {"type": "string", "format": "date-time"},
-        "revoked_at": {"type": ["string", "null"], "format": "date-time"},
+        **strings("id", "account_id", "grantee_kind", "grantee_id"),
+        "message_ids": STRINGS,
+        "created_at": TIME,
+        "expires_at": TIME,
+        "revoked_at": NULLABLE_TIME,
     },
 }
 
@@ -113,16 +110,12 @@ ACCESS_REQUEST_CREATE: Schema = {
 ACCESS_REQUEST: Schema = {
     "type": "object",
     "properties": {
-        "id": {"type": "string"},
-        "account_id": {"type": "string"},
-        "requester_id": {"type": "string"},
-        "purpose": {"type": "string"},
+        **strings("id", "account_id", "requester_id", "purpose"),
         "status": {"enum": ["pending", "approved", "dismissed", "stale"]},
-        "case_reference": {"type": "string"},
-        "reason": {"type": "string"},
-        "message_ids": {"type": "array", "items": {"type": "string"}},
+        **strings("case_reference", "reason"),
+        "message_ids": STRINGS,
         "decided_by": {"type": ["string", "null"]},
-        "expires_at": {"type": ["string", "null"], "format": "date-time"},
+        "expires_at": NULLABLE_TIME,
         "legal_hold": {"type": "boolean"},
     },
 }
