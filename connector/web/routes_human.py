@@ -3,7 +3,8 @@ through the gate with a basis, and k-anonymous aggregates."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from aiohttp import web
@@ -44,37 +45,39 @@ OPERATOR = frozenset({Role.OPERATOR})
 MAX_AGGREGATE_DAYS = 366
 
 
+def _plain(value: object) -> object:
+    """A fact's field as JSON: enums by value, id sets sorted, times in ISO 8601."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, frozenset):
+        return sorted(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def _fields(fact: object, *names: str) -> dict[str, Any]:
+    return {name: _plain(getattr(fact, name)) for name in names}
+
+
 def consent_json(c: ConsentFact) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "account_id": c.account_id,
-        "grantee_kind": c.grantee_kind.value,
-        "grantee_id": c.grantee_id,
-        "message_ids": sorted(c.message_ids),
-        "created_at": c.created_at.isoformat(),
-        "expires_at": c.expires_at.isoformat(),
-        "revoked_at": None if c.revoked_at is None else c.revoked_at.isoformat(),
-    }
+    # Not `granted_by`: only the owner, who granted it, is shown a consent.
+    return _fields(
+        c, "id", "account_id", "grantee_kind", "grantee_id", "message_ids", "created_at",
+        "expires_at", "revoked_at",
+    )  # fmt: skip
 
 
 def request_json(r: AccessRequestRecord, status: ApprovalStatus) -> dict[str, Any]:
     f = r.fact
     return {
-        "id": f.id,
-        "account_id": f.account_id,
-        "requester_id": f.requester_id,
-        "purpose": f.purpose.value,
-        "status": status.value,
+        **_fields(f, "id", "account_id", "requester_id", "purpose"),
+        "status": status.value,  # the effective status, which the stored one may lag
         "case_reference": r.case_reference,
         "reason": r.reason,
-        "message_ids": sorted(f.message_ids),
-        "time_from": None if f.time_from is None else f.time_from.isoformat(),
-        "time_to": None if f.time_to is None else f.time_to.isoformat(),
+        **_fields(f, "message_ids", "time_from", "time_to"),
         "duration_hours": int(r.duration.total_seconds() // 3600),
-        "created_at": f.created_at.isoformat(),
-        "decided_by": f.decided_by,
-        "expires_at": None if f.expires_at is None else f.expires_at.isoformat(),
-        "legal_hold": f.legal_hold,
+        **_fields(f, "created_at", "decided_by", "expires_at", "legal_hold"),
     }
 
 
