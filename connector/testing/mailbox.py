@@ -147,20 +147,9 @@ class FakeMailbox:
     ) -> GmailJson:
         self._enter("list_messages", account_id)
         self.last_query = query
-        found = [
-            m
-            for m in self.messages.get(account_id, {}).values()
-            if all(label in m["labelIds"] for label in label_ids)
-        ]
-        found.sort(key=lambda m: int(m["internalDate"]), reverse=True)
-        start = int(page_token or 0)
-        page = found[start : start + max_results]
-        result: GmailJson = {"resultSizeEstimate": len(found)}
-        if page:
-            result["messages"] = [{"id": m["id"], "threadId": m["threadId"]} for m in page]
-        if start + max_results < len(found):
-            result["nextPageToken"] = str(start + max_results)
-        return result
+        found = self._newest_first(account_id, label_ids)
+        stubs = [{"id": m["id"], "threadId": m["threadId"]} for m in found]
+        return _page("messages", stubs, page_token, max_results)
 
     async def get_message(
         self,
@@ -357,18 +346,17 @@ class FakeMailbox:
     ) -> GmailJson:
         self._enter("list_threads", account_id)
         self.last_query = query
+        found = self._newest_first(account_id, label_ids)
+        threads = dict.fromkeys(m["threadId"] for m in found)
+        stubs = [{"id": t, "snippet": "", "historyId": "1"} for t in threads]
+        return _page("threads", stubs, page_token, max_results)
+
+    def _newest_first(self, account_id: str, label_ids: tuple[str, ...]) -> list[GmailJson]:
+        """The account's messages carrying every one of `label_ids`, newest first."""
         found = [m for m in self.messages.get(account_id, {}).values()
                  if all(label in m["labelIds"] for label in label_ids)]  # fmt: skip
         found.sort(key=lambda m: int(m["internalDate"]), reverse=True)
-        threads = list(dict.fromkeys(m["threadId"] for m in found))
-        start = int(page_token or 0)
-        page = threads[start : start + max_results]
-        result: GmailJson = {"resultSizeEstimate": len(threads)}
-        if page:
-            result["threads"] = [{"id": t, "snippet": "", "historyId": "1"} for t in page]
-        if start + max_results < len(threads):
-            result["nextPageToken"] = str(start + max_results)
-        return result
+        return found
 
     async def modify_thread(
         self, account_id: str, thread_id: str, add: Sequence[str], remove: Sequence[str]
@@ -404,3 +392,15 @@ class FakeMailbox:
         self._enter("update_vacation", account_id)
         self.vacation[account_id] = dict(settings)
         return dict(settings)
+
+
+def _page(kind: str, items: list[GmailJson], page_token: str | None, size: int) -> GmailJson:
+    """One page of a Gmail list answer: offset tokens, `kind` omitted when the page is empty."""
+    start = int(page_token or 0)
+    result: GmailJson = {"resultSizeEstimate": len(items)}
+    page = items[start : start + size]
+    if page:
+        result[kind] = page
+    if start + size < len(items):
+        result["nextPageToken"] = str(start + size)
+    return result
