@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from connector.settings import Settings
     from connector.web.auth import Caller, TokenVerifier
     from connector.web.metrics import Metrics
+    from connector.web.problems import ProblemType
     from connector.web.route_policy import RouteOperation
     from connector.web.routing import RouteSpec
     from connector.wiring import Services
@@ -22,3 +23,4 @@ ROUTE_SPECS: web.AppKey[list[RouteSpec]] = web.AppKey("route_specs")
 CALLER: web.RequestKey[Caller] = web.RequestKey("caller")
 REQUEST_ID: web.RequestKey[str] = web.RequestKey("request_id")
 ROUTE_OPERATION: web.RequestKey[RouteOperation] = web.RequestKey("route_operation")
+PROBLEM: web.RequestKey[ProblemType] = web.RequestKey("problem")

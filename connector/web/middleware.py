@@ -15,7 +15,7 @@ from aiohttp import web
 from connector.logs import get_logger, request_id_var
 from connector.web.errors import to_problem
 from connector.web.handler_types import Handler
-from connector.web.keys import METRICS, REQUEST_ID
+from connector.web.keys import METRICS, PROBLEM, REQUEST_ID
 from connector.web.problems import ProblemError, ProblemType, problem_response
 
 log = get_logger("connector.web")
@@ -48,6 +48,7 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
                 ProblemType.INTERNAL,
                 f"an unexpected error occurred; quote request id {request_id} when reporting it",
             )
+        request[PROBLEM] = problem.kind  # named in the refusal's audit event (web.refusals)
         response = problem_response(problem, request_id=request_id, instance=request.path)
         status = response.status
         return response

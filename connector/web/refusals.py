@@ -10,8 +10,6 @@ must not be able to grow the evidence log (the request log line has them).
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from audit.event import IDENTIFIER
@@ -21,8 +19,8 @@ from connector.policy.rules import Verdict
 from connector.web.context import request_id, services, source
 from connector.web.errors import to_problem
 from connector.web.handler_types import Handler
-from connector.web.keys import CALLER, ROUTE_OPERATION
-from connector.web.problems import PROBLEM_BASE, PROBLEM_JSON, problem_response
+from connector.web.keys import CALLER, PROBLEM, ROUTE_OPERATION
+from connector.web.problems import problem_response
 from connector.web.route_policy import RouteOperation
 
 
@@ -59,16 +57,10 @@ async def record_refusal(
         await recorder.change(change, reasons=codes, failed=True)
 
 
-def _problem_code(response: web.StreamResponse) -> str:
-    """`problem:<type slug>` of a problem+json answer, else `http-<status>`."""
-    if isinstance(response, web.Response) and response.content_type == PROBLEM_JSON:
-        try:
-            kind = str(json.loads(response.body or b"{}").get("type", ""))  # type: ignore[arg-type]
-        except ValueError:
-            kind = ""
-        if kind.startswith(PROBLEM_BASE):
-            return f"problem:{kind.removeprefix(PROBLEM_BASE)}"[:64]
-    return f"http-{response.status}"
+def _problem_code(request: web.Request, response: web.StreamResponse) -> str:
+    """`problem:<type slug>` when the answer is one of our problems, else `http-<status>`."""
+    kind = request.get(PROBLEM)
+    return f"problem:{kind.value}"[:64] if kind is not None else f"http-{response.status}"
 
 
 @web.middleware
@@ -83,7 +75,7 @@ async def refusals(request: web.Request, handler: Handler) -> web.StreamResponse
     if any(is_refusal(event) for event in recorded):
         return response
     try:
-        await record_refusal(request, route, reasons=(_problem_code(response),))
+        await record_refusal(request, route, reasons=(_problem_code(request, response),))
     except Exception as exc:  # the refusal could not be recorded: say so, fail closed
         problem = to_problem(exc)
         if problem is None:
