@@ -17,6 +17,7 @@ from audit.vocab import ActorKind, BasisKind, Purpose
 from connector.policy import ConsentFact, GranteeKind, Operation, PolicyRequest, decide, plans
 from connector.policy.access import AccessContext
 from connector.policy.gate import Gate
+from connector.policy.recorder import Recorder
 from connector.testing.mailbox import FakeMailbox
 from connector.testing.memory import (
     DiscardingSink,
@@ -67,8 +68,8 @@ async def bench_gate(rounds: int = 5_000) -> dict[str, float]:
     mailbox = FakeMailbox()
     mailbox.add_message("acct1", "m1")
     gate = Gate(
-        mailbox, DiscardingSink(), StaticAccountOwners({"acct1": "user1"}), MemoryBasisFacts(),
-        MemoryUsageCounter(), hash_key=b"bench",
+        mailbox, Recorder(DiscardingSink()), StaticAccountOwners({"acct1": "user1"}),
+        MemoryBasisFacts(), MemoryUsageCounter(), hash_key=b"bench",
     )  # fmt: skip
     ctx = AccessContext(Actor(ActorKind.USER, "user1"), Purpose.USER_FEATURE, request_id="r1")
 

@@ -25,7 +25,6 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from audit.event import Basis, ResourceRef
-from audit.sink import AuditSink
 from audit.vocab import Action, ActorKind, BasisKind, ResourceKind
 from connector.clock import Clock, system_clock
 from connector.errors import AccessDenied, AuditUnavailableError
@@ -65,7 +64,7 @@ class Gate:
     def __init__(
         self,
         mailbox: MailboxPort,
-        recorder: Recorder | AuditSink,
+        recorder: Recorder,
         owners: AccountOwners,
         facts: BasisFacts,
         usage: UsageCounter,
@@ -78,7 +77,7 @@ class Gate:
             # An unkeyed hash of a search query can be reversed by guessing; refuse to run.
             raise ValueError("the gate needs a hash key (CONNECTOR_AUDIT_HASH_KEY)")
         self._mailbox = mailbox
-        self._recorder = recorder if isinstance(recorder, Recorder) else Recorder(recorder, clock)
+        self._recorder = recorder
         self._owners = owners
         self._facts = facts
         self._usage = usage

@@ -11,6 +11,7 @@ from audit.event import Actor, AppendReceipt, AuditEvent
 from audit.vocab import ActorKind, Purpose
 from connector.policy.access import AccessContext
 from connector.policy.gate import Gate
+from connector.policy.recorder import Recorder
 from connector.testing.mailbox import FakeMailbox
 from connector.testing.memory import MemoryBasisFacts, MemoryUsageCounter, StaticAccountOwners
 
@@ -92,7 +93,8 @@ def gate(
     usage: MemoryUsageCounter,
     clock: Clock,
 ) -> Gate:
-    return Gate(mailbox, sink, owners, facts, usage, hash_key=HASH_KEY, clock=clock)
+    recorder = Recorder(sink, clock)
+    return Gate(mailbox, recorder, owners, facts, usage, hash_key=HASH_KEY, clock=clock)
 
 
 def ctx(kind: ActorKind, actor_id: str, purpose: Purpose, **kw: object) -> AccessContext:

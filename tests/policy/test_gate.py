@@ -31,6 +31,7 @@ from connector.policy import (
     plans,
 )
 from connector.policy.gate import Gate
+from connector.policy.recorder import Recorder
 from connector.ports import OutgoingMessage
 from connector.testing.mailbox import FakeMailbox, FakeMailboxError
 from connector.testing.memory import MemoryBasisFacts, MemoryUsageCounter
@@ -342,7 +343,7 @@ async def test_gate_refuses_to_run_without_hash_key(
 ) -> None:
     """No hash key, no gate: an unkeyed query hash could be reversed by guessing."""
     with pytest.raises(ValueError, match="hash key"):
-        Gate(mailbox, sink, None, facts, MemoryUsageCounter(), hash_key=b"")  # type: ignore[arg-type]
+        Gate(mailbox, Recorder(sink), None, facts, MemoryUsageCounter(), hash_key=b"")  # type: ignore[arg-type]
 
 
 async def test_replayed_send_is_audited_without_calling_gmail_or_counting(

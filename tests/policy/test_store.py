@@ -204,7 +204,8 @@ async def test_gate_uses_stored_consent_until_revoked(
     mailbox = FakeMailbox()
     mailbox.add_message(ACCOUNT, "m1")
     gate = Gate(
-        mailbox, sink, owners, store.facts, MemoryUsageCounter(), hash_key=b"k", clock=clock
+        mailbox, Recorder(sink, clock), owners, store.facts, MemoryUsageCounter(),
+        hash_key=b"k", clock=clock,
     )
     granted = await store.consents.grant_consent(USER, ACCOUNT, ["m1"], GranteeKind.OPERATOR, "op1")
     ctx = AccessContext(OP1, Purpose.CONSENTED_SUPPORT)
