@@ -28,23 +28,40 @@ CORE = frozenset(
 )
 AUDIT = "audit"
 GMAIL_ERRORS = "connector.gmail.errors"
+# Pub/Sub carries Gmail's push notices (an address and a historyId, never mailbox data) and is
+# reached as the deployment, not as a user: its client is a unit of its own, outside the gate.
+PUBSUB = "connector.gmail.pubsub"
 
 # unit -> the units (besides itself) it may import. Read top to bottom as the layers, lowest first.
 ALLOWED: dict[str, frozenset[str]] = {
     **{core: CORE | {AUDIT} for core in CORE},
     GMAIL_ERRORS: CORE,
+    PUBSUB: CORE | {GMAIL_ERRORS, "connector.gmail"},  # builds requests like the Gmail client
     "connector.gmail": CORE | {GMAIL_ERRORS},  # knows nothing of policy, accounts or audit
     "connector.emulator": CORE,  # a stand-in for Google: shares Gmail facts, not our service
     "connector.policy": CORE | {AUDIT, "connector.gmail"},  # only the gate, checked elsewhere
     # GMAIL_ERRORS: sync catches the 404 of a stale history cursor (catching is not calling).
     "connector.accounts": CORE | {AUDIT, GMAIL_ERRORS, "connector.policy"},
     "connector.inbox": CORE | {AUDIT, "connector.policy"},
+    # Delivery of the change feed to the platform (webhooks outbox); decided and audited.
+    "connector.delivery": CORE | {AUDIT, "connector.policy", "connector.accounts"},
+    # The live mailbox's background work: watches, Pub/Sub pull, polling, leases.
+    "connector.live": CORE
+    | {AUDIT, GMAIL_ERRORS, PUBSUB, "connector.policy", "connector.accounts"}
+    | {"connector.delivery"},
+    # Data rights (export, deletion) and retention jobs over what the connector holds.
+    "connector.rights": CORE | {AUDIT, "connector.policy", "connector.accounts", "connector.inbox"},
+    # The assessors' evidence pack: reads code tables, the audit log and the stores.
+    "connector.evidence": CORE
+    | {AUDIT, "connector.policy", "connector.accounts", "connector.rights"},
     "connector.testing": CORE
     | {AUDIT, "connector.policy", "connector.inbox", "connector.accounts"},
     "connector.wiring": CORE
-    | {AUDIT, "connector.policy", "connector.accounts", "connector.inbox", "connector.testing"},
+    | {AUDIT, "connector.policy", "connector.accounts", "connector.inbox", "connector.testing"}
+    | {PUBSUB, "connector.delivery", "connector.live", "connector.rights"},
     "connector.web": CORE
     | {AUDIT, GMAIL_ERRORS, "connector.policy", "connector.accounts", "connector.inbox"}
+    | {"connector.delivery", "connector.live", "connector.rights", "connector.evidence"}
     | {"connector.wiring", "connector.webclient"},  # the app factory mounts the web client
     # The browser pages reuse web's authentication, route policy, problem mapping and handlers:
     # the one arrow back up, from the only package web mounts (through `setup_webclient`).
@@ -53,9 +70,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     | {"connector.wiring"},
     # Command-line entry points sit on top and may use anything.
     **{
-        cli: CORE | {AUDIT, "connector.web", "connector.wiring", "connector.emulator"}
+        cli: CORE
+        | {AUDIT, "connector.web", "connector.wiring", "connector.emulator"}
         | {"connector.policy", "connector.accounts", "connector.inbox", "connector.testing"}
-        | {"connector.demo_dir"}
+        | {"connector.demo_dir", "connector.live", "connector.rights", "connector.evidence"}
         for cli in ("connector.demo", "connector.db_cli", "connector.config_cli")
     },
     "connector.demo_dir": frozenset(),  # the demo's state directory: the file system only
@@ -70,8 +88,9 @@ def _unit(module: str) -> str:
     parts = module.split(".")
     if parts[0] != "connector":
         return parts[0]
-    if module == GMAIL_ERRORS or module.startswith(GMAIL_ERRORS + "."):
-        return GMAIL_ERRORS
+    for own in (GMAIL_ERRORS, PUBSUB):
+        if module == own or module.startswith(own + "."):
+            return own
     return ".".join(parts[:2])
 
 

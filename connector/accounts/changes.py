@@ -25,6 +25,11 @@ class ChangeKind(StrEnum):
     LABELS_REMOVED = "labels_removed"
     RESYNC = "resync"  # the cursor was stale: re-read `message_ids` (a bounded re-scan)
     ENTRY_QUARANTINED = "entry_quarantined"  # history entry `history_id` kept failing
+    # The account's lifecycle, in the same ordered feed (no ids but the account's).
+    NEEDS_RELINK = "needs_relink"  # Google refused the refresh token (invalid_grant)
+    UNLINKED = "unlinked"
+    SCOPES_CHANGED = "scopes_changed"  # a relink granted a different set of features
+    SENDING_PAUSED = "sending_paused"  # Gmail's sending limit was reached
 
 
 class EntryFault(StrEnum):

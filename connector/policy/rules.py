@@ -290,6 +290,7 @@ GRANTS: tuple[Grant, ...] = (
                 _O.ACCOUNT_UNLINK,
                 _O.CONSENT_GRANT,
                 _O.CONSENT_REVOKE,
+                _O.TRANSFER,  # the owner's own change feed (polled or streamed)
             }
         ),
         _FEATURE,
@@ -312,7 +313,7 @@ GRANTS: tuple[Grant, ...] = (
     Grant(
         "service.owner_features",
         ActorKind.SERVICE,
-        frozenset({_O.METADATA_READ, _O.CONTENT_READ}),
+        frozenset({_O.METADATA_READ, _O.CONTENT_READ, _O.TRANSFER}),  # sync; webhook delivery
         _FEATURE,
         (KnownAccount(), NoHumanBasis()),
     ),

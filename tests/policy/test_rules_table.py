@@ -27,7 +27,7 @@ READS = {Op.METADATA_READ, Op.CONTENT_READ, Op.ATTACHMENT_READ}
 OWNER_OPS = READS | {
     Op.DRAFT_READ, Op.DRAFT_WRITE, Op.MESSAGE_SEND, Op.HISTORY_READ, Op.ACCOUNT_UNLINK,
     Op.CONSENT_GRANT, Op.CONSENT_REVOKE, Op.MESSAGE_MODIFY, Op.LABEL_WRITE, Op.SETTINGS_READ,
-    Op.SETTINGS_WRITE,
+    Op.SETTINGS_WRITE, Op.TRANSFER,
 }  # fmt: skip
 CASEWORK = {P.SECURITY, P.LEGAL}
 
@@ -37,7 +37,7 @@ ALLOWED: list[tuple[str, set[Operation], set[Purpose], str, str]] = [
     ("owner", OWNER_OPS, {P.USER_FEATURE}, "none", "user.own_mailbox"),
     ("owner", {Op.ACCOUNT_LINK}, {P.USER_FEATURE}, "none", "user.link"),
     ("owner", {Op.ACCOUNT_READ}, {P.USER_FEATURE}, "none", "user.own_accounts"),
-    ("service", {Op.METADATA_READ, Op.CONTENT_READ}, {P.USER_FEATURE}, "none",
+    ("service", {Op.METADATA_READ, Op.CONTENT_READ, Op.TRANSFER}, {P.USER_FEATURE}, "none",
      "service.owner_features"),
     ("operator", READS, {P.CONSENTED_SUPPORT}, "consent", "operator.consented_support"),
     ("operator", READS, CASEWORK, "approval", "operator.approved_access"),
