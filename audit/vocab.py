@@ -82,6 +82,8 @@ class Action(StrEnum):
     GMAIL_VACATION_READ = "gmail.vacation.read"
     GMAIL_VACATION_UPDATE = "gmail.vacation.update"
     GMAIL_SYNC = "gmail.sync"
+    GMAIL_WATCH = "gmail.watch"  # push notices to the deployment's Pub/Sub topic set or renewed
+    GMAIL_WATCH_STOP = "gmail.watch.stop"
     # Aggregates for internal operations
     AGGREGATE_READ = "aggregate.read"
     # Human access basis

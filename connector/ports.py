@@ -58,6 +58,14 @@ class MailboxPort(Protocol):
 
     async def list_labels(self, account_id: str) -> GmailJson: ...
 
+    async def watch(
+        self, account_id: str, topic: str, label_ids: tuple[str, ...] = ()
+    ) -> GmailJson:
+        """users.watch: push notices to `topic`; `{"historyId", "expiration"}` (ms epoch)."""
+        ...
+
+    async def stop_watch(self, account_id: str) -> None: ...
+
     async def list_history_pages(self, account_id: str, start_history_id: str) -> list[GmailJson]:
         """history.list from the cursor, every page in order; NotFoundError when it is stale."""
         ...

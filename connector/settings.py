@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -53,6 +53,28 @@ class _InvalidFieldsError(SettingsError):
 class QuotaRegime(StrEnum):
     LEGACY = "legacy"  # 250 units per user per second (moving average)
     PER_MINUTE = "per_minute"  # 6,000 units per user per minute
+
+
+class SyncMode(StrEnum):
+    """How new mail reaches the change feed (`connector.live`)."""
+
+    OFF = "off"  # nothing syncs in the background
+    POLL = "poll"  # history.list for every account every CONNECTOR_SYNC_POLL_SECONDS
+    PUSH = "push"  # Gmail push via Pub/Sub, with polling as the safety net
+
+
+_PUBSUB_NAME = re.compile(r"^projects/[a-z][a-z0-9-]{4,28}[a-z0-9]/(topics|subscriptions)/"
+                          r"[A-Za-z][A-Za-z0-9._~+%-]{2,254}$")  # fmt: skip
+
+
+def _pubsub_name(kind: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        match = _PUBSUB_NAME.match(value)
+        if value and (match is None or match.group(1) != kind):
+            raise ValueError(f"must look like projects/<project>/{kind}/<name>")
+        return value
+
+    return check
 
 
 class LogFormat(StrEnum):
@@ -169,6 +191,19 @@ class Settings(BaseSettings):
     audit_checkpoint_seconds: Positive = 60
     # Keyed hashing of addresses, IPs and queries recorded in the audit log.
     audit_hash_key: Secret = ""
+    # The live mailbox: polling by default; push needs the topic Gmail publishes to (the
+    # Gmail publisher, gmail-api-push@system.gserviceaccount.com, granted Pub/Sub Publisher on
+    # it) and a pull subscription of that topic.
+    sync_mode: SyncMode = SyncMode.POLL
+    sync_poll_seconds: Positive = 60  # poll mode: how often each account's history is read
+    sync_safety_poll_seconds: Positive = 900  # push mode: the poll that catches lost notices
+    gmail_push_topic: Annotated[str, AfterValidator(_pubsub_name("topics"))] = ""
+    gmail_push_subscription: Annotated[str, AfterValidator(_pubsub_name("subscriptions"))] = ""
+    gmail_watch_renew_hours: Annotated[int, Field(ge=1, le=6 * 24)] = 24
+    pubsub_api_endpoint: HttpUrl = "https://pubsub.googleapis.com/"
+    # A bearer token for Pub/Sub (the emulator's, or minted elsewhere); empty: Application
+    # Default Credentials of the deployment's service account.
+    pubsub_token: Secret = ""
     gmail_quota_regime: QuotaRegime = QuotaRegime.LEGACY
     gmail_max_concurrency_per_user: Positive = 10
     # Longest a request waits in a mailbox's quota queue before it is refused with 429.
@@ -263,6 +298,14 @@ class Settings(BaseSettings):
         """What `connector serve` needs and this configuration lacks, one line per problem;
         checked before anything is written so that one run names all of them."""
         problems = []
+        if self.sync_mode is SyncMode.PUSH and not (
+            self.gmail_push_topic and self.gmail_push_subscription
+        ):
+            problems.append(
+                "CONNECTOR_SYNC_MODE=push needs CONNECTOR_GMAIL_PUSH_TOPIC and "
+                "CONNECTOR_GMAIL_PUSH_SUBSCRIPTION (projects/<project>/topics/<name>, "
+                "projects/<project>/subscriptions/<name>)"
+            )
         if not self.jwt_secret and self.jwt_public_key_file is None:
             problems.append(
                 "CONNECTOR_JWT_SECRET (or CONNECTOR_JWT_SECRET_FILE) or "

@@ -21,6 +21,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,18 +29,29 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from audit.log import AuditLog, open_audit_log
 from audit.signing import load_private_key
 from audit.trust import TrustedKeys, load_trusted_keys
+from audit.vocab import Purpose
 from audit.witness import WitnessFile
 from connector.accounts.credential_store import VaultCredentialStore
 from connector.accounts.credentials import RefreshingTokenSource
 from connector.accounts.http_linking import HttpLinking
 from connector.accounts.link_state import LinkStateStore, TicketClaims
+from connector.accounts.mail_sync import SYNC_ACTOR, MailSync
 from connector.accounts.oauth import LinkConfig, LinkService
 from connector.accounts.store import AccountStore
-from connector.accounts.unlink import AccountPurger, Unlinker
+from connector.accounts.sync_store import SyncStore
+from connector.accounts.unlink import AccountPurger, BeforeRevoke, Unlinker
 from connector.accounts.vault import Vault
 from connector.clock import Clock, system_clock
+from connector.gmail.pubsub import PubSubClient
 from connector.inbox.send_keys import SendKeysPurger, SqlSendKeys
 from connector.inbox.service import Inbox
+from connector.live.polling import Poller
+from connector.live.ports import AccountDirectory, AccountLocks, LocalLocks
+from connector.live.pubsub_auth import default_credentials_token, static_token
+from connector.live.push import PushReceiver
+from connector.live.watches import StopOnUnlink, WatchKeeper
+from connector.live.worker import LiveWorker, Schedule
+from connector.policy.access import AccessContext
 from connector.policy.access_requests import AccessRequests
 from connector.policy.authority import Authority
 from connector.policy.consents import Consents
@@ -51,7 +63,7 @@ from connector.policy.recorder import Recorder
 from connector.policy.records import StoredBasisFacts
 from connector.policy.usage import BufferedUsageCounter
 from connector.ports import ExchangeObserver, StoredCredentials, TokenSource
-from connector.settings import Settings, SettingsError
+from connector.settings import Settings, SettingsError, SyncMode
 from connector.testing.credentials import MemoryCredentialStore
 from connector.testing.memory import StaticAccountOwners
 
@@ -76,6 +88,9 @@ class AccountsBundle:
     owners: AccountOwners
     token_source: TokenSource
     linking: Linking | None = None
+    # Accounts kept in the connector database (the real domain): what the live mailbox syncs.
+    directory: AccountDirectory | None = None
+    stop_push: StopOnUnlink | None = None  # the unlinker's hook, bound to the live mailbox
 
 
 AccountsFactory = Callable[[AccountsDeps], AbstractAsyncContextManager[AccountsBundle]]
@@ -145,6 +160,42 @@ def build_services(
     )
 
 
+def build_live(
+    services: Services,
+    session: aiohttp.ClientSession,
+    *,
+    locks: AccountLocks | None = None,
+) -> LiveWorker | None:
+    """The live mailbox for `connector serve`, or None when sync is off or the accounts are
+    not kept in the connector database (preset accounts: nothing to sync into)."""
+    settings, directory = services.settings, services.accounts.directory
+    if settings.sync_mode is SyncMode.OFF or directory is None:
+        return None
+    locks = locks or LocalLocks()
+    store = SyncStore(services.engine, clock=services.clock)
+    sync = MailSync(services.gate, store)
+    push = settings.sync_mode is SyncMode.PUSH
+    every = settings.sync_safety_poll_seconds if push else settings.sync_poll_seconds
+    poller = Poller(directory, sync.sync, store.state, every=timedelta(seconds=every),
+                    locks=locks, clock=services.clock)  # fmt: skip
+    schedule = Schedule(poll_every=timedelta(seconds=every))
+    if not push:
+        return LiveWorker(directory, poller, schedule)
+    secret = settings.pubsub_token
+    token = static_token(secret) if secret else default_credentials_token()
+    pubsub = PubSubClient(str(settings.pubsub_api_endpoint), token, session)
+    receiver = PushReceiver(pubsub, settings.gmail_push_subscription, directory, sync.sync,
+                            store.state, locks=locks)  # fmt: skip
+    watches = WatchKeeper(
+        services.gate, store, settings.gmail_push_topic,
+        actor_context=AccessContext(SYNC_ACTOR, Purpose.USER_FEATURE), locks=locks,
+        renew_every=timedelta(hours=settings.gmail_watch_renew_hours), clock=services.clock,
+    )  # fmt: skip
+    if services.accounts.stop_push is not None:
+        services.accounts.stop_push.attach(watches)
+    return LiveWorker(directory, poller, schedule, receiver=receiver, watches=watches)
+
+
 async def open_service_audit_log(settings: Settings) -> AuditLog:
     """The audit log as the service writes it: checkpoints signed with the configured key and
     each one copied to the witness file, if set, once it has committed; AuditPrivilegeError
@@ -198,6 +249,7 @@ def build_accounts(
     recorder: Recorder,
     clock: Clock = system_clock,
     purgers: Sequence[AccountPurger] = DEFAULT_PURGERS,
+    before_revoke: Sequence[BeforeRevoke] = (),
 ) -> AccountComponents:
     """The real accounts domain: tokens sealed by the vault, the real link flow."""
     if not settings.oauth_client_id or not settings.oauth_client_secret:
@@ -225,6 +277,7 @@ def build_accounts(
     unlinker = Unlinker(
         engine, vault, config.endpoints(session), authority, purgers=purgers, clock=clock,
         signing_key=load_private_key(key_file) if key_file is not None else None,
+        before_revoke=before_revoke,
     )  # fmt: skip
     return AccountComponents(vault, accounts, credentials, token_source, links, unlinker)
 
@@ -232,15 +285,19 @@ def build_accounts(
 @contextlib.asynccontextmanager
 async def real_accounts(deps: AccountsDeps) -> AsyncIterator[AccountsBundle]:
     """Accounts in the connector database and the link flow over HTTP (`connector serve`)."""
+    stop_push = StopOnUnlink()
     built = build_accounts(
         deps.settings, engine=deps.engine, session=deps.session, recorder=deps.recorder,
-        clock=deps.clock,
+        clock=deps.clock, before_revoke=(stop_push,),
     )  # fmt: skip
     linking = HttpLinking(
         deps.settings, built.links, built.accounts, built.unlinker, deps.clock,
         claims=TicketClaims(deps.engine),
     )  # fmt: skip
-    yield AccountsBundle(owners=built.accounts, token_source=built.token_source, linking=linking)
+    yield AccountsBundle(
+        owners=built.accounts, token_source=built.token_source, linking=linking,
+        directory=built.accounts, stop_push=stop_push,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -124,6 +124,16 @@ class AccountStore:
             rows = (await session.execute(query)).scalars().all()
         return [self._view(r) for r in rows]
 
+    async def active_ids(self, email: str | None = None) -> list[str]:
+        """Accounts the connector may sync (status active), oldest link first; with `email`,
+        those linked to that Google address (one address may be linked by several users)."""
+        query = select(AccountRow.id).where(col(AccountRow.status) == AccountStatus.ACTIVE)
+        if email is not None:
+            query = query.where(col(AccountRow.email_hash) == self.email_hash(email))
+        async with self._sessions() as session:
+            rows = await session.execute(query.order_by(col(AccountRow.linked_at)))
+        return list(rows.scalars().all())
+
     async def owner_of(self, account_id: str) -> str | None:
         """`connector.policy.ports.AccountOwners`: the platform user who linked the account."""
         async with self._sessions() as session:

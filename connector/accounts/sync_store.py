@@ -34,6 +34,7 @@ class SyncState:
     watch_expires_at: datetime | None = None
     last_full_sync_at: datetime | None = None
     consecutive_failures: int = 0
+    synced_at: datetime | None = None  # the last run, successful or not (or watch change)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,7 @@ class SyncStore:
             return SyncState(account_id)
         return SyncState(
             account_id, row.history_id, as_utc(row.watch_expires_at),
-            as_utc(row.last_full_sync_at), row.consecutive_failures,
+            as_utc(row.last_full_sync_at), row.consecutive_failures, as_utc(row.updated_at),
         )  # fmt: skip
 
     async def _row(self, session: AsyncSession, account_id: str) -> SyncStateRow:

@@ -9,7 +9,7 @@ ACCOUNT_TOKEN_REVOKE_FAILED and stated in the receipt with what to do. Audit eve
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -89,6 +89,11 @@ class DeletionReceipt:
 
 
 
+# Work that needs the account's grant, done after the unlink is allowed and before the token is
+# revoked; it must not raise (a failure to tidy up at Google never blocks an unlink).
+BeforeRevoke = Callable[[str], Awaitable[None]]
+
+
 class Unlinker:
     def __init__(
         self,
@@ -100,6 +105,7 @@ class Unlinker:
         purgers: Sequence[AccountPurger] = (),
         clock: Clock = system_clock,
         signing_key: Ed25519PrivateKey | None = None,
+        before_revoke: Sequence[BeforeRevoke] = (),
     ) -> None:
         # `signing_key`: the audit checkpoint key, which signs the deletion receipts.
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
@@ -109,6 +115,7 @@ class Unlinker:
         self._purgers = tuple(purgers)
         self._clock = clock
         self._signing_key = signing_key
+        self._before_revoke = tuple(before_revoke)
 
     def __repr__(self) -> str:
         return f"Unlinker(purgers={[p.name for p in self._purgers]})"
@@ -127,6 +134,8 @@ class Unlinker:
             await self._authority.authorize(change)  # a refusal is recorded (high severity)
         except AccessDenied:
             raise AccountNotLinkedError(account_id) from None  # no hint that it exists
+        for hook in self._before_revoke:  # e.g. stop Gmail push while the token still works
+            await hook(account_id)
         revocation = await self._revoke(row)
         notes: list[str] = []
         if revocation is RevokeOutcome.FAILED:

@@ -166,6 +166,15 @@ class CallFactory:
     def list_labels(self) -> ApiCall:
         return self._wrap(self._labels.list(userId="me"))
 
+    def watch(self, topic: str, label_ids: tuple[str, ...] = ()) -> ApiCall:
+        body: dict[str, object] = {"topicName": topic}
+        if label_ids:
+            body |= {"labelIds": list(label_ids), "labelFilterBehavior": "include"}
+        return self._wrap(self._users.watch(userId="me", body=body))
+
+    def stop_watch(self) -> ApiCall:
+        return self._wrap(self._users.stop(userId="me"))
+
     def list_messages(
         self,
         *,

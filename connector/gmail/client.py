@@ -95,6 +95,14 @@ class GmailClient:
     async def list_labels(self, account_id: str) -> GmailJson:
         return await self._call(account_id, self.calls.list_labels())
 
+    async def watch(
+        self, account_id: str, topic: str, label_ids: tuple[str, ...] = ()
+    ) -> GmailJson:
+        return await self._call(account_id, self.calls.watch(topic, label_ids))
+
+    async def stop_watch(self, account_id: str) -> None:
+        await self._call(account_id, self.calls.stop_watch())
+
     async def list_messages(
         self,
         account_id: str,

@@ -133,6 +133,21 @@ def history(account_id: str, start_history_id: str) -> Plan[list[GmailJson]]:
     )  # fmt: skip
 
 
+def watch(account_id: str, topic: str) -> Plan[GmailJson]:
+    """users.watch: Gmail will announce each change (address and historyId, no content)."""
+    return Plan(
+        Action.GMAIL_WATCH, Operation.METADATA_READ, account_id,
+        lambda m, _q: m.watch(account_id, topic), mailbox_wide=True,
+    )  # fmt: skip
+
+
+def stop_watch(account_id: str) -> Plan[None]:
+    return Plan(
+        Action.GMAIL_WATCH_STOP, Operation.METADATA_READ, account_id,
+        lambda m, _q: m.stop_watch(account_id), mailbox_wide=True,
+    )  # fmt: skip
+
+
 def labels(account_id: str) -> Plan[GmailJson]:
     return Plan(
         Action.GMAIL_LABEL_LIST, Operation.METADATA_READ, account_id,

@@ -24,6 +24,10 @@ class FakeMailboxError(Exception):
         self.reason = reason
 
 
+# Far in the future: a fake watch never lapses unless a test says so.
+WATCH_EXPIRY_MS = 4_102_444_800_000  # 2100-01-01
+
+
 def _not_found() -> FakeMailboxError:
     return FakeMailboxError(404, "notFound")
 
@@ -35,6 +39,7 @@ class FakeMailbox:
         self.drafts: dict[str, dict[str, GmailJson]] = {}
         self.user_labels: dict[str, dict[str, GmailJson]] = {}
         self.vacation: dict[str, GmailJson] = {}
+        self.watches: dict[str, str] = {}  # account -> the watched topic
         self.calls: list[tuple[str, str]] = []  # (method, account_id)
         self.fail_next: Exception | None = None
         self.last_query: str | None = None
@@ -125,6 +130,18 @@ class FakeMailbox:
         """No history is kept here: every cursor is current (the profile's historyId is 1)."""
         self._enter("list_history_pages", account_id)
         return [{"historyId": "1"}]
+
+    async def watch(
+        self, account_id: str, topic: str, label_ids: tuple[str, ...] = ()
+    ) -> GmailJson:
+        """A watch that lasts Gmail's 7 days; the topic is kept, nothing is published."""
+        self._enter("watch", account_id)
+        self.watches[account_id] = topic
+        return {"historyId": "1", "expiration": str(WATCH_EXPIRY_MS)}
+
+    async def stop_watch(self, account_id: str) -> None:
+        self._enter("stop_watch", account_id)
+        self.watches.pop(account_id, None)
 
     async def list_labels(self, account_id: str) -> GmailJson:
         self._enter("list_labels", account_id)

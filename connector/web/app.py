@@ -39,6 +39,7 @@ from connector.webclient.routes import setup_webclient
 from connector.wiring import (
     AccountsDeps,
     AccountsFactory,
+    build_live,
     build_services,
     open_service_audit_log,
 )
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, accounts: AccountsFactory) -> web.Applicat
     install(app, app[ROUTE_SPECS])
     setup_webclient(app)  # the browser pages under /app (not API operations)
     app.cleanup_ctx.extend([_engine, _audit, _session, _services_ctx(accounts), _housekeeping])
+    app.cleanup_ctx.append(_live)  # the live mailbox: sync by push or polling (after services)
     return app
 
 
@@ -135,6 +137,21 @@ def _services_ctx(
                 await app[SERVICES].usage.close()
 
     return services
+
+
+async def _live(app: web.Application) -> AsyncIterator[None]:
+    """Run the live mailbox's loops for as long as the service runs; stop them first."""
+    worker = build_live(app[SERVICES], app[SESSION])
+    if worker is None:
+        yield
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop), name="live-mailbox")
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 async def _housekeeping(app: web.Application) -> AsyncIterator[None]:

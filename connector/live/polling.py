@@ -1,0 +1,78 @@
+"""The polling fallback: `history.list` on a timer for every active account.
+
+Without Pub/Sub it is how mail arrives (every `every`); with push it is the safety net Google
+recommends for lost notices, at a longer interval. An account synced recently — by a notice, or
+by another instance — is skipped, so several instances do not poll one account twice a round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from connector.accounts.sync_store import SyncState
+from connector.clock import Clock, system_clock
+from connector.live.ports import AccountDirectory, AccountLocks, LocalLocks, Work
+from connector.live.push import ReadState, SyncAccount
+from connector.logs import get_logger
+
+log = get_logger(__name__)
+
+
+def poll_due(state: SyncState, now: datetime, every: timedelta) -> bool:
+    """Pure: an account never synced, or last synced (or tried) at least `every` ago."""
+    return state.synced_at is None or now - state.synced_at >= every
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    due: int = 0
+    synced: int = 0
+    failed: int = 0
+
+
+class Poller:
+    def __init__(
+        self,
+        directory: AccountDirectory,
+        sync: SyncAccount,
+        state: ReadState,
+        *,
+        every: timedelta,
+        locks: AccountLocks | None = None,
+        concurrency: int = 8,
+        clock: Clock = system_clock,
+    ) -> None:
+        self._directory = directory
+        self._sync = sync
+        self._state = state
+        self._every = every
+        self._locks = locks or LocalLocks()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._clock = clock
+
+    async def poll_once(self) -> PollReport:
+        ids = await self._directory.active_ids()
+        results = await asyncio.gather(*(self._poll(a) for a in ids))
+        return PollReport(
+            due=sum(1 for r in results if r is not None),
+            synced=sum(1 for r in results if r is True),
+            failed=sum(1 for r in results if r is False),
+        )
+
+    async def _poll(self, account_id: str) -> bool | None:
+        """None: not due (or another holds it); True: synced; False: the run failed."""
+        async with self._slots:
+            if not poll_due(await self._state(account_id), self._clock(), self._every):
+                return None
+            async with self._locks.hold(Work.SYNC, account_id) as mine:
+                if not mine:
+                    return None
+                try:
+                    await self._sync(account_id)
+                except Exception as exc:  # counted in the sync state; tried next round
+                    log.warning("poll_sync_failed", account_id=account_id,
+                                error_type=type(exc).__name__)  # fmt: skip
+                    return False
+                return True

@@ -1,0 +1,105 @@
+"""Gmail push, received: pull notices from the Pub/Sub subscription, sync, then acknowledge.
+
+A notice says only "mailbox <address> changed up to historyId N". It is acknowledged once the
+changes it announces are in the account's feed: the account's cursor already covers N, or a
+sync run committed. A notice that could not be settled (the sync failed, or another instance is
+syncing that account right now) is handed back with a short ack deadline, so Pub/Sub delivers it
+again soon; nothing is acknowledged on hope. Notices that are not Gmail's, or name an address no
+active account is linked to (unlinked since), are acknowledged and counted: retrying cannot help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from connector.accounts.sync_store import SyncState
+from connector.gmail.pubsub import PubSubClient, gmail_notification
+from connector.live.ports import AccountDirectory, AccountLocks, LocalLocks, Work
+from connector.logs import get_logger
+
+log = get_logger(__name__)
+RETRY_SECONDS = 10  # a notice not settled comes back after this long
+SyncAccount = Callable[[str], Awaitable[object]]  # one sync run (MailSync.sync)
+ReadState = Callable[[str], Awaitable[SyncState]]
+
+
+@dataclass(frozen=True, slots=True)
+class PullReport:
+    received: int = 0
+    acknowledged: int = 0
+    retried: int = 0  # handed back to be delivered again
+    ignored: int = 0  # not a Gmail notice, or no active account for its address (acked)
+    synced: int = 0  # accounts synced
+
+
+def covered(state: SyncState, history_id: int) -> bool:
+    """Pure: whether the stored cursor already includes the change announced at `history_id`."""
+    return state.history_id is not None and int(state.history_id) >= history_id
+
+
+class PushReceiver:
+    def __init__(
+        self,
+        pubsub: PubSubClient,
+        subscription: str,
+        directory: AccountDirectory,
+        sync: SyncAccount,
+        state: ReadState,
+        *,
+        locks: AccountLocks | None = None,
+        max_messages: int = 100,
+        concurrency: int = 16,
+        retry_seconds: int = RETRY_SECONDS,
+    ) -> None:
+        self._pubsub = pubsub
+        self._subscription = subscription
+        self._directory = directory
+        self._sync = sync
+        self._state = state
+        self._locks = locks or LocalLocks()
+        self._max = max_messages
+        self._slots = asyncio.Semaphore(concurrency)
+        self._retry_seconds = retry_seconds
+
+    async def pull_once(self) -> PullReport:
+        received = await self._pubsub.pull(self._subscription, max_messages=self._max)
+        newest: dict[str, int] = {}  # account -> the highest historyId announced
+        needs: dict[str, set[str]] = {}  # ack id -> the accounts that must be settled first
+        ignored: list[str] = []
+        for item in received:
+            notice = gmail_notification(item)
+            accounts = await self._directory.active_ids(notice.email) if notice else []
+            if notice is None or not accounts:
+                ignored.append(item.ack_id)
+                continue
+            needs[item.ack_id] = set(accounts)
+            for account_id in accounts:
+                newest[account_id] = max(newest.get(account_id, 0), notice.history_id)
+        if ignored:
+            log.info("push_notices_ignored", count=len(ignored))
+        outcomes = await asyncio.gather(*(self._settle(a, h) for a, h in newest.items()))
+        settled = {a for (a, (ok, _)) in zip(newest, outcomes, strict=True) if ok}
+        ack = ignored + [i for i, accounts in needs.items() if accounts <= settled]
+        retry = [i for i, accounts in needs.items() if not accounts <= settled]
+        await self._pubsub.acknowledge(self._subscription, ack)
+        await self._pubsub.modify_ack_deadline(self._subscription, retry, self._retry_seconds)
+        synced = sum(1 for ok, ran in outcomes if ok and ran)
+        return PullReport(len(received), len(ack), len(retry), len(ignored), synced)
+
+    async def _settle(self, account_id: str, history_id: int) -> tuple[bool, bool]:
+        """(settled, synced): the feed holds the announced changes, and whether a run did it."""
+        async with self._slots:
+            if covered(await self._state(account_id), history_id):
+                return True, False
+            async with self._locks.hold(Work.SYNC, account_id) as mine:
+                if not mine:
+                    return False, False
+                try:
+                    await self._sync(account_id)
+                except Exception as exc:  # counted by the sync; the notice comes back
+                    log.warning("push_sync_failed", account_id=account_id,
+                                error_type=type(exc).__name__)  # fmt: skip
+                    return False, False
+                return True, True
