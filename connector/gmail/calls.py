@@ -45,6 +45,8 @@ class Method(StrEnum):
     DRAFTS_DELETE = "drafts.delete"
     DRAFTS_SEND = "drafts.send"
     HISTORY_LIST = "history.list"
+    WATCH = "watch"
+    STOP = "stop"
     LABELS_CREATE = "labels.create"
     LABELS_PATCH = "labels.patch"
     LABELS_DELETE = "labels.delete"
