@@ -21,6 +21,7 @@ import asyncpg  # type: ignore[import-untyped]
 
 from audit.cli_args import add_db, counted, enum_arg, quiet_broken_pipe, resolve_db
 from audit.cli_common import EXIT_CODES_TEXT, EXIT_OK, EXIT_USAGE, err, record
+from audit.cli_pack import add_verify_pack_parser, verify_pack_command
 from audit.cli_verify import (
     add_receipt_parser,
     add_trust_arguments,
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
 
     add_receipt_parser(sub)
+    add_verify_pack_parser(sub, _add_db)
 
     migrate = sub.add_parser(
         "migrate",
@@ -238,6 +240,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(verify_receipt_command(args))
         if resolve_db(args) is None:
             return EXIT_USAGE
+        if args.command == "verify-pack":
+            return asyncio.run(verify_pack_command(args))
         return asyncio.run(_with_log(args))
     except BrokenPipeError:  # the reader (`| head`) has what it wanted
         quiet_broken_pipe()

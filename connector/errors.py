@@ -19,6 +19,8 @@ ConnectorError
 ├── IdempotencyConflictError    a send with the same Idempotency-Key is still running
 ├── IdempotencyMismatchError    the Idempotency-Key was used for a different request
 ├── HistoryEntryError           a Gmail history entry sync cannot read: retried, then quarantined
+├── EvidencePackError           `connector evidence --out` cannot write there (not a new,
+│                               empty or earlier pack directory)
 ├── PolicyError
 │   ├── AccessDenied                the policy refused; carries the verdict (rule + reasons)
 │   ├── AuditUnavailableError       the audit log could not be written: nothing happens
@@ -172,6 +174,10 @@ class HistoryEntryError(ConnectorError):
         super().__init__(f"history entry {entry_id}: {reason}")
         self.entry_id = entry_id
         self.reason = reason
+
+
+class EvidencePackError(ConnectorError):
+    """The evidence pack cannot be written where asked; the message says what to do."""
 
 
 class PolicyError(ConnectorError):
