@@ -30,7 +30,7 @@ from connector.accounts.vault import generate_key_entry
 from connector.demo_dir import DemoDirError, claim
 from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
 from connector.logs import configure_logging
-from connector.settings import LogLevel, Settings
+from connector.settings import LogLevel, Settings, SyncMode
 from connector.web.app import create_app
 from connector.web.auth import Role, mint_token
 from connector.web.server import ServiceRunner
@@ -71,6 +71,10 @@ def _free_port() -> int:
         return port
 
 
+DEMO_TOPIC = "projects/connector-demo/topics/gmail"
+DEMO_SUBSCRIPTION = "projects/connector-demo/subscriptions/connector"
+
+
 def demo_settings(directory: Path, emu: Emulator, port: int) -> Settings:
     base = f"http://127.0.0.1:{port}"
     key_file = directory / "audit-signing.pem"
@@ -109,6 +113,12 @@ def demo_settings(directory: Path, emu: Emulator, port: int) -> Settings:
         host="127.0.0.1",
         port=port,
         log_level=LogLevel.WARNING,
+        # New mail arrives by Gmail push, through the emulator's Pub/Sub (set up in `_stack`).
+        sync_mode=SyncMode.PUSH,
+        gmail_push_topic=DEMO_TOPIC,
+        gmail_push_subscription=DEMO_SUBSCRIPTION,
+        pubsub_api_endpoint=emu.pubsub_endpoint,
+        pubsub_token="demo-deployment-token",
     )
 
 
@@ -186,6 +196,9 @@ async def _stack(
     directory: Path, port: int, overrides: Mapping[str, Any] | None
 ) -> AsyncIterator[Demo]:
     async with run_emulator(EmulatorConfig(seed="demo", auto_approve=True)) as emu:
+        # What a deployment sets up once in its Google Cloud project (see README, "Live mail").
+        emu.pubsub.create_topic(DEMO_TOPIC)
+        emu.pubsub.create_subscription(DEMO_SUBSCRIPTION, DEMO_TOPIC, ack_deadline=30)
         port = port or _free_port()
         settings = demo_settings(directory, emu, port).model_copy(update=overrides or {})
         runner = ServiceRunner(create_app(settings, accounts=real_accounts), settings)

@@ -45,11 +45,12 @@ from connector.clock import Clock, system_clock
 from connector.gmail.pubsub import PubSubClient
 from connector.inbox.send_keys import SendKeysPurger, SqlSendKeys
 from connector.inbox.service import Inbox
+from connector.live.hooks import LiveHooks
 from connector.live.polling import Poller
 from connector.live.ports import AccountDirectory, AccountLocks, LocalLocks
 from connector.live.pubsub_auth import default_credentials_token, static_token
 from connector.live.push import PushReceiver
-from connector.live.watches import StopOnUnlink, WatchKeeper
+from connector.live.watches import WatchKeeper
 from connector.live.worker import LiveWorker, Schedule
 from connector.policy.access import AccessContext
 from connector.policy.access_requests import AccessRequests
@@ -90,7 +91,7 @@ class AccountsBundle:
     linking: Linking | None = None
     # Accounts kept in the connector database (the real domain): what the live mailbox syncs.
     directory: AccountDirectory | None = None
-    stop_push: StopOnUnlink | None = None  # the unlinker's hook, bound to the live mailbox
+    live_hooks: LiveHooks | None = None  # link and unlink hooks, bound to the live mailbox
 
 
 AccountsFactory = Callable[[AccountsDeps], AbstractAsyncContextManager[AccountsBundle]]
@@ -179,8 +180,12 @@ def build_live(
     poller = Poller(directory, sync.sync, store.state, every=timedelta(seconds=every),
                     locks=locks, clock=services.clock)  # fmt: skip
     schedule = Schedule(poll_every=timedelta(seconds=every))
+    hooks = services.accounts.live_hooks
     if not push:
-        return LiveWorker(directory, poller, schedule)
+        worker = LiveWorker(directory, poller, schedule)
+        if hooks is not None:
+            hooks.attach(worker)
+        return worker
     secret = settings.pubsub_token
     token = static_token(secret) if secret else default_credentials_token()
     pubsub = PubSubClient(str(settings.pubsub_api_endpoint), token, session)
@@ -191,9 +196,10 @@ def build_live(
         actor_context=AccessContext(SYNC_ACTOR, Purpose.USER_FEATURE), locks=locks,
         renew_every=timedelta(hours=settings.gmail_watch_renew_hours), clock=services.clock,
     )  # fmt: skip
-    if services.accounts.stop_push is not None:
-        services.accounts.stop_push.attach(watches)
-    return LiveWorker(directory, poller, schedule, receiver=receiver, watches=watches)
+    worker = LiveWorker(directory, poller, schedule, receiver=receiver, watches=watches)
+    if hooks is not None:
+        hooks.attach(worker)
+    return worker
 
 
 async def open_service_audit_log(settings: Settings) -> AuditLog:
@@ -285,18 +291,18 @@ def build_accounts(
 @contextlib.asynccontextmanager
 async def real_accounts(deps: AccountsDeps) -> AsyncIterator[AccountsBundle]:
     """Accounts in the connector database and the link flow over HTTP (`connector serve`)."""
-    stop_push = StopOnUnlink()
+    hooks = LiveHooks()
     built = build_accounts(
         deps.settings, engine=deps.engine, session=deps.session, recorder=deps.recorder,
-        clock=deps.clock, before_revoke=(stop_push,),
+        clock=deps.clock, before_revoke=(hooks.before_revoke,),
     )  # fmt: skip
     linking = HttpLinking(
         deps.settings, built.links, built.accounts, built.unlinker, deps.clock,
-        claims=TicketClaims(deps.engine),
+        claims=TicketClaims(deps.engine), after_link=(hooks.after_link,),
     )  # fmt: skip
     yield AccountsBundle(
         owners=built.accounts, token_source=built.token_source, linking=linking,
-        directory=built.accounts, stop_push=stop_push,
+        directory=built.accounts, live_hooks=hooks,
     )  # fmt: skip
 
 

@@ -16,7 +16,7 @@ the account that started the flow.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -56,6 +56,8 @@ def _other_browser() -> LinkTicketError:
 
 
 FEATURES = DEFAULT_FEATURES
+# Work for a newly linked account (the live mailbox's watch and baseline); must not raise.
+AfterLink = Callable[[str], Awaitable[None]]
 
 
 def _features(claims: Ticket) -> tuple[Feature, ...]:
@@ -117,8 +119,10 @@ class HttpLinking:
         clock: Clock = system_clock,
         *,
         claims: TicketClaims,
+        after_link: Sequence[AfterLink] = (),
     ) -> None:
         self._unlinker = unlinker
+        self._after_link = tuple(after_link)
         self._claims = claims
         self._clock = clock
         if not settings.oauth_redirect_uris:
@@ -208,6 +212,8 @@ class HttpLinking:
             )  # fmt: skip
         except LinkError as exc:
             return LinkOutcome(None, exc.reason, str(exc), exc.return_url, self._app_name)
+        for hook in self._after_link:  # e.g. the live mailbox watches it from now on
+            await hook(done.account.id)
         account = account_json(done.account)
         return LinkOutcome(account, None, "linked", done.return_url, self._app_name)
 

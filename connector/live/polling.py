@@ -61,6 +61,14 @@ class Poller:
             failed=sum(1 for r in results if r is False),
         )
 
+    async def sync_now(self, account_id: str) -> bool | None:
+        """One run for this account whether due or not (None: another task holds it)."""
+        async with self._locks.hold(Work.SYNC, account_id) as mine:
+            if not mine:
+                return None
+            await self._sync(account_id)
+            return True
+
     async def _poll(self, account_id: str) -> bool | None:
         """None: not due (or another holds it); True: synced; False: the run failed."""
         async with self._slots:

@@ -93,18 +93,3 @@ class WatchKeeper:
             await self._store.set_watch_expiry(account_id, None)
         except ConnectorError as exc:  # the watch lapses within 7 days regardless
             log.warning("watch_stop_failed", account_id=account_id, error_type=type(exc).__name__)
-
-
-class StopOnUnlink:
-    """The unlinker's `before_revoke` hook, bound to the keeper once the gate exists (the
-    accounts domain is built before the gate that uses its tokens)."""
-
-    def __init__(self) -> None:
-        self._keeper: WatchKeeper | None = None
-
-    def attach(self, keeper: WatchKeeper | None) -> None:
-        self._keeper = keeper
-
-    async def __call__(self, account_id: str) -> None:
-        if self._keeper is not None:
-            await self._keeper.stop(account_id)

@@ -69,6 +69,21 @@ class LiveWorker:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
+    async def adopt(self, account_id: str) -> None:
+        """Watch (with push) and baseline a newly linked account at once, so the first change
+        after the link is reported; a failure is logged and the loops try again later."""
+        try:
+            if self._watches is not None:
+                await self._watches.renew([account_id])
+            await self._poller.sync_now(account_id)
+        except Exception as exc:  # the link itself succeeded: never fail it here
+            log.warning("live_adopt_failed", account_id=account_id,
+                        error_type=type(exc).__name__)  # fmt: skip
+
+    async def release(self, account_id: str) -> None:
+        if self._watches is not None:
+            await self._watches.stop(account_id)
+
     async def _poll(self) -> float:
         report = await self._poller.poll_once()
         if report.synced or report.failed:

@@ -18,10 +18,11 @@ from connector.accounts.unlink import Unlinker
 from connector.emulator.state import Mailbox
 from connector.gmail import GmailClient
 from connector.gmail.pubsub import PubSubClient
+from connector.live.hooks import LiveHooks
 from connector.live.polling import Poller, poll_due
 from connector.live.ports import LocalLocks, Work
 from connector.live.push import PushReceiver, covered
-from connector.live.watches import StopOnUnlink, WatchKeeper, expiry_of, watch_due
+from connector.live.watches import WatchKeeper, expiry_of, watch_due
 from connector.live.worker import LiveWorker, Schedule
 from connector.policy.access import AccessContext
 from connector.policy.gate import Gate
@@ -237,10 +238,11 @@ async def test_unlink_stops_the_watch_before_revoking_the_grant(
     await live.watches.renew([account.id])
     box = _box(w, account.email)
     assert box.watch is not None
-    hook = StopOnUnlink()
-    hook.attach(live.watches)
+    hooks = LiveHooks()
+    poller = Poller(w.accounts, live.sync.sync, live.store.state, every=timedelta(hours=1))
+    hooks.attach(LiveWorker(w.accounts, poller, Schedule(timedelta(hours=1)), watches=live.watches))
     unlinker = Unlinker(w.engine, w.vault, link_config(w.emu).endpoints(w.session),
-                        w.authority(), before_revoke=(hook,))  # fmt: skip
+                        w.authority(), before_revoke=(hooks.before_revoke,))  # fmt: skip
     await unlinker.unlink(account.id, user_id="user-1")
     assert box.watch is None
     actions = [e.action for e in w.audit.events]
