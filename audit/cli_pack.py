@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from audit.cli_common import EXIT_DAMAGED, EXIT_OK, EXIT_UNAUTHENTICATED, out, record
 from audit.cli_verify import add_trust_arguments, add_witness_argument, trusted_from
 from audit.encoding import parse_time
+from audit.errors import NotAnAuditLogError
 from audit.event import ResourceRef
 from audit.log import AuditLog, open_audit_log
 from audit.pack import PackCheck, PackStatus, check_pack
@@ -110,7 +112,10 @@ async def _against_log(log: AuditLog, args: argparse.Namespace, check: PackCheck
 async def verify_pack_command(args: argparse.Namespace) -> int:
     check = check_pack(args.pack, trusted_from(args))
     if check.manifest:
-        log = await open_audit_log(args.db, create=False)
+        try:
+            log = await open_audit_log(args.db, create=False)
+        except sqlite3.DatabaseError as exc:  # a file that is no SQLite database at all
+            raise NotAnAuditLogError(str(exc)) from None
         try:
             await _against_log(log, args, check)
         finally:

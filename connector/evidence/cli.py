@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
@@ -167,7 +168,10 @@ async def generate(
 
 
 async def _run(args: argparse.Namespace, inputs: dict[str, Any]) -> dict[str, Any]:
-    log = await open_audit_log(inputs["db"], create=False)
+    try:
+        log = await open_audit_log(inputs["db"], create=False)
+    except sqlite3.DatabaseError as exc:  # a file that is no SQLite database at all
+        raise NotAnAuditLogError(f"{inputs['db']}: {exc}") from None
     try:
         return await generate(log, args, inputs)
     finally:
