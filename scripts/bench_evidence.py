@@ -1,0 +1,167 @@
+"""Benchmark the evidence pack over a large audit log; prints one JSON line.
+
+Fills a SQLite audit log with N events (default 1,000,000: owners' reads, consented and refused
+operator reads, forbidden-purpose attempts, unlinks) through the store's own batch write path,
+signs a checkpoint over it, then times `connector evidence` (the suites skipped: the pack over
+the log is what is measured) and `audit verify-pack` on the result. Target: pack under 60 s.
+When the data-rights package (connector/rights) offers an export, one user's export is timed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from audit.chain import Pending
+from audit.event import Actor, AuditEvent, Basis, ResourceRef
+from audit.log import open_audit_log
+from audit.signing import generate_key, public_pem, save_private_key
+from audit.store import write_batch
+from audit.vocab import (
+    Action,
+    ActorKind,
+    BasisKind,
+    Decision,
+    Outcome,
+    Phase,
+    Purpose,
+    ResourceKind,
+    Severity,
+)
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+ACCOUNTS = 1000
+BATCH = 50_000
+
+
+def _event(i: int) -> AuditEvent:
+    account = f"acct-{i % ACCOUNTS}"
+    when = T0 + timedelta(milliseconds=i)
+    message = (ResourceRef(ResourceKind.MESSAGE, f"{i:016x}"),)
+    operator = Actor(ActorKind.OPERATOR, f"op-{i % 7}")
+    if i % 1000 == 1:  # a forbidden-purpose attempt, refused
+        return AuditEvent(
+            operator,
+            Action.GMAIL_MESSAGE_READ,
+            Decision.DENY,
+            Outcome.DENIED,
+            account_id=account,
+            purpose=Purpose.ADVERTISING,
+            phase=Phase.DECISION,
+            severity=Severity.HIGH,
+            reasons=("purpose.forbidden",),
+            time=when,
+        )
+    if i % 200 == 2:  # a support read the consent does not cover, refused
+        return AuditEvent(
+            operator,
+            Action.GMAIL_MESSAGE_READ,
+            Decision.DENY,
+            Outcome.DENIED,
+            account_id=account,
+            purpose=Purpose.CONSENTED_SUPPORT,
+            basis=Basis(BasisKind.CONSENT, f"consent-{i % 50}"),
+            phase=Phase.DECISION,
+            reasons=("consent.not_covering",),
+            resources=message,
+            time=when,
+        )
+    if i % 100 == 3:  # a consented support read
+        return AuditEvent(
+            operator,
+            Action.GMAIL_MESSAGE_READ,
+            Decision.ALLOW,
+            Outcome.PENDING,
+            account_id=account,
+            purpose=Purpose.CONSENTED_SUPPORT,
+            basis=Basis(BasisKind.CONSENT, f"consent-{i % 50}"),
+            phase=Phase.DECISION,
+            resources=message,
+            time=when,
+        )
+    if i % 5000 == 4:
+        return AuditEvent(
+            Actor(ActorKind.USER, f"user-{i % ACCOUNTS}"),
+            Action.ACCOUNT_UNLINKED,
+            Decision.ALLOW,
+            Outcome.OK,
+            account_id=account,
+            purpose=Purpose.USER_FEATURE,
+            time=when,
+        )
+    return AuditEvent(Actor(ActorKind.USER, f"user-{i % ACCOUNTS}"), Action.GMAIL_MESSAGE_READ,
+                      Decision.ALLOW, Outcome.PENDING if i % 2 else Outcome.OK,
+                      account_id=account, purpose=Purpose.USER_FEATURE,
+                      phase=Phase.DECISION if i % 2 else Phase.OUTCOME, resources=message,
+                      time=when)  # fmt: skip
+
+
+async def fill(url: str, key_file: Path, total: int) -> float:
+    from audit.signing import load_private_key
+
+    log = await open_audit_log(url, signing_key=load_private_key(key_file))
+    started = time.perf_counter()
+    done = 0
+    while done < total:
+        n = min(BATCH, total - done)
+        chunk = [Pending.of(_event(done + i)) for i in range(n)]
+        await write_batch(log.store, chunk, lambda _f, _l, _h: None)
+        done += n
+    await log.close()  # signs a checkpoint over the whole log
+    return time.perf_counter() - started
+
+
+def _quiet(call: object, argv: list[str]) -> int:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        code: int = call(argv)  # type: ignore[operator]
+    return code
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    args = parser.parse_args()
+    from audit.cli import main as audit_main
+    from connector.__main__ import main as connector_main
+
+    with tempfile.TemporaryDirectory(prefix="bench-evidence-") as tmp:
+        d = Path(tmp)
+        key = generate_key()
+        save_private_key(key, d / "key.pem")
+        (d / "trusted.pem").write_text(public_pem(key.public_key()), encoding="ascii")
+        url = f"sqlite:///{d / 'audit.db'}"
+        fill_s = asyncio.run(fill(url, d / "key.pem", args.events))
+        common = ["--db", url, "--trusted-keys", str(d / "trusted.pem")]
+        started = time.perf_counter()
+        code = _quiet(connector_main, ["evidence", "--out", str(d / "pack"), "--signing-key",
+                                       str(d / "key.pem"), "--skip-tests", *common])  # fmt: skip
+        pack_s = time.perf_counter() - started
+        assert code == 0, "connector evidence failed"
+        manifest = json.loads((d / "pack" / "manifest.json").read_text())
+        started = time.perf_counter()
+        verified = _quiet(audit_main, ["verify-pack", str(d / "pack"), *common])
+        verify_s = time.perf_counter() - started
+        assert verified == 0, "audit verify-pack failed"
+        result: dict[str, object] = {
+            "events": args.events,
+            "fill_s": round(fill_s, 1),
+            "pack_s": round(pack_s, 2),
+            "pack_target_s": 60,
+            "verify_pack_s": round(verify_s, 2),
+            "pack_bytes": sum(p.stat().st_size for p in (d / "pack").rglob("*") if p.is_file()),
+            "refusals": len(manifest["figures"]["refusals"]),
+            "human_accesses": len(manifest["figures"]["human_accesses"]),
+            "user_export": "not measured: connector/rights has no export yet",
+        }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
