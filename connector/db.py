@@ -7,6 +7,9 @@ credentials, consents and access requests. Schema changes are Alembic migrations
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
+import os
 import socket
 import sqlite3
 from datetime import UTC, datetime
@@ -71,9 +74,33 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "heads")
 
 
+def _locked(path: Path) -> int:
+    """An exclusive lock on `path` (created if missing), waited for; the open descriptor."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+# Any constant shared by every instance: the key of the PostgreSQL advisory lock migrations hold.
+MIGRATION_LOCK = 0x636F6E6E6D6967  # "connmig"
+
+
 async def migrate(engine: AsyncEngine) -> None:
-    """Apply every migration branch (`heads`) on this engine."""
+    """Apply every migration branch (`heads`) on this engine. Several instances starting at
+    once take turns: PostgreSQL through an advisory lock held for the transaction, a SQLite file
+    through an exclusive lock on a file beside it; the later ones then find nothing to do."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        fd = await asyncio.to_thread(_locked, Path(f"{url.database}.migrate-lock"))
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(_upgrade)
+        finally:
+            os.close(fd)  # closing releases the lock
+        return
     async with engine.begin() as connection:
+        if url.get_backend_name() == "postgresql":
+            await connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         await connection.run_sync(_upgrade)
 
 
