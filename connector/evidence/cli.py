@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from audit.encoding import format_time
 from audit.errors import AuditError, NotAnAuditLogError
 from audit.event import Actor
@@ -31,6 +33,7 @@ from audit.vocab import Action, ActorKind, Purpose
 from connector.accounts.vault import EnvKeyProvider, FileKeyProvider, KeyRing
 from connector.clock import Clock, system_clock
 from connector.errors import AccessDenied, EvidencePackError, VaultError
+from connector.evidence.bases import basis_records
 from connector.evidence.collect import ROOT, Sources, collect
 from connector.evidence.manifest import write_pack
 from connector.evidence.suites import run_suites, skipped
@@ -46,6 +49,7 @@ _ENV = {
     "witness": "CONNECTOR_AUDIT_WITNESS_FILE",
     "vault_key_file": "CONNECTOR_VAULT_KEY_FILE",
     "app_name": "CONNECTOR_APP_NAME",
+    "database": "CONNECTOR_DATABASE_URL",
 }
 
 
@@ -83,6 +87,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help=f"pinned keys the chain is verified with (default ${_ENV['trusted_keys']})",
     )
+    parser.add_argument(
+        "--database",
+        help="the service database, for the expiry of each human access's basis "
+        f"(default ${_ENV['database']}; without it the pack says they were not read)",
+    )
     parser.add_argument("--witness", type=Path, help=f"witness file (default ${_ENV['witness']})")
     parser.add_argument(
         "--vault-key-file",
@@ -111,7 +120,7 @@ def _default(args: argparse.Namespace, name: str) -> Any:
     value = getattr(args, name)
     if value is None and os.environ.get(_ENV[name]):
         value = os.environ[_ENV[name]]
-        value = value if name in ("db", "app_name") else Path(value)
+        value = value if name in ("db", "app_name", "database") else Path(value)
     return value
 
 
@@ -144,6 +153,7 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "db": db, "key": load_private_key(key_path), "trusted": trusted, "witness": witness,
         "ring": _ring(args), "app_name": _default(args, "app_name") or "The platform",
+        "database": _default(args, "database"),
     }  # fmt: skip
 
 
@@ -164,6 +174,9 @@ async def generate(
     trusted: TrustedKeys | None = inputs["trusted"]
     sources = Sources(log, trusted, inputs["witness"], period, inputs["ring"], inputs["app_name"])
     evidence = await collect(sources, tests, format_time(now))
+    humans = evidence["figures"]["human_accesses"]
+    database = inputs["database"]
+    evidence["bases"] = None if database is None else await basis_records(database, humans)
     return write_pack(args.out, evidence, inputs["key"], root=ROOT, app_name=inputs["app_name"])
 
 
@@ -192,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
     except (EvidencePackError, AccessDenied, VaultError, KeyFormatError, AuditError) as exc:
         sys.stderr.write(f"connector evidence: {exc}\n")
         return EXIT_USAGE
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, SQLAlchemyError) as exc:
         sys.stderr.write(f"connector evidence: {type(exc).__name__}: {exc}\n")
         return EXIT_USAGE
     chain = manifest["chain"]

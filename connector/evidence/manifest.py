@@ -65,7 +65,6 @@ def write_pack(
     *,
     root: Path,
     app_name: str,
-    expiries: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Render every file, then (only then) prepare `directory` and write them; the manifest."""
     shots = [
@@ -80,9 +79,7 @@ def write_pack(
             app_name=app_name, scopes=scopes_for(Feature), confirm_action="#"
         ),
         EVIDENCE_JSON: json.dumps(evidence, indent=2, sort_keys=True) + "\n",
-        "index.html": render_index(
-            evidence, screenshots=[s for _, s in shots], signer=signer, expiries=expiries
-        ),
+        "index.html": render_index(evidence, screenshots=[s for _, s in shots], signer=signer),
     }
     prepare(directory)
     for source, shot in shots:

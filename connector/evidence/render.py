@@ -24,10 +24,7 @@ def render_index(
     *,
     screenshots: Sequence[Mapping[str, str]],
     signer: str,
-    expiries: Mapping[str, str] | None = None,
 ) -> str:
     """The page a person reads; `screenshots` are {file, caption} relative to the pack."""
     template = _ENV.get_template("index.html.j2")
-    return template.render(
-        e=evidence, screenshots=screenshots, signer=signer, expiries=dict(expiries or {})
-    )
+    return template.render(e=evidence, screenshots=screenshots, signer=signer)

@@ -8,6 +8,7 @@ import io
 import json
 import sqlite3
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,12 @@ from audit.log import open_audit_log
 from audit.records import QueryFilter, StoredEvent
 from audit.vocab import FORBIDDEN_PURPOSES, Action, ActorKind, Decision, Outcome, Phase
 from connector.__main__ import main as connector_main
+from connector.db import create_engine, session_factory
+from connector.evidence.bases import GONE
+from connector.policy.models import AccessRequestRow
 from tests.evidence.conftest import REQUEST_ID, Seeded
 
+EXPIRY = datetime(2026, 6, 1, 12, tzinfo=UTC)
 SECTIONS = ("scopes", "rules", "tests", "period", "chain", "tokens", "threats", "controls")
 
 
@@ -218,3 +223,42 @@ def test_a_period_limits_the_figures(seeded: Seeded, tmp_path: Path) -> None:
     assert figures["needs_relink"] == ["acct-seeded-extra"]
     assert manifest["period"] == {"since": "2999-01-01T00:00:00.000000Z",
                                   "until": "2999-01-02T00:00:00.000000Z"}  # fmt: skip
+
+
+async def _approved_request(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with session_factory(engine)() as session, session.begin():
+            session.add(AccessRequestRow(
+                id=REQUEST_ID, account_id="acct-seeded-extra", requester_id="op-olivia",
+                purpose="security", case_reference="case-1", reason="incident", message_ids=["m1"],
+                duration_seconds=3600, status="approved", created_at=EXPIRY - timedelta(hours=2),
+                decided_by="op-oscar", decided_at=EXPIRY - timedelta(hours=1), expires_at=EXPIRY,
+            ))  # fmt: skip
+    finally:
+        await engine.dispose()
+
+
+def test_each_basis_shows_its_expiry_from_the_service_database(
+    seeded: Seeded, tmp_path: Path
+) -> None:
+    """With --database, an approved request's row gives its expiry; a consent purged with its
+    account is said to be gone; without it, the page says the records were not read."""
+    url = f"sqlite+aiosqlite:///{seeded.directory / 'connector.db'}"
+    asyncio.run(_approved_request(url))
+    out = tmp_path / "pack"
+    _make(seeded, out, "--database", url)
+    evidence = json.loads((out / "evidence.json").read_text())
+    bases = evidence["bases"]
+    assert bases[REQUEST_ID] == {"kind": "access_request", "by": "op-oscar",
+                                 "expires_at": "2026-06-01T12:00:00.000000Z"}  # fmt: skip
+    consents = [b for b in bases.values() if b["kind"] == "consent"]
+    assert consents == [{"kind": "consent", "note": GONE}]
+    page = (out / "index.html").read_text()
+    assert "2026-06-01T12:00:00.000000Z" in page
+    assert GONE in page
+    _make(seeded, tmp_path / "without")
+    assert (
+        "not given to the generator: pass --database"
+        in (tmp_path / "without" / "index.html").read_text()
+    )
