@@ -16,10 +16,12 @@ import pytest
 
 from audit.cli import main as audit_main
 from audit.encoding import parse_time
+from audit.event import Actor, AuditEvent
 from audit.log import open_audit_log
 from audit.records import QueryFilter, StoredEvent
-from audit.vocab import FORBIDDEN_PURPOSES, Action, ActorKind, Decision, Outcome, Phase
+from audit.vocab import FORBIDDEN_PURPOSES, Action, ActorKind, Decision, Outcome, Phase, Purpose
 from connector.__main__ import main as connector_main
+from connector.accounts.vault import generate_key_entry
 from connector.db import create_engine, session_factory
 from connector.evidence.bases import GONE
 from connector.policy.models import AccessRequestRow
@@ -262,3 +264,38 @@ def test_each_basis_shows_its_expiry_from_the_service_database(
         "not given to the generator: pass --database"
         in (tmp_path / "without" / "index.html").read_text()
     )
+
+
+async def _rotated(seeded: Seeded) -> int:
+    log = await open_audit_log(seeded.db, create=False)
+    try:
+        event = AuditEvent(Actor(ActorKind.SYSTEM, "vault-cli"), Action.VAULT_KEY_ROTATED,
+                           Decision.ALLOW, Outcome.OK, purpose=Purpose.USER_FEATURE,
+                           reasons=("current:k2026",),
+                           time=datetime(2026, 5, 1, tzinfo=UTC))  # fmt: skip
+        return (await log.append(event)).seq
+    finally:
+        await log.close()
+
+
+def test_token_protection_names_key_ids_never_keys(
+    seeded: Seeded, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vault ring's ids (current first) are in the pack; no key, nor the signing key, is."""
+    ring = f"{generate_key_entry('k2026')},{generate_key_entry('k2025')}"
+    monkeypatch.setenv("CONNECTOR_VAULT_KEYS", ring)
+    rotated = asyncio.run(_rotated(seeded))
+    out = tmp_path / "pack"
+    _make(seeded, out)
+    tokens = json.loads((out / "evidence.json").read_text())["tokens"]
+    assert tokens["current_key_id"] == "k2026"
+    assert tokens["rotations"] == [{"seq": rotated, "time": "2026-05-01T00:00:00.000000Z",
+                                    "reasons": ["current:k2026"]}]  # fmt: skip
+    assert tokens["key_ids"] == ["k2025", "k2026"]
+    secrets = [entry.split(":", 1)[1] for entry in ring.split(",")]
+    signing = (seeded.directory / "audit-signing.pem").read_text().splitlines()[1]
+    for path in out.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(s.encode() in data for s in [*secrets, signing]), path
+            assert b"PRIVATE KEY" not in data
