@@ -17,15 +17,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -79,8 +81,50 @@ async def _drive(
 # --- the service process -------------------------------------------------------------------
 
 
+class _Stalls:
+    """In the service process: time in the cyclic GC and event-loop lag, to say where the tail
+    goes (printed as one JSON line on SIGTERM when the benchmark runs with --diagnose)."""
+
+    def __init__(self) -> None:
+        self.gc_ms: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self.lag_ms: list[float] = []
+        self._gc_started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def reset(self) -> None:
+        for pauses in self.gc_ms.values():
+            pauses.clear()
+        self.lag_ms.clear()
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc_ms[info["generation"]].append((time.perf_counter() - self._gc_started) * 1e3)
+
+    async def watch_loop(self, period: float = 0.005) -> None:
+        while True:
+            started = time.perf_counter()
+            await asyncio.sleep(period)
+            self.lag_ms.append((time.perf_counter() - started - period) * 1e3)
+
+    def report(self) -> dict[str, object]:
+        lag = sorted(self.lag_ms) or [0.0]
+        return {
+            "gc": {
+                f"gen{g}": {"count": len(v), "total_ms": round(sum(v), 1),
+                            "max_ms": round(max(v, default=0.0), 2)}
+                for g, v in self.gc_ms.items()
+            },
+            "loop_lag_ms": {"p50": round(lag[len(lag) // 2], 2),
+                            "p99": round(lag[int(len(lag) * 0.99)], 2),
+                            "max": round(lag[-1], 2)},
+        }  # fmt: skip
+
+
 async def _serve(config_path: Path) -> None:
     config = json.loads(config_path.read_text())
+    stalls = _Stalls() if config.get("diagnose") else None
     configure_logging("console", "WARNING")
     logging.getLogger("connector").setLevel(logging.WARNING)
     presets = {
@@ -104,8 +148,14 @@ async def _serve(config_path: Path) -> None:
     await web.TCPSite(runner, "127.0.0.1", config["port"], reuse_port=True).start()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    if stalls is not None:  # the load generator resets the figures before the measured leg
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, stalls.reset)
     print("ready", flush=True)
+    watcher = asyncio.create_task(stalls.watch_loop()) if stalls is not None else None
     await stop.wait()
+    if watcher is not None and stalls is not None:
+        watcher.cancel()
+        print(json.dumps(stalls.report()), flush=True)
     await runner.cleanup()
 
 
@@ -136,7 +186,54 @@ async def _access_token(http: aiohttp.ClientSession, info: dict[str, Any]) -> di
         return grant
 
 
-async def main(clients: int, total: int, fmt: str, workers: int) -> dict[str, object]:
+@contextlib.asynccontextmanager
+async def _spied(pids: list[int], profile: Path | None) -> AsyncIterator[None]:
+    """py-spy on every service worker for the duration of the block (all threads, idle ones
+    included, so the event loop's waits show), one flame graph per worker in `profile`."""
+    if profile is None:
+        yield
+        return
+    spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    assert spy is not None, "install py-spy into the benchmark's venv to use --profile"
+    profile.mkdir(parents=True, exist_ok=True)
+    options = ("--rate", "250", "--idle", "--threads", "--nonblocking")
+    quiet = asyncio.subprocess.DEVNULL
+    spies = [
+        await asyncio.create_subprocess_exec(
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            *options,
+            "--format",
+            fmt,
+            "--output",
+            str(profile / f"worker{n}.{ext}"),
+            stdout=quiet,
+            stderr=quiet,
+        )
+        for n, pid in enumerate(pids)
+        for fmt, ext in (("flamegraph", "svg"), ("raw", "txt"))
+    ]
+    await asyncio.sleep(1.0)  # py-spy attaches
+    try:
+        yield
+    finally:
+        for proc in spies:
+            proc.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        for proc in spies:
+            await proc.wait()
+
+
+async def main(
+    clients: int,
+    total: int,
+    fmt: str,
+    workers: int,
+    *,
+    profile: Path | None = None,
+    diagnose: bool = False,
+) -> dict[str, object]:
     emu_port, service_port = _free_port(), _free_port()
     emulator_argv = (sys.executable, "-m", "connector", "emulator", "--port", str(emu_port),
                      "--seed", "bench", "--users", str(clients), "--messages", "20",
@@ -171,21 +268,25 @@ async def main(clients: int, total: int, fmt: str, workers: int) -> dict[str, ob
                     for n, (info, g) in enumerate(zip(infos, grants, strict=True))
                 ]
                 config = Path(tmp) / "service.json"
-                config.write_text(json.dumps(
-                    {"port": service_port, "settings": settings, "accounts": accounts}
-                ))  # fmt: skip
+                config.write_text(json.dumps({
+                    "port": service_port, "settings": settings, "accounts": accounts,
+                    "diagnose": diagnose,
+                }))  # fmt: skip
                 # as `connector serve --workers` does: set before the workers import anything
                 (Path(tmp) / "metrics").mkdir()
                 service_env = {**os.environ, MULTIPROC_ENV: str(Path(tmp) / "metrics")}
                 async with contextlib.AsyncExitStack() as services:
                     # one at a time: the first migrates both databases, as the pool's parent does
+                    pool: list[asyncio.subprocess.Process] = []
                     for _ in range(workers):
                         service = await services.enter_async_context(
-                            _process(sys.executable, __file__, "--serve", str(config),
-                                     env=service_env)
+                            _process(
+                                sys.executable, __file__, "--serve", str(config), env=service_env
+                            )
                         )
                         assert service.stdout is not None
                         assert (await service.stdout.readline()).strip() == b"ready"
+                        pool.append(service)
                     base = f"http://127.0.0.1:{service_port}"
                     mint = Settings(jwt_secret=JWT_SECRET)
                     service_urls: list[tuple[str, dict[str, str]]] = []
@@ -214,9 +315,20 @@ async def main(clients: int, total: int, fmt: str, workers: int) -> dict[str, ob
                     await _drive(http, service_urls, clients, 500)  # warm-up
                     await _drive(http, direct_urls, clients, 500)
                     await asyncio.sleep(1.5)  # let the per-user quota windows refill
-                    direct_result = await _drive(http, direct_urls, clients, total)
+                    pids = {"load_generator": os.getpid(), "emulator": emulator.pid}
+                    with _cpu(pids, total) as direct_cpu:
+                        direct_result = await _drive(http, direct_urls, clients, total)
                     await asyncio.sleep(1.5)
-                    service_result = await _drive(http, service_urls, clients, total)
+                    for service in pool:
+                        if diagnose:
+                            service.send_signal(signal.SIGUSR1)  # measure this leg only
+                    pids |= {f"worker{n}": p.pid for n, p in enumerate(pool)}
+                    with _cpu(pids, total) as service_cpu:
+                        async with _spied([p.pid for p in pool], profile):
+                            service_result = await _drive(http, service_urls, clients, total)
+                    stalls = [await _stalls(service) for service in pool] if diagnose else []
+                    service_result["cpu_ms_per_request"] = service_cpu
+                    direct_result["cpu_ms_per_request"] = direct_cpu
     return {
         "clients": clients,
         "format": fmt,
@@ -227,8 +339,36 @@ async def main(clients: int, total: int, fmt: str, workers: int) -> dict[str, ob
         "overhead_ratio_time_per_request": round(
             direct_result["requests_per_s"] / service_result["requests_per_s"], 2
         ),
-        "targets": {"audited_reads_per_s": 1500, "p99_ms": 50, "max_ratio": 1.5},
+        "targets": {"audited_reads_per_s": 2500, "p99_ms": 40, "max_ratio": 3.0},
+        "previous": {"audited_reads_per_s": 2000, "p99_ms": 75, "ratio": 4.8},
+        **({"service_stalls": stalls} if diagnose else {}),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+@contextlib.contextmanager
+def _cpu(pids: dict[str, int], requests: int) -> Iterator[dict[str, float]]:
+    """CPU time (user + system) each process spent in the block, in ms per request."""
+    before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+    figures: dict[str, float] = {}
+    yield figures
+    for name, pid in pids.items():
+        figures[name] = round((_cpu_seconds(pid) - before[name]) * 1000 / requests, 3)
+    figures["total"] = round(sum(figures.values()), 3)
+
+
+async def _stalls(service: asyncio.subprocess.Process) -> object:
+    """Stop a --diagnose worker and read the figures it prints on SIGTERM."""
+    assert service.stdout is not None
+    service.terminate()
+    line = await service.stdout.readline()
+    await service.wait()
+    return json.loads(line)
 
 
 if __name__ == "__main__":
@@ -239,9 +379,17 @@ if __name__ == "__main__":
     parser.add_argument(
         "--workers", type=int, default=2, help="service processes (connector serve --workers)"
     )
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy each worker during the measured leg; graphs here"
+    )
+    parser.add_argument(
+        "--diagnose", action="store_true", help="report GC pauses and event-loop lag per worker"
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)  # the service process
     args = parser.parse_args()
     if args.serve is not None:
         asyncio.run(_serve(args.serve))
     else:
-        print(json.dumps(asyncio.run(main(args.clients, args.requests, args.format, args.workers))))
+        result = main(args.clients, args.requests, args.format, args.workers,
+                      profile=args.profile, diagnose=args.diagnose)  # fmt: skip
+        print(json.dumps(asyncio.run(result)))
