@@ -13,11 +13,9 @@ from datetime import datetime, timedelta
 
 from connector.accounts.sync_store import SyncState
 from connector.clock import Clock, system_clock
-from connector.live.ports import AccountDirectory, AccountLocks, LocalLocks, Work
-from connector.live.push import ReadState, SyncAccount
-from connector.logs import get_logger
-
-log = get_logger(__name__)
+from connector.live.attempt import Attempt, SyncAccount, sync_once
+from connector.live.ports import AccountDirectory, AccountLocks, LocalLocks
+from connector.live.push import ReadState
 
 
 def poll_due(state: SyncState, now: datetime, every: timedelta) -> bool:
@@ -57,30 +55,19 @@ class Poller:
         results = await asyncio.gather(*(self._poll(a) for a in ids))
         return PollReport(
             due=sum(1 for r in results if r is not None),
-            synced=sum(1 for r in results if r is True),
-            failed=sum(1 for r in results if r is False),
+            synced=results.count(Attempt.SYNCED),
+            failed=results.count(Attempt.FAILED),
         )
 
-    async def sync_now(self, account_id: str) -> bool | None:
-        """One run for this account whether due or not (None: another task holds it)."""
-        async with self._locks.hold(Work.SYNC, account_id) as mine:
-            if not mine:
-                return None
-            await self._sync(account_id)
-            return True
+    async def sync_now(self, account_id: str) -> Attempt:
+        """One run for this account whether due or not."""
+        return await sync_once(self._locks, self._sync, account_id,
+                               failure_event="live_adopt_sync_failed")  # fmt: skip
 
-    async def _poll(self, account_id: str) -> bool | None:
-        """None: not due (or another holds it); True: synced; False: the run failed."""
+    async def _poll(self, account_id: str) -> Attempt | None:
+        """None: not due; else how the attempt went."""
         async with self._slots:
             if not poll_due(await self._state(account_id), self._clock(), self._every):
                 return None
-            async with self._locks.hold(Work.SYNC, account_id) as mine:
-                if not mine:
-                    return None
-                try:
-                    await self._sync(account_id)
-                except Exception as exc:  # counted in the sync state; tried next round
-                    log.warning("poll_sync_failed", account_id=account_id,
-                                error_type=type(exc).__name__)  # fmt: skip
-                    return False
-                return True
+            return await sync_once(self._locks, self._sync, account_id,
+                                   failure_event="poll_sync_failed")  # fmt: skip

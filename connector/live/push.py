@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 from connector.accounts.sync_store import SyncState
 from connector.gmail.pubsub import PubSubClient, gmail_notification
-from connector.live.ports import AccountDirectory, AccountLocks, LocalLocks, Work
+from connector.live.attempt import Attempt, SyncAccount, sync_once
+from connector.live.ports import AccountDirectory, AccountLocks, LocalLocks
 from connector.logs import get_logger
 
 log = get_logger(__name__)
 RETRY_SECONDS = 10  # a notice not settled comes back after this long
-SyncAccount = Callable[[str], Awaitable[object]]  # one sync run (MailSync.sync)
 ReadState = Callable[[str], Awaitable[SyncState]]
 
 
@@ -93,13 +93,6 @@ class PushReceiver:
         async with self._slots:
             if covered(await self._state(account_id), history_id):
                 return True, False
-            async with self._locks.hold(Work.SYNC, account_id) as mine:
-                if not mine:
-                    return False, False
-                try:
-                    await self._sync(account_id)
-                except Exception as exc:  # counted by the sync; the notice comes back
-                    log.warning("push_sync_failed", account_id=account_id,
-                                error_type=type(exc).__name__)  # fmt: skip
-                    return False, False
-                return True, True
+            attempt = await sync_once(self._locks, self._sync, account_id,
+                                      failure_event="push_sync_failed")  # fmt: skip
+            return attempt is Attempt.SYNCED, attempt is Attempt.SYNCED
