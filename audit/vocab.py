@@ -106,6 +106,8 @@ class Action(StrEnum):
     ACCOUNT_DATA_EXPORTED = "account.data.exported"
     ACCOUNT_HISTORY_READ = "account.history.read"
     VAULT_KEY_ROTATED = "vault.key.rotated"
+    # A retention run: expired consents and approvals removed, dormant accounts given notice
+    RETENTION_RUN = "retention.run"
     # A request refused before any finer decision (role not permitted on the route, bad input)
     API_REQUEST_REFUSED = "api.request.refused"
     # The audit trail itself

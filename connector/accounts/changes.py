@@ -30,6 +30,8 @@ class ChangeKind(StrEnum):
     UNLINKED = "unlinked"
     SCOPES_CHANGED = "scopes_changed"  # a relink granted a different set of features
     SENDING_PAUSED = "sending_paused"  # Gmail's sending limit was reached
+    # No sign-in and no sync for the retention period: unlinked unless used before the notice ends
+    DORMANT_NOTICE = "dormant_notice"
 
 
 class EntryFault(StrEnum):

@@ -278,6 +278,8 @@ _OWN_WRITES = frozenset({_O.DRAFT_READ, _O.DRAFT_WRITE, _O.MESSAGE_SEND, _O.MESS
 _CASEWORK = frozenset({Purpose.SECURITY, Purpose.LEGAL})
 _FEATURE = frozenset({Purpose.USER_FEATURE})
 
+_RETENTION = Grant("system.retention", ActorKind.SYSTEM, frozenset({_O.RETENTION_RUN}),
+                   _FEATURE, (NoAccount(), NoHumanBasis()))  # fmt: skip
 GRANTS: tuple[Grant, ...] = (
     Grant(
         "user.own_mailbox",
@@ -374,6 +376,7 @@ GRANTS: tuple[Grant, ...] = (
         _FEATURE,
         (NoAccount(), NoHumanBasis()),
     ),
+    _RETENTION,
     Grant(
         "reviewer.audit",
         ActorKind.REVIEWER,

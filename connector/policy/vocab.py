@@ -38,6 +38,7 @@ class Operation(StrEnum):
     ACCESS_REQUEST_READ = "access_request.read"  # the operators' queue (ids and case text)
     TOKEN_REFRESH = "account.token_refresh"  # the connector renews an account's access token
     VAULT_ROTATE = "vault.rotate"  # the connector re-seals stored secrets under a new key
+    RETENTION_RUN = "retention.run"  # the connector drops what it no longer keeps (no mail)
     # Gmail-derived data (the change feed: ids and lifecycle codes) handed to the platform, by
     # webhook, by the polled feed or by its server-sent-events stream.
     TRANSFER = "data.transfer"

@@ -141,6 +141,7 @@ BASES: dict[str, tuple[PolicyRequest, str]] = {
         PolicyRequest(SYSTEM, Op.VAULT_ROTATE, P.USER_FEATURE, NOW),
         "system.vault_rotation",
     ),
+    "retention": (PolicyRequest(SYSTEM, Op.RETENTION_RUN, P.USER_FEATURE, NOW), "system.retention"),
 }  # fmt: skip
 
 STRAY_BASIS = {"basis": Basis(BasisKind.CONSENT, "c1")}

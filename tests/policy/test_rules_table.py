@@ -48,6 +48,7 @@ ALLOWED: list[tuple[str, set[Operation], set[Purpose], str, str]] = [
     ("reviewer", {Op.AUDIT_READ}, CASEWORK, "none", "reviewer.audit"),
     ("system", {Op.TOKEN_REFRESH}, {P.USER_FEATURE}, "none", "system.token_upkeep"),
     ("system", {Op.VAULT_ROTATE}, {P.USER_FEATURE}, "none", "system.vault_rotation"),
+    ("system", {Op.RETENTION_RUN}, {P.USER_FEATURE}, "none", "system.retention"),
 ]  # fmt: skip
 
 ACTORS = {
@@ -60,7 +61,7 @@ ACTORS = {
     "system": Actor(ActorKind.SYSTEM, "connector"),
 }
 BASES = ("none", "consent", "approval", "pending")
-ACCOUNTLESS = {Op.AGGREGATE_READ, Op.AUDIT_READ, Op.VAULT_ROTATE}
+ACCOUNTLESS = {Op.AGGREGATE_READ, Op.AUDIT_READ, Op.VAULT_ROTATE, Op.RETENTION_RUN}
 
 
 def expected(actor: str, op: Operation, purpose: Purpose, basis: str) -> str | None:
