@@ -23,6 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "token": ("connector.web.token_cli", "mint a caller bearer token for development"),
     "vault": ("connector.accounts.vault_cli", "token vault: rotate encryption keys"),
     "migrate": ("connector.db_cli", "apply database migrations"),
+    "retention": (
+        "connector.rights.cli",
+        "run retention once: expired consents and approvals out, dormant notices (audited)",
+    ),
     "evidence": (
         "connector.evidence.cli",
         "write the assessors' evidence pack (signed; check it with `audit verify-pack`)",
