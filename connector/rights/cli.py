@@ -2,8 +2,8 @@
 
 The same run the service makes every CONNECTOR_RETENTION_RUN_HOURS (see
 `connector.rights.retention`): authorized for the connector itself and recorded in the audit
-log as `retention.run`. Prints the run's report as one JSON line; exit 2 on bad settings or a
-database that is not there.
+log as `retention.run`. Prints the run's report as one JSON line; exit 1 if another instance's
+run holds the lock, 2 on bad settings or a database that is not there.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ async def _run(settings: Settings, db_url: str, audit_url: str) -> int:
     finally:
         await audit.close()
         await engine.dispose()
+    if report is None:
+        _err("another instance is running retention now; nothing done")
+        return 1
     sys.stdout.write(json.dumps(report.as_dict()) + "\n")
     return 0
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from audit.event import Actor
@@ -36,6 +36,8 @@ from connector.policy.vocab import Operation
 
 SYSTEM = Actor(ActorKind.SYSTEM, "connector.retention")
 DEFAULT_DORMANT_AFTER = timedelta(days=365)
+# The advisory-lock key of retention runs (PostgreSQL): "retentio" as a 64-bit integer.
+RETENTION_LOCK_KEY = int.from_bytes(b"retentio", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,16 +77,20 @@ class Retention:
         if dormant_after <= timedelta(0):
             raise ValueError("dormant_after must be positive")
         self._sessions = session_factory(engine)
+        self._postgres = engine.dialect.name == "postgresql"
         self._authority = authority
         self._dormant_after = dormant_after
         self._clock = clock
 
-    async def run(self) -> RetentionReport:
-        """One retention run; raises AccessDenied (recorded) if the policy refuses it."""
+    async def run(self) -> RetentionReport | None:
+        """One retention run; raises AccessDenied (recorded) if the policy refuses it. None,
+        and nothing done or recorded, while another instance's run holds the lock."""
         change = Change(SYSTEM, Operation.RETENTION_RUN, Action.RETENTION_RUN)
         await self._authority.authorize(change)
         now = self._clock()
         async with self._sessions() as session, session.begin():
+            if self._postgres and not await _lock_taken(session):
+                return None
             consents = await _remove_consents(session, now)
             approvals = await _remove_approvals(session, now)
             noticed = await self._notice_dormant(session, now)
@@ -114,6 +120,13 @@ class Retention:
             )  # fmt: skip
             noticed.append(account_id)
         return tuple(sorted(noticed))
+
+
+async def _lock_taken(session: AsyncSession) -> bool:
+    """On PostgreSQL, the run's transaction holds an advisory lock (released at commit); a
+    second instance finds it taken. SQLite serializes writers itself (one file, one writer)."""
+    query = text("SELECT pg_try_advisory_xact_lock(:key)")
+    return bool((await session.execute(query, {"key": RETENTION_LOCK_KEY})).scalar_one())
 
 
 async def _remove_consents(session: AsyncSession, now: datetime) -> int:

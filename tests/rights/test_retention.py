@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import SQLModel
 
@@ -21,7 +22,8 @@ from connector.policy.authority import Authority
 from connector.policy.models import AccessRequestRow, ConsentRow, table
 from connector.policy.recorder import Change, Recorder
 from connector.policy.vocab import Operation
-from connector.rights.retention import Retention
+from connector.rights.jobs import RetentionLoop
+from connector.rights.retention import RETENTION_LOCK_KEY, Retention
 from tests.conftest import Clock
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -89,6 +91,7 @@ async def test_run_removes_exactly_what_is_due_and_records_it(db_url: str) -> No
                               dormant_after=100 * DAY)  # fmt: skip
 
         first = await retention.run()
+        assert first is not None
         assert (first.consents_removed, first.approvals_removed) == (2, 1)
         assert first.dormant_noticed == ()
         assert await _ids(engine, ConsentRow) == {"c-live"}
@@ -96,6 +99,7 @@ async def test_run_removes_exactly_what_is_due_and_records_it(db_url: str) -> No
 
         clock.now = T0 + 101 * DAY  # acc-a dormant; acc-b synced 6 days ago
         second = await retention.run()
+        assert second is not None
         assert (second.consents_removed, second.approvals_removed) == (1, 1)
         assert second.dormant_noticed == ("acc-a",)
         assert await _ids(engine, ConsentRow) == set()
@@ -105,6 +109,7 @@ async def test_run_removes_exactly_what_is_due_and_records_it(db_url: str) -> No
 
         clock.now = T0 + 200 * DAY  # one notice per dormant spell; acc-b is dormant now
         third = await retention.run()
+        assert third is not None
         assert third.dormant_noticed == ("acc-b",)
         assert await _notices(engine) == ["acc-a", "acc-b"]
 
@@ -137,3 +142,35 @@ def test_dormant_period_must_be_positive(sqlite_engine: AsyncEngine) -> None:
     with pytest.raises(ValueError, match="positive"):
         Retention(sqlite_engine, Authority(Recorder(MemoryAuditLog()), None),
                   dormant_after=timedelta(0))  # fmt: skip
+
+
+async def test_a_second_instance_skips_while_a_run_holds_the_lock(db_url: str) -> None:
+    """Two instances at once on PostgreSQL: the one that finds the lock taken does nothing and
+    records nothing; the loop's `may_run` port is asked before each run."""
+    engine = create_engine(db_url)
+    try:
+        await migrate(engine)
+        log = MemoryAuditLog()
+        retention = Retention(engine, Authority(Recorder(log), None))
+        refused = RetentionLoop(retention, every=DAY, may_run=_never)
+        assert await refused.tick() is None
+        if engine.dialect.name == "postgresql":
+            async with engine.connect() as other, other.begin():
+                held = text("SELECT pg_advisory_xact_lock(:k)")
+                await other.execute(held, {"k": RETENTION_LOCK_KEY})
+                assert await retention.run() is None
+            assert [e.action for e in log.events] == []
+        assert await RetentionLoop(retention, every=DAY).tick() is not None
+        assert [e.action for e in log.events] == [Action.RETENTION_RUN]
+        async with RetentionLoop(retention, every=DAY).running():  # runs at once, then waits
+            for _ in range(100):
+                if len(log.events) == 2:
+                    break
+                await asyncio.sleep(0.01)
+        assert [e.action for e in log.events] == [Action.RETENTION_RUN] * 2
+    finally:
+        await engine.dispose()
+
+
+async def _never() -> bool:
+    return False
