@@ -22,6 +22,7 @@ import asyncpg  # type: ignore[import-untyped]
 from audit.cli_args import add_db, counted, enum_arg, quiet_broken_pipe, resolve_db
 from audit.cli_common import EXIT_CODES_TEXT, EXIT_OK, EXIT_USAGE, err, record
 from audit.cli_pack import add_verify_pack_parser, verify_pack_command
+from audit.cli_target import migrate_cli_log, open_cli_log, redacted
 from audit.cli_verify import (
     add_receipt_parser,
     add_trust_arguments,
@@ -30,10 +31,10 @@ from audit.cli_verify import (
     verify_receipt_command,
 )
 from audit.encoding import format_time
-from audit.errors import AuditError, NotAnAuditLogError
+from audit.errors import AuditError, AuditLogUnavailableError, NotAnAuditLogError
 from audit.event import InvalidEventError
 from audit.export import ExportFormat, export_lines
-from audit.log import AuditLog, migrate_audit_log, open_audit_log
+from audit.log import AuditLog
 from audit.records import QueryFilter, StoredEvent
 from audit.schema import WRITER_ROLE
 from audit.signing import (
@@ -210,7 +211,7 @@ async def _checkpoints(log: AuditLog, args: argparse.Namespace) -> int:
 
 async def _with_log(args: argparse.Namespace) -> int:
     handlers = {"verify": verify, "query": _query, "export": _export, "checkpoints": _checkpoints}
-    log = await open_audit_log(args.db, create=False)
+    log = await open_cli_log(args.db)
     try:
         return await handlers[args.command](log, args)
     finally:
@@ -230,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(fingerprint(public) + "\n" if args.fingerprint else public_pem(public))
             return EXIT_OK
         if args.command == "migrate":
-            version = asyncio.run(migrate_audit_log(args.db))
+            version = asyncio.run(migrate_cli_log(args.db))
             err(
                 f"audit schema at version {version}; the service logs in as {WRITER_ROLE} "
                 "(INSERT and SELECT only)"
@@ -246,8 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader (`| head`) has what it wanted
         quiet_broken_pipe()
         return EXIT_OK
+    except AuditLogUnavailableError as exc:
+        err(f"audit: cannot open the audit log: {exc}")
     except NotAnAuditLogError as exc:
-        err(f"audit: {args.db} is not an audit log: {exc}")
+        err(f"audit: {redacted(args.db)} is not an audit log: {exc}")
     except (AuditError, InvalidEventError, KeyFormatError, OSError, ValueError) as exc:
         err(f"audit: {type(exc).__name__}: {exc}")
     except asyncpg.PostgresError as exc:  # e.g. a refused login or a missing privilege

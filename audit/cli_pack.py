@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from audit.cli_common import EXIT_DAMAGED, EXIT_OK, EXIT_UNAUTHENTICATED, out, record
+from audit.cli_target import open_cli_log
 from audit.cli_verify import add_trust_arguments, add_witness_argument, trusted_from
 from audit.encoding import parse_time
-from audit.errors import NotAnAuditLogError
 from audit.event import ResourceRef
-from audit.log import AuditLog, open_audit_log
+from audit.log import AuditLog
 from audit.pack import PackCheck, PackStatus, check_pack
 from audit.pack_figures import Period, period_figures
 from audit.vocab import Action, Outcome, ResourceKind
@@ -110,16 +109,14 @@ async def _against_log(log: AuditLog, args: argparse.Namespace, check: PackCheck
 
 
 async def verify_pack_command(args: argparse.Namespace) -> int:
-    check = check_pack(args.pack, trusted_from(args))
-    if check.manifest:
-        try:
-            log = await open_audit_log(args.db, create=False)
-        except sqlite3.DatabaseError as exc:  # a file that is no SQLite database at all
-            raise NotAnAuditLogError(str(exc)) from None
-        try:
+    trusted = trusted_from(args)
+    log = await open_cli_log(args.db)  # a --db that is no audit log is said before the pack
+    try:
+        check = check_pack(args.pack, trusted)
+        if check.manifest:
             await _against_log(log, args, check)
-        finally:
-            await log.close()
+    finally:
+        await log.close()
     if args.json:
         out(json.dumps({"status": check.status.value, "problems": check.problems,
                         "notes": check.notes}, indent=2))  # fmt: skip

@@ -18,8 +18,9 @@ from audit.cli_common import (
     out,
     record,
 )
+from audit.cli_target import open_cli_log
 from audit.event import ResourceRef
-from audit.log import AuditLog, open_audit_log
+from audit.log import AuditLog
 from audit.receipts import ReceiptCheck, ReceiptFormatError, ReceiptStatus, verify_receipt
 from audit.signing import load_public_key
 from audit.trust import TrustedKeys, load_trusted_keys
@@ -179,17 +180,13 @@ def _read_receipt(path: Path) -> dict[str, Any]:
     return document
 
 
-async def _check_in_log(url: str, args: argparse.Namespace, receipt: dict[str, Any],
+async def _check_in_log(log: AuditLog, args: argparse.Namespace, receipt: dict[str, Any],
                         check: ReceiptCheck) -> None:  # fmt: skip
     """The event the receipt names must be in the log, with that hash (and that account)."""
-    log = await open_audit_log(url, create=False)
-    try:
-        seq = check.audit_seq
-        event_range = (ResourceRef(ResourceKind.AUDIT_RANGE, f"{seq}-{seq}"),)
-        await record(log, args, Action.AUDIT_VERIFIED, Outcome.OK, resources=event_range)
-        found = await log.query(limit=1, after_seq=seq - 1)
-    finally:
-        await log.close()
+    seq = check.audit_seq
+    event_range = (ResourceRef(ResourceKind.AUDIT_RANGE, f"{seq}-{seq}"),)
+    await record(log, args, Action.AUDIT_VERIFIED, Outcome.OK, resources=event_range)
+    found = await log.query(limit=1, after_seq=seq - 1)
     if not found or found[0].seq != seq:
         check.fail(f"the audit log has no event at seq {seq}")
     elif found[0].hash != check.audit_hash:
@@ -206,8 +203,13 @@ async def _check_in_log(url: str, args: argparse.Namespace, receipt: dict[str, A
 async def verify_receipt_command(args: argparse.Namespace) -> int:
     receipt = _read_receipt(args.receipt)
     check = verify_receipt(receipt, trusted_from(args))
-    if args.db and check.status is not ReceiptStatus.INVALID:
-        await _check_in_log(args.db, args, receipt, check)
+    if args.db:  # a --db that is no audit log is said whatever the receipt
+        log = await open_cli_log(args.db)
+        try:
+            if check.status is not ReceiptStatus.INVALID:
+                await _check_in_log(log, args, receipt, check)
+        finally:
+            await log.close()
     if args.json:
         out(json.dumps({"status": check.status.value, "audit_seq": check.audit_seq,
                         "audit_hash": check.audit_hash, "problems": check.problems,

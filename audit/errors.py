@@ -4,6 +4,7 @@
     ├── AuditWriteError        append() could not commit; callers fail closed
     │   └── AuditStoreReplacedError  the database file or its directory is not the one opened
     ├── NotAnAuditLogError     the database exists but carries no audit-log marker
+    ├── AuditLogUnavailableError  the URL names nothing that opens as a database (CLI checks)
     ├── SchemaVersionError     the database was written by a newer schema than this code knows
     ├── AuditPrivilegeError    a restricted opener's login may change or remove audit rows
     └── MigrationRefusedError  the login may not create or migrate the schema (not the owner)
@@ -29,6 +30,11 @@ class AuditStoreReplacedError(AuditWriteError):
 
 class NotAnAuditLogError(AuditError):
     """The URL names a database that is not an audit log (no marker in `audit_meta`)."""
+
+
+class AuditLogUnavailableError(AuditError):
+    """The URL names no database that can be opened: no such file, a directory, a file that is
+    not SQLite, or a PostgreSQL server that refuses the connection or the login."""
 
 
 class SchemaVersionError(AuditError):

@@ -25,6 +25,8 @@ from pathlib import Path
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
+from audit.cli_target import check_target, sqlite_path
+from audit.errors import AuditLogUnavailableError
 from connector.accounts.vault import KeyRing, Vault, generate_key_entry
 from connector.db import is_unavailable
 from connector.errors import VaultError
@@ -119,15 +121,25 @@ def run(args: argparse.Namespace) -> int:
             return 0
         settings = Settings.from_env()
         db_url = args.db or settings.database_url
+        check_target(db_url)  # an existing database: a path that is none is said, untouched
         if args.vault_command == "rotate":
             audit_url = args.audit_db or settings.audit_database_url
+            check_target(audit_url, create=True)
             return asyncio.run(_rotate(settings, db_url, audit_url, args.new_key_id))
         return asyncio.run(_status(settings, db_url))
     except (VaultError, SettingsError) as exc:
         _err(str(exc))
         return 2
+    except AuditLogUnavailableError as exc:
+        path = sqlite_path(args.db or Settings.from_env().database_url)
+        hint = "; run `connector migrate` first" if path and not Path(path).exists() else ""
+        _err(f"cannot open the database: {exc}{hint}")
+        return 2
     except sa_exc.DBAPIError as exc:  # a database that is not there yet, or not reachable
         _err(_database_problem(args, exc))
+        return 2
+    except OSError as exc:  # a PostgreSQL server that refuses the connection
+        _err(f"cannot reach the database: {exc.strerror or exc}")
         return 2
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sqlite3
 import sys
 import time
 from datetime import UTC, datetime
@@ -22,10 +21,11 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from audit.cli_target import check_target, open_cli_log
 from audit.encoding import format_time
-from audit.errors import AuditError, NotAnAuditLogError
+from audit.errors import AuditError, AuditLogUnavailableError, NotAnAuditLogError
 from audit.event import Actor
-from audit.log import AuditLog, open_audit_log
+from audit.log import AuditLog
 from audit.pack_figures import Period
 from audit.signing import KeyFormatError, load_private_key
 from audit.trust import TrustedKeys, load_trusted_keys
@@ -150,10 +150,16 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
         raise UsageError(f"{args.out} exists and is not a directory; choose another --out")
     if args.since and args.until and args.since >= args.until:
         raise UsageError("--since must be before --until")
+    database = _default(args, "database")
+    try:
+        if database:  # read only: a path that is no database is said, not created
+            check_target(database)
+    except AuditLogUnavailableError as exc:
+        raise UsageError(f"the service database (--database) cannot be read: {exc}") from None
     return {
         "db": db, "key": load_private_key(key_path), "trusted": trusted, "witness": witness,
         "ring": _ring(args), "app_name": _default(args, "app_name") or "The platform",
-        "database": _default(args, "database"),
+        "database": database,
     }  # fmt: skip
 
 
@@ -181,10 +187,7 @@ async def generate(
 
 
 async def _run(args: argparse.Namespace, inputs: dict[str, Any]) -> dict[str, Any]:
-    try:
-        log = await open_audit_log(inputs["db"], create=False)
-    except sqlite3.DatabaseError as exc:  # a file that is no SQLite database at all
-        raise NotAnAuditLogError(f"{inputs['db']}: {exc}") from None
+    log = await open_cli_log(inputs["db"])  # a path that is no database is said, untouched
     try:
         return await generate(log, args, inputs)
     finally:
@@ -199,7 +202,7 @@ def run(args: argparse.Namespace) -> int:
     except UsageError as exc:
         sys.stderr.write(f"connector evidence: {exc}\n")
         return EXIT_USAGE
-    except NotAnAuditLogError as exc:
+    except (NotAnAuditLogError, AuditLogUnavailableError) as exc:
         sys.stderr.write(f"connector evidence: the audit log is not usable: {exc}\n")
         return EXIT_USAGE
     except (EvidencePackError, AccessDenied, VaultError, KeyFormatError, AuditError) as exc:

@@ -50,6 +50,7 @@ def test_bad_arguments_exit_non_zero_without_a_traceback(seeded: Seeded, tmp_pat
     not_a_log = _cli("connector", *args)
     assert not_a_log.returncode == 2
     assert "connector evidence:" in not_a_log.stderr
+    assert "is not a SQLite database" in not_a_log.stderr
     backwards = _cli("connector", *seeded.evidence(tmp_path / "p", "--since", "2030-01-02",
                                                    "--until", "2030-01-01"))  # fmt: skip
     assert backwards.returncode == 2
@@ -60,7 +61,7 @@ def test_bad_arguments_exit_non_zero_without_a_traceback(seeded: Seeded, tmp_pat
     assert _cli("connector", *seeded.evidence(tmp_path / "pack")).returncode == 0
     wrong_log = _cli("audit", "verify-pack", str(tmp_path / "pack"), "--db", f"sqlite:///{other}")
     assert wrong_log.returncode == 2
-    assert "is not an audit log" in wrong_log.stderr
+    assert "is not a SQLite database" in wrong_log.stderr
     for done in (bad_date, no_out, not_a_log, backwards, no_pack, wrong_log):
         assert "Traceback" not in done.stderr + done.stdout
 
@@ -90,3 +91,23 @@ def test_an_earlier_pack_is_replaced_but_not_once_extended(
     capsys.readouterr()
     assert connector_main(seeded.evidence(out)) == 2
     assert (out / "added.txt").read_text() == "someone else's"
+
+
+@pytest.mark.parametrize("kind", ["text file", "directory", "missing file"])
+def test_a_service_database_that_is_none_is_said_and_untouched(
+    seeded: Seeded, tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str
+) -> None:
+    """--database naming no SQLite database: one line, exit 2, no pack, the path as it was."""
+    target = tmp_path / "service.db"
+    if kind == "text file":
+        target.write_text("not a database\n" * 50)
+    elif kind == "directory":
+        target.mkdir()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    code = connector_main(seeded.evidence(tmp_path / "pack", "--database", f"sqlite:///{target}"))
+    said = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(said) == 1
+    assert said[0].startswith("connector evidence: the service database (--database)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert target.exists() is (kind != "missing file")
