@@ -33,6 +33,7 @@ from audit.vocab import Purpose
 from audit.witness import WitnessFile
 from connector.accounts.credential_store import VaultCredentialStore
 from connector.accounts.credentials import RefreshingTokenSource
+from connector.accounts.feed import ChangeFeed
 from connector.accounts.http_linking import HttpLinking
 from connector.accounts.link_state import LinkStateStore, TicketClaims
 from connector.accounts.mail_sync import SYNC_ACTOR, MailSync
@@ -64,6 +65,8 @@ from connector.policy.recorder import Recorder
 from connector.policy.records import StoredBasisFacts
 from connector.policy.usage import BufferedUsageCounter
 from connector.ports import ExchangeObserver, StoredCredentials, TokenSource
+from connector.rights.jobs import RetentionLoop
+from connector.rights.retention import Retention
 from connector.settings import Settings, SettingsError, SyncMode
 from connector.testing.credentials import MemoryCredentialStore
 from connector.testing.memory import StaticAccountOwners
@@ -112,6 +115,7 @@ class Services:
     accounts: AccountsBundle
     usage: BufferedUsageCounter
     hash_key: bytes
+    feed: ChangeFeed  # the owner's change feed, polled or streamed (TRANSFER, recorded)
     clock: Clock = field(default=system_clock)
 
 
@@ -157,8 +161,19 @@ def build_services(
         accounts=accounts,
         usage=usage,
         hash_key=settings.audit_hash_key.encode("utf-8"),
+        feed=ChangeFeed(SyncStore(engine, clock=clock), authority),
         clock=clock,
     )
+
+
+def build_retention(services: Services) -> RetentionLoop:
+    """Retention runs in `connector serve` every RETENTION_RUN_HOURS (one instance at a time)."""
+    settings = services.settings
+    dormant = timedelta(days=settings.retention_dormant_days)
+    retention = Retention(
+        services.engine, services.authority, dormant_after=dormant, clock=services.clock
+    )
+    return RetentionLoop(retention, every=timedelta(hours=settings.retention_run_hours))
 
 
 def build_live(
@@ -173,7 +188,8 @@ def build_live(
     if settings.sync_mode is SyncMode.OFF or directory is None:
         return None
     locks = locks or LocalLocks()
-    store = SyncStore(services.engine, clock=services.clock)
+    # one signal with the feed: a commit here wakes this process's streams at once
+    store = SyncStore(services.engine, clock=services.clock, signal=services.feed.store.signal)
     sync = MailSync(services.gate, store)
     push = settings.sync_mode is SyncMode.PUSH
     every = settings.sync_safety_poll_seconds if push else settings.sync_poll_seconds

@@ -40,8 +40,13 @@ class RetentionLoop:
         return await self._retention.run()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """A run at once, then every interval, until `stop` is set."""
-        while not stop.is_set():
+        """A run every interval, the first one interval after start, until `stop` is set (so
+        instances starting together, and short-lived test services, do not all run at once)."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._every)
+            if stop.is_set():
+                return
             try:
                 report = await self.tick()
             except Exception as exc:  # retried at the next interval; the audit log has any denial
@@ -49,8 +54,6 @@ class RetentionLoop:
             else:
                 if report is not None:
                     log.info("retention_ran", reasons=list(report.reasons()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self._every)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:

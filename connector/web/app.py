@@ -23,6 +23,7 @@ from connector.settings import Settings
 from connector.web import (
     routes_accounts,
     routes_audit,
+    routes_evidence,
     routes_features,
     routes_health,
     routes_human,
@@ -40,6 +41,7 @@ from connector.wiring import (
     AccountsDeps,
     AccountsFactory,
     build_live,
+    build_retention,
     build_services,
     open_service_audit_log,
 )
@@ -62,6 +64,7 @@ def all_routes() -> list[RouteSpec]:
         *routes_features.ROUTES,
         *routes_human.ROUTES,
         *routes_audit.ROUTES,
+        *routes_evidence.ROUTES,
     ]
 
 
@@ -80,6 +83,7 @@ def create_app(settings: Settings, *, accounts: AccountsFactory) -> web.Applicat
     setup_webclient(app)  # the browser pages under /app (not API operations)
     app.cleanup_ctx.extend([_engine, _audit, _session, _services_ctx(accounts), _housekeeping])
     app.cleanup_ctx.append(_live)  # the live mailbox: sync by push or polling (after services)
+    app.cleanup_ctx.append(_retention)  # retention runs (connector.rights), after services
     return app
 
 
@@ -152,6 +156,12 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
     finally:
         stop.set()
         await task
+
+
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    """Retention every RETENTION_RUN_HOURS while the service runs; stopped before the services."""
+    async with build_retention(app[SERVICES]).running():
+        yield
 
 
 async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
