@@ -23,7 +23,6 @@ from connector.settings import Settings
 from connector.web import (
     routes_accounts,
     routes_audit,
-    routes_evidence,
     routes_features,
     routes_health,
     routes_human,
@@ -64,7 +63,6 @@ def all_routes() -> list[RouteSpec]:
         *routes_features.ROUTES,
         *routes_human.ROUTES,
         *routes_audit.ROUTES,
-        *routes_evidence.ROUTES,
     ]
 
 
