@@ -105,6 +105,9 @@ class Action(StrEnum):
     ACCOUNT_TOKEN_REVOKE_FAILED = "account.token.revoke_failed"
     ACCOUNT_DATA_EXPORTED = "account.data.exported"
     ACCOUNT_HISTORY_READ = "account.history.read"
+    # The owner's change feed leaving the connector (TRANSFER): one page read, one stream opened
+    ACCOUNT_CHANGES_READ = "account.changes.read"
+    ACCOUNT_CHANGES_STREAMED = "account.changes.streamed"
     VAULT_KEY_ROTATED = "vault.key.rotated"
     # A retention run: expired consents and approvals removed, dormant accounts given notice
     RETENTION_RUN = "retention.run"

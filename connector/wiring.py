@@ -33,6 +33,7 @@ from audit.vocab import Purpose
 from audit.witness import WitnessFile
 from connector.accounts.credential_store import VaultCredentialStore
 from connector.accounts.credentials import RefreshingTokenSource
+from connector.accounts.feed import ChangeFeed
 from connector.accounts.http_linking import HttpLinking
 from connector.accounts.link_state import LinkStateStore, TicketClaims
 from connector.accounts.mail_sync import SYNC_ACTOR, MailSync
@@ -114,6 +115,7 @@ class Services:
     accounts: AccountsBundle
     usage: BufferedUsageCounter
     hash_key: bytes
+    feed: ChangeFeed  # the owner's change feed, polled or streamed (TRANSFER, recorded)
     clock: Clock = field(default=system_clock)
 
 
@@ -159,6 +161,7 @@ def build_services(
         accounts=accounts,
         usage=usage,
         hash_key=settings.audit_hash_key.encode("utf-8"),
+        feed=ChangeFeed(SyncStore(engine, clock=clock), authority),
         clock=clock,
     )
 
@@ -185,7 +188,8 @@ def build_live(
     if settings.sync_mode is SyncMode.OFF or directory is None:
         return None
     locks = locks or LocalLocks()
-    store = SyncStore(services.engine, clock=services.clock)
+    # one signal with the feed: a commit here wakes this process's streams at once
+    store = SyncStore(services.engine, clock=services.clock, signal=services.feed.store.signal)
     sync = MailSync(services.gate, store)
     push = settings.sync_mode is SyncMode.PUSH
     every = settings.sync_safety_poll_seconds if push else settings.sync_poll_seconds

@@ -6,8 +6,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from connector.accounts.changes import Change, ChangeKind
 from connector.accounts.models import AccountRow, AccountStatus
 from connector.accounts.store import as_utc
+from connector.accounts.sync_store import append_rows
 from connector.accounts.vault import SecretKind, Vault
 from connector.clock import Clock, system_clock
 from connector.db import session_factory
@@ -72,6 +74,8 @@ class VaultCredentialStore:
     async def mark_needs_relink(self, account_id: str, reason: str) -> None:
         async with self._sessions() as session, session.begin():
             row = await self._row(session, account_id)
+            if row.status != AccountStatus.NEEDS_RELINK:  # one feed entry per dead grant
+                append_rows(session, account_id, [Change(ChangeKind.NEEDS_RELINK)], self._clock())
             row.status = AccountStatus.NEEDS_RELINK
             row.status_reason = reason[:64]
             # The access token dies with its grant; the refresh token is kept only so that

@@ -4,20 +4,25 @@ Per account: the history cursor, watch expiry, last full sync, consecutive failu
 (`accounts_sync_state`); the change feed (`accounts_change`, ordered by `seq`); history entries
 that failed to parse (`accounts_sync_quarantine`). `commit` writes a run's changes and moves
 the cursor in one transaction, so the feed never misses a change the cursor has passed and a
-crash between the two is impossible.
+crash between the two is impossible. `append` adds lifecycle changes (needs relinking, scopes
+changed, sending paused) without touching the cursor. After either commits, the `FeedSignal`
+given is notified, which wakes this process's streams of that account's feed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import delete
+from sqlalchemy import func as sa_func
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from connector.accounts.changes import Change, ChangeKind
+from connector.accounts.feed_signal import FeedSignal
 from connector.accounts.models import AccountRow, ChangeRow, QuarantineRow, SyncStateRow
 from connector.accounts.store import as_utc
 from connector.clock import Clock, system_clock
@@ -25,6 +30,9 @@ from connector.db import session_factory
 from connector.errors import AccountNotLinkedError
 
 MAX_PAGE = 500  # changes per feed read
+# How long an unlinked account's `unlinked` row outlives the purge (for open streams, the
+# webhook outbox and a platform polling late); then housekeeping drops it.
+UNLINKED_KEPT = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +82,22 @@ def _row(account_id: str, change: Change, now: datetime) -> ChangeRow:
     )  # fmt: skip
 
 
+def append_rows(
+    session: AsyncSession, account_id: str, changes: Sequence[Change], now: datetime
+) -> list[ChangeRow]:
+    """Add `changes` to the feed inside the caller's transaction (e.g. unlink's `unlinked`)."""
+    rows = [_row(account_id, c, now) for c in changes]
+    session.add_all(rows)
+    return rows
+
+
 class SyncStore:
-    def __init__(self, engine: AsyncEngine, *, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, clock: Clock = system_clock, signal: FeedSignal | None = None
+    ) -> None:
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
         self._clock = clock
+        self.signal = signal or FeedSignal()
 
     async def state(self, account_id: str) -> SyncState:
         async with self._sessions() as session:
@@ -105,6 +125,19 @@ class SyncStore:
         quarantined: Sequence[str] = (),
     ) -> list[int]:
         """Append `changes`, move the cursor, clear the failure count: all or nothing."""
+        seqs = await self._commit(account_id, history_id, changes, full_sync, quarantined)
+        if seqs:
+            self.signal.notify(account_id)
+        return seqs
+
+    async def _commit(
+        self,
+        account_id: str,
+        history_id: str,
+        changes: Sequence[Change],
+        full_sync: bool,
+        quarantined: Sequence[str],
+    ) -> list[int]:
         now = self._clock()
         async with self._sessions() as session, session.begin():
             state = await self._row(session, account_id)
@@ -123,6 +156,17 @@ class SyncStore:
                     session.add(entry)
             await session.flush()
             return [row.seq for row in rows if row.seq is not None]
+
+    async def append(self, account_id: str, changes: Sequence[Change]) -> list[int]:
+        """Append lifecycle `changes` to a linked account's feed; the cursor stays where it is."""
+        async with self._sessions() as session, session.begin():
+            if await session.get(AccountRow, account_id) is None:
+                raise AccountNotLinkedError(account_id)
+            rows = append_rows(session, account_id, changes, self._clock())
+            await session.flush()
+            seqs = [row.seq for row in rows if row.seq is not None]
+        self.signal.notify(account_id)
+        return seqs
 
     async def failed(self, account_id: str) -> int:
         """One more consecutive failed run; the new count (0 for an account not linked)."""
@@ -170,6 +214,26 @@ class SyncStore:
             QuarantinedEntry(r.entry_id, r.attempts, r.reason, as_utc(r.quarantined_at))
             for r in rows
         ]
+
+    async def drop_unlinked(self, kept: timedelta = UNLINKED_KEPT) -> int:
+        """Drop the `unlinked` rows of accounts gone for longer than `kept`; how many."""
+        cutoff = self._clock() - kept
+        linked = select(AccountRow.id)
+        query = delete(ChangeRow).where(
+            col(ChangeRow.kind) == ChangeKind.UNLINKED.value,
+            col(ChangeRow.created_at) < cutoff,
+            col(ChangeRow.account_id).not_in(linked),
+        )
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(query)
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def last_seq(self, account_id: str) -> int:
+        """The seq of the account's latest change (0 for an empty feed): "from now on"."""
+        query = select(sa_func.max(ChangeRow.seq)).where(ChangeRow.account_id == account_id)
+        async with self._sessions() as session:
+            found = (await session.execute(query)).scalar()
+        return int(found or 0)
 
     async def changes(
         self, account_id: str, *, after: int = 0, limit: int = MAX_PAGE

@@ -22,8 +22,10 @@ from audit.event import AppendReceipt
 from audit.receipts import sign_receipt
 from audit.vocab import Action
 from connector.accounts import events
+from connector.accounts.changes import Change, ChangeKind
 from connector.accounts.endpoints import OAuthEndpoints, RevokeOutcome
 from connector.accounts.models import ACCOUNT_TABLES, AccountRow, AccountStatus
+from connector.accounts.sync_store import append_rows
 from connector.accounts.vault import SecretKind, Vault
 from connector.clock import Clock, system_clock
 from connector.db import session_factory
@@ -156,6 +158,9 @@ class Unlinker:
             for purger in self._purgers:
                 for name, n in (await purger.purge(session, account_id)).items():
                     counts[name] = counts.get(name, 0) + n
+            # The feed's one row that outlives the purge (account id, kind, time; no Gmail
+            # data): open streams and the webhook outbox deliver it after the account is gone.
+            append_rows(session, account_id, [Change(ChangeKind.UNLINKED)], self._clock())
             recorded = await self._authority.record(
                 change, reasons=(f"revocation:{revocation.value}",)
             )

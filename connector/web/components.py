@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from connector.accounts.changes import ChangeKind
+
 Schema = dict[str, Any]
 
 STRING: Schema = {"type": "string"}
@@ -86,6 +88,21 @@ COMPONENTS: dict[str, Schema] = {
         scopes=STRINGS,
         linked_at=TIME,
     ),
+    # -- the change feed (ids only, never content) ---------------------------------------------
+    "Change": _obj(
+        ["seq", "kind", "at"],
+        open_=True,
+        seq=INT,
+        kind={"enum": [k.value for k in ChangeKind]},
+        historyId={"type": ["string", "null"]},
+        **strings("messageId", "threadId"),
+        labelIds=STRINGS,
+        messageIds=STRINGS,
+        at=TIME,
+    ),
+    "ChangePage": _obj(
+        ["changes", "nextCursor"], changes=_array(_of("Change")), nextCursor=INT
+    ),
     "LinkStart": _obj(
         ["disclosure_url"],
         open_=True,
@@ -124,6 +141,9 @@ COMPONENTS: dict[str, Schema] = {
         status=STRING,
         checks={"type": "object", "additionalProperties": STRING},
     ),
+    # The evidence pack (POST /v1/audit/evidence): a zip of index.html, evidence.json,
+    # manifest.json (signed) and the pages it shows; `audit verify-pack` checks the unzipped pack.
+    "EvidencePackZip": {"type": "string", "format": "binary"},
     "OpenApiDocument": _obj(
         ["openapi", "info", "paths"],
         open_=True,

@@ -58,6 +58,15 @@ async def test_unlink_revokes_and_leaves_nothing(linking):
         "accounts_link_state": 0,
         "accounts_account": 1,
     }
+    # The one row left: the feed's `unlinked` (account id, kind, time; no Gmail data), kept for
+    # open streams and late delivery until housekeeping drops it (sync_store.UNLINKED_KEPT).
+    async with w.engine.connect() as conn:
+        left = (await conn.execute(text(
+            "SELECT account_id, kind, history_id, message_id, thread_id FROM accounts_change"
+        ))).all()  # fmt: skip
+        await conn.execute(text("DELETE FROM accounts_change"))
+        await conn.commit()
+    assert [tuple(r) for r in left] == [(account.id, "unlinked", None, None, None)]
     after = await all_values(w.engine)
     for needle in [*secrets, *sealed, CANARY_HISTORY, account.id]:
         assert not [v for v in after if needle in v], needle
