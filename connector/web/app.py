@@ -29,6 +29,7 @@ from connector.web import (
     routes_human,
     routes_inbox,
     routes_organize,
+    routes_rights,
 )
 from connector.web.auth import TokenVerifier
 from connector.web.keys import METRICS, ROUTE_SPECS, SERVICES, SETTINGS, VERIFIER
@@ -64,6 +65,7 @@ def all_routes() -> list[RouteSpec]:
         *routes_features.ROUTES,
         *routes_human.ROUTES,
         *routes_audit.ROUTES,
+        *routes_rights.ROUTES,
         *routes_changes.ROUTES,
     ]
 

@@ -74,6 +74,7 @@ ROUTE_OPERATIONS: Mapping[tuple[str, str], RouteOperation] = {
     ("GET", f"{_ACCOUNT}/consents"): _r(_O.HISTORY_READ),
     ("DELETE", "/v1/consents/{consent_id}"): _r(_O.CONSENT_REVOKE),
     ("GET", f"{_ACCOUNT}/access-history"): _r(_O.HISTORY_READ),
+    ("GET", f"{_ACCOUNT}/export"): _r(_O.HISTORY_READ),
     ("GET", f"{_ACCOUNT}/changes"): _r(_O.TRANSFER),
     ("GET", f"{_ACCOUNT}/changes/stream"): _r(_O.TRANSFER),
     ("POST", "/v1/access-requests"): _r(_O.ACCESS_REQUEST_CREATE, _CASEWORK),

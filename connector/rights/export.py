@@ -1,0 +1,54 @@
+"""The owner's export: everything the connector holds about one account, as JSON, and the
+access history as CSV. Pure functions over what the services already read (and recorded)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+
+EXPORT_TYPE = "connector.data_export.v1"
+
+
+class ExportFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"  # the access history only, one row per audit event
+
+
+# The access history's CSV columns, from the owner's view of an event (`event_json`).
+HISTORY_COLUMNS = (
+    "seq", "time", "actor_kind", "actor_id", "action", "phase", "purpose", "basis_kind",
+    "basis_id", "decision", "outcome", "reasons", "resources", "access_id",
+)  # fmt: skip
+
+
+def export_document(
+    account: Mapping[str, Any],
+    consents: Sequence[Mapping[str, Any]],
+    access_requests: Sequence[Mapping[str, Any]],
+    history: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "type": EXPORT_TYPE,
+        "account": dict(account),
+        "consents": list(consents),
+        "access_requests": list(access_requests),
+        "access_history": list(history),
+    }
+
+
+def history_csv(history: Iterable[Mapping[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(HISTORY_COLUMNS)
+    for e in history:
+        basis = e.get("basis") or {}
+        writer.writerow([
+            e["seq"], e["time"], e["actor"]["kind"], e["actor"]["id"], e["action"], e["phase"],
+            e["purpose"] or "", basis.get("kind", ""), basis.get("id", ""), e["decision"],
+            e["outcome"], " ".join(e["reasons"]),
+            " ".join(f"{r['kind']}:{r['id']}" for r in e["resources"]), e["access_id"],
+        ])  # fmt: skip
+    return out.getvalue()
