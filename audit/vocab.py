@@ -108,6 +108,12 @@ class Action(StrEnum):
     # The owner's change feed leaving the connector (TRANSFER): one page read, one stream opened
     ACCOUNT_CHANGES_READ = "account.changes.read"
     ACCOUNT_CHANGES_STREAMED = "account.changes.streamed"
+    # The change feed pushed to the platform's webhook (TRANSFER): each attempt is decided and
+    # recorded before the POST, then its outcome; a change given up on is dead-lettered
+    WEBHOOK_SENDING = "webhook.delivery.sending"
+    WEBHOOK_DELIVERED = "webhook.delivery.delivered"
+    WEBHOOK_FAILED = "webhook.delivery.failed"
+    WEBHOOK_DEAD_LETTERED = "webhook.delivery.dead_lettered"
     VAULT_KEY_ROTATED = "vault.key.rotated"
     # A retention run: expired consents and approvals removed, dormant accounts given notice
     RETENTION_RUN = "retention.run"

@@ -1,0 +1,249 @@
+"""Deliver what is due: per account, in seq order, each POST decided and recorded first.
+
+For the head change of each due account this instance owns:
+
+    authority.authorize(TRANSFER)   a refusal is recorded; the change is dead-lettered, unsent
+    authority.record(sending)       durable before any byte leaves
+    POST (signed)                   2xx delivered; anything else (or no answer) failed
+    authority.record(delivered | failed with the status code)
+
+A failed change is retried with exponential backoff and jitter until `horizon` after its first
+attempt; then it is dead-lettered and the account continues with its next change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+
+from audit.event import Actor, ResourceRef
+from audit.vocab import Action, ActorKind, Purpose, ResourceKind
+from connector.accounts.sync_store import StoredChange, SyncStore
+from connector.clock import Clock, system_clock
+from connector.delivery.signing import Signer, backoff, body, encode, event_id
+from connector.delivery.store import DeadLetter, DeliveryStore, NewDeadLetter
+from connector.errors import AccessDenied
+from connector.policy.authority import Authority
+from connector.policy.recorder import Change
+from connector.policy.vocab import Operation
+
+DELIVERY_ACTOR = Actor(ActorKind.SERVICE, "connector-delivery")
+DENIED = "policy.denied"
+
+
+# "Do I own account X now?": the leases' answer when several instances share the database.
+AccountOwnership = Callable[[str], Awaitable[bool]]
+
+
+async def single_instance(_account_id: str) -> bool:
+    """The default ownership: one instance delivers every account."""
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    url: str
+    secret: str
+    horizon: timedelta = timedelta(hours=24)
+    backoff_base: timedelta = timedelta(seconds=5)
+    backoff_cap: timedelta = timedelta(minutes=30)
+    timeout_seconds: float = 10.0
+    poll_seconds: float = 1.0
+    accounts_per_run: int = 200
+    concurrency: int = 8
+    changes_per_account: int = 50  # per run, so one busy account does not starve the rest
+
+
+@dataclass(slots=True)
+class RunCounts:
+    delivered: int = 0
+    failed: int = 0
+    dead_lettered: int = 0
+    refused: int = 0
+
+    def add(self, other: RunCounts) -> None:
+        self.delivered += other.delivered
+        self.failed += other.failed
+        self.dead_lettered += other.dead_lettered
+        self.refused += other.refused
+
+
+def _resources(stored: StoredChange) -> tuple[ResourceRef, ...]:
+    c = stored.change
+    ids = [*((c.message_id,) if c.message_id else ()), *c.message_ids]
+    refs = [ResourceRef(ResourceKind.MESSAGE, i) for i in ids]
+    refs += [ResourceRef(ResourceKind.LABEL, i) for i in c.label_ids]
+    return tuple(refs)
+
+
+def _payload_resources(payload: dict[str, Any]) -> tuple[ResourceRef, ...]:
+    """The ids a stored payload carries (a dead letter's), as `_resources` gives them."""
+    data = payload.get("data")
+    change = data.get("change") if isinstance(data, dict) else None
+    if not isinstance(change, dict):
+        return ()
+    messages = [change.get("messageId"), *(change.get("messageIds") or [])]
+    refs = [ResourceRef(ResourceKind.MESSAGE, m) for m in messages if isinstance(m, str)]
+    labels = change.get("labelIds") or []
+    refs += [ResourceRef(ResourceKind.LABEL, x) for x in labels if isinstance(x, str)]
+    return tuple(refs)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        config: DeliveryConfig,
+        store: DeliveryStore,
+        feed: SyncStore,
+        authority: Authority,
+        http: aiohttp.ClientSession,
+        *,
+        ownership: AccountOwnership = single_instance,
+        clock: Clock = system_clock,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self._store = store
+        self._feed = feed
+        self._authority = authority
+        self._http = http
+        self._owns = ownership
+        self._clock = clock
+        self._rand = rand
+        self._signer = Signer(config.secret)
+
+    @property
+    def store(self) -> DeliveryStore:
+        return self._store
+
+    async def _post(self, msg_id: str, data: str) -> str | None:
+        """POST once; None when delivered, else the error code (`http.503`, `timeout`, ...)."""
+        headers = self._signer.headers(msg_id, self._clock(), data)
+        timeout = aiohttp.ClientTimeout(total=self.config.timeout_seconds)
+        try:
+            async with self._http.post(
+                self.config.url, data=data.encode(), headers=headers, timeout=timeout,
+                allow_redirects=False,
+            ) as response:  # fmt: skip
+                await response.read()
+                return None if 200 <= response.status < 300 else f"http.{response.status}"
+        except TimeoutError:
+            return "timeout"
+        except aiohttp.ClientError:
+            return "unreachable"
+
+    async def _attempt(
+        self, account_id: str, msg_id: str, payload: dict[str, Any], change: Change
+    ) -> str | None:
+        """Decide, record, send, record. Raises AccessDenied (recorded) if refused."""
+        await self._authority.authorize(change)
+        await self._authority.record(change)  # durable before the data leaves
+        error = await self._post(msg_id, encode(payload))
+        if error is None:
+            await self._authority.record(replace(change, action=Action.WEBHOOK_DELIVERED))
+        else:
+            await self._authority.record(
+                replace(change, action=Action.WEBHOOK_FAILED), failed=True, error_code=error
+            )
+        return error
+
+    def _change(self, account_id: str, msg_id: str, resources: tuple[ResourceRef, ...]) -> Change:
+        return Change(
+            DELIVERY_ACTOR, Operation.TRANSFER, Action.WEBHOOK_SENDING, Purpose.USER_FEATURE,
+            account_id=account_id, resources=resources, request_id=msg_id,
+        )  # fmt: skip
+
+    async def _deliver_head(self, account_id: str, stored: StoredChange, counts: RunCounts) -> bool:
+        """Try the account's head change once; True if the account may go on to the next."""
+        msg_id = event_id(account_id, stored.seq)
+        payload = body(account_id, stored)
+        change = self._change(account_id, msg_id, _resources(stored))
+        kind = stored.change.kind.value
+        cursor = await self._store.cursor(account_id)
+        attempts = cursor.attempts if cursor.head_seq == stored.seq else 0
+        try:
+            error = await self._attempt(account_id, msg_id, payload, change)
+        except AccessDenied:
+            counts.refused += 1
+            letter = NewDeadLetter(account_id, msg_id, stored.seq, kind, payload, attempts, DENIED)
+            await self._store.dead_letter(letter, self._clock())
+            return True
+        now = self._clock()
+        if error is None:
+            counts.delivered += 1
+            await self._store.delivered(account_id, stored.seq, now)
+            return True
+        counts.failed += 1
+        first = cursor.first_attempt_at if cursor.head_seq == stored.seq else None
+        if first is not None and now - first >= self.config.horizon:
+            counts.dead_lettered += 1
+            letter = NewDeadLetter(
+                account_id, msg_id, stored.seq, kind, payload, attempts + 1, error
+            )
+            await self._store.dead_letter(letter, now)
+            await self._authority.record(
+                replace(change, action=Action.WEBHOOK_DEAD_LETTERED), failed=True, error_code=error
+            )
+            return True
+        wait = backoff(attempts + 1, base=self.config.backoff_base, cap=self.config.backoff_cap,
+                       rand=self._rand)  # fmt: skip
+        await self._store.retry_later(account_id, stored.seq, error, now, now + wait)
+        return False
+
+    async def _deliver_account(self, account_id: str) -> RunCounts:
+        counts = RunCounts()
+        if not await self._owns(account_id):
+            return counts
+        for _ in range(self.config.changes_per_account):
+            cursor = await self._store.cursor(account_id)
+            batch = await self._feed.changes(account_id, after=cursor.delivered_seq, limit=1)
+            if not batch or not await self._deliver_head(account_id, batch[0], counts):
+                break
+        return counts
+
+    async def run_once(self) -> RunCounts:
+        """Deliver what is due now (each owned account's changes in order); the counts."""
+        due = await self._store.due(self._clock(), self.config.accounts_per_run)
+        limit = asyncio.Semaphore(self.config.concurrency)
+
+        async def one(account_id: str) -> RunCounts:
+            async with limit:
+                return await self._deliver_account(account_id)
+
+        total = RunCounts()
+        for counts in await asyncio.gather(*(one(a) for a in due)):
+            total.add(counts)
+        return total
+
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
+        """`run_once` until `stop`, sleeping the poll interval between runs or until `wake`."""
+        wake = wake or asyncio.Event()
+        while not stop.is_set():
+            await self.run_once()
+            waiters: list[Awaitable[Any]] = [stop.wait(), wake.wait()]
+            tasks = [asyncio.ensure_future(w) for w in waiters]
+            try:
+                await asyncio.wait(tasks, timeout=self.config.poll_seconds,
+                                   return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+            finally:
+                for task in tasks:
+                    task.cancel()
+            wake.clear()
+
+    async def redeliver(self, letter: DeadLetter) -> str | None:
+        """One more attempt of a dead letter (same event id); None when delivered.
+
+        Raises AccessDenied (recorded) if the policy refuses it now."""
+        change = self._change(letter.account_id, letter.id, _payload_resources(letter.payload))
+        error = await self._attempt(letter.account_id, letter.id, letter.payload, change)
+        if error is None:
+            await self._store.redelivered(letter.id, self._clock())
+        else:
+            await self._store.redelivery_failed(letter.id, error)
+        return error

@@ -1,0 +1,181 @@
+"""The delivery cursor and dead letters, beside the change feed (the outbox) they follow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, or_
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlmodel import col, select
+
+from connector.accounts.models import ChangeRow
+from connector.accounts.store import as_utc
+from connector.db import session_factory
+from connector.delivery.models import DeadLetterRow, DeadLetterStatus, DeliveryCursorRow
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    account_id: str
+    delivered_seq: int = 0
+    head_seq: int | None = None
+    attempts: int = 0
+    first_attempt_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewDeadLetter:
+    account_id: str
+    id: str  # the event id
+    seq: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: str
+    account_id: str
+    seq: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    last_error: str
+    status: DeadLetterStatus
+    dead_at: datetime
+    redelivered_at: datetime | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "accountId": self.account_id, "seq": self.seq, "kind": self.kind,
+            "attempts": self.attempts, "lastError": self.last_error, "status": self.status.value,
+            "deadAt": self.dead_at.isoformat(),
+            "redeliveredAt": self.redelivered_at.isoformat() if self.redelivered_at else None,
+        }  # fmt: skip
+
+
+def _dead(row: DeadLetterRow) -> DeadLetter:
+    dead_at = as_utc(row.dead_at)
+    assert dead_at is not None  # NOT NULL
+    return DeadLetter(
+        row.id, row.account_id, row.seq, row.kind, dict(row.payload), row.attempts,
+        row.last_error, DeadLetterStatus(row.status), dead_at, as_utc(row.redelivered_at),
+    )  # fmt: skip
+
+
+class DeliveryStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        """Accounts with an undelivered change whose next attempt is due, oldest change first."""
+        cur = DeliveryCursorRow
+        query = (
+            select(ChangeRow.account_id)
+            .outerjoin(cur, col(cur.account_id) == col(ChangeRow.account_id))
+            .where(
+                col(ChangeRow.seq) > func.coalesce(col(cur.delivered_seq), 0),
+                or_(col(cur.next_attempt_at).is_(None), col(cur.next_attempt_at) <= now),
+            )
+            .group_by(col(ChangeRow.account_id))
+            .order_by(func.min(ChangeRow.seq))
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            return list((await session.execute(query)).scalars().all())
+
+    async def cursor(self, account_id: str) -> Cursor:
+        async with self._sessions() as session:
+            row = await session.get(DeliveryCursorRow, account_id)
+        if row is None:
+            return Cursor(account_id)
+        return Cursor(account_id, row.delivered_seq, row.head_seq, row.attempts,
+                      as_utc(row.first_attempt_at))  # fmt: skip
+
+    async def _row(
+        self, session: AsyncSession, account_id: str, now: datetime
+    ) -> DeliveryCursorRow:
+        row = await session.get(DeliveryCursorRow, account_id)
+        return row or DeliveryCursorRow(account_id=account_id, updated_at=now)
+
+    @staticmethod
+    def _settle(row: DeliveryCursorRow, seq: int, now: datetime) -> None:
+        row.delivered_seq = max(row.delivered_seq, seq)
+        row.head_seq = None
+        row.attempts = 0
+        row.first_attempt_at = row.next_attempt_at = None
+        row.last_error = None
+        row.updated_at = now
+
+    async def delivered(self, account_id: str, seq: int, now: datetime) -> None:
+        """`seq` reached the platform: the account moves on to its next change."""
+        async with self._sessions() as session, session.begin():
+            row = await self._row(session, account_id, now)
+            self._settle(row, seq, now)
+            session.add(row)
+
+    async def retry_later(
+        self, account_id: str, seq: int, error: str, now: datetime, next_at: datetime
+    ) -> Cursor:
+        """One more failed attempt of `seq`; tried again from `next_at`."""
+        async with self._sessions() as session, session.begin():
+            row = await self._row(session, account_id, now)
+            if row.head_seq != seq:
+                row.head_seq, row.attempts, row.first_attempt_at = seq, 0, now
+            row.attempts += 1
+            row.next_attempt_at = next_at
+            row.last_error = error
+            row.updated_at = now
+            session.add(row)
+            return Cursor(account_id, row.delivered_seq, seq, row.attempts,
+                          as_utc(row.first_attempt_at))  # fmt: skip
+
+    async def dead_letter(self, letter: NewDeadLetter, now: datetime) -> None:
+        """Give the change up: keep it as a dead letter and move on, in one transaction."""
+        async with self._sessions() as session, session.begin():
+            row = await self._row(session, letter.account_id, now)
+            self._settle(row, letter.seq, now)
+            session.add(row)
+            session.add(
+                DeadLetterRow(
+                    id=letter.id, account_id=letter.account_id, seq=letter.seq,
+                    kind=letter.kind, payload=letter.payload, attempts=letter.attempts,
+                    last_error=letter.error, status=DeadLetterStatus.DEAD.value, dead_at=now,
+                )
+            )  # fmt: skip
+
+    async def dead_letters(
+        self, *, status: DeadLetterStatus | None = DeadLetterStatus.DEAD, limit: int = 100
+    ) -> list[DeadLetter]:
+        query = select(DeadLetterRow).order_by(col(DeadLetterRow.dead_at), col(DeadLetterRow.id))
+        if status is not None:
+            query = query.where(col(DeadLetterRow.status) == status.value)
+        async with self._sessions() as session:
+            rows = (await session.execute(query.limit(limit))).scalars().all()
+        return [_dead(r) for r in rows]
+
+    async def dead_letter_by_id(self, msg_id: str) -> DeadLetter | None:
+        async with self._sessions() as session:
+            row = await session.get(DeadLetterRow, msg_id)
+        return _dead(row) if row is not None else None
+
+    async def redelivery_failed(self, msg_id: str, error: str) -> None:
+        async with self._sessions() as session, session.begin():
+            row = await session.get(DeadLetterRow, msg_id)
+            if row is not None:
+                row.attempts += 1
+                row.last_error = error
+                session.add(row)
+
+    async def redelivered(self, msg_id: str, now: datetime) -> None:
+        async with self._sessions() as session, session.begin():
+            row = await session.get(DeadLetterRow, msg_id)
+            if row is not None:
+                row.attempts += 1
+                row.status = DeadLetterStatus.REDELIVERED.value
+                row.redelivered_at = now
+                session.add(row)
