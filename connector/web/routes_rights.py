@@ -62,9 +62,7 @@ async def _account(request: web.Request, account: str) -> dict[str, Any]:
     return await linking.status(caller_of(request).sub, account)
 
 
-async def export(request: web.Request) -> web.StreamResponse:
-    account = account_id(request)
-    fmt = ExportFormat(query_choice(request, "format", tuple(ExportFormat), ExportFormat.JSON))
+async def _permit(request: web.Request, account: str) -> None:
     svc, actor = services(request), caller_of(request).actor
     change = Change(actor, Operation.HISTORY_READ, Action.ACCOUNT_DATA_EXPORTED,
                     account_id=account, request_id=request_id(request))  # fmt: skip
@@ -72,19 +70,33 @@ async def export(request: web.Request) -> web.StreamResponse:
         await svc.authority.permit(change)  # refused (and recorded) unless the owner asks
     except AccessDenied:
         raise AccountNotLinkedError(account) from None  # no hint that it exists
+
+
+async def document(request: web.Request, account: str) -> dict[str, Any]:
+    """The whole export as JSON (also the web client's "Export my data"), recorded first."""
+    await _permit(request, account)
     history = await _history(request, account)
-    name = f"my-data-{account}"
-    if fmt is ExportFormat.CSV:
-        disposition = f'attachment; filename="{name}-access-history.csv"'
-        return web.Response(text=history_csv(history), content_type="text/csv",
-                            headers={"Content-Disposition": disposition})  # fmt: skip
+    svc, actor = services(request), caller_of(request).actor
     consents = await svc.consents.list_consents(actor, account, request_id=request_id(request))
-    document = export_document(
+    return export_document(
         await _account(request, account), [consent_json(c) for c in consents],
         await _access_requests(request, account), history,
     )  # fmt: skip
-    return web.json_response(document, headers={
-        "Content-Disposition": f'attachment; filename="{name}.json"'})  # fmt: skip
+
+
+async def export(request: web.Request) -> web.StreamResponse:
+    account = account_id(request)
+    fmt = ExportFormat(query_choice(request, "format", tuple(ExportFormat), ExportFormat.JSON))
+    name = f"my-data-{account}"
+    if fmt is ExportFormat.JSON:
+        return web.json_response(await document(request, account), headers={
+            "Content-Disposition": f'attachment; filename="{name}.json"'})  # fmt: skip
+    await _permit(request, account)
+    text = history_csv(await _history(request, account))
+    disposition = f'attachment; filename="{name}-access-history.csv"'
+    return web.Response(
+        text=text, content_type="text/csv", headers={"Content-Disposition": disposition}
+    )
 
 
 _OBJECT_LIST = {"type": "array", "items": {"type": "object"}}

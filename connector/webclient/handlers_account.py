@@ -13,12 +13,11 @@ from aiohttp import web
 from audit.vocab import ActorKind
 from connector.accounts.scopes import Feature
 from connector.policy import GranteeKind
-from connector.policy.oversight import event_json
+from connector.web import routes_rights
 from connector.web.auth import Role
 from connector.web.context import request_id, services
 from connector.web.errors import to_problem
 from connector.web.problems import SPECS, ProblemError, ProblemType
-from connector.web.routes_human import consent_json
 from connector.web.validation import GMAIL_ID, RECORD_ID, account_id, check_id, path_id
 from connector.webclient.pages import (
     SESSIONS,
@@ -227,22 +226,17 @@ async def history(request: web.Request) -> web.StreamResponse:
                                             "title": "Who accessed my mail"})  # fmt: skip
 
 
-@page("GET", f"{ACC}/access-history")
+@page("GET", f"{ACC}/export")
 async def export(request: web.Request) -> web.StreamResponse:
-    """Everything the connector holds about the account, as one JSON file."""
+    """Everything the connector holds about the account, as one JSON file (the API's export;
+    `?format=csv`: the access history as CSV)."""
+    if request.query.get("format") is not None:
+        return await routes_rights.export(request)
     account = account_id(request)
-    actor = session_of(request).caller.actor
-    status = await _linking(request).status(_sub(request), account)
-    granted = await services(request).consents.list_consents(
-        actor, account, request_id=request_id(request)
+    body = await routes_rights.document(request, account)
+    body["accessed_by_others"] = sum(
+        1 for e in body["access_history"] if e["actor"]["kind"] != ActorKind.USER.value
     )
-    events = await _history(request, account)
-    body = {
-        "account": status,
-        "consents": [consent_json(c) for c in granted],
-        "access_history": [event_json(e, for_owner=True) for e in events],
-        "accessed_by_others": sum(1 for e in events if e.event.actor.kind is not ActorKind.USER),
-    }
     return web.Response(
         body=json.dumps(body, indent=2).encode(), content_type="application/json",
         headers={"Content-Disposition": f'attachment; filename="my-data-{account}.json"'},
