@@ -24,6 +24,7 @@ from audit.cli_common import EXIT_CODES_TEXT, EXIT_OK, EXIT_USAGE, err, record
 from audit.cli_pack import add_verify_pack_parser, verify_pack_command
 from audit.cli_target import migrate_cli_log, open_cli_log, redacted
 from audit.cli_verify import (
+    add_jobs_argument,
     add_receipt_parser,
     add_trust_arguments,
     add_witness_argument,
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_trust_arguments(verify)
     add_witness_argument(verify)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_jobs_argument(verify)
 
     add_receipt_parser(sub)
     add_verify_pack_parser(sub, _add_db)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -27,6 +28,7 @@ from audit.trust import TrustedKeys, load_trusted_keys
 from audit.verify import Authenticity, VerifyReport
 from audit.vocab import Action, Outcome, ResourceKind
 
+MAX_JOBS = 256
 EXIT_OF = {
     Authenticity.AUTHENTIC: EXIT_OK,
     Authenticity.DAMAGED: EXIT_DAMAGED,
@@ -64,6 +66,28 @@ def add_witness_argument(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="witness file (CONNECTOR_AUDIT_WITNESS_FILE): every checkpoint in it must be in "
         "the log with the same hash, and the log must not be shorter",
+    )
+
+
+def _jobs(text: str) -> int:
+    try:
+        jobs = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= jobs <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"{jobs} is not between 1 and {MAX_JOBS}")
+    return jobs
+
+
+def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
+    cores = os.cpu_count() or 1
+    parser.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=cores,
+        metavar="N",
+        help=f"check the chain in N processes, split at checkpoints (default: the number of "
+        f"cores, here {cores}; 1: one sequential scan); the report is the same either way",
     )
 
 
@@ -130,7 +154,9 @@ async def verify(log: AuditLog, args: argparse.Namespace) -> int:
             rate = done / max(now - started, 1e-9)
             err(f"verified {done} events ({rate:,.0f}/s)")
 
-    report = await log.verify(trusted=trusted, witness=args.witness, progress=progress)
+    report = await log.verify(
+        trusted=trusted, witness=args.witness, progress=progress, jobs=args.jobs
+    )
     print_report(report, args.json)
     end = str(max(report.head_seq, 1))
     await record(

@@ -35,6 +35,7 @@ from audit.signing import key_id, public_key_from_pem, public_pem, sign_checkpoi
 from audit.store import BatchOutcome, Store
 from audit.trust import TrustedKeys, assess, checkpoint_keys
 from audit.verify import ChainVerifier, VerifyReport
+from audit.verify_parallel import MIN_EVENTS_PER_JOB, verify_in_parallel
 from audit.witness import Witness, read_witness
 
 MAX_BATCH = 4096
@@ -253,6 +254,8 @@ class AuditLog:
         witness: Path | None = None,
         progress: Callable[[int], None] | None = None,
         chunk: int = VERIFY_CHUNK,
+        jobs: int = 1,
+        min_per_job: int = MIN_EVENTS_PER_JOB,
     ) -> VerifyReport:
         """Recompute every hash and check every checkpoint.
 
@@ -260,7 +263,8 @@ class AuditLog:
         any other key is damage. Without them the keys recorded in the database are used, which
         proves consistency only; the report's `trust` and a note say so. With `witness` (a
         witness file) every witnessed checkpoint must be in the log with the same head hash,
-        and the log must reach the latest.
+        and the log must reach the latest. With `jobs` > 1 the chain is checked by that many
+        processes (audit.verify_parallel) when the log has `min_per_job` events per job.
         """
         if public_keys is not None:
             pinned = TrustedKeys.of(public_keys.values())
@@ -271,8 +275,11 @@ class AuditLog:
             await self.store.checkpoints(), keys, progress,
             witnessed=() if witnessed is None else witnessed.checkpoints,
         )  # fmt: skip
-        async for rows in self.store.stream_rows(chunk):
-            verifier.feed(rows)
+        # `jobs` processes check segments; a damaged (or small) log is scanned here, so the
+        # report is the sequential one either way.
+        if not await verify_in_parallel(self.store, verifier, jobs, min_per_job=min_per_job):
+            async for rows in self.store.stream_rows(chunk):
+                verifier.feed(rows)
         report = verifier.finish()
         if witnessed is not None:
             report.notes += witnessed.notes

@@ -202,6 +202,19 @@ class ChainVerifier:
             # Kept current on every row so an early return leaves a consistent state.
             self._prev, self._expected = prev, expected
 
+    def checkpoint_hashes(self) -> dict[int, str]:
+        """seq -> head hash of every checkpoint the scan compares the chain with."""
+        return {seq: checkpoint.head_hash for seq, checkpoint in self._checkpoints.items()}
+
+    def adopt(self, head_seq: int, head_hash: bytes) -> None:
+        """Take the state a clean scan of rows 1..head_seq ends in, checked elsewhere
+        (audit.verify_parallel): every hash and link held, every checkpoint up to the head
+        matched. Call instead of `feed`, before `finish`."""
+        self._prev, self._expected = head_hash, head_seq + 1
+        self._last_good_checkpoint = max((s for s in self._checkpoints if s <= head_seq), default=0)
+        if self._progress is not None:
+            self._progress(head_seq)
+
     def _break(self, seq: int, damage: Damage, detail: str) -> None:
         self._broken = True
         self._problem(seq, damage, detail)
