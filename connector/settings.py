@@ -204,6 +204,15 @@ class Settings(BaseSettings):
     # A bearer token for Pub/Sub (the emulator's, or minted elsewhere); empty: Application
     # Default Credentials of the deployment's service account.
     pubsub_token: Secret = ""
+    # Signed webhooks of every account's change feed (Standard Webhooks): no URL, no delivery.
+    # The secret is "whsec_" + base64 of the signing key, shared with the receiver.
+    webhook_url: Annotated[str, AfterValidator(_http_url_or_empty)] = ""
+    webhook_secret: Secret = ""
+    webhook_horizon_hours: Annotated[int, Field(ge=1, le=30 * 24)] = 24  # then dead-lettered
+    webhook_backoff_base_seconds: Annotated[float, Field(gt=0)] = 5.0
+    webhook_backoff_cap_seconds: Annotated[float, Field(gt=0)] = 1800.0
+    webhook_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
+    webhook_poll_seconds: Annotated[float, Field(gt=0)] = 1.0
     gmail_quota_regime: QuotaRegime = QuotaRegime.LEGACY
     gmail_max_concurrency_per_user: Positive = 10
     # Longest a request waits in a mailbox's quota queue before it is refused with 429.

@@ -24,7 +24,10 @@ if TYPE_CHECKING:
 PREFIX = "CONNECTOR_"
 ENV_FILE_VARIABLE = "CONNECTOR_ENV_FILE"
 # Secrets that may come from a file (Docker/Kubernetes secrets) instead of the environment.
-SECRET_FIELDS = ("jwt_secret", "audit_hash_key", "oauth_client_secret", "vault_keys", "pubsub_token")
+SECRET_FIELDS = (
+    "jwt_secret", "audit_hash_key", "oauth_client_secret", "vault_keys", "pubsub_token",
+    "webhook_secret",
+)  # fmt: skip
 NOT_FROM_ENVIRONMENT = frozenset({"extra"})
 
 

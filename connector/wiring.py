@@ -43,6 +43,13 @@ from connector.accounts.sync_store import SyncStore
 from connector.accounts.unlink import AccountPurger, BeforeRevoke, Unlinker
 from connector.accounts.vault import Vault
 from connector.clock import Clock, system_clock
+from connector.delivery.dispatcher import (
+    AccountOwnership,
+    DeliveryConfig,
+    Dispatcher,
+    single_instance,
+)
+from connector.delivery.store import DeliveryStore
 from connector.gmail.pubsub import PubSubClient
 from connector.inbox.send_keys import SendKeysPurger, SqlSendKeys
 from connector.inbox.service import Inbox
@@ -174,6 +181,35 @@ def build_retention(services: Services) -> RetentionLoop:
         services.engine, services.authority, dormant_after=dormant, clock=services.clock
     )
     return RetentionLoop(retention, every=timedelta(hours=settings.retention_run_hours))
+
+
+def build_delivery(
+    services: Services,
+    session: aiohttp.ClientSession,
+    *,
+    ownership: AccountOwnership = single_instance,
+) -> Dispatcher | None:
+    """Signed webhooks of the change feed to CONNECTOR_WEBHOOK_URL; None when no URL is set."""
+    settings = services.settings
+    if not settings.webhook_url:
+        return None
+    if not settings.webhook_secret:
+        raise SettingsError(
+            "CONNECTOR_WEBHOOK_SECRET (or CONNECTOR_WEBHOOK_SECRET_FILE) is required with "
+            "CONNECTOR_WEBHOOK_URL: every delivery is signed (whsec_ + base64 key)"
+        )
+    config = DeliveryConfig(
+        settings.webhook_url, settings.webhook_secret,
+        horizon=timedelta(hours=settings.webhook_horizon_hours),
+        backoff_base=timedelta(seconds=settings.webhook_backoff_base_seconds),
+        backoff_cap=timedelta(seconds=settings.webhook_backoff_cap_seconds),
+        timeout_seconds=settings.webhook_timeout_seconds,
+        poll_seconds=settings.webhook_poll_seconds,
+    )  # fmt: skip
+    return Dispatcher(
+        config, DeliveryStore(services.engine), services.feed.store, services.authority,
+        session, ownership=ownership, clock=services.clock,
+    )  # fmt: skip
 
 
 def build_live(

@@ -29,10 +29,12 @@ from connector.clock import Clock, system_clock
 from connector.delivery.signing import Signer, backoff, body, encode, event_id
 from connector.delivery.store import DeadLetter, DeliveryStore, NewDeadLetter
 from connector.errors import AccessDenied
+from connector.logs import get_logger
 from connector.policy.authority import Authority
 from connector.policy.recorder import Change
 from connector.policy.vocab import Operation
 
+log = get_logger("connector.delivery")
 DELIVERY_ACTOR = Actor(ActorKind.SERVICE, "connector-delivery")
 DENIED = "policy.denied"
 
@@ -225,7 +227,10 @@ class Dispatcher:
         """`run_once` until `stop`, sleeping the poll interval between runs or until `wake`."""
         wake = wake or asyncio.Event()
         while not stop.is_set():
-            await self.run_once()
+            try:
+                await self.run_once()
+            except Exception as exc:  # the database or the audit log is away: try again later
+                log.warning("webhook_run_failed", error_type=type(exc).__name__)
             waiters: list[Awaitable[Any]] = [stop.wait(), wake.wait()]
             tasks = [asyncio.ensure_future(w) for w in waiters]
             try:

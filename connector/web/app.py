@@ -41,6 +41,7 @@ from connector.webclient.routes import setup_webclient
 from connector.wiring import (
     AccountsDeps,
     AccountsFactory,
+    build_delivery,
     build_live,
     build_retention,
     build_services,
@@ -87,6 +88,7 @@ def create_app(settings: Settings, *, accounts: AccountsFactory) -> web.Applicat
     app.on_shutdown.append(_end_streams)  # change-feed streams end before handlers are awaited
     app.cleanup_ctx.append(_live)  # the live mailbox: sync by push or polling (after services)
     app.cleanup_ctx.append(_retention)  # retention runs (connector.rights), after services
+    app.cleanup_ctx.append(_delivery)  # signed webhooks of the change feed (connector.delivery)
     return app
 
 
@@ -170,6 +172,21 @@ async def _retention(app: web.Application) -> AsyncIterator[None]:
     """Retention every RETENTION_RUN_HOURS while the service runs; stopped before the services."""
     async with build_retention(app[SERVICES]).running():
         yield
+
+
+async def _delivery(app: web.Application) -> AsyncIterator[None]:
+    """Deliver the change feed to CONNECTOR_WEBHOOK_URL while the service runs; stopped first."""
+    dispatcher = build_delivery(app[SERVICES], app[SESSION])
+    if dispatcher is None:
+        yield
+        return
+    stop = asyncio.Event()
+    task = asyncio.create_task(dispatcher.run(stop), name="webhook-delivery")
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
