@@ -1,4 +1,5 @@
-"""PostgreSQL store (asyncpg): advisory-locked appends, COPY for the batch, a writer-only role.
+"""PostgreSQL store (asyncpg): advisory-locked appends on a dedicated connection, one prepared
+multi-row INSERT per batch, a writer-only role.
 
 Chain head serialisation: every append transaction first takes `pg_advisory_xact_lock(CHAIN_LOCK)`
 and only then reads the head, in a new statement (READ COMMITTED gives each statement a fresh
@@ -47,6 +48,21 @@ _HEAD = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
 _INSERT_CHECKPOINT = "INSERT INTO audit_checkpoints VALUES ($1, $2, $3, $4, $5)"
 
 
+_BEGIN_LOCKED = f"BEGIN; SELECT pg_advisory_xact_lock({CHAIN_LOCK})"
+# One statement for the whole batch, prepared once per connection: every column as an array.
+# Needs only INSERT rights, like COPY, at a quarter of COPY's round trips here.
+_INSERT_ROWS = (
+    f"INSERT INTO audit_events ({', '.join(ROW_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608
+    "$1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+    " $8::text[], $9::bytea[], $10::bytea[])"
+)
+
+
+def _columns(linked: Sequence[Linked]) -> list[list[object]]:
+    """The batch's rows turned into one list per column (the order of ROW_COLUMNS)."""
+    return [list(column) for column in zip(*(row_of(item) for item in linked), strict=True)]
+
+
 async def _head(conn: asyncpg.Connection) -> tuple[int, bytes]:
     row = await conn.fetchrow(_HEAD)
     return (0, GENESIS_HASH) if row is None else (int(row[0]), bytes(row[1]))
@@ -63,6 +79,7 @@ class PostgresStore:
         self._pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
         self._writes: set[asyncio.Task[list[Linked]]] = set()
+        self._writer_conn: asyncpg.Connection | None = None
 
     async def migrate(self, *, create: bool) -> int:
         conn = await asyncpg.connect(self.dsn)
@@ -132,20 +149,35 @@ class PostgresStore:
         task.add_done_callback(self._writes.discard)
         task.add_done_callback(lambda t: done(outcome_of(t)))
 
+    async def _writer(self) -> asyncpg.Connection:
+        """The append path's own connection (batches commit one at a time): no pool acquire,
+        no reset on release; replaced when it broke."""
+        if self._writer_conn is None or self._writer_conn.is_closed():
+            self._writer_conn = await asyncpg.connect(self.dsn)
+        return self._writer_conn
+
     async def _write_batch(
         self, batch: Sequence[Pending], decide: CheckpointDecider
     ) -> list[Linked]:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
+        """Four round trips: BEGIN with the chain lock, the head (a new statement, so a fresh
+        snapshot taken after the lock), one prepared multi-row INSERT, COMMIT."""
+        conn = await self._writer()
+        await conn.execute(_BEGIN_LOCKED)
+        try:
             head_seq, head_hash = await _head(conn)
             linked = link(head_seq, head_hash, batch)
-            # COPY is several times faster than INSERT for a batch and needs only INSERT rights.
-            await conn.copy_records_to_table(
-                "audit_events", records=[row_of(item) for item in linked], columns=ROW_COLUMNS
-            )
+            await conn.execute(_INSERT_ROWS, *_columns(linked))
             checkpoint = decide(linked[0].seq, linked[-1].seq, linked[-1].hash)
             if checkpoint is not None:
                 await _insert_checkpoint(conn, checkpoint)
+            await conn.execute("COMMIT")
+        except BaseException:
+            if not conn.is_closed():
+                try:
+                    await conn.execute("ROLLBACK")
+                except Exception:  # the connection is unusable: drop it, the next batch reconnects
+                    conn.terminate()
+            raise
         return linked
 
     async def checkpoint_head(self, sign: Callable[[int, bytes], Checkpoint]) -> Checkpoint | None:
@@ -195,6 +227,11 @@ class PostgresStore:
                 yield records
 
     async def close(self) -> None:
+        if self._writes:
+            await asyncio.gather(*self._writes, return_exceptions=True)
+        if self._writer_conn is not None:
+            await self._writer_conn.close()
+            self._writer_conn = None
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
