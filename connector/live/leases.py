@@ -1,0 +1,291 @@
+"""Leases in the database: which instance owns a piece of per-account background work now.
+
+Several `connector serve` processes on one PostgreSQL (or one SQLite file on one host) share
+the work with no coordinator of their own. A lease is a row per (kind, key) naming its holder
+and when it expires; it is taken by one conditional UPDATE (free, expired or already ours), or
+an INSERT that does nothing on conflict when the row is new, so two instances never both win.
+A holder keeps its leases by renewing them (`Heartbeat`) well inside the TTL; when it dies they
+expire and another instance takes them over within a TTL. Every takeover adds one to the
+lease's fencing token: a writer that remembers the token it took the lease with can detect,
+with `current`, that it lost the lease while it was away.
+
+Expiry is judged by the injected clock of the instance asking: hosts must keep their clocks
+in step (NTP) to well within the TTL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from connector.clock import Clock
+from connector.db import aware
+from connector.live.models import LeaseRow
+from connector.live.ports import LocalLocks, Work
+from connector.logs import get_logger
+
+log = get_logger(__name__)
+
+_T = sa.table(
+    LeaseRow.__tablename__,
+    sa.column("kind", sa.String),
+    sa.column("key", sa.String),
+    sa.column("holder", sa.String),
+    sa.column("token", sa.Integer),
+    sa.column("expires_at", sa.DateTime(timezone=True)),
+)
+
+
+class Kind(StrEnum):
+    """What a lease is held for. SYNC and WATCH carry the values of `ports.Work`."""
+
+    SYNC = "sync"  # history.list and the feed commit of one account
+    WATCH = "watch"  # users.watch renewal of one account
+    DELIVERY = "delivery"  # webhook delivery of one account's feed
+    RETENTION = "retention"  # a retention run (one key)
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    kind: Kind
+    key: str
+    holder: str
+    token: int
+    expires_at: datetime
+
+
+def holder_id() -> str:
+    """A name for this process that no other process, here or on another host, shares."""
+    return f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+class Leases:
+    """Take, renew and release leases as `holder`, on `engine`, judging expiry by `clock`."""
+
+    def __init__(self, engine: AsyncEngine, holder: str, clock: Clock) -> None:
+        self._engine = engine
+        self.holder = holder
+        self._clock = clock
+        self._postgres = engine.url.get_backend_name() == "postgresql"
+
+    def _insert(self) -> postgresql.Insert | sqlite.Insert:
+        return (postgresql.insert if self._postgres else sqlite.insert)(_T)
+
+    async def acquire(self, kind: Kind, key: str, ttl: timedelta) -> bool:
+        """True when this holder holds the lease for `ttl` from now (taken or renewed)."""
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            if await self._take(conn, kind, key, now, now + ttl):
+                return True
+            inserted = await conn.execute(
+                self._insert()
+                .values(kind=kind.value, key=key, holder=self.holder, token=1, expires_at=now + ttl)
+                .on_conflict_do_nothing(index_elements=["kind", "key"])
+            )
+            return inserted.rowcount == 1
+
+    async def _take(
+        self, conn: AsyncConnection, kind: Kind, key: str, now: datetime, until: datetime
+    ) -> bool:
+        # One statement: the database serializes concurrent updaters of the row and re-checks
+        # the condition for the later one, so at most one of two competing instances wins.
+        result = await conn.execute(
+            sa.update(_T)
+            .where(_T.c.kind == kind.value, _T.c.key == key)
+            .where(sa.or_(_T.c.holder == self.holder, _T.c.expires_at <= now))
+            .values(
+                holder=self.holder,
+                expires_at=until,
+                token=_T.c.token + sa.case((_T.c.holder == self.holder, 0), else_=1),
+            )
+        )
+        return result.rowcount == 1
+
+    async def renew(self, kind: Kind, key: str, ttl: timedelta) -> bool:
+        """Extend a lease this holder still holds; False when another has taken it over."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                sa.update(_T)
+                .where(_T.c.kind == kind.value, _T.c.key == key, _T.c.holder == self.holder)
+                .values(expires_at=self._clock() + ttl)
+            )
+            return result.rowcount == 1
+
+    async def renew_all(self, kind: Kind, ttl: timedelta) -> set[str]:
+        """Extend every lease of `kind` this holder holds; the keys it still holds."""
+        async with self._engine.begin() as conn:
+            rows = await conn.execute(
+                sa.update(_T)
+                .where(_T.c.kind == kind.value, _T.c.holder == self.holder)
+                .values(expires_at=self._clock() + ttl)
+                .returning(_T.c.key)
+            )
+            return {row.key for row in rows}
+
+    async def release(self, kind: Kind, key: str) -> None:
+        """Let the lease go now. The row stays (expired) so its fencing token keeps growing."""
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                sa.update(_T)
+                .where(_T.c.kind == kind.value, _T.c.key == key, _T.c.holder == self.holder)
+                .values(expires_at=self._clock())
+            )
+
+    async def claim_batch(
+        self, kind: Kind, keys: Iterable[str], ttl: timedelta, limit: int
+    ) -> list[str]:
+        """Take up to `limit` of `keys` whose leases are free or expired (or already ours);
+        the keys taken, in key order. Two instances claiming at once split the keys."""
+        wanted = sorted(set(keys))
+        if not wanted or limit <= 0:
+            return []
+        now = self._clock()
+        async with self._engine.begin() as conn:
+            # Rows for keys never leased, born expired so the claim below treats them alike.
+            await conn.execute(
+                self._insert().on_conflict_do_nothing(index_elements=["kind", "key"]),
+                [
+                    {"kind": kind.value, "key": key, "holder": "", "token": 0, "expires_at": now}
+                    for key in wanted
+                ],
+            )
+            free = sa.or_(_T.c.holder == self.holder, _T.c.expires_at <= now)
+            inner = _T.alias("candidate")  # not correlated with the updated row: one LIMIT
+            candidates = (
+                sa.select(inner.c.key)
+                .where(inner.c.kind == kind.value, inner.c.key.in_(wanted))
+                .where(sa.or_(inner.c.holder == self.holder, inner.c.expires_at <= now))
+                .order_by(inner.c.key)
+                .limit(limit)
+            )
+            if self._postgres:  # rows another instance is claiming right now are skipped
+                candidates = candidates.with_for_update(skip_locked=True)
+            # A CTE is evaluated once; a subquery under IN may be rescanned, and every rescan
+            # with SKIP LOCKED would add up to `limit` more rows.
+            chosen = candidates.cte("chosen")
+            rows = await conn.execute(
+                sa.update(_T)
+                .where(_T.c.kind == kind.value, _T.c.key.in_(sa.select(chosen.c.key)), free)
+                .values(
+                    holder=self.holder,
+                    expires_at=now + ttl,
+                    token=_T.c.token + sa.case((_T.c.holder == self.holder, 0), else_=1),
+                )
+                .returning(_T.c.key)
+            )
+            return sorted(row.key for row in rows)
+
+    async def held(self, kind: Kind) -> set[str]:
+        """The keys of `kind` this holder holds now (unexpired)."""
+        async with self._engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(_T.c.key).where(
+                    _T.c.kind == kind.value,
+                    _T.c.holder == self.holder,
+                    _T.c.expires_at > self._clock(),
+                )
+            )
+            return {row.key for row in rows}
+
+    async def current(self, kind: Kind, key: str) -> Lease | None:
+        """The lease as it stands (whoever holds it), None when never leased."""
+        async with self._engine.connect() as conn:
+            row = (
+                await conn.execute(sa.select(_T).where(_T.c.kind == kind.value, _T.c.key == key))
+            ).first()
+        if row is None:
+            return None
+        return Lease(kind, row.key, row.holder, row.token, aware(row.expires_at))
+
+    async def fenced(self, kind: Kind, key: str, token: int) -> bool:
+        """True while this holder still holds the lease it took with fencing `token`."""
+        lease = await self.current(kind, key)
+        return (
+            lease is not None
+            and lease.holder == self.holder
+            and lease.token == token
+            and lease.expires_at > self._clock()
+        )
+
+
+class Heartbeat:
+    """Renews every lease of `kinds` this holder holds, every `interval` (a third of the TTL
+    or less, so one missed beat loses nothing). Run it as a task; cancel it to stop."""
+
+    def __init__(
+        self, leases: Leases, kinds: Iterable[Kind], ttl: timedelta, interval: timedelta
+    ) -> None:
+        self._leases = leases
+        self._kinds = tuple(kinds)
+        self._ttl = ttl
+        self._interval = interval
+
+    async def beat(self) -> None:
+        for kind in self._kinds:
+            await self._leases.renew_all(kind, self._ttl)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.beat()
+            except Exception as exc:  # a database hiccup: the next beat is still inside the TTL
+                log.warning("lease heartbeat failed", error=type(exc).__name__)
+            await asyncio.sleep(self._interval.total_seconds())
+
+
+class AccountOwnership:
+    """The delivery dispatcher's port: "do I own account X now?". Takes or renews the
+    account's lease of `kind`, so an account whose owner died is picked up on the next ask."""
+
+    def __init__(self, leases: Leases, kind: Kind, ttl: timedelta) -> None:
+        self._leases = leases
+        self._kind = kind
+        self._ttl = ttl
+
+    async def __call__(self, account_id: str) -> bool:
+        return await self._leases.acquire(self._kind, account_id, self._ttl)
+
+
+class LeaseLocks:
+    """`ports.AccountLocks` across instances: the in-process lock first (two tasks of one
+    process never contend through the database), then the database lease, renewed while held
+    and released on exit."""
+
+    def __init__(self, leases: Leases, ttl: timedelta) -> None:
+        self._leases = leases
+        self._ttl = ttl
+        self._local = LocalLocks()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, work: Work, account_id: str) -> AsyncIterator[bool]:
+        kind = Kind(work.value)
+        async with self._local.hold(work, account_id) as mine:
+            if not mine or not await self._leases.acquire(kind, account_id, self._ttl):
+                yield False
+                return
+            renewer = asyncio.create_task(self._renew(kind, account_id))
+            try:
+                yield True
+            finally:
+                renewer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewer
+                await self._leases.release(kind, account_id)
+
+    async def _renew(self, kind: Kind, key: str) -> None:
+        while True:
+            await asyncio.sleep(self._ttl.total_seconds() / 3)
+            if not await self._leases.renew(kind, key, self._ttl):
+                log.warning("lease lost while held", kind=kind.value)
+                return
