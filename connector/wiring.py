@@ -49,7 +49,7 @@ from connector.delivery.dispatcher import (
     Dispatcher,
     single_instance,
 )
-from connector.delivery.store import DeliveryStore
+from connector.delivery.store import DeliveryPurger, DeliveryStore
 from connector.gmail.pubsub import PubSubClient
 from connector.inbox.send_keys import SendKeysPurger, SqlSendKeys
 from connector.inbox.service import Inbox
@@ -296,7 +296,7 @@ class AccountComponents:
 
 # Delete-my-data covers the other layers' per-account rows too (consents, usage counters,
 # Idempotency-Key records).
-DEFAULT_PURGERS: tuple[AccountPurger, ...] = (PolicyPurger(), SendKeysPurger())
+DEFAULT_PURGERS: tuple[AccountPurger, ...] = (PolicyPurger(), SendKeysPurger(), DeliveryPurger())
 
 
 def build_accounts(

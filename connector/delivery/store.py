@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import delete, func, or_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -67,8 +68,23 @@ def _dead(row: DeadLetterRow) -> DeadLetter:
     )  # fmt: skip
 
 
+class DeliveryPurger:
+    """Unlinking deletes the account's delivery cursor and dead letters (they hold its ids)."""
+
+    name = "delivery"
+
+    async def purge(self, session: AsyncSession, account_id: str) -> Mapping[str, int]:
+        counts: dict[str, int] = {}
+        for model in (DeliveryCursorRow, DeadLetterRow):
+            table = model.__table__  # type: ignore[union-attr]
+            result = await session.execute(delete(table).where(table.c.account_id == account_id))
+            counts[table.name] = int(getattr(result, "rowcount", 0) or 0)
+        return counts
+
+
 class DeliveryStore:
     def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
 
     async def due(self, now: datetime, limit: int) -> list[str]:

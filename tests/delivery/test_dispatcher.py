@@ -23,7 +23,7 @@ from connector.accounts.sync_store import SyncStore
 from connector.db import create_engine, migrate, session_factory
 from connector.delivery.dispatcher import DeliveryConfig, Dispatcher
 from connector.delivery.models import DeadLetterStatus
-from connector.delivery.store import DeliveryStore
+from connector.delivery.store import DeliveryPurger, DeliveryStore
 from connector.policy.authority import Authority
 from connector.policy.recorder import Recorder
 from connector.policy.vocab import Reason
@@ -233,3 +233,19 @@ async def test_ownership_decides_which_accounts_this_instance_delivers(stack: St
     stack.dispatcher._owns = only_a
     assert (await stack.dispatcher.run_once()).delivered == 1
     assert [b["data"]["accountId"] for _, b in stack.receiver.received] == ["acc-a"]
+
+
+async def test_unlinking_purges_the_accounts_delivery_rows(stack: Stack) -> None:
+    """The unlink purger deletes the account's cursor and dead letters, no other account's."""
+    await stack.feed.append("acc-a", [_added("m1")])
+    await stack.feed.append("acc-b", [_added("m2")])
+    stack.receiver.status = 500
+    await stack.dispatcher.run_once()
+    stack.clock.now += timedelta(hours=25)
+    assert (await stack.dispatcher.run_once()).dead_lettered == 2
+    engine = stack.dispatcher.store.engine
+    async with session_factory(engine)() as session, session.begin():
+        counts = await DeliveryPurger().purge(session, "acc-a")
+    assert counts == {"delivery_cursor": 1, "delivery_dead_letter": 1}
+    assert [d.account_id for d in await stack.dispatcher.store.dead_letters()] == ["acc-b"]
+    assert (await stack.dispatcher.store.cursor("acc-a")).delivered_seq == 0
