@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from audit.hashing import keyed_hash
-from connector.accounts.models import AccountRow, AccountStatus, SyncStateRow
+from connector.accounts.changes import ChangeKind
+from connector.accounts.models import AccountRow, AccountStatus, ChangeRow, SyncStateRow
 from connector.accounts.scopes import Feature, check_feature, features_granted
 from connector.accounts.vault import SecretKind, Vault
 from connector.clock import Clock, system_clock
@@ -178,9 +179,14 @@ class AccountStore:
                     linked_at=now,
                     updated_at=now,
                 )
+            before = None if created else features_granted(frozenset(row.scopes))
             self._apply(row, email, email_hash, tokens, now)
             session.add(row)
             await session.flush()
+            if before is not None and before != features_granted(frozenset(row.scopes)):
+                # a relink granted other features: the account's change feed says so
+                session.add(ChangeRow(account_id=row.id, kind=ChangeKind.SCOPES_CHANGED.value,
+                                      label_ids=[], message_ids=[], created_at=now))  # fmt: skip
             await before_commit(row.id, created)
         return row.id, created
 

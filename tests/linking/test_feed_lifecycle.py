@@ -13,11 +13,12 @@ from audit.event import Actor
 from audit.vocab import Action, ActorKind, Decision
 from connector.accounts.changes import ChangeKind
 from connector.accounts.feed import ChangeFeed
+from connector.accounts.scopes import Feature
 from connector.accounts.sync_store import UNLINKED_KEPT, StoredChange, SyncStore
 from connector.accounts.unlink import Unlinker
 from connector.clock import system_clock
 from connector.errors import AccessDenied, NeedsRelinkError
-from tests.linking.conftest import FAST, link_account, link_config
+from tests.linking.conftest import FAST, link_account, link_config, start_and_consent
 
 OWNER = Actor(ActorKind.USER, "user-1")
 
@@ -80,3 +81,19 @@ async def test_housekeeping_drops_unlinked_rows_after_their_window(linking):
     later = SyncStore(w.engine, clock=lambda: system_clock() + UNLINKED_KEPT + timedelta(hours=1))
     assert await later.drop_unlinked() == 1
     assert await store.changes(gone.id) == []
+
+
+async def test_relink_with_other_features_writes_scopes_changed(linking):
+    w = linking
+    account = await link_account(w, (Feature.READ,))
+    store = SyncStore(w.engine)
+
+    async def relink(features: tuple[Feature, ...]) -> None:
+        callback = await start_and_consent(w, features, account_id=account.id)
+        assert callback.state is not None
+        await w.service.complete_link(state=callback.state, code=callback.code, user_id="user-1")
+
+    await relink((Feature.READ,))  # the same features again: nothing to report
+    assert await store.changes(account.id) == []
+    await relink((Feature.READ, Feature.SEND))
+    assert _kinds(await store.changes(account.id)) == [ChangeKind.SCOPES_CHANGED]
