@@ -213,6 +213,10 @@ class Settings(BaseSettings):
     webhook_backoff_cap_seconds: Annotated[float, Field(gt=0)] = 1800.0
     webhook_timeout_seconds: Annotated[float, Field(gt=0)] = 10.0
     webhook_poll_seconds: Annotated[float, Field(gt=0)] = 1.0
+    # The owner's change-feed stream (SSE): closed after this long, the client resumes at once
+    # with Last-Event-ID; the feed table is read this often for changes from other instances.
+    feed_stream_seconds: Annotated[float, Field(gt=0)] = 300.0
+    feed_poll_seconds: Annotated[float, Field(gt=0)] = 1.0
     gmail_quota_regime: QuotaRegime = QuotaRegime.LEGACY
     gmail_max_concurrency_per_user: Positive = 10
     # Longest a request waits in a mailbox's quota queue before it is refused with 429.

@@ -168,7 +168,12 @@ def build_services(
         accounts=accounts,
         usage=usage,
         hash_key=settings.audit_hash_key.encode("utf-8"),
-        feed=ChangeFeed(SyncStore(engine, clock=clock), authority),
+        feed=ChangeFeed(
+            SyncStore(engine, clock=clock),
+            authority,
+            poll_seconds=settings.feed_poll_seconds,
+            lifetime_seconds=settings.feed_stream_seconds,
+        ),
         clock=clock,
     )
 

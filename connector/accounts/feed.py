@@ -28,6 +28,7 @@ from connector.policy.vocab import Operation
 
 POLL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 15.0
+LIFETIME_SECONDS = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +45,13 @@ class ChangeFeed:
         *,
         poll_seconds: float = POLL_SECONDS,
         heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        lifetime_seconds: float = LIFETIME_SECONDS,
     ) -> None:
         self._store = store
         self._authority = authority
         self.poll_seconds = poll_seconds
         self.heartbeat_seconds = heartbeat_seconds
+        self.lifetime_seconds = lifetime_seconds  # a stream's longest life (the caller's timer)
 
     @property
     def store(self) -> SyncStore:

@@ -6,12 +6,14 @@
 Both are `Operation.TRANSFER` for the owner, decided and recorded by `ChangeFeed` before any
 change leaves (one record per page, one per stream when it opens). The stream resumes after the
 `Last-Event-ID` header (what EventSource sends on reconnect), else after `cursor`, else from the
-feed's current end; it sends `retry:` first, a comment as heartbeat, and ends after `unlinked`
-or at shutdown. `stream_changes` is shared with the web client's session-cookie route.
+feed's current end; it sends `retry:` first, a comment as heartbeat, and ends after `unlinked`,
+at shutdown, or after `FEED_STREAM_SECONDS`. `stream_changes` is shared with the web client's
+session-cookie route.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -82,16 +84,23 @@ async def stream_changes(request: web.Request, actor: Actor, account: str) -> we
     })  # fmt: skip
     await response.prepare(request)
     await response.write(f"retry: {RETRY_MS}\n\n".encode())
-    await _pump(response, batches)
+    await _pump(response, batches, feed.lifetime_seconds)
     return response
 
 
-async def _pump(response: web.StreamResponse, batches: AsyncIterator[list[StoredChange]]) -> None:
+async def _pump(
+    response: web.StreamResponse, batches: AsyncIterator[list[StoredChange]], lifetime: float
+) -> None:
     try:
-        async for batch in batches:
-            text = "".join(event_text(c) for c in batch) if batch else ": heartbeat\n\n"
-            await response.write(text.encode())
-    except (ConnectionResetError, ConnectionError):
+        # Bounded: the client reconnects with Last-Event-ID (an event cut short by the timer
+        # has no closing blank line, so EventSource drops it and asks for it again).
+        async with asyncio.timeout(lifetime):
+            async for batch in batches:
+                text = "".join(event_text(c) for c in batch) if batch else ": heartbeat\n\n"
+                await response.write(text.encode())
+    except TimeoutError:
+        pass
+    except ConnectionError:
         return  # the client went away; nothing more to send
     await response.write_eof()
 

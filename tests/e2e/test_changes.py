@@ -144,3 +144,13 @@ async def test_stream_sends_heartbeats_and_ends_at_shutdown(stack: Stack) -> Non
         async with asyncio.timeout(5):
             rest = await resp.content.read()  # the stream ends: no hang until a timeout
         assert b"event: change" not in rest
+
+
+async def test_stream_closes_after_its_lifetime(stack: Stack) -> None:
+    stack.services.feed.lifetime_seconds = 0.3
+    url = stack.base + f"{FEED}/stream"
+    auth = {"Authorization": f"Bearer {stack.token('alice')}"}
+    async with stack.http.get(url, headers=auth) as resp:
+        async with asyncio.timeout(5):
+            body = await resp.content.read()  # ends by itself; EventSource would reconnect
+    assert body.startswith(b"retry: ")
