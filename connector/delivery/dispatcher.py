@@ -27,7 +27,7 @@ from audit.vocab import Action, ActorKind, Purpose, ResourceKind
 from connector.accounts.sync_store import StoredChange, SyncStore
 from connector.clock import Clock, system_clock
 from connector.delivery.signing import Signer, backoff, body, encode, event_id
-from connector.delivery.store import DeadLetter, DeliveryStore, NewDeadLetter
+from connector.delivery.store import Cursor, DeadLetter, DeliveryStore, NewDeadLetter
 from connector.errors import AccessDenied
 from connector.logs import get_logger
 from connector.policy.authority import Authority
@@ -58,7 +58,7 @@ class DeliveryConfig:
     timeout_seconds: float = 10.0
     poll_seconds: float = 1.0
     accounts_per_run: int = 200
-    concurrency: int = 8
+    concurrency: int = 32  # accounts delivered at once (each account's changes one by one)
     changes_per_account: int = 50  # per run, so one busy account does not starve the rest
 
 
@@ -161,13 +161,14 @@ class Dispatcher:
             account_id=account_id, resources=resources, request_id=msg_id,
         )  # fmt: skip
 
-    async def _deliver_head(self, account_id: str, stored: StoredChange, counts: RunCounts) -> bool:
+    async def _deliver_head(
+        self, account_id: str, stored: StoredChange, cursor: Cursor, counts: RunCounts
+    ) -> bool:
         """Try the account's head change once; True if the account may go on to the next."""
         msg_id = event_id(account_id, stored.seq)
         payload = body(account_id, stored)
         change = self._change(account_id, msg_id, _resources(stored))
         kind = stored.change.kind.value
-        cursor = await self._store.cursor(account_id)
         attempts = cursor.attempts if cursor.head_seq == stored.seq else 0
         try:
             error = await self._attempt(account_id, msg_id, payload, change)
@@ -202,11 +203,12 @@ class Dispatcher:
         counts = RunCounts()
         if not await self._owns(account_id):
             return counts
-        for _ in range(self.config.changes_per_account):
-            cursor = await self._store.cursor(account_id)
-            batch = await self._feed.changes(account_id, after=cursor.delivered_seq, limit=1)
-            if not batch or not await self._deliver_head(account_id, batch[0], counts):
+        cursor = await self._store.cursor(account_id)
+        limit = self.config.changes_per_account
+        for stored in await self._feed.changes(account_id, after=cursor.delivered_seq, limit=limit):
+            if not await self._deliver_head(account_id, stored, cursor, counts):
                 break
+            cursor = Cursor(account_id, stored.seq)  # settled: delivered or dead-lettered
         return counts
 
     async def run_once(self) -> RunCounts:
