@@ -1,0 +1,97 @@
+"""The Gmail quota shared through the database by two instances (two engines on one SQLite
+file or one PostgreSQL database): together they never spend more than the limit in a window,
+and background sync waits while interactive requests go ahead."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from connector.db import create_engine, migrate
+from connector.gmail.quota_shared import Priority, SharedQuota, SharePolicy
+from tests.conftest import Clock
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+POLICY = SharePolicy(
+    limit_units=100,
+    window=timedelta(seconds=1),
+    slice_units=10,
+    slice_seconds=timedelta(milliseconds=500),
+    reserve_units=20,
+)
+
+
+@pytest.fixture
+async def engines(db_url: str) -> AsyncIterator[tuple[AsyncEngine, AsyncEngine]]:
+    first, second = create_engine(db_url), create_engine(db_url)
+    await migrate(first)
+    yield first, second
+    await first.dispose()
+    await second.dispose()
+
+
+def _pair(engines: tuple[AsyncEngine, AsyncEngine], clock: Clock) -> list[SharedQuota]:
+    return [SharedQuota(engine, f"i{n}", POLICY, clock) for n, engine in enumerate(engines)]
+
+
+async def test_two_instances_stay_within_the_limit_per_window(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    """60 interactive calls of 5 units split over two instances: those spent while the clock
+    stands still fit in the limit; each later window lets at most the limit more through."""
+    clock = Clock(T0)
+    quotas = _pair(engines, clock)
+    spent: list[tuple[datetime, int]] = []
+
+    async def call(n: int) -> None:
+        await quotas[n % 2].take("user:alice", 5, Priority.INTERACTIVE, poll=0.01)
+        spent.append((clock.now, 5))
+
+    tasks = [asyncio.create_task(call(n)) for n in range(60)]
+    for _ in range(6):
+        await asyncio.sleep(0.5)
+        clock.now += POLICY.window + POLICY.slice_seconds  # every grant so far runs out
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert len(spent) == 60
+    for start, _ in spent:
+        in_window = sum(u for t, u in spent if start <= t < start + POLICY.window)
+        assert in_window <= POLICY.limit_units
+    first_window = sum(u for t, u in spent if t == T0)
+    assert first_window >= POLICY.limit_units - 2 * POLICY.slice_units  # slices left unused
+
+
+async def test_reserve_never_overbooks_the_bucket(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    """Reservations racing from both instances: the live grants never pass the limit."""
+    clock = Clock(T0)
+    quotas = _pair(engines, clock)
+    won = await asyncio.gather(
+        *(quotas[n % 2].reserve("project", 7, Priority.INTERACTIVE) for n in range(40))
+    )
+    assert sum(won) == POLICY.limit_units // 7
+    assert await quotas[0].granted("project") == 7 * (POLICY.limit_units // 7)
+
+
+async def test_background_waits_while_interactive_proceeds(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    """Background sync on one instance fills the bucket up to the interactive reserve and
+    then waits; an interactive call on the other instance still goes through at once."""
+    clock = Clock(T0)
+    sync, web = _pair(engines, clock)
+    for _ in range(8):
+        await sync.take("user:alice", 10, Priority.BACKGROUND)
+    assert await sync.granted("user:alice") == 80
+    waiting = asyncio.create_task(sync.take("user:alice", 10, Priority.BACKGROUND, poll=0.01))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    await asyncio.wait_for(web.take("user:alice", 10, Priority.INTERACTIVE), 2)
+    assert await web.granted("user:alice") == 90
+    assert not waiting.done()
+    clock.now += POLICY.window + POLICY.slice_seconds
+    await asyncio.wait_for(waiting, 2)
