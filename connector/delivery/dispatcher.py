@@ -68,12 +68,14 @@ class RunCounts:
     failed: int = 0
     dead_lettered: int = 0
     refused: int = 0
+    errors: int = 0  # accounts left for the next run (the database or audit log failed)
 
     def add(self, other: RunCounts) -> None:
         self.delivered += other.delivered
         self.failed += other.failed
         self.dead_lettered += other.dead_lettered
         self.refused += other.refused
+        self.errors += other.errors
 
 
 def _resources(stored: StoredChange) -> tuple[ResourceRef, ...]:
@@ -218,7 +220,11 @@ class Dispatcher:
 
         async def one(account_id: str) -> RunCounts:
             async with limit:
-                return await self._deliver_account(account_id)
+                try:
+                    return await self._deliver_account(account_id)
+                except Exception as exc:  # e.g. the audit log is away: nothing sent, next run
+                    log.warning("webhook_account_failed", error_type=type(exc).__name__)
+                    return RunCounts(errors=1)
 
         total = RunCounts()
         for counts in await asyncio.gather(*(one(a) for a in due)):

@@ -249,3 +249,21 @@ async def test_unlinking_purges_the_accounts_delivery_rows(stack: Stack) -> None
     assert counts == {"delivery_cursor": 1, "delivery_dead_letter": 1}
     assert [d.account_id for d in await stack.dispatcher.store.dead_letters()] == ["acc-b"]
     assert (await stack.dispatcher.store.cursor("acc-a")).delivered_seq == 0
+
+
+async def test_no_data_leaves_when_the_transfer_cannot_be_recorded(stack: Stack) -> None:
+    """The audit log refusing the record: nothing is POSTed, the change waits for the next run,
+    and is delivered (once) when the log is back."""
+    [seq] = await stack.feed.append("acc-a", [_added("m1")])
+    original = stack.log.append
+
+    async def unavailable(event: Any) -> Any:
+        raise OSError("audit store is down")
+
+    stack.log.append = unavailable  # type: ignore[method-assign]
+    counts = await stack.dispatcher.run_once()
+    assert (counts.errors, counts.delivered) == (1, 0)
+    assert stack.receiver.received == []
+    stack.log.append = original  # type: ignore[method-assign]
+    assert (await stack.dispatcher.run_once()).delivered == 1
+    assert stack.receiver.seqs() == [seq]
