@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from connector.gmail.errors import QuotaWaitExceededError
+from connector.gmail.quota_shared import SharedQuota, current_priority
 from connector.gmail_facts import DEFAULT_UNITS, LEGACY_UNITS, REGIME_LIMITS, REGIME_UNITS
 
 # One vocabulary for CONNECTOR_GMAIL_QUOTA_REGIME and the budget, re-exported by connector.gmail
@@ -116,6 +117,12 @@ class QuotaBudget:
         self.policy = policy
         self._clock = clock
         self._users: dict[str, _UserWindow] = {}
+        self._shared: list[tuple[SharedQuota, Callable[[str], str]]] = []
+
+    def share(self, quota: SharedQuota, bucket_of: Callable[[str], str]) -> None:
+        """Also spend every call's units from `quota` (shared by all instances through the
+        database) in the bucket `bucket_of(user)` names, at the caller's `current_priority`."""
+        self._shared.append((quota, bucket_of))
 
     def _window(self, user: str) -> _UserWindow:
         window = self._users.get(user)
@@ -193,6 +200,12 @@ class QuotaBudget:
                 await window.concurrency.acquire()
                 try:
                     charge = await self.acquire(user, units)
+                    try:
+                        for quota, bucket_of in self._shared:
+                            await quota.take(bucket_of(user), units, current_priority())
+                    except BaseException:
+                        self.release(user, charge)
+                        raise
                 except BaseException:
                     window.concurrency.release()
                     raise

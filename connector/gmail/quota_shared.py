@@ -17,7 +17,10 @@ PostgreSQL, the write lock on SQLite) before summing its live grants.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -48,6 +51,24 @@ class Priority(StrEnum):
     BACKGROUND = "background"  # sync, watch renewal: may wait
 
 
+_PRIORITY: ContextVar[Priority] = ContextVar("gmail_quota_priority", default=Priority.INTERACTIVE)
+
+
+def current_priority() -> Priority:
+    """The priority of Gmail calls made in this context: INTERACTIVE unless in `background`."""
+    return _PRIORITY.get()
+
+
+@contextlib.contextmanager
+def background() -> Iterator[None]:
+    """Gmail calls made inside (sync, watch renewal) yield the quota to interactive ones."""
+    token = _PRIORITY.set(Priority.BACKGROUND)
+    try:
+        yield
+    finally:
+        _PRIORITY.reset(token)
+
+
 @dataclass(frozen=True, slots=True)
 class SharePolicy:
     """One bucket's limit and how instances take slices of it."""
@@ -63,6 +84,20 @@ class SharePolicy:
             raise ValueError("limit_units and slice_units must be positive")
         if not 0 <= self.reserve_units < self.limit_units:
             raise ValueError("reserve_units must be below limit_units")
+
+    @classmethod
+    def of_limit(
+        cls, limit_units: int, window: timedelta, *, slices: int, reserve_percent: int
+    ) -> SharePolicy:
+        """A bucket of `limit_units` per `window` taken in `slices` slices per window, each
+        usable for a quarter window, with `reserve_percent` kept for interactive calls."""
+        return cls(
+            limit_units=limit_units,
+            window=window,
+            slice_units=max(1, limit_units // slices),
+            slice_seconds=window / 4,
+            reserve_units=min(limit_units - 1, limit_units * reserve_percent // 100),
+        )
 
     def ceiling(self, priority: Priority) -> int:
         if priority is Priority.BACKGROUND:

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connector.db import create_engine, migrate
-from connector.gmail.quota_shared import Priority, SharedQuota, SharePolicy
+from connector.gmail.quota import QuotaBudget, QuotaPolicy
+from connector.gmail.quota_shared import Priority, SharedQuota, SharePolicy, background
 from tests.conftest import Clock
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -95,3 +96,42 @@ async def test_background_waits_while_interactive_proceeds(
     assert not waiting.done()
     clock.now += POLICY.window + POLICY.slice_seconds
     await asyncio.wait_for(waiting, 2)
+
+
+async def test_budgets_of_two_instances_share_one_bucket(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    """Two QuotaBudgets (one per instance) spending through the shared bucket: background
+    spends stop at the reserve, an interactive spend on the other instance still goes."""
+    clock = Clock(T0)
+    budgets = []
+    for quota in _pair(engines, clock):
+        budget = QuotaBudget(QuotaPolicy.unmetered())
+        budget.share(quota, lambda user: f"user:{user}")
+        budgets.append(budget)
+    sync, web = budgets
+    with background():
+        for _ in range(8):
+            async with sync.spend("alice", 10):
+                pass
+        stuck = asyncio.create_task(_spend(sync, "alice", 10))
+    await asyncio.sleep(0.2)
+    assert not stuck.done()
+    await asyncio.wait_for(_spend(web, "alice", 20), 2)
+    assert not stuck.done()
+    clock.now += POLICY.window + POLICY.slice_seconds
+    await asyncio.wait_for(stuck, 2)
+
+
+async def _spend(budget: QuotaBudget, user: str, units: int) -> None:
+    async with budget.spend(user, units):
+        pass
+
+
+def test_share_policy_of_a_limit() -> None:
+    """Google's legacy per-user limit in 10 slices, a fifth kept for interactive calls."""
+    policy = SharePolicy.of_limit(250, timedelta(seconds=1), slices=10, reserve_percent=20)
+    assert (policy.slice_units, policy.reserve_units) == (25, 50)
+    assert policy.ceiling(Priority.BACKGROUND) == 200
+    assert policy.ceiling(Priority.INTERACTIVE) == 250
+    assert policy.slice_seconds == timedelta(milliseconds=250)
