@@ -275,6 +275,9 @@ _HUMAN_READ = frozenset({_O.METADATA_READ, _O.CONTENT_READ, _O.ATTACHMENT_READ})
 # The owner's own changes; a human with a basis reads (_HUMAN_READ) and never gets these.
 _OWN_WRITES = frozenset({_O.DRAFT_READ, _O.DRAFT_WRITE, _O.MESSAGE_SEND, _O.MESSAGE_MODIFY,
                          _O.LABEL_WRITE, _O.SETTINGS_READ, _O.SETTINGS_WRITE})  # fmt: skip
+# Everything the owner does with their own mailbox; TRANSFER: their change feed (polled, streamed).
+_OWNER = frozenset({*_HUMAN_READ, *_OWN_WRITES, _O.HISTORY_READ, _O.ACCOUNT_UNLINK,
+                    _O.CONSENT_GRANT, _O.CONSENT_REVOKE, _O.TRANSFER})  # fmt: skip
 _CASEWORK = frozenset({Purpose.SECURITY, Purpose.LEGAL})
 _FEATURE = frozenset({Purpose.USER_FEATURE})
 
@@ -284,17 +287,7 @@ GRANTS: tuple[Grant, ...] = (
     Grant(
         "user.own_mailbox",
         ActorKind.USER,
-        frozenset(
-            {
-                *_HUMAN_READ,
-                *_OWN_WRITES,
-                _O.HISTORY_READ,
-                _O.ACCOUNT_UNLINK,
-                _O.CONSENT_GRANT,
-                _O.CONSENT_REVOKE,
-                _O.TRANSFER,  # the owner's own change feed (polled or streamed)
-            }
-        ),
+        _OWNER,
         _FEATURE,
         (OwnsAccount(), NoHumanBasis()),
     ),
