@@ -110,7 +110,10 @@ class SyncStore:
         )  # fmt: skip
 
     async def _row(self, session: AsyncSession, account_id: str) -> SyncStateRow:
-        if await session.get(AccountRow, account_id) is None:
+        # The account's row is locked for the transaction (PostgreSQL; SQLite has one writer):
+        # writers of one account's feed commit in turn, so its `seq` order is commit order and
+        # a reader's cursor can never pass a change that becomes visible later.
+        if await session.get(AccountRow, account_id, with_for_update=True) is None:
             raise AccountNotLinkedError(account_id)
         row = await session.get(SyncStateRow, account_id)
         return row or SyncStateRow(account_id=account_id, updated_at=self._clock())
@@ -160,7 +163,8 @@ class SyncStore:
     async def append(self, account_id: str, changes: Sequence[Change]) -> list[int]:
         """Append lifecycle `changes` to a linked account's feed; the cursor stays where it is."""
         async with self._sessions() as session, session.begin():
-            if await session.get(AccountRow, account_id) is None:
+            # locked as in `_row`: this account's feed writers commit in seq order
+            if await session.get(AccountRow, account_id, with_for_update=True) is None:
                 raise AccountNotLinkedError(account_id)
             rows = append_rows(session, account_id, changes, self._clock())
             await session.flush()

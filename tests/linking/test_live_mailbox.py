@@ -9,9 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from audit.vocab import Action, ActorKind, Purpose
-from connector.accounts.changes import ChangeKind
+from connector.accounts.changes import Change, ChangeKind
 from connector.accounts.mail_sync import SYNC_ACTOR, MailSync
 from connector.accounts.sync_store import SyncState, SyncStore
 from connector.accounts.unlink import Unlinker
@@ -294,3 +295,24 @@ def test_covered_and_poll_due_are_decided_from_the_stored_state() -> None:
     recent = SyncState("a", synced_at=now - timedelta(seconds=30))
     assert not poll_due(recent, now, timedelta(minutes=1))
     assert poll_due(recent, now, timedelta(seconds=30))
+
+
+async def test_writers_of_one_accounts_feed_commit_in_turn(linking: Linking) -> None:
+    """While another transaction holds the account (a sync committing), a second writer waits:
+    the feed's seq order is its commit order, so a reader's cursor never passes a change that
+    becomes visible later. (PostgreSQL row lock; SQLite has a single writer anyway.)"""
+    w = linking
+    if w.engine.url.get_backend_name() != "postgresql":
+        pytest.skip("row locks: PostgreSQL (a SQLite database has one writer)")
+    account = await link_account(w)
+    store = SyncStore(w.engine)
+    async with w.engine.connect() as other:
+        transaction = await other.begin()
+        await other.execute(
+            text("SELECT id FROM accounts_account WHERE id = :id FOR UPDATE"), {"id": account.id}
+        )
+        writer = asyncio.create_task(store.append(account.id, [Change(ChangeKind.SENDING_PAUSED)]))
+        await asyncio.sleep(0.3)
+        assert not writer.done()  # waiting for the account's lock
+        await transaction.commit()
+    assert len(await asyncio.wait_for(writer, timeout=5)) == 1
