@@ -37,6 +37,8 @@ from audit.verify import ChainVerifier
 CHUNK = 20_000
 # Below this many events per job, starting processes costs more than it saves.
 MIN_EVENTS_PER_JOB = 20_000
+# spawn, not fork: the parent holds threads and open connections a forked child would inherit.
+START_METHOD = "spawn"
 
 
 class Engine(StrEnum):
@@ -211,7 +213,9 @@ async def verify_in_parallel(
     named = verifier.checkpoint_hashes()
     ranges = split(head, jobs, named)
     loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(len(ranges), mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(
+        len(ranges), mp_context=multiprocessing.get_context(START_METHOD)
+    ) as pool:
         segments = await asyncio.gather(
             *(
                 loop.run_in_executor(

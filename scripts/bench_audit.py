@@ -2,9 +2,11 @@
 
 Measures, on SQLite and PostgreSQL:
   * durable append throughput with 64 concurrent writers (group commit), and per-append latency;
-  * verify throughput over a large log;
+  * verify throughput over a large log, sequential and with --jobs (the number of cores);
   * latency of "one account's newest 100 events" in a 1,000,000-event log.
 
+Prints ONE JSON line: the issue's figures, each beside the figure measured before (#18), the
+load average, and the details.
 Events are built once up front and reused, so the figures measure the store, not event creation.
 PostgreSQL: --pg-url, else CONNECTOR_TEST_PG_URL, else a throwaway server via scripts/pg.sh.
 """
@@ -45,6 +47,7 @@ from audit.store import write_batch
 ROOT = Path(__file__).resolve().parents[1]
 ACCOUNTS = 1000
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
+JOBS = os.cpu_count() or 1
 
 
 def templates(n: int) -> list[AuditEvent]:
@@ -64,7 +67,9 @@ def templates(n: int) -> list[AuditEvent]:
     ]
 
 
-async def append_load(url: str, events: list[AuditEvent], writers: int, per_writer: int) -> dict:
+async def append_load(
+    url: str, events: list[AuditEvent], writers: int, per_writer: int
+) -> dict[str, float]:
     log = await open_audit_log(url, checkpoint_every=10_000)
     latencies: list[float] = []
 
@@ -104,7 +109,7 @@ async def bulk_fill(log: AuditLog, events: list[AuditEvent], total: int) -> floa
     return time.perf_counter() - started
 
 
-async def big_log(url: str, events: list[AuditEvent], total: int) -> dict:
+async def big_log(url: str, events: list[AuditEvent], total: int) -> dict[str, float]:
     log = await open_audit_log(url)
     fill_s = await bulk_fill(log, events, total)
     rng = random.Random(7)
@@ -117,10 +122,12 @@ async def big_log(url: str, events: list[AuditEvent], total: int) -> dict:
         page = await log.query(QueryFilter(account_id=account), limit=100, newest_first=True)
         timings.append(time.perf_counter() - start)
         assert len(page) == 100
-    started = time.perf_counter()
-    report = await log.verify()
-    verify_s = time.perf_counter() - started
-    assert report.ok, report.problems
+    verify: dict[str, float] = {}
+    for name, jobs in (("sequential", 1), ("parallel", JOBS)):
+        started = time.perf_counter()
+        report = await log.verify(jobs=jobs)
+        verify[name] = time.perf_counter() - started
+        assert report.ok, report.problems
     await log.close()
     timings.sort()
     return {
@@ -128,8 +135,30 @@ async def big_log(url: str, events: list[AuditEvent], total: int) -> dict:
         "fill_s": round(fill_s, 1),
         "account_newest_100_p50_ms": round(timings[len(timings) // 2] * 1000, 2),
         "account_newest_100_p99_ms": round(timings[-1] * 1000, 2),
-        "verify_events_per_s": round(report.events / verify_s),
-        "verify_s": round(verify_s, 2),
+        "verify_events_per_s": round(report.events / verify["sequential"]),
+        "verify_parallel_events_per_s": round(report.events / verify["parallel"]),
+        "verify_jobs": JOBS,
+    }
+
+
+def headline(result: dict[str, dict[str, float]]) -> dict[str, object]:
+    """The issue's figures, each beside the one measured before this work (issue #18, "Now")."""
+
+    def fig(part: str, key: str) -> object:
+        return result.get(part, {}).get(key)
+
+    return {
+        "appends_per_s_sqlite": fig("sqlite_append", "events_per_s"),
+        "appends_per_s_sqlite_before": 22_800,
+        "appends_per_s_pg": fig("postgres_append", "events_per_s"),
+        "appends_per_s_pg_before": 17_800,
+        "verify_seq_per_s_sqlite": fig("sqlite_big", "verify_events_per_s"),
+        "verify_par_per_s_sqlite": fig("sqlite_big", "verify_parallel_events_per_s"),
+        "verify_seq_per_s_pg": fig("postgres_big", "verify_events_per_s"),
+        "verify_par_per_s_pg": fig("postgres_big", "verify_parallel_events_per_s"),
+        "verify_per_s_before": "224000-238000",
+        "jobs": JOBS,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -157,7 +186,7 @@ async def main() -> None:
     args = parser.parse_args()
 
     events = templates(20_000)
-    result: dict[str, object] = {}
+    result: dict[str, dict[str, float]] = {}
     started_server = None
     with tempfile.TemporaryDirectory() as tmp:
         result["sqlite_append"] = await append_load(
@@ -192,7 +221,7 @@ async def main() -> None:
                 subprocess.run(
                     ["bash", str(ROOT / "scripts/pg.sh"), "stop", started_server], check=False
                 )
-    print(json.dumps(result, indent=2))
+    print(json.dumps({**headline(result), "detail": result}))
 
 
 if __name__ == "__main__":
