@@ -221,6 +221,15 @@ class Settings(BaseSettings):
     gmail_max_concurrency_per_user: Positive = 10
     # Longest a request waits in a mailbox's quota queue before it is refused with 429.
     gmail_max_queue_wait_seconds: Annotated[float, Field(gt=0)] = 10.0
+    # Several instances on one database: leases of per-account background work run out after
+    # LEASE_TTL_SECONDS without renewal (heartbeat every third of it), then another takes over.
+    lease_ttl_seconds: Annotated[float, Field(ge=2, le=300)] = 10.0
+    # The per-user and per-project Gmail quota shared by all instances through the database (in
+    # GMAIL_QUOTA_SLICES slices per window; background sync leaves the reserve to users).
+    gmail_quota_shared: bool = False
+    gmail_quota_slices: Annotated[int, Field(ge=1, le=250)] = 10
+    gmail_quota_interactive_reserve_percent: Annotated[int, Field(ge=0, le=90)] = 20
+    gmail_project_units_per_minute: Positive = 1_200_000
     # Smaller groups would let an aggregate single out one account.
     aggregate_k: Annotated[int, Field(ge=2)] = 5
     # Retention (`connector retention run`, and in the service every RETENTION_RUN_HOURS): an

@@ -54,6 +54,7 @@ from connector.gmail.pubsub import PubSubClient
 from connector.inbox.send_keys import SendKeysPurger, SqlSendKeys
 from connector.inbox.service import Inbox
 from connector.live.hooks import LiveHooks
+from connector.live.leases import Kind, LeaseLocks, LeaseOwnership, Leases, holder_id
 from connector.live.polling import Poller
 from connector.live.ports import AccountDirectory, AccountLocks, LocalLocks
 from connector.live.pubsub_auth import default_credentials_token, static_token
@@ -147,7 +148,7 @@ def build_services(
     gate = build_gate(
         settings, recorder=recorder, owners=accounts.owners, facts=StoredBasisFacts(engine),
         usage=usage, token_source=accounts.token_source, session=session,
-        clock=clock, observe=observe_gmail,
+        clock=clock, observe=observe_gmail, engine=engine,
     )  # fmt: skip
     return Services(
         settings=settings,
@@ -192,7 +193,7 @@ def build_delivery(
     services: Services,
     session: aiohttp.ClientSession,
     *,
-    ownership: AccountOwnership = single_instance,
+    ownership: AccountOwnership | None = None,
 ) -> Dispatcher | None:
     """Signed webhooks of the change feed to CONNECTOR_WEBHOOK_URL; None when no URL is set."""
     settings = services.settings
@@ -213,8 +214,30 @@ def build_delivery(
     )  # fmt: skip
     return Dispatcher(
         config, DeliveryStore(services.engine), services.feed.store, services.authority,
-        session, ownership=ownership, clock=services.clock,
+        session, ownership=ownership or _ownership(services), clock=services.clock,
     )  # fmt: skip
+
+
+def _shared(services: Services) -> bool:
+    """Work may be shared with other processes: several workers, or PostgreSQL (the engine
+    several hosts share); then leases in the database say who does what."""
+    postgres = services.engine.url.get_backend_name() == "postgresql"
+    return postgres or services.settings.workers > 1
+
+
+def _ownership(services: Services) -> AccountOwnership:
+    if not _shared(services):
+        return single_instance
+    leases = Leases(services.engine, holder_id(), services.clock)
+    ttl = timedelta(seconds=services.settings.lease_ttl_seconds)
+    return LeaseOwnership(leases, Kind.DELIVERY, ttl)
+
+
+def _locks(services: Services) -> AccountLocks:
+    if not _shared(services):
+        return LocalLocks()
+    leases = Leases(services.engine, holder_id(), services.clock)
+    return LeaseLocks(leases, timedelta(seconds=services.settings.lease_ttl_seconds))
 
 
 def build_live(
@@ -228,7 +251,7 @@ def build_live(
     settings, directory = services.settings, services.accounts.directory
     if settings.sync_mode is SyncMode.OFF or directory is None:
         return None
-    locks = locks or LocalLocks()
+    locks = locks or _locks(services)
     # one signal with the feed: a commit here wakes this process's streams at once
     store = SyncStore(services.engine, clock=services.clock, signal=services.feed.store.signal)
     sync = MailSync(services.gate, store)

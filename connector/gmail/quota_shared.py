@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,6 +32,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connector.clock import Clock
+from connector.gmail_facts import REGIME_LIMITS
+from connector.settings import Settings
 
 BUCKETS = sa.table(
     "gmail_quota_bucket",
@@ -199,3 +203,28 @@ class SharedQuota:
                 )
             )
         return int(live or 0)
+
+
+def shared_quotas(
+    engine: AsyncEngine, settings: Settings, clock: Clock
+) -> list[tuple[SharedQuota, Callable[[str], str]]]:
+    """The per-user and per-project buckets of `settings` (for `QuotaBudget.share`), empty
+    unless GMAIL_QUOTA_SHARED is on."""
+    if not settings.gmail_quota_shared:
+        return []
+    holder = f"{socket.gethostname()[:64]}:{os.getpid()}"
+    slices, reserve = settings.gmail_quota_slices, settings.gmail_quota_interactive_reserve_percent
+    limit, window = REGIME_LIMITS[settings.gmail_quota_regime]
+    per_user = SharePolicy.of_limit(
+        limit, timedelta(seconds=window), slices=slices, reserve_percent=reserve
+    )
+    per_project = SharePolicy.of_limit(
+        settings.gmail_project_units_per_minute,
+        timedelta(minutes=1),
+        slices=slices * 100,  # one project bucket, many users: small slices
+        reserve_percent=reserve,
+    )
+    return [
+        (SharedQuota(engine, holder, per_user, clock), lambda user: f"user:{user}"),
+        (SharedQuota(engine, holder, per_project, clock), lambda _user: "project"),
+    ]

@@ -244,7 +244,7 @@ class Heartbeat:
             await asyncio.sleep(self._interval.total_seconds())
 
 
-class AccountOwnership:
+class LeaseOwnership:
     """The delivery dispatcher's port: "do I own account X now?". Takes or renews the
     account's lease of `kind`, so an account whose owner died is picked up on the next ask."""
 

@@ -40,6 +40,7 @@ from connector.ports import ExchangeObserver, MailboxPort
 
 if TYPE_CHECKING:
     import aiohttp
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
     from connector.ports import TokenSource
     from connector.settings import Settings
@@ -274,19 +275,24 @@ def build_gate(
     session: aiohttp.ClientSession,
     clock: Clock = system_clock,
     observe: ExchangeObserver | None = None,
+    engine: AsyncEngine | None = None,
 ) -> Gate:
-    """The gate over the real Gmail client (Google or the emulator, by `gmail_api_endpoint`)."""
+    """The gate over the real Gmail client (Google or the emulator, by `gmail_api_endpoint`);
+    with `engine` and GMAIL_QUOTA_SHARED, its quota is shared with every instance."""
     from connector.gmail import GmailClient, QuotaPolicy
+    from connector.gmail.quota_shared import shared_quotas
 
     quota = QuotaPolicy.for_regime(
         settings.gmail_quota_regime,
         max_concurrency_per_user=settings.gmail_max_concurrency_per_user,
-        shares=settings.workers,
+        shares=1 if settings.gmail_quota_shared else settings.workers,
         max_wait_seconds=settings.gmail_max_queue_wait_seconds,
     )
     client = GmailClient(
         settings.gmail_api_endpoint, token_source, session, quota=quota, observe=observe
     )
+    for shared, bucket_of in shared_quotas(engine, settings, clock) if engine else ():
+        client.budget.share(shared, bucket_of)
     return Gate(
         client, recorder, owners, facts, usage,
         hash_key=settings.audit_hash_key.encode("utf-8"), clock=clock,

@@ -13,7 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connector.db import create_engine, migrate
 from connector.gmail.quota import QuotaBudget, QuotaPolicy
-from connector.gmail.quota_shared import Priority, SharedQuota, SharePolicy, background
+from connector.gmail.quota_shared import (
+    Priority,
+    SharedQuota,
+    SharePolicy,
+    background,
+    shared_quotas,
+)
+from connector.settings import Settings
 from tests.conftest import Clock
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -135,3 +142,24 @@ def test_share_policy_of_a_limit() -> None:
     assert policy.ceiling(Priority.BACKGROUND) == 200
     assert policy.ceiling(Priority.INTERACTIVE) == 250
     assert policy.slice_seconds == timedelta(milliseconds=250)
+
+
+async def test_settings_turn_the_shared_buckets_on(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    """GMAIL_QUOTA_SHARED gives a per-user and a project bucket with the configured reserve;
+    off (the default), none."""
+    engine = engines[0]
+    clock = Clock(T0)
+    assert shared_quotas(engine, Settings(), clock) == []
+    settings = Settings(gmail_quota_shared=True, gmail_quota_interactive_reserve_percent=10)
+    (user, user_bucket), (project, project_bucket) = shared_quotas(engine, settings, clock)
+    assert (user_bucket("a1"), project_bucket("a1")) == ("user:a1", "project")
+    assert (user.policy.limit_units, user.policy.reserve_units) == (250, 25)
+    assert project.policy.limit_units == settings.gmail_project_units_per_minute
+    budget = QuotaBudget(QuotaPolicy.unmetered())
+    budget.share(user, user_bucket)
+    budget.share(project, project_bucket)
+    await _spend(budget, "a1", 5)
+    assert await user.granted("user:a1") == user.policy.slice_units
+    assert await project.granted("project") == project.policy.slice_units

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connector.db import create_engine, migrate
-from connector.live.leases import AccountOwnership, Kind, LeaseLocks, Leases
+from connector.live.leases import Kind, LeaseLocks, LeaseOwnership, Leases
 from connector.live.ports import Work
 from tests.conftest import Clock
 
@@ -123,8 +123,8 @@ async def test_account_ownership_and_lease_locks(engine: AsyncEngine, clock: Clo
     holds the sync lease for the block and releases it after."""
     a, b = Leases(engine, "a", clock), Leases(engine, "b", clock)
     owns_a, owns_b = (
-        AccountOwnership(a, Kind.DELIVERY, TTL),
-        AccountOwnership(b, Kind.DELIVERY, TTL),
+        LeaseOwnership(a, Kind.DELIVERY, TTL),
+        LeaseOwnership(b, Kind.DELIVERY, TTL),
     )
     assert await owns_a("acc1")
     assert not await owns_b("acc1")
