@@ -233,8 +233,10 @@ class Settings(BaseSettings):
     # Smaller groups would let an aggregate single out one account.
     aggregate_k: Annotated[int, Field(ge=2)] = 5
     # Retention (`connector retention run`, and in the service every RETENTION_RUN_HOURS): an
-    # account with no sign-in and no sync for RETENTION_DORMANT_DAYS gets a notice in its feed.
+    # account with no sign-in and no sync for RETENTION_DORMANT_DAYS gets a notice in its feed,
+    # and is unlinked and purged RETENTION_DORMANT_NOTICE_DAYS later if still inactive.
     retention_dormant_days: Positive = 365
+    retention_dormant_notice_days: Positive = 30
     retention_run_hours: Annotated[int, Field(ge=1, le=7 * 24)] = 24
     # The web client (/app): the pages that may frame it (CSP frame-ancestors) and how long a
     # signed-in browser session lasts before the platform must sign the user in again.

@@ -103,6 +103,7 @@ class AccountsBundle:
     # Accounts kept in the connector database (the real domain): what the live mailbox syncs.
     directory: AccountDirectory | None = None
     live_hooks: LiveHooks | None = None  # link and unlink hooks, bound to the live mailbox
+    unlinker: Unlinker | None = None  # the real domain's: retention unlinks dormant accounts
 
 
 AccountsFactory = Callable[[AccountsDeps], AbstractAsyncContextManager[AccountsBundle]]
@@ -183,9 +184,11 @@ def build_retention(services: Services) -> RetentionLoop:
     """Retention runs in `connector serve` every RETENTION_RUN_HOURS (one instance at a time)."""
     settings = services.settings
     dormant = timedelta(days=settings.retention_dormant_days)
+    notice = timedelta(days=settings.retention_dormant_notice_days)
     retention = Retention(
-        services.engine, services.authority, dormant_after=dormant, clock=services.clock
-    )
+        services.engine, services.authority, dormant_after=dormant, dormant_notice=notice,
+        unlinker=services.accounts.unlinker, clock=services.clock,
+    )  # fmt: skip
     return RetentionLoop(retention, every=timedelta(hours=settings.retention_run_hours))
 
 
@@ -382,7 +385,7 @@ async def real_accounts(deps: AccountsDeps) -> AsyncIterator[AccountsBundle]:
     )  # fmt: skip
     yield AccountsBundle(
         owners=built.accounts, token_source=built.token_source, linking=linking,
-        directory=built.accounts, live_hooks=hooks,
+        directory=built.accounts, live_hooks=hooks, unlinker=built.unlinker,
     )  # fmt: skip
 
 

@@ -18,9 +18,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from audit.event import AppendReceipt
+from audit.event import Actor, AppendReceipt
 from audit.receipts import sign_receipt
-from audit.vocab import Action
+from audit.vocab import Action, ActorKind
 from connector.accounts import events
 from connector.accounts.changes import Change, ChangeKind
 from connector.accounts.endpoints import OAuthEndpoints, RevokeOutcome
@@ -30,6 +30,7 @@ from connector.accounts.vault import SecretKind, Vault
 from connector.clock import Clock, system_clock
 from connector.db import session_factory
 from connector.errors import AccessDenied, AccountNotLinkedError, VaultError
+from connector.policy import recorder
 from connector.policy.authority import Authority
 from connector.policy.vocab import Operation
 
@@ -128,6 +129,17 @@ class Unlinker:
         change = events.change(
             user_id, Action.ACCOUNT_UNLINKED, account_id, Operation.ACCOUNT_UNLINK
         )
+        return await self._unlink(change, account_id)
+
+    async def unlink_as_system(self, account_id: str, *, actor: Actor) -> DeletionReceipt:
+        """The same unlink for the connector itself (retention of a dormant account), allowed
+        to SYSTEM actors only by the policy's own grant; the receipt names the owner."""
+        if actor.kind is not ActorKind.SYSTEM:
+            raise ValueError("unlink_as_system is for SYSTEM actors")
+        system = events.change(None, Action.ACCOUNT_UNLINKED, account_id, Operation.ACCOUNT_UNLINK)
+        return await self._unlink(replace(system, actor=actor), account_id)
+
+    async def _unlink(self, change: recorder.Change, account_id: str) -> DeletionReceipt:
         async with self._sessions() as session:
             row = await session.get(AccountRow, account_id)
         if row is None:
@@ -166,7 +178,7 @@ class Unlinker:
             )
         receipt = DeletionReceipt(
             account_id=account_id,
-            owner_user_id=user_id,
+            owner_user_id=row.owner_user_id,
             deleted_at=self._clock(),
             revocation=revocation,
             rows_deleted=counts,

@@ -283,6 +283,9 @@ _FEATURE = frozenset({Purpose.USER_FEATURE})
 
 _RETENTION = Grant("system.retention", ActorKind.SYSTEM, frozenset({_O.RETENTION_RUN}),
                    _FEATURE, (NoAccount(), NoHumanBasis()))  # fmt: skip
+# Retention unlinks an account after its dormant notice period (revoke, purge, receipt).
+_DORMANT = Grant("system.dormant_unlink", ActorKind.SYSTEM, frozenset({_O.ACCOUNT_UNLINK}),
+                 _FEATURE, (KnownAccount(), NoHumanBasis()))  # fmt: skip
 GRANTS: tuple[Grant, ...] = (
     Grant(
         "user.own_mailbox",
@@ -370,6 +373,7 @@ GRANTS: tuple[Grant, ...] = (
         (NoAccount(), NoHumanBasis()),
     ),
     _RETENTION,
+    _DORMANT,
     Grant(
         "reviewer.audit",
         ActorKind.REVIEWER,

@@ -50,6 +50,7 @@ async def _run(settings: Settings, db_url: str, audit_url: str) -> int:
             engine,
             Authority(Recorder(audit), owners=None),  # the run names no account
             dormant_after=timedelta(days=settings.retention_dormant_days),
+            dormant_notice=timedelta(days=settings.retention_dormant_notice_days),
         )
         report = await retention.run()
     finally:

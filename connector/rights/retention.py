@@ -6,11 +6,16 @@ One run, at the injected clock's `now`:
 - approved access requests past their expiry leave `policy_access_request`, unless under legal
   hold (a held case is kept until the hold is lifted);
 - an account with no activity (no link or token refresh, no sync) for `dormant_after` gets one
-  DORMANT_NOTICE in its change feed, so the platform can tell the user before anything happens.
+  DORMANT_NOTICE in its change feed, so the platform can tell the user before anything happens;
+- an account still inactive `dormant_notice` after that notice is unlinked by the connector
+  itself (`Unlinker.unlink_as_system`: revoked at Google, purged, its UNLINKED feed row and
+  `account.unlinked` recorded by the unlinker, a signed receipt in the run's report). Activity
+  in between cancels it: the notice predates the last activity and no longer counts.
 
 The audit log keeps the history of every consent and approval removed. The run is authorized
 for the connector itself (SYSTEM, `Operation.RETENTION_RUN`) and recorded as `retention.run`
-inside the same transaction as the deletes, so no removal goes unrecorded.
+inside the same transaction as the deletes, so no removal goes unrecorded. On PostgreSQL the
+whole run, unlinks included, holds an advisory lock, so two instances never run at once.
 """
 
 from __future__ import annotations
@@ -19,15 +24,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, or_, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from audit.event import Actor
 from audit.vocab import Action, ActorKind
 from connector.accounts.changes import ChangeKind
 from connector.accounts.models import AccountRow, ChangeRow, SyncStateRow
 from connector.accounts.store import as_utc
+from connector.accounts.unlink import DeletionReceipt, Unlinker
 from connector.clock import Clock, system_clock
 from connector.db import session_factory
+from connector.errors import AccountNotLinkedError
 from connector.policy.authority import Authority
 from connector.policy.facts import ApprovalStatus
 from connector.policy.models import AccessRequestRow, ConsentRow, table
@@ -36,6 +43,7 @@ from connector.policy.vocab import Operation
 
 SYSTEM = Actor(ActorKind.SYSTEM, "connector.retention")
 DEFAULT_DORMANT_AFTER = timedelta(days=365)
+DEFAULT_DORMANT_NOTICE = timedelta(days=30)
 # The advisory-lock key of retention runs (PostgreSQL): "retentio" as a 64-bit integer.
 RETENTION_LOCK_KEY = int.from_bytes(b"retentio", "big") & 0x7FFF_FFFF_FFFF_FFFF
 
@@ -48,12 +56,14 @@ class RetentionReport:
     consents_removed: int
     approvals_removed: int
     dormant_noticed: tuple[str, ...]
+    dormant_unlinked: tuple[DeletionReceipt, ...] = ()
 
     def reasons(self) -> tuple[str, ...]:
         return (
             f"consents_removed:{self.consents_removed}",
             f"approvals_removed:{self.approvals_removed}",
             f"dormant_noticed:{len(self.dormant_noticed)}",
+            f"dormant_unlinked:{len(self.dormant_unlinked)}",
         )
 
     def as_dict(self) -> dict[str, object]:
@@ -62,6 +72,7 @@ class RetentionReport:
             "consents_removed": self.consents_removed,
             "approvals_removed": self.approvals_removed,
             "dormant_noticed": list(self.dormant_noticed),
+            "dormant_unlinked": [r.as_dict() for r in self.dormant_unlinked],
         }
 
 
@@ -72,10 +83,17 @@ class Retention:
         authority: Authority,
         *,
         dormant_after: timedelta = DEFAULT_DORMANT_AFTER,
+        dormant_notice: timedelta = DEFAULT_DORMANT_NOTICE,
+        unlinker: Unlinker | None = None,
         clock: Clock = system_clock,
     ) -> None:
-        if dormant_after <= timedelta(0):
-            raise ValueError("dormant_after must be positive")
+        # `unlinker` None: dormant accounts are noticed, never unlinked (accounts preset by the
+        # deployment, or a command line without the OAuth client to revoke with).
+        if dormant_after <= timedelta(0) or dormant_notice <= timedelta(0):
+            raise ValueError("dormant_after and dormant_notice must be positive")
+        self._engine = engine
+        self._dormant_notice = dormant_notice
+        self._unlinker = unlinker
         self._sessions = session_factory(engine)
         self._postgres = engine.dialect.name == "postgresql"
         self._authority = authority
@@ -87,18 +105,49 @@ class Retention:
         and nothing done or recorded, while another instance's run holds the lock."""
         change = Change(SYSTEM, Operation.RETENTION_RUN, Action.RETENTION_RUN)
         await self._authority.authorize(change)
-        now = self._clock()
-        async with self._sessions() as session, session.begin():
-            if self._postgres and not await _lock_taken(session):
+        if not self._postgres:
+            return await self._run(change)
+        async with self._engine.connect() as lock:
+            if not await _lock_taken(lock):
                 return None
+            try:
+                return await self._run(change)
+            finally:
+                await lock.execute(text("SELECT pg_advisory_unlock(:key)"), _KEY)
+                await lock.commit()
+
+    async def _run(self, change: Change) -> RetentionReport:
+        now = self._clock()
+        unlinked = await self._unlink_due(now)
+        async with self._sessions() as session, session.begin():
             consents = await _remove_consents(session, now)
             approvals = await _remove_approvals(session, now)
             noticed = await self._notice_dormant(session, now)
-            report = RetentionReport(now, consents, approvals, noticed)
+            report = RetentionReport(now, consents, approvals, noticed, unlinked)
             await self._authority.record(change, reasons=report.reasons())
         return report
 
-    async def _notice_dormant(self, session: AsyncSession, now: datetime) -> tuple[str, ...]:
+    async def _unlink_due(self, now: datetime) -> tuple[DeletionReceipt, ...]:
+        """Unlink each account noticed at least `dormant_notice` ago and inactive since."""
+        if self._unlinker is None:
+            return ()
+        async with self._sessions() as session:
+            until = now - self._dormant_notice
+            due = [
+                account_id
+                for account_id, last_active in await self._dormant(session, now)
+                if await _noticed_since(session, account_id, last_active, until=until)
+            ]
+        receipts: list[DeletionReceipt] = []
+        for account_id in sorted(due):
+            try:
+                receipts.append(await self._unlinker.unlink_as_system(account_id, actor=SYSTEM))
+            except AccountNotLinkedError:
+                continue  # unlinked by its owner meanwhile
+        return tuple(receipts)
+
+    async def _dormant(self, session: AsyncSession, now: datetime) -> list[tuple[str, datetime]]:
+        """Accounts inactive for `dormant_after`, with the time of their last activity."""
         cutoff = now - self._dormant_after
         accounts, syncs = table(AccountRow), table(SyncStateRow)
         last_sync = (
@@ -107,9 +156,14 @@ class Retention:
         candidates = select(accounts.c.id, accounts.c.updated_at, last_sync.label("synced")).where(
             accounts.c.updated_at < cutoff, or_(last_sync.is_(None), last_sync < cutoff)
         )
+        return [
+            (account_id, max(as_utc(t) or now for t in (updated_at, synced) if t is not None))
+            for account_id, updated_at, synced in (await session.execute(candidates)).all()
+        ]
+
+    async def _notice_dormant(self, session: AsyncSession, now: datetime) -> tuple[str, ...]:
         noticed: list[str] = []
-        for account_id, updated_at, synced in (await session.execute(candidates)).all():
-            last_active = max(as_utc(t) or now for t in (updated_at, synced) if t is not None)
+        for account_id, last_active in await self._dormant(session, now):
             if await _noticed_since(session, account_id, last_active):
                 continue  # one notice per dormant spell
             session.add(
@@ -122,11 +176,16 @@ class Retention:
         return tuple(sorted(noticed))
 
 
-async def _lock_taken(session: AsyncSession) -> bool:
-    """On PostgreSQL, the run's transaction holds an advisory lock (released at commit); a
-    second instance finds it taken. SQLite serializes writers itself (one file, one writer)."""
-    query = text("SELECT pg_try_advisory_xact_lock(:key)")
-    return bool((await session.execute(query, {"key": RETENTION_LOCK_KEY})).scalar_one())
+_KEY = {"key": RETENTION_LOCK_KEY}
+
+
+async def _lock_taken(lock: AsyncConnection) -> bool:
+    """On PostgreSQL, the run holds a session advisory lock on its own connection (unlocked at
+    the end); a second instance finds it taken. SQLite serializes writers itself."""
+    query = text("SELECT pg_try_advisory_lock(:key)")
+    taken = bool((await lock.execute(query, _KEY)).scalar_one())
+    await lock.commit()  # the lock is the session's, not the transaction's
+    return taken
 
 
 async def _remove_consents(session: AsyncSession, now: datetime) -> int:
@@ -148,11 +207,16 @@ async def _remove_approvals(session: AsyncSession, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def _noticed_since(session: AsyncSession, account_id: str, since: datetime) -> bool:
+async def _noticed_since(
+    session: AsyncSession, account_id: str, since: datetime, *, until: datetime | None = None
+) -> bool:
+    """A notice given at or after `since` (and, with `until`, no later than it)."""
     changes = table(ChangeRow)
     query = select(func.count()).where(
         changes.c.account_id == account_id,
         changes.c.kind == ChangeKind.DORMANT_NOTICE.value,
         changes.c.created_at >= since,
     )
+    if until is not None:
+        query = query.where(changes.c.created_at <= until)
     return bool((await session.execute(query)).scalar_one())

@@ -142,6 +142,8 @@ BASES: dict[str, tuple[PolicyRequest, str]] = {
         "system.vault_rotation",
     ),
     "retention": (PolicyRequest(SYSTEM, Op.RETENTION_RUN, P.USER_FEATURE, NOW), "system.retention"),
+    "dormant": (PolicyRequest(SYSTEM, Op.ACCOUNT_UNLINK, P.USER_FEATURE, NOW, **ON_ACCOUNT),
+                "system.dormant_unlink"),
 }  # fmt: skip
 
 STRAY_BASIS = {"basis": Basis(BasisKind.CONSENT, "c1")}
@@ -175,6 +177,8 @@ CASES: list[tuple[str, dict[str, Any], str | None, tuple[Reason, ...]]] = [
     ("request", {"account_owner": None}, None, (R.ACCOUNT_UNKNOWN,)),
     ("owner", {"account_id": None}, None, (R.ACCOUNT_REQUIRED,)),
     ("token", {"account_id": None}, None, (R.ACCOUNT_REQUIRED,)),
+    ("dormant", {"account_id": None}, None, (R.ACCOUNT_REQUIRED,)),
+    ("dormant", {"account_owner": None}, None, (R.ACCOUNT_UNKNOWN,)),
     ("service", {"account_id": None}, None, (R.ACCOUNT_REQUIRED,)),
     ("request", {"account_id": None}, None, (R.ACCOUNT_REQUIRED,)),
     ("aggregates", {"account_id": "acct1"}, None, (R.ACCOUNT_SCOPED,)),
@@ -183,6 +187,7 @@ CASES: list[tuple[str, dict[str, Any], str | None, tuple[Reason, ...]]] = [
     ("owner", STRAY_BASIS, None, (R.BASIS_NOT_ALLOWED,)),
     ("link", STRAY_BASIS, None, (R.BASIS_NOT_ALLOWED,)),
     ("service", STRAY_BASIS, None, (R.BASIS_NOT_ALLOWED,)),
+    ("dormant", STRAY_BASIS, None, (R.BASIS_NOT_ALLOWED,)),
     ("aggregates", STRAY_BASIS, None, (R.BASIS_NOT_ALLOWED,)),
     ("request", STRAY_BASIS, None, (R.BASIS_NOT_ALLOWED,)),
     ("audit", STRAY_BASIS, None, (R.BASIS_NOT_ALLOWED,)),

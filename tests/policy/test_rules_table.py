@@ -49,6 +49,7 @@ ALLOWED: list[tuple[str, set[Operation], set[Purpose], str, str]] = [
     ("system", {Op.TOKEN_REFRESH}, {P.USER_FEATURE}, "none", "system.token_upkeep"),
     ("system", {Op.VAULT_ROTATE}, {P.USER_FEATURE}, "none", "system.vault_rotation"),
     ("system", {Op.RETENTION_RUN}, {P.USER_FEATURE}, "none", "system.retention"),
+    ("system", {Op.ACCOUNT_UNLINK}, {P.USER_FEATURE}, "none", "system.dormant_unlink"),
 ]  # fmt: skip
 
 ACTORS = {

@@ -117,9 +117,24 @@ async def test_run_removes_exactly_what_is_due_and_records_it(db_url: str) -> No
         assert [e.actor.kind for e in runs] == [ActorKind.SYSTEM] * 3
         assert [e.decision for e in runs] == [Decision.ALLOW] * 3
         assert [e.reasons for e in runs] == [
-            ("consents_removed:2", "approvals_removed:1", "dormant_noticed:0"),
-            ("consents_removed:1", "approvals_removed:1", "dormant_noticed:1"),
-            ("consents_removed:0", "approvals_removed:0", "dormant_noticed:1"),
+            (
+                "consents_removed:2",
+                "approvals_removed:1",
+                "dormant_noticed:0",
+                "dormant_unlinked:0",
+            ),
+            (
+                "consents_removed:1",
+                "approvals_removed:1",
+                "dormant_noticed:1",
+                "dormant_unlinked:0",
+            ),
+            (
+                "consents_removed:0",
+                "approvals_removed:0",
+                "dormant_noticed:1",
+                "dormant_unlinked:0",
+            ),
         ]
         assert [e.time for e in runs] == [T0 + 10 * DAY, T0 + 101 * DAY, T0 + 200 * DAY]
         assert (await log.verify()).ok
@@ -139,7 +154,7 @@ async def test_retention_is_refused_to_anyone_but_the_connector() -> None:
 
 
 def test_dormant_period_must_be_positive(sqlite_engine: AsyncEngine) -> None:
-    with pytest.raises(ValueError, match="positive"):
+    with pytest.raises(ValueError, match="must be positive"):
         Retention(sqlite_engine, Authority(Recorder(MemoryAuditLog()), None),
                   dormant_after=timedelta(0))  # fmt: skip
 
