@@ -22,6 +22,7 @@ import asyncpg  # type: ignore[import-untyped]
 from audit.cli_args import add_db, counted, enum_arg, quiet_broken_pipe, resolve_db
 from audit.cli_common import EXIT_CODES_TEXT, EXIT_OK, EXIT_USAGE, err, record
 from audit.cli_pack import add_verify_pack_parser, verify_pack_command
+from audit.cli_segments import SEGMENT_HANDLERS, add_segment_parsers
 from audit.cli_target import migrate_cli_log, open_cli_log, redacted
 from audit.cli_verify import (
     add_jobs_argument,
@@ -96,8 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_witness_argument(verify)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     add_jobs_argument(verify)
+    verify.add_argument(
+        "--segments", type=Path, metavar="DIR",
+        help="archive directory (`audit archive`): verify its segments and tombstones and the "
+        "live log as one chain",
+    )  # fmt: skip
 
     add_receipt_parser(sub)
+    add_segment_parsers(sub, _add_db)
     add_verify_pack_parser(sub, _add_db)
 
     migrate = sub.add_parser(
@@ -213,6 +220,7 @@ async def _checkpoints(log: AuditLog, args: argparse.Namespace) -> int:
 
 async def _with_log(args: argparse.Namespace) -> int:
     handlers = {"verify": verify, "query": _query, "export": _export, "checkpoints": _checkpoints}
+    handlers.update(SEGMENT_HANDLERS)
     log = await open_cli_log(args.db)
     try:
         return await handlers[args.command](log, args)

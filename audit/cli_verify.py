@@ -154,9 +154,16 @@ async def verify(log: AuditLog, args: argparse.Namespace) -> int:
             rate = done / max(now - started, 1e-9)
             err(f"verified {done} events ({rate:,.0f}/s)")
 
-    report = await log.verify(
-        trusted=trusted, witness=args.witness, progress=progress, jobs=args.jobs
-    )
+    if getattr(args, "segments", None) is not None:
+        from audit.segment_verify import verify_across
+
+        report = await verify_across(
+            log, args.segments, trusted=trusted, witness=args.witness, progress=progress
+        )
+    else:
+        report = await log.verify(
+            trusted=trusted, witness=args.witness, progress=progress, jobs=args.jobs
+        )
     print_report(report, args.json)
     end = str(max(report.head_seq, 1))
     await record(

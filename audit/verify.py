@@ -27,6 +27,7 @@ class Damage(StrEnum):
     TRUNCATED = "truncated"  # events after a signed checkpoint's position are gone
     FORGED_CHECKPOINT = "forged_checkpoint"  # a checkpoint whose signature does not verify
     CHECKPOINT_DELETED = "checkpoint_deleted"  # a witnessed checkpoint is gone from the database
+    FORGED_SEGMENT = "forged_segment"  # an archive segment or tombstone that does not verify
 
 
 class Trust(StrEnum):
@@ -205,6 +206,11 @@ class ChainVerifier:
     def checkpoint_hashes(self) -> dict[int, str]:
         """seq -> head hash of every checkpoint the scan compares the chain with."""
         return {seq: checkpoint.head_hash for seq, checkpoint in self._checkpoints.items()}
+
+    @property
+    def head(self) -> tuple[int, bytes]:
+        """The seq and hash the chain has been checked up to (audit.segment_verify)."""
+        return self._expected - 1, self._prev
 
     def adopt(self, head_seq: int, head_hash: bytes) -> None:
         """Take the state a clean scan of rows 1..head_seq ends in, checked elsewhere
