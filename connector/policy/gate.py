@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, TypeVar
@@ -93,7 +94,8 @@ class Gate:
         """Decide, record, call Gmail, record, return: the whole flow for one plan."""
         access, req, query = await self._open(ctx, plan)
         try:
-            result = await plan.call(self._mailbox, query)
+            with quota_priority(ctx):
+                result = await plan.call(self._mailbox, query)
         except Exception as exc:
             await self._finish(access, plan, exc=exc)
             raise
@@ -258,6 +260,13 @@ class Gate:
             self.stats.gmail_errors += 1
             await self._recorded(self._recorder.outcome(access, error=error_code(exc)))
             raise
+
+
+def quota_priority(ctx: AccessContext) -> AbstractContextManager[None]:
+    """The connector's own calls (sync, watch renewal) yield the shared Gmail quota to users."""
+    from connector.gmail.quota_shared import background
+
+    return background() if ctx.actor.kind is ActorKind.SERVICE else nullcontext()
 
 
 def _access_id() -> str:

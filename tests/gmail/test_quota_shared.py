@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from audit.event import Actor
+from audit.vocab import ActorKind, Purpose
 from connector.db import create_engine, migrate
 from connector.gmail.quota import QuotaBudget, QuotaPolicy
 from connector.gmail.quota_shared import (
@@ -18,8 +20,11 @@ from connector.gmail.quota_shared import (
     SharedQuota,
     SharePolicy,
     background,
+    current_priority,
     shared_quotas,
 )
+from connector.policy.access import AccessContext
+from connector.policy.gate import quota_priority
 from connector.settings import Settings
 from tests.conftest import Clock
 
@@ -163,3 +168,14 @@ async def test_settings_turn_the_shared_buckets_on(
     await _spend(budget, "a1", 5)
     assert await user.granted("user:a1") == user.policy.slice_units
     assert await project.granted("project") == project.policy.slice_units
+
+
+def test_the_gate_runs_the_connectors_own_calls_as_background() -> None:
+    """Calls the connector makes for itself (sync) are BACKGROUND; a user's are INTERACTIVE."""
+    sync = AccessContext(Actor(ActorKind.SERVICE, "connector-sync"), Purpose.USER_FEATURE)
+    user = AccessContext(Actor(ActorKind.USER, "u1"), Purpose.USER_FEATURE)
+    with quota_priority(sync):
+        assert current_priority() is Priority.BACKGROUND
+    with quota_priority(user):
+        assert current_priority() is Priority.INTERACTIVE
+    assert current_priority() is Priority.INTERACTIVE
