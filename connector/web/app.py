@@ -24,6 +24,7 @@ from connector.web import (
     routes_accounts,
     routes_audit,
     routes_changes,
+    routes_evidence,
     routes_features,
     routes_health,
     routes_human,
@@ -67,6 +68,7 @@ def all_routes() -> list[RouteSpec]:
         *routes_human.ROUTES,
         *routes_audit.ROUTES,
         *routes_rights.ROUTES,
+        *routes_evidence.ROUTES,
         *routes_changes.ROUTES,
     ]
 

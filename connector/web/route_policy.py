@@ -91,6 +91,7 @@ ROUTE_OPERATIONS: Mapping[tuple[str, str], RouteOperation] = {
     ("GET", "/v1/audit/events"): _r(_O.AUDIT_READ, _CASEWORK),
     ("POST", "/v1/audit/verify"): _r(_O.AUDIT_READ, _CASEWORK),
     ("GET", "/v1/audit/export"): _r(_O.AUDIT_READ, _CASEWORK),
+    ("POST", "/v1/audit/evidence"): _r(_O.AUDIT_READ, _CASEWORK),
 }
 
 

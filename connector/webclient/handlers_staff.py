@@ -5,20 +5,28 @@ the audit trail with filters, verify it, export it. Every read is the API's own 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from aiohttp import web
 
 from audit.event import IDENTIFIER
+from audit.pack_figures import Period
 from audit.records import QueryFilter
 from audit.vocab import BasisKind, Purpose
 from connector.policy import ApprovalStatus, plans
 from connector.policy.oversight import event_json
-from connector.web import routes_audit
+from connector.web import routes_audit, routes_evidence
 from connector.web.context import access_context, request_id, services
 from connector.web.routes_audit import report_json
 from connector.web.routes_human import _basis, request_json
-from connector.web.validation import GMAIL_ID, RECORD_ID, check_id, path_id, query_int
+from connector.web.validation import (
+    GMAIL_ID,
+    RECORD_ID,
+    InvalidInputError,
+    check_id,
+    path_id,
+    query_int,
+)
 from connector.webclient.mailview import message_view, plain_text
 from connector.webclient.pages import (
     Notice,
@@ -159,3 +167,28 @@ async def verify(request: web.Request) -> web.StreamResponse:
 async def export(request: web.Request) -> web.StreamResponse:
     """The API's own export handler: the same formats, filters and audit record."""
     return await routes_audit.export(request)
+
+
+def _day(request: web.Request, name: str) -> datetime | None:
+    """A date field (YYYY-MM-DD) as midnight UTC; empty means unbounded."""
+    text = form_text(request, name, 10)
+    if not text:
+        return None
+    try:
+        return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+    except ValueError:
+        raise InvalidInputError([{"field": name, "problem": "expected a date"}]) from None
+
+
+@page("POST", routes_evidence.PATH, change=True)
+async def evidence(request: web.Request) -> web.StreamResponse:
+    """The API's evidence pack: from the first day (inclusive) to the day after the last."""
+    purpose = form_text(request, "purpose", 16)
+    since, last = _day(request, "since"), _day(request, "until")
+    until = services(request).clock() if last is None else last + timedelta(days=1)
+    if since is not None and since >= until:
+        raise InvalidInputError([{"field": "since", "problem": "must be before the last day"}])
+    return await routes_evidence.pack_response(
+        request, session_of(request).caller.actor,
+        Purpose(purpose) if purpose in CASEWORK else Purpose.SECURITY, Period(since, until),
+    )  # fmt: skip

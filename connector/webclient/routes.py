@@ -69,3 +69,4 @@ def setup_webclient(app: web.Application) -> None:
     r.add_get(f"{PREFIX}/reviewer", staff.reviewer)
     r.add_post(f"{PREFIX}/reviewer/verify", staff.verify)
     r.add_get(f"{PREFIX}/reviewer/export", staff.export)
+    r.add_post(f"{PREFIX}/reviewer/evidence", staff.evidence)
