@@ -89,10 +89,16 @@ async def drop_command(log: AuditLog, args: argparse.Namespace) -> int:
         )
     days = _days(str(args.retention_days))
     key = load_private_key(args.key)
-    dropped = await drop_expired(
-        log, args.segments, key, now=datetime.now(UTC), retention=timedelta(days=days),
-        reason=args.reason,
-    )  # fmt: skip
+    try:
+        dropped = await drop_expired(
+            log, args.segments, key, now=datetime.now(UTC), retention=timedelta(days=days),
+            reason=args.reason,
+        )  # fmt: skip
+    except SegmentError:
+        await record(log, args, Action.RETENTION_RUN, Outcome.ERROR, error_code="segment_refused")
+        raise
+    spans = tuple(ResourceRef(ResourceKind.AUDIT_RANGE, f"{d.first}-{d.last}") for d in dropped)
+    await record(log, args, Action.RETENTION_RUN, Outcome.OK, resources=spans)
     for item in dropped:
         err(f"dropped events {item.first}..{item.last} ({item.count}); tombstone written")
     return EXIT_OK

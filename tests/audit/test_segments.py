@@ -13,7 +13,9 @@ import pytest
 
 from audit import open_audit_log
 from audit.cli import main
+from audit.records import Checkpoint
 from audit.signing import load_private_key
+from audit.witness import witness_line
 from tests.audit.helpers import login_as, make_event, raw_execute, raw_fetch
 
 TOMORROW = "2100-01-01"
@@ -102,6 +104,9 @@ async def test_drop_leaves_tombstone_and_verify_passes(
                      "--retention-days", "30", "--reason", "test retention")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "dropped events 1..12 (12)" in done.stderr
+    recorded = await raw_fetch(url, "SELECT body FROM audit_events ORDER BY seq DESC LIMIT 1")
+    assert '"action":"retention.run"' in str(recorded[0][0])
+    assert '{"id":"1-12","kind":"audit_range"}' in str(recorded[0][0])
     assert await raw_fetch(url, "SELECT min(seq) FROM audit_events") == [(13,)]
     tombstone = out / "segment-000000000001-000000000012.tombstone.json"
     assert tombstone.exists()
@@ -174,6 +179,9 @@ async def test_retention_refuses_young_segments(
                      "--retention-days", "3650")  # fmt: skip
     assert done.returncode == 2
     assert "younger than the retention of 3650 days" in done.stderr
+    recorded = await raw_fetch(url, "SELECT body FROM audit_events ORDER BY seq DESC LIMIT 1")
+    assert '"action":"retention.run"' in str(recorded[0][0])
+    assert "segment_refused" in str(recorded[0][0])
     assert await raw_fetch(url, "SELECT count(*) FROM audit_events WHERE seq <= 12") == [(12,)]
     assert not list(out.glob("*.tombstone.json"))
     assert (await verify(url, pub, out))[0] == 0
@@ -233,3 +241,36 @@ async def test_service_login_cannot_drop(filled: tuple[str, Path, Path], tmp_pat
     assert not list(out.glob("*.tombstone.json"))
     assert await raw_fetch(url, "SELECT count(*) FROM audit_events WHERE seq <= 12") == [(12,)]
     assert (await verify(url, pub, out))[0] == 0
+
+
+async def test_manifest_and_witness_are_checked_across(
+    filled: tuple[str, Path, Path], tmp_path: Path
+) -> None:
+    """A manifest edited after sealing no longer verifies; a witness holding a checkpoint that
+    the live log lost is damage through --segments too."""
+    url, key, pub = filled
+    out = tmp_path / "archive"
+    assert (await archive(url, key, out)).returncode == 0
+    witness = tmp_path / "w.jsonl"
+    checkpoints = json.loads((await run("checkpoints", "--db", url)).stdout)["checkpoints"]
+    witness.write_bytes(b"".join(
+        witness_line(Checkpoint(c["seq"], c["head_hash"], c["time"], c["key_id"], c["signature"]))
+        for c in checkpoints
+    ))  # fmt: skip
+    args = ("--segments", str(out), "--witness", str(witness), "--json")
+    done = await run("verify", "--db", url, "--pubkey", str(pub), *args)
+    assert done.returncode == 0, done.stdout
+    assert json.loads(done.stdout)["witnessed"] == len(checkpoints)
+    await raw_execute(url, ["DELETE FROM audit_checkpoints WHERE seq = 10"])
+    done = await run("verify", "--db", url, "--pubkey", str(pub), *args)
+    assert done.returncode == 1
+    problem = first_problem(json.loads(done.stdout))
+    assert (problem["seq"], problem["damage"]) == (10, "checkpoint_deleted")
+    manifest_path = out / "segment-000000000001-000000000012.manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["count"] = 11
+    manifest_path.write_text(json.dumps(manifest))
+    code, report = await verify(url, pub, out)
+    assert code == 1
+    problem = first_problem(report)
+    assert (problem["seq"], problem["damage"]) == (1, "forged_segment")
