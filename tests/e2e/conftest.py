@@ -113,6 +113,7 @@ def make_settings(db: str, audit_db: str, emu: Emulator, **overrides: Any) -> Se
         "max_request_bytes": MAX_BODY,
         "housekeeping_seconds": 3600,
         "aggregate_k": 2,
+        "feed_stream_seconds": 1.0,  # a change-feed stream read to its end ends soon
     }
     values.update(overrides)
     return Settings(**values)
