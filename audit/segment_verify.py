@@ -12,8 +12,11 @@ tombstone that does not verify) is damage at the range's first seq.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from audit.log import AuditLog
 from audit.segments import Entry, document_is_valid, file_digest, read_archive, read_rows
@@ -29,7 +32,7 @@ def _range(entry: Entry) -> str:
 
 
 class _Across:
-    def __init__(self, verifier: ChainVerifier, keys: dict[str, object]) -> None:
+    def __init__(self, verifier: ChainVerifier, keys: Mapping[str, Ed25519PublicKey]) -> None:
         self.verifier = verifier
         self.keys = keys
         self.failed: Problem | None = None
@@ -41,17 +44,28 @@ class _Across:
     def damaged(self) -> bool:
         return self.failed is not None or bool(self.verifier.report.problems)
 
-    def dropped(self, entry: Entry) -> None:
-        tomb = entry.tombstone
-        assert tomb is not None
-        seq, prev = self.verifier.head
-        if not document_is_valid(self.keys, tomb):  # type: ignore[arg-type]
+    def signed(self, entry: Entry, document: Mapping[str, Any], what: str) -> bool:
+        """`document` verifies under a checkpoint key and names this entry's range."""
+        if not document_is_valid(self.keys, document):
             self.fail(
                 entry.first,
                 Damage.FORGED_SEGMENT,
-                f"the tombstone of {_range(entry)} is not signed by a known key",
+                f"{_range(entry)}: the {what} is not signed by a known key",
             )
-        elif tomb["first_prev_hash"] != prev.hex() or entry.first != seq + 1:
+        elif (document["first_seq"], document["last_seq"]) != (entry.first, entry.last):
+            self.fail(
+                entry.first,
+                Damage.FORGED_SEGMENT,
+                f"{_range(entry)}: the {what} is for events {document['first_seq']}.."
+                f"{document['last_seq']}",
+            )
+        return self.failed is None
+
+    def dropped(self, entry: Entry, tomb: Mapping[str, Any]) -> None:
+        seq, prev = self.verifier.head
+        if not self.signed(entry, tomb, "tombstone"):
+            return
+        if tomb["first_prev_hash"] != prev.hex() or entry.first != seq + 1:
             self.fail(
                 entry.first,
                 Damage.DELETED,
@@ -73,15 +87,14 @@ class _Across:
                 f"({tomb.get('reason')}): signed tombstone verified"
             )
 
-    def archived(self, entry: Entry) -> None:
-        manifest, rows = entry.manifest, entry.rows
-        assert rows is not None
-        if manifest is None or not document_is_valid(self.keys, manifest):  # type: ignore[arg-type]
+    def archived(self, entry: Entry, rows: Path) -> None:
+        manifest = entry.manifest
+        if manifest is None:
             self.fail(
-                entry.first,
-                Damage.FORGED_SEGMENT,
-                f"{_range(entry)}: the segment has no manifest signed by a known key",
+                entry.first, Damage.FORGED_SEGMENT, f"{_range(entry)}: the segment has no manifest"
             )
+            return
+        if not self.signed(entry, manifest, "segment manifest"):
             return
         for chunk in read_rows(rows):
             self.verifier.feed(chunk)
@@ -108,9 +121,9 @@ class _Across:
             what = "are in no segment" if entry.first > seq + 1 else "overlap another segment"
             self.fail(seq + 1, Damage.DELETED, f"events from {seq + 1} {what}")
         elif entry.rows is not None:
-            self.archived(entry)
+            self.archived(entry, entry.rows)
         elif entry.tombstone is not None:
-            self.dropped(entry)
+            self.dropped(entry, entry.tombstone)
         else:
             self.fail(
                 entry.first,
@@ -132,10 +145,12 @@ async def verify_across(
     keys, trust = checkpoint_keys(trusted, await log.store.public_keys())
     witnessed = None if witness is None else await asyncio.to_thread(read_witness, witness)
     verifier = ChainVerifier(
-        await log.store.checkpoints(), keys, progress,
+        await log.store.checkpoints(),
+        keys,
+        progress,
         witnessed=() if witnessed is None else witnessed.checkpoints,
-    )  # fmt: skip
-    across = _Across(verifier, dict(keys))
+    )
+    across = _Across(verifier, keys)
     for entry in read_archive(directory):
         across.entry(entry)
         if across.damaged():

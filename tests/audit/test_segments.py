@@ -118,6 +118,19 @@ async def test_drop_leaves_tombstone_and_verify_passes(
     code, report = await verify(url, pub, None)
     assert code == 1
     assert first_problem(report)["seq"] == 1
+    # A tombstone renamed to cover more than it was signed for is refused.
+    manifest = out / "segment-000000000001-000000000012.manifest.json"
+    renamed = [
+        (path, path.with_name(path.name.replace("-000000000012.", "-000000000013.")))
+        for path in (tombstone, manifest)
+    ]
+    for path, wider in renamed:
+        path.rename(wider)
+    code, report = await verify(url, pub, out)
+    assert code == 1
+    assert "the tombstone is for events 1..12" in str(first_problem(report)["detail"])
+    for path, wider in renamed:
+        wider.rename(path)
     # A tombstone whose text was changed no longer verifies.
     document = json.loads(tombstone.read_text())
     document["reason"] = "something else"
