@@ -14,6 +14,7 @@ from aiohttp import web
 
 from connector.web.keys import SETTINGS, VERIFIER
 from connector.webclient import handlers_account as acc
+from connector.webclient import handlers_live as live
 from connector.webclient import handlers_mail as mail
 from connector.webclient import handlers_organize as organize
 from connector.webclient import handlers_staff as staff
@@ -53,6 +54,7 @@ def setup_webclient(app: web.Application) -> None:
     r.add_get(f"{_A}/history", acc.history)
     r.add_get(f"{_A}/export", acc.export)
     r.add_get(f"{_A}/inbox", mail.inbox)
+    r.add_get(f"{_A}/events", live.events)  # the change feed as SSE, for EventSource
     r.add_get(f"{_A}/threads/{{thread_id}}", mail.thread)
     r.add_get(f"{_A}/messages/{{message_id}}/body", mail.body)
     r.add_get(f"{_A}/messages/{{message_id}}/attachments/{{attachment_id}}", mail.attachment)

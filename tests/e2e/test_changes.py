@@ -154,3 +154,25 @@ async def test_stream_closes_after_its_lifetime(stack: Stack) -> None:
         async with asyncio.timeout(5):
             body = await resp.content.read()  # ends by itself; EventSource would reconnect
     assert body.startswith(b"retry: ")
+
+
+async def test_web_client_session_streams_the_same_feed(stack: Stack) -> None:
+    """The browser's route: the session cookie instead of a bearer header, the same permit."""
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as browser:
+        signin = f"{stack.base}/app/signin"
+        token = {"token": stack.token("alice")}
+        async with browser.get(signin, params=token, allow_redirects=False) as resp:
+            assert resp.status == 303  # signed in: the session cookie is set
+        url = f"{stack.base}/app/accounts/{ALICE}/events"
+        async with browser.get(url) as resp:
+            assert resp.status == 200
+            assert resp.headers["Content-Type"] == "text/event-stream"
+            assert (await resp.content.readline()).startswith(b"retry: ")
+            [seq] = await _append(stack, *_added(1))
+            [event] = await _events(resp, 1)
+            assert event["id"] == str(seq)
+    async with aiohttp.ClientSession() as anonymous, anonymous.get(url) as resp:
+        assert resp.status == 401  # no session, no stream
+    opened = await stack.events(action=Action.ACCOUNT_CHANGES_STREAMED, decision=Decision.ALLOW)
+    assert [e.actor.id for e in opened] == ["alice"]
