@@ -29,14 +29,22 @@ def export_document(
     consents: Sequence[Mapping[str, Any]],
     access_requests: Sequence[Mapping[str, Any]],
     history: Sequence[Mapping[str, Any]],
+    *,
+    sync_state: Mapping[str, Any] | None = None,
+    change_feed: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`sync_state`: cursor, watch expiry, last full sync, failures (None: never synced);
+    `change_feed`: its entries by kind and first/last seq (`connector.rights.held`)."""
     return {
         "type": EXPORT_TYPE,
         "account": dict(account),
         "consents": list(consents),
         "access_requests": list(access_requests),
         "access_history": list(history),
-    }
+        "sync_state": None if sync_state is None else dict(sync_state),
+        "change_feed": dict(change_feed or {"entries": 0, "by_kind": {}, "first_seq": None,
+                                            "last_seq": None}),
+    }  # fmt: skip
 
 
 def history_csv(history: Iterable[Mapping[str, Any]]) -> str:

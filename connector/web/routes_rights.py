@@ -16,6 +16,7 @@ from connector.errors import AccessDenied, AccountNotLinkedError
 from connector.policy.oversight import event_json
 from connector.policy.recorder import Change
 from connector.policy.vocab import Operation
+from connector.rights import held
 from connector.rights.export import ExportFormat, export_document, history_csv
 from connector.web.auth import Role
 from connector.web.context import request_id, services
@@ -81,6 +82,8 @@ async def document(request: web.Request, account: str) -> dict[str, Any]:
     return export_document(
         await _account(request, account), [consent_json(c) for c in consents],
         await _access_requests(request, account), history,
+        sync_state=await held.sync_state(svc.engine, account),
+        change_feed=await held.feed_summary(svc.engine, account),
     )  # fmt: skip
 
 
@@ -102,10 +105,12 @@ async def export(request: web.Request) -> web.StreamResponse:
 _OBJECT_LIST = {"type": "array", "items": {"type": "object"}}
 EXPORT_SCHEMA = {
     "type": "object",
-    "required": ["type", "account", "consents", "access_requests", "access_history"],
+    "required": ["type", "account", "consents", "access_requests", "access_history",
+                 "sync_state", "change_feed"],
     "properties": {
         "type": {"type": "string"}, "account": {"type": "object"}, "consents": _OBJECT_LIST,
         "access_requests": _OBJECT_LIST, "access_history": _OBJECT_LIST,
+        "sync_state": {"type": ["object", "null"]}, "change_feed": {"type": "object"},
     },
 }  # fmt: skip
 

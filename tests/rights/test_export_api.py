@@ -7,10 +7,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import delete, select
+
 from audit.vocab import Action, Decision
+from connector.accounts.changes import ChangeKind
+from connector.accounts.models import ChangeRow, SyncStateRow
+from connector.db import session_factory
 from connector.rights.export import EXPORT_TYPE, HISTORY_COLUMNS
+from connector.web.keys import SERVICES
 from tests.e2e.conftest import ALICE, BOB, first_message, running_stack
 
 
@@ -82,3 +89,57 @@ async def test_another_user_is_refused_and_recorded(db_url: str, tmp_path: Path)
         status, body, _ = await s.call("GET", f"/v1/accounts/{ALICE}/export",
                                        params={"format": "xml"})  # fmt: skip
         assert status == 422
+
+
+async def test_export_holds_the_sync_state_and_the_feed_as_counts(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The account's sync state and its change feed's shape (ids, times, counts), equal to a
+    direct read of the tables, and nothing of another user's feed or any Gmail id of the feed."""
+    async with running_stack(db_url, tmp_path) as s:
+        engine = s.app[SERVICES].engine
+        at = datetime(2026, 3, 1, tzinfo=UTC)
+        async with session_factory(engine)() as session, session.begin():
+            await session.execute(delete(SyncStateRow))  # whatever the stack's own sync wrote
+            await session.execute(delete(ChangeRow))
+            session.add_all([
+                SyncStateRow(account_id=ALICE, history_id="9001", updated_at=at,
+                             watch_expires_at=at + timedelta(days=7), last_full_sync_at=at,
+                             consecutive_failures=2),
+                SyncStateRow(account_id=BOB, history_id="777000111222", updated_at=at),
+                *(_change(ALICE, ChangeKind.MESSAGE_ADDED, f"m-secret-{i}", at) for i in range(3)),
+                _change(ALICE, ChangeKind.LABELS_ADDED, "m-secret-9", at),
+                *(_change(BOB, ChangeKind.MESSAGE_ADDED, f"m-bob-{i}", at) for i in range(5)),
+            ])  # fmt: skip
+        async with session_factory(engine)() as session:
+            query = select(ChangeRow.seq).where(ChangeRow.account_id == ALICE)
+            seqs = sorted((await session.execute(query)).scalars())
+
+        status, doc, _ = await s.call("GET", f"/v1/accounts/{ALICE}/export")
+        assert status == 200, doc
+        assert doc["sync_state"] == {
+            "history_id": "9001", "updated_at": at.isoformat(),
+            "watch_expires_at": (at + timedelta(days=7)).isoformat(),
+            "last_full_sync_at": at.isoformat(), "consecutive_failures": 2,
+        }  # fmt: skip
+        assert doc["change_feed"] == {
+            "entries": 4, "by_kind": {ChangeKind.LABELS_ADDED: 1, "message_added": 3},
+            "first_seq": seqs[0], "last_seq": seqs[-1],
+        }  # fmt: skip
+        text = json.dumps(doc)
+        for foreign in ("m-secret", "777000111222", "m-bob"):
+            assert foreign not in text
+
+        async with session_factory(engine)() as session, session.begin():
+            await session.execute(delete(SyncStateRow).where(SyncStateRow.account_id == ALICE))
+            await session.execute(delete(ChangeRow).where(ChangeRow.account_id == ALICE))
+        status, doc, _ = await s.call("GET", f"/v1/accounts/{ALICE}/export")
+        assert status == 200, doc
+        assert doc["sync_state"] is None
+        assert doc["change_feed"] == {"entries": 0, "by_kind": {}, "first_seq": None,
+                                      "last_seq": None}  # fmt: skip
+
+
+def _change(account: str, kind: ChangeKind, message_id: str, at: datetime) -> ChangeRow:
+    return ChangeRow(account_id=account, kind=kind.value, message_id=message_id, label_ids=[],
+                     message_ids=[], created_at=at)  # fmt: skip
