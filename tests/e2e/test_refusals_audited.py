@@ -22,6 +22,12 @@ async def _refusals(s: Stack, request_id: str) -> list[Any]:
     return [e for e in await s.events() if e.request_id == request_id and is_refusal(e)]
 
 
+def _streams(op: dict[str, Any]) -> bool:
+    """Whether the operation answers with server-sent events (an endless body)."""
+    ok = op.get("responses", {}).get("200", {})
+    return "text/event-stream" in ok.get("content", {})
+
+
 async def _walk(s: Stack, values: dict[str, str]) -> list[tuple[str, str, str, int, int]]:
     """Call every authenticated operation of the served OpenAPI document as every role, with
     an empty body; return (role, method, path, status, refusal events) for each caller error."""
@@ -36,13 +42,21 @@ async def _walk(s: Stack, values: dict[str, str]) -> list[tuple[str, str, str, i
     ]
     # Unlinking last: it removes the account the other calls name.
     operations.sort(key=lambda o: o[0] == "DELETE" and o[1] == "/v1/accounts/{account_id}")
-    for (method, template, _), who in itertools.product(operations, ROLES):
+    for (method, template, op), who in itertools.product(operations, ROLES):
         request_id = f"walk-{next(_ids):06d}-{who}"
-        body = {} if method in {"POST", "PUT"} else None
-        status, _, response = await s.call(
-            method, _path(template, values), who, json=body, headers={"X-Request-ID": request_id}
-        )
-        assert response.headers["X-Request-ID"] == request_id
+        if _streams(op):  # an allowed stream never ends: read its status and hang up
+            headers = {"Authorization": f"Bearer {s.token(who)}", "X-Request-ID": request_id}
+            async with s.http.request(method, s.base + _path(template, values),
+                                      headers=headers) as stream:  # fmt: skip
+                status = stream.status
+                assert stream.headers["X-Request-ID"] == request_id
+        else:
+            body = {} if method in {"POST", "PUT"} else None
+            status, _, response = await s.call(
+                method, _path(template, values), who, json=body,
+                headers={"X-Request-ID": request_id},
+            )  # fmt: skip
+            assert response.headers["X-Request-ID"] == request_id
         if 400 <= status < 500 and status != 401:
             seen.append((who, method, template, status, len(await _refusals(s, request_id))))
     return seen
