@@ -75,11 +75,13 @@ class OwnsAccount:
 
 @dataclass(frozen=True, slots=True)
 class KnownAccount:
-    """The account exists: automated processing serves an owner, so there must be one."""
+    """The account exists (automated work serves an owner); `allow_unnamed`: none is named."""
+
+    allow_unnamed: bool = False
 
     def check(self, req: PolicyRequest) -> tuple[Reason, ...]:
         if req.account_id is None:
-            return (Reason.ACCOUNT_REQUIRED,)
+            return () if self.allow_unnamed else (Reason.ACCOUNT_REQUIRED,)
         return () if req.account_owner is not None else (Reason.ACCOUNT_UNKNOWN,)
 
 
@@ -286,6 +288,8 @@ _RETENTION = Grant("system.retention", ActorKind.SYSTEM, frozenset({_O.RETENTION
 # Retention unlinks an account after its dormant notice period (revoke, purge, receipt).
 _DORMANT = Grant("system.dormant_unlink", ActorKind.SYSTEM, frozenset({_O.ACCOUNT_UNLINK}),
                  _FEATURE, (KnownAccount(), NoHumanBasis()))  # fmt: skip
+_ADMIN = Grant("admin.delivery", ActorKind.ADMIN, frozenset({_O.DELIVERY_MANAGE}), _FEATURE,
+               (KnownAccount(allow_unnamed=True), NoHumanBasis()))  # fmt: skip
 GRANTS: tuple[Grant, ...] = (
     Grant(
         "user.own_mailbox",
@@ -374,6 +378,7 @@ GRANTS: tuple[Grant, ...] = (
     ),
     _RETENTION,
     _DORMANT,
+    _ADMIN,
     Grant(
         "reviewer.audit",
         ActorKind.REVIEWER,
@@ -396,11 +401,9 @@ def decide(req: PolicyRequest) -> Verdict:
     """Allow only what a grant permits; otherwise deny with every reason and the deciding rule."""
     forbidden = req.purpose in FORBIDDEN_PURPOSES
     reasons: list[Reason] = [Reason.PURPOSE_FORBIDDEN] if forbidden else []
-    grants = _BY_ACTOR[req.actor.kind]
-    if not grants:
-        reasons.append(Reason.ACTOR_KIND_NOT_PERMITTED)
+    grants = _BY_ACTOR[req.actor.kind]  # every actor kind has at least one grant
     by_operation = [g for g in grants if req.operation in g.operations]
-    if grants and not by_operation:
+    if not by_operation:
         reasons.append(Reason.OPERATION_NOT_PERMITTED)
     candidates = [g for g in by_operation if req.purpose in g.purposes]
     if by_operation and not candidates and not forbidden:
@@ -429,8 +432,6 @@ def may_attempt(kind: ActorKind, operation: Operation, purposes: frozenset[Purpo
     request; this only refuses what no facts could make allowed.
     """
     grants = _BY_ACTOR[kind]
-    if not grants:
-        return Deny(DEFAULT_RULE, (Reason.ACTOR_KIND_NOT_PERMITTED,))
     by_operation = [g for g in grants if operation in g.operations]
     if not by_operation:
         return Deny(DEFAULT_RULE, (Reason.OPERATION_NOT_PERMITTED,))

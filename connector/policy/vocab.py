@@ -42,6 +42,8 @@ class Operation(StrEnum):
     # Gmail-derived data (the change feed: ids and lifecycle codes) handed to the platform, by
     # webhook, by the polled feed or by its server-sent-events stream.
     TRANSFER = "data.transfer"
+    # Webhook upkeep by an admin: list dead letters (ids only), ask for one to be redelivered
+    DELIVERY_MANAGE = "delivery.manage"
 
 
 # Operations that reach mail data of one account (as opposed to audit, aggregates, lifecycle).
@@ -66,7 +68,6 @@ class Reason(StrEnum):
 
     PURPOSE_FORBIDDEN = "purpose.forbidden"
     PURPOSE_NOT_PERMITTED = "purpose.not_permitted"
-    ACTOR_KIND_NOT_PERMITTED = "actor.kind_not_permitted"
     OPERATION_NOT_PERMITTED = "operation.not_permitted"
     ACTOR_NOT_OWNER = "actor.not_owner"
     ACCOUNT_UNKNOWN = "account.unknown"

@@ -122,7 +122,7 @@ def test_decide_failures_are_reported_together() -> None:
     ("kind", "operation", "purposes", "verdict"),
     [
         (ActorKind.ADMIN, Op.AUDIT_READ, {P.SECURITY}, Deny(DEFAULT_RULE,
-         (R.ACTOR_KIND_NOT_PERMITTED,))),
+         (R.OPERATION_NOT_PERMITTED,))),
         (ActorKind.REVIEWER, Op.CONTENT_READ, {P.SECURITY}, Deny(DEFAULT_RULE,
          (R.OPERATION_NOT_PERMITTED,))),
         (ActorKind.USER, Op.CONTENT_READ, {P.SECURITY, P.LEGAL}, Deny(DEFAULT_RULE,

@@ -43,6 +43,7 @@ Op, P, R = Operation, Purpose, Reason
 OWNER = Actor(ActorKind.USER, "user1")
 OPERATOR = Actor(ActorKind.OPERATOR, "op1")
 SYSTEM = Actor(ActorKind.SYSTEM, "connector")
+ADMIN = Actor(ActorKind.ADMIN, "adm1")
 
 CONSENT = ConsentFact(
     "c1", "acct1", "user1", GranteeKind.OPERATOR, "op1", frozenset({"m1", "m2"}),
@@ -144,6 +145,10 @@ BASES: dict[str, tuple[PolicyRequest, str]] = {
     "retention": (PolicyRequest(SYSTEM, Op.RETENTION_RUN, P.USER_FEATURE, NOW), "system.retention"),
     "dormant": (PolicyRequest(SYSTEM, Op.ACCOUNT_UNLINK, P.USER_FEATURE, NOW, **ON_ACCOUNT),
                 "system.dormant_unlink"),
+    "delivery": (PolicyRequest(ADMIN, Op.DELIVERY_MANAGE, P.USER_FEATURE, NOW, **ON_ACCOUNT),
+                 "admin.delivery"),
+    "dead_letters": (PolicyRequest(ADMIN, Op.DELIVERY_MANAGE, P.USER_FEATURE, NOW),
+                     "admin.delivery"),
 }  # fmt: skip
 
 STRAY_BASIS = {"basis": Basis(BasisKind.CONSENT, "c1")}
@@ -157,10 +162,15 @@ CASES: list[tuple[str, dict[str, Any], str | None, tuple[Reason, ...]]] = [
     ("owner", {"purpose": P.SECURITY}, DEFAULT_RULE, (R.PURPOSE_NOT_PERMITTED,)),
     ("aggregates", {"purpose": P.SECURITY}, DEFAULT_RULE, (R.PURPOSE_NOT_PERMITTED,)),
     ("audit", {"purpose": P.USER_FEATURE}, DEFAULT_RULE, (R.PURPOSE_NOT_PERMITTED,)),
+    # every actor kind has a grant (admin: webhook upkeep), so a wrong kind is a wrong operation
     ("audit", {"actor": Actor(ActorKind.ADMIN, "adm1")}, DEFAULT_RULE,
-     (R.ACTOR_KIND_NOT_PERMITTED,)),
+     (R.OPERATION_NOT_PERMITTED,)),
     ("token", {"actor": Actor(ActorKind.ADMIN, "adm1")}, DEFAULT_RULE,
-     (R.ACTOR_KIND_NOT_PERMITTED,)),
+     (R.OPERATION_NOT_PERMITTED,)),
+    ("delivery", {"account_owner": None}, None, (R.ACCOUNT_UNKNOWN,)),
+    ("delivery", STRAY_BASIS, None, (R.BASIS_NOT_ALLOWED,)),
+    ("delivery", {"actor": OPERATOR}, DEFAULT_RULE, (R.OPERATION_NOT_PERMITTED,)),
+    ("dead_letters", {"purpose": P.SECURITY}, DEFAULT_RULE, (R.PURPOSE_NOT_PERMITTED,)),
     ("audit", {"actor": SYSTEM}, DEFAULT_RULE, (R.OPERATION_NOT_PERMITTED,)),
     ("token", {"purpose": P.SECURITY}, DEFAULT_RULE, (R.PURPOSE_NOT_PERMITTED,)),
     ("queue", {"purpose": P.CONSENTED_SUPPORT}, DEFAULT_RULE, (R.PURPOSE_NOT_PERMITTED,)),

@@ -19,7 +19,7 @@ from connector.policy import (
     Reason,
     decide,
 )
-from connector.policy.rules import PROHIBITION_RULE
+from connector.policy.rules import GRANTS, PROHIBITION_RULE
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 Op, P = Operation, Purpose
@@ -50,6 +50,7 @@ ALLOWED: list[tuple[str, set[Operation], set[Purpose], str, str]] = [
     ("system", {Op.VAULT_ROTATE}, {P.USER_FEATURE}, "none", "system.vault_rotation"),
     ("system", {Op.RETENTION_RUN}, {P.USER_FEATURE}, "none", "system.retention"),
     ("system", {Op.ACCOUNT_UNLINK}, {P.USER_FEATURE}, "none", "system.dormant_unlink"),
+    ("admin", {Op.DELIVERY_MANAGE}, {P.USER_FEATURE}, "none", "admin.delivery"),
 ]  # fmt: skip
 
 ACTORS = {
@@ -118,6 +119,12 @@ def test_every_combination_matches_the_table(actor: str) -> None:
             assert verdict.rule == PROHIBITION_RULE
             assert Reason.PURPOSE_FORBIDDEN in verdict.reasons
     assert mismatches == []
+
+
+def test_every_actor_kind_has_a_grant() -> None:
+    """Why `decide` has no "actor kind not permitted" reason: no kind is left without a grant,
+    so a refused kind is always refused for its operation or purpose."""
+    assert set(ActorKind) == {g.actor for g in GRANTS}
 
 
 def test_table_allows_something_for_each_listed_rule() -> None:

@@ -43,7 +43,7 @@ def test_an_unknown_route_is_an_error_at_startup() -> None:
             ActorKind.ADMIN,
             Operation.AUDIT_READ,
             {Purpose.SECURITY},
-            Reason.ACTOR_KIND_NOT_PERMITTED,
+            Reason.OPERATION_NOT_PERMITTED,
         ),
         (
             ActorKind.REVIEWER,
