@@ -19,6 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from audit.log import AuditLog
+from audit.records import QueryFilter, RowQuery
 from audit.segments import Entry, document_is_valid, file_digest, read_archive, read_rows
 from audit.trust import TrustedKeys, assess, checkpoint_keys
 from audit.verify import ChainVerifier, Damage, Problem, VerifyReport
@@ -132,6 +133,32 @@ class _Across:
             )
 
 
+async def _live(log: AuditLog, across: _Across, chunk: int) -> None:
+    """The live rows after the archive, from the one at its end (which must match it)."""
+    covered, covered_hash = across.verifier.head
+    if covered == 0:
+        async for rows in log.store.stream_rows(chunk):
+            across.verifier.feed(rows)
+        return
+    after = covered - 1
+    while True:
+        rows = await log.store.query_rows(RowQuery(QueryFilter(), chunk, after_seq=after))
+        if not rows:
+            return
+        if rows[0][0] == covered:
+            if rows[0][9] != covered_hash:
+                across.fail(
+                    covered, Damage.ALTERED, f"live event {covered} differs from the archive"
+                )
+                return
+            rows = rows[1:]
+        if rows:
+            across.verifier.feed(rows)
+        if across.damaged() or len(rows) < chunk - 1:
+            return
+        after = rows[-1][0]
+
+
 async def verify_across(
     log: AuditLog,
     directory: Path,
@@ -156,21 +183,7 @@ async def verify_across(
         if across.damaged():
             break
     if not across.damaged():
-        covered, covered_hash = verifier.head
-        async for rows in log.store.stream_rows(chunk):
-            if rows[0][0] <= covered:
-                for row in rows:
-                    if row[0] == covered and row[9] != covered_hash:
-                        across.fail(
-                            covered,
-                            Damage.ALTERED,
-                            f"live event {covered} differs from the archive",
-                        )
-            fresh = [row for row in rows if row[0] > covered]
-            if across.damaged():
-                break
-            if fresh:
-                verifier.feed(fresh)
+        await _live(log, across, chunk)
     report = verifier.finish()
     if across.failed is not None:
         report.problems = [p for p in report.problems if p.damage is not Damage.TRUNCATED] + [
