@@ -1,5 +1,6 @@
 """The owner's export: everything the connector holds about one account, as JSON, and the
-access history as CSV. Pure functions over what the services already read (and recorded)."""
+access history as CSV. The access history is read through `Oversight.history` (each page
+decided and recorded); the rest are pure functions over what the services already read."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
+from audit.event import Actor
+from connector.policy.oversight import Oversight, event_json
+
 EXPORT_TYPE = "connector.data_export.v1"
+HISTORY_CHUNK = 1000  # events per `Oversight.history` page (one record per page)
 
 
 class ExportFormat(StrEnum):
@@ -22,6 +27,21 @@ HISTORY_COLUMNS = (
     "seq", "time", "actor_kind", "actor_id", "action", "phase", "purpose", "basis_kind",
     "basis_id", "decision", "outcome", "reasons", "resources", "access_id",
 )  # fmt: skip
+
+
+async def access_history(
+    oversight: Oversight, actor: Actor, account_id: str, *, request_id: str | None
+) -> list[dict[str, Any]]:
+    """The account's whole access history, newest first, as the owner sees each event."""
+    events: list[dict[str, Any]] = []
+    cursor: int | None = None
+    while True:
+        page = await oversight.history(actor, account_id, limit=HISTORY_CHUNK, before_seq=cursor,
+                                       request_id=request_id)  # fmt: skip
+        events.extend(event_json(e, for_owner=True) for e in page.events)
+        if page.next_after is None:
+            return events
+        cursor = page.next_after
 
 
 def export_document(

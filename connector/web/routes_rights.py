@@ -13,11 +13,10 @@ from aiohttp import web
 
 from audit.vocab import Action
 from connector.errors import AccessDenied, AccountNotLinkedError
-from connector.policy.oversight import event_json
 from connector.policy.recorder import Change
 from connector.policy.vocab import Operation
 from connector.rights import held
-from connector.rights.export import ExportFormat, export_document, history_csv
+from connector.rights.export import ExportFormat, access_history, export_document, history_csv
 from connector.web.auth import Role
 from connector.web.context import request_id, services
 from connector.web.routes_human import consent_json
@@ -25,20 +24,11 @@ from connector.web.routing import QueryParam, RouteSpec, caller_of
 from connector.web.validation import account_id, query_choice
 
 USER = frozenset({Role.USER})
-HISTORY_CHUNK = 1000
 
 
 async def _history(request: web.Request, account: str) -> list[dict[str, Any]]:
     oversight, actor = services(request).oversight, caller_of(request).actor
-    events: list[dict[str, Any]] = []
-    cursor: int | None = None
-    while True:
-        page = await oversight.history(actor, account, limit=HISTORY_CHUNK, before_seq=cursor,
-                                       request_id=request_id(request))  # fmt: skip
-        events.extend(event_json(e, for_owner=True) for e in page.events)
-        if page.next_after is None:
-            return events
-        cursor = page.next_after
+    return await access_history(oversight, actor, account, request_id=request_id(request))
 
 
 async def _access_requests(request: web.Request, account: str) -> list[dict[str, Any]]:
