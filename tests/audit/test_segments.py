@@ -14,7 +14,10 @@ import pytest
 from audit import open_audit_log
 from audit.cli import main
 from audit.records import Checkpoint
+from audit.segment_verify import verify_across
 from audit.signing import load_private_key
+from audit.trust import TrustedKeys
+from audit.verify import Damage
 from audit.witness import witness_line
 from tests.audit.helpers import login_as, make_event, raw_execute, raw_fetch
 
@@ -287,3 +290,25 @@ async def test_manifest_and_witness_are_checked_across(
     assert code == 1
     problem = first_problem(report)
     assert (problem["seq"], problem["damage"]) == (1, "forged_segment")
+
+
+async def test_live_rows_after_the_archive_are_paged_and_checked(
+    filled: tuple[str, Path, Path], tmp_path: Path
+) -> None:
+    """The live log is read from the archive's last event on, in pages; damage there is named."""
+    url, key, pub = filled
+    out = tmp_path / "archive"
+    assert (await archive(url, key, out)).returncode == 0
+    await append(url, key, range(12, 30))
+    trusted = TrustedKeys.of([load_private_key(key).public_key()])
+    log = await open_audit_log(url)
+    try:
+        report = await verify_across(log, out, trusted=trusted, chunk=4)
+        assert report.ok, report.problems
+        assert report.head_seq == 31
+        await raw_execute(url, ["UPDATE audit_events SET actor_id = 'u9' WHERE seq = 22"])
+        report = await verify_across(log, out, trusted=trusted, chunk=4)
+        assert report.first is not None
+        assert (report.first.seq, report.first.damage) == (22, Damage.ALTERED)
+    finally:
+        await log.close()
