@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--segments", type=Path, metavar="DIR",
         help="archive directory (`audit archive`): verify its segments and tombstones and the "
-        "live log as one chain",
+        "live log as one chain (in one process: --jobs does not apply)",
     )  # fmt: skip
 
     add_receipt_parser(sub)
