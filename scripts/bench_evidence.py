@@ -4,7 +4,9 @@ Fills a SQLite audit log with N events (default 1,000,000: owners' reads, consen
 operator reads, forbidden-purpose attempts, unlinks) through the store's own batch write path,
 signs a checkpoint over it, then times `connector evidence` (the suites skipped: the pack over
 the log is what is measured) and `audit verify-pack` on the result. Target: pack under 60 s.
-When the data-rights package (connector/rights) offers an export, one user's export is timed too.
+Then one user's export from that log (connector/rights/export.py: the export recorded, the whole
+access history read page by page through `Oversight.history` from the `(account_id, seq)` index,
+the JSON document and the CSV built). Target: export under 1 s.
 """
 
 from __future__ import annotations
@@ -118,6 +120,36 @@ async def fill(url: str, key_file: Path, total: int) -> float:
     return time.perf_counter() - started
 
 
+class _Owners:
+    """acct-N is user-N's (the accounts of the filled log)."""
+
+    async def owner_of(self, account_id: str) -> str | None:
+        return "user-" + account_id.removeprefix("acct-")
+
+
+async def export_one(url: str, account: str = "acct-7") -> tuple[float, int, int]:
+    """One user's export as GET /v1/accounts/{id}/export makes it: seconds, events, bytes."""
+    from connector.policy.authority import Authority
+    from connector.policy.oversight import Oversight
+    from connector.policy.recorder import Change, Recorder
+    from connector.policy.vocab import Operation
+    from connector.rights.export import access_history, export_document, history_csv
+
+    log = await open_audit_log(url)
+    try:
+        authority = Authority(Recorder(log), _Owners())
+        actor = Actor(ActorKind.USER, "user-" + account.removeprefix("acct-"))
+        started = time.perf_counter()
+        exported = Change(actor, Operation.HISTORY_READ, Action.ACCOUNT_DATA_EXPORTED,
+                          account_id=account)  # fmt: skip
+        await authority.permit(exported)
+        history = await access_history(Oversight(log, authority), actor, account, request_id=None)
+        body = json.dumps(export_document({"id": account}, [], [], history)) + history_csv(history)
+        return time.perf_counter() - started, len(history), len(body.encode())
+    finally:
+        await log.close()
+
+
 def _quiet(call: object, argv: list[str]) -> int:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         code: int = call(argv)  # type: ignore[operator]
@@ -149,6 +181,7 @@ def main() -> None:
         verified = _quiet(audit_main, ["verify-pack", str(d / "pack"), *common])
         verify_s = time.perf_counter() - started
         assert verified == 0, "audit verify-pack failed"
+        export_s, export_events, export_bytes = asyncio.run(export_one(url))
         result: dict[str, object] = {
             "events": args.events,
             "fill_s": round(fill_s, 1),
@@ -158,7 +191,10 @@ def main() -> None:
             "pack_bytes": sum(p.stat().st_size for p in (d / "pack").rglob("*") if p.is_file()),
             "refusals": len(manifest["figures"]["refusals"]),
             "human_accesses": len(manifest["figures"]["human_accesses"]),
-            "user_export": "not measured: connector/rights has no export yet",
+            "user_export_s": round(export_s, 3),
+            "user_export_target_s": 1,
+            "user_export_events": export_events,
+            "user_export_bytes": export_bytes,
         }
     print(json.dumps(result))
 
