@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from connector.demo import demo_settings
+from connector.demo import DEMO_SUBSCRIPTION, DEMO_TOPIC, demo_settings
 from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
 from connector.settings import Settings
 from connector.web.app import create_app
@@ -92,6 +92,9 @@ class Live:
     async def _serve(self) -> None:
         config = EmulatorConfig(seed="webclient", users=2, messages_per_user=6, auto_approve=False)
         async with run_emulator(config) as emu:
+            # Push as the demo has it: the deployment's topic and subscription exist.
+            emu.pubsub.create_topic(DEMO_TOPIC)
+            emu.pubsub.create_subscription(DEMO_SUBSCRIPTION, DEMO_TOPIC, ack_deadline=30)
             port = _free_port()
             # The demo's settings, and the link flow returns to the client's accounts page.
             back = f"http://127.0.0.1:{port}/app/accounts"
