@@ -114,6 +114,9 @@ class Action(StrEnum):
     WEBHOOK_DELIVERED = "webhook.delivery.delivered"
     WEBHOOK_FAILED = "webhook.delivery.failed"
     WEBHOOK_DEAD_LETTERED = "webhook.delivery.dead_lettered"
+    # An admin lists the dead letters (ids only) or asks for one to be delivered again
+    WEBHOOK_DEAD_LETTERS_LISTED = "webhook.dead_letters.listed"
+    WEBHOOK_REDELIVERY_REQUESTED = "webhook.redelivery.requested"
     VAULT_KEY_ROTATED = "vault.key.rotated"
     # A retention run: expired consents and approvals removed, dormant accounts given notice
     RETENTION_RUN = "retention.run"

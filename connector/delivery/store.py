@@ -174,6 +174,27 @@ class DeliveryStore:
             rows = (await session.execute(query.limit(limit))).scalars().all()
         return [_dead(r) for r in rows]
 
+    async def dead_letter_page(
+        self, *, account_id: str | None, after_id: str | None, limit: int
+    ) -> list[DeadLetter]:
+        """Dead letters still dead, oldest first, after the letter `after_id` (keyset on
+        dead_at, id); of one account when `account_id` is given."""
+        row = DeadLetterRow
+        query = select(row).where(col(row.status) == DeadLetterStatus.DEAD.value)
+        if account_id is not None:
+            query = query.where(col(row.account_id) == account_id)
+        async with self._sessions() as session:
+            if after_id is not None:
+                last = await session.get(row, after_id)
+                if last is not None:
+                    query = query.where(
+                        or_(col(row.dead_at) > last.dead_at,
+                            (col(row.dead_at) == last.dead_at) & (col(row.id) > last.id))
+                    )  # fmt: skip
+            query = query.order_by(col(row.dead_at), col(row.id)).limit(limit)
+            rows = (await session.execute(query)).scalars().all()
+        return [_dead(r) for r in rows]
+
     async def dead_letter_by_id(self, msg_id: str) -> DeadLetter | None:
         async with self._sessions() as session:
             row = await session.get(DeadLetterRow, msg_id)

@@ -24,6 +24,7 @@ from connector.web import (
     routes_accounts,
     routes_audit,
     routes_changes,
+    routes_delivery,
     routes_evidence,
     routes_features,
     routes_health,
@@ -70,6 +71,7 @@ def all_routes() -> list[RouteSpec]:
         *routes_rights.ROUTES,
         *routes_evidence.ROUTES,
         *routes_changes.ROUTES,
+        *routes_delivery.ROUTES,
     ]
 
 
@@ -84,6 +86,7 @@ def create_app(settings: Settings, *, accounts: AccountsFactory) -> web.Applicat
     app[VERIFIER] = TokenVerifier(settings)
     app[METRICS] = Metrics()
     app[ROUTE_SPECS] = all_routes()
+    app[routes_delivery.DELIVERY] = routes_delivery.DeliverySlot()  # set while delivering
     install(app, app[ROUTE_SPECS])
     setup_webclient(app)  # the browser pages under /app (not API operations)
     app.cleanup_ctx.extend([_engine, _audit, _session, _services_ctx(accounts), _housekeeping])
@@ -184,9 +187,11 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
         return
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop), name="webhook-delivery")
+    app[routes_delivery.DELIVERY].dispatcher = dispatcher  # the dead-letter routes use it
     try:
         yield
     finally:
+        app[routes_delivery.DELIVERY].dispatcher = None
         stop.set()
         await task
 

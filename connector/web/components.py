@@ -103,6 +103,27 @@ COMPONENTS: dict[str, Schema] = {
     "ChangePage": _obj(
         ["changes", "nextCursor"], changes=_array(_of("Change")), nextCursor=INT
     ),
+    # -- webhook dead letters (ids and error codes, never the payload) -------------------------
+    "DeadLetter": _obj(
+        ["id", "accountId", "seq", "kind", "attempts", "lastError", "status", "deadAt"],
+        **strings("id", "accountId", "kind", "lastError"),
+        seq=INT,
+        attempts=INT,
+        status={"type": "string", "enum": ["dead", "redelivered"]},
+        deadAt=TIME,
+        redeliveredAt=NULLABLE_TIME,
+    ),
+    "DeadLetterPage": _obj(
+        ["deadLetters", "nextCursor"],
+        deadLetters=_array(_of("DeadLetter")),
+        nextCursor={"type": ["string", "null"]},
+    ),
+    "Redelivery": _obj(
+        ["id", "delivered", "error"],
+        id=STRING,
+        delivered={"type": "boolean"},
+        error={"type": ["string", "null"]},
+    ),
     "LinkStart": _obj(
         ["disclosure_url"],
         open_=True,

@@ -22,6 +22,7 @@ PATH_SCHEMAS: dict[str, dict[str, Any]] = {
         ("account_id", IDENTIFIER), ("message_id", v.GMAIL_ID), ("thread_id", v.GMAIL_ID),
         ("draft_id", v.DRAFT_ID), ("attachment_id", v.ATTACHMENT_ID),
         ("consent_id", v.RECORD_ID), ("request_id", v.RECORD_ID), ("label_id", v.LABEL_ID),
+        ("letter_id", IDENTIFIER),  # a webhook event id (msg_<account>_<seq>)
     )
 }  # fmt: skip
 

@@ -45,6 +45,7 @@ class ProblemType(StrEnum):
     IDEMPOTENCY_KEY_IN_USE = "idempotency-key-in-use"
     IDEMPOTENCY_KEY_REUSED = "idempotency-key-reused"
     LINK_FAILED = "link-failed"
+    WEBHOOKS_DISABLED = "webhooks-disabled"
     INTERNAL = "internal-error"
 
     @property
@@ -87,6 +88,7 @@ SPECS: Mapping[ProblemType, ProblemSpec] = {
         422, "Idempotency-Key used for another request"
     ),
     ProblemType.LINK_FAILED: ProblemSpec(400, "Linking the Gmail account failed"),
+    ProblemType.WEBHOOKS_DISABLED: ProblemSpec(409, "Webhook delivery is not configured"),
     ProblemType.INTERNAL: ProblemSpec(500, "Internal error"),
 }
 

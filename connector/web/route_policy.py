@@ -92,6 +92,8 @@ ROUTE_OPERATIONS: Mapping[tuple[str, str], RouteOperation] = {
     ("POST", "/v1/audit/verify"): _r(_O.AUDIT_READ, _CASEWORK),
     ("GET", "/v1/audit/export"): _r(_O.AUDIT_READ, _CASEWORK),
     ("POST", "/v1/audit/evidence"): _r(_O.AUDIT_READ, _CASEWORK),
+    ("GET", "/v1/webhooks/dead-letters"): _r(_O.DELIVERY_MANAGE),
+    ("POST", "/v1/webhooks/dead-letters/{letter_id}/redeliver"): _r(_O.DELIVERY_MANAGE),
 }
 
 

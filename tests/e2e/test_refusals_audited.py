@@ -68,7 +68,7 @@ async def test_every_route_and_role_refusal_has_exactly_one_audit_event(stack: S
     values = {
         "account_id": ALICE, "message_id": message["id"], "thread_id": message["threadId"],
         "attachment_id": "att-none", "draft_id": "r-none", "consent_id": "c" * 32,
-        "request_id": "a" * 32, "label_id": "Label_none",
+        "request_id": "a" * 32, "label_id": "Label_none", "letter_id": f"msg_{ALICE}_1",
     }  # fmt: skip
     seen = await _walk(stack, values)
     assert seen, "the walk met no refusal at all: it is not exercising the service"
