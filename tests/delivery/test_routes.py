@@ -170,3 +170,26 @@ async def test_without_webhooks_the_routes_say_so(db_url: str, tmp_path: Path) -
         assert_problem(*await s.call("GET", LIST, "adm"), 409, "webhooks-disabled")
         answer = await s.call("POST", f"{LIST}/msg_{ALICE}_1/redeliver", "adm")
         assert_problem(*answer, 409, "webhooks-disabled")
+
+
+async def test_the_list_pages_with_its_cursor(db_url: str, tmp_path: Path) -> None:
+    """Two dead letters, one per page: the first page's `nextCursor` leads to the second."""
+    async with receiver() as hook, running_stack(
+        db_url, tmp_path, webhook_url=hook.url, webhook_secret=SECRET, webhook_poll_seconds=3600
+    ) as s:  # fmt: skip
+        await asyncio.sleep(0.2)  # the service's dispatcher has made its first (empty) run
+        seqs = await _append(s, *(Change(ChangeKind.MESSAGE_ADDED, "7", f"m{i}") for i in (1, 2)))
+        dispatcher, clock = _past_the_horizon(s, s.services.clock())
+        for _ in range(3):  # first fails; past the horizon it is dead, the second fails; again
+            await dispatcher.run_once()
+            clock.now += timedelta(hours=s.settings.webhook_horizon_hours, seconds=1)
+        ids = [f"msg_{ALICE}_{q}" for q in seqs]
+        status, first, _ = await s.call("GET", LIST, "adm", params={"limit": "1"})
+        assert status == 200
+        assert [d["id"] for d in first["deadLetters"]] == ids[:1]
+        assert first["nextCursor"] == ids[0]
+        params = {"limit": "1", "cursor": first["nextCursor"]}
+        status, second, _ = await s.call("GET", LIST, "adm", params=params)
+        assert status == 200
+        assert [d["id"] for d in second["deadLetters"]] == ids[1:]
+        assert second["nextCursor"] is None
