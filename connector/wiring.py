@@ -31,6 +31,8 @@ from audit.signing import load_private_key
 from audit.trust import TrustedKeys, load_trusted_keys
 from audit.vocab import Purpose
 from audit.witness import WitnessFile
+from connector.accounts.changes import Change as FeedChange
+from connector.accounts.changes import ChangeKind
 from connector.accounts.credential_store import VaultCredentialStore
 from connector.accounts.credentials import RefreshingTokenSource
 from connector.accounts.feed import ChangeFeed
@@ -50,6 +52,7 @@ from connector.delivery.dispatcher import (
     single_instance,
 )
 from connector.delivery.store import DeliveryPurger, DeliveryStore
+from connector.errors import AccountNotLinkedError
 from connector.gmail.pubsub import PubSubClient
 from connector.inbox.send_keys import SendKeysPurger, SqlSendKeys
 from connector.inbox.service import Inbox
@@ -151,6 +154,12 @@ def build_services(
         usage=usage, token_source=accounts.token_source, session=session,
         clock=clock, observe=observe_gmail, engine=engine,
     )  # fmt: skip
+    feed_store = SyncStore(engine, clock=clock)
+
+    async def sending_paused(account_id: str) -> None:
+        with contextlib.suppress(AccountNotLinkedError):  # preset accounts keep no feed
+            await feed_store.append(account_id, [FeedChange(ChangeKind.SENDING_PAUSED)])
+
     return Services(
         settings=settings,
         engine=engine,
@@ -160,7 +169,7 @@ def build_services(
         consents=Consents(engine, authority, clock),
         access_requests=AccessRequests(engine, authority, clock),
         gate=gate,
-        inbox=Inbox(gate, send_keys=SqlSendKeys(engine, clock)),
+        inbox=Inbox(gate, send_keys=SqlSendKeys(engine, clock), on_sending_paused=sending_paused),
         oversight=Oversight(
             audit_log,
             authority,
@@ -171,7 +180,7 @@ def build_services(
         usage=usage,
         hash_key=settings.audit_hash_key.encode("utf-8"),
         feed=ChangeFeed(
-            SyncStore(engine, clock=clock),
+            feed_store,
             authority,
             poll_seconds=settings.feed_poll_seconds,
             lifetime_seconds=settings.feed_stream_seconds,

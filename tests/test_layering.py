@@ -42,7 +42,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "connector.policy": CORE | {AUDIT, "connector.gmail"},  # only the gate, checked elsewhere
     # GMAIL_ERRORS: sync catches the 404 of a stale history cursor (catching is not calling).
     "connector.accounts": CORE | {AUDIT, GMAIL_ERRORS, "connector.policy"},
-    "connector.inbox": CORE | {AUDIT, "connector.policy"},
+    # GMAIL_ERRORS: the inbox catches Gmail's sending limit to report it (catching, not calling).
+    "connector.inbox": CORE | {AUDIT, GMAIL_ERRORS, "connector.policy"},
     # Delivery of the change feed to the platform (webhooks outbox); decided and audited.
     "connector.delivery": CORE | {AUDIT, "connector.policy", "connector.accounts"},
     # The live mailbox's background work: watches, Pub/Sub pull, polling, leases.

@@ -11,11 +11,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
 
 from connector import mime
+from connector.gmail.errors import SendingPausedError
 from connector.inbox.once import ExactlyOnce, Once, fingerprint
 from connector.inbox.send_keys import SendKeys
 from connector.policy import AccessContext, plans
@@ -57,6 +59,10 @@ def request_fingerprint(draft: Draft, reply_to: str | None, forward_of: str | No
     return digest.hexdigest()
 
 
+T = TypeVar("T")
+SendingPausedHook = Callable[[str], Awaitable[None]]  # account id: Gmail paused its sending
+
+
 class Inbox:
     """The owner's inbox feature over the gate."""
 
@@ -66,11 +72,25 @@ class Inbox:
         *,
         id_domain: str = "connector.local",
         send_keys: SendKeys,
+        on_sending_paused: SendingPausedHook | None = None,
     ) -> None:
         self._gate = gate
         self._id_domain = id_domain
         self._senders: dict[str, str] = {}
         self._once = ExactlyOnce(gate, send_keys)
+        self._on_paused = on_sending_paused
+        self._paused_until: dict[str, datetime] = {}  # the pause last reported, per account
+
+    async def _sending(self, account_id: str, send: Callable[[], Awaitable[T]]) -> T:
+        """Run a send; Gmail's sending limit is reported once per pause (the platform learns
+        through the change feed's `sending_paused`), then raised as before."""
+        try:
+            return await send()
+        except SendingPausedError as paused:
+            if self._on_paused is not None and self._paused_until.get(account_id) != paused.until:
+                self._paused_until[account_id] = paused.until
+                await self._on_paused(account_id)
+            raise
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -164,7 +184,9 @@ class Inbox:
         asked = request_fingerprint(draft, reply_to, forward_of)  # as records already hold it
 
         async def send() -> GmailJson:
-            return await self._send(ctx, account_id, draft, reply_to, forward_of)
+            return await self._sending(
+                account_id, lambda: self._send(ctx, account_id, draft, reply_to, forward_of)
+            )
 
         return await self._once.run(
             ctx, account_id, send, idempotency_key=idempotency_key, request_fingerprint=asked,
@@ -178,7 +200,9 @@ class Inbox:
         gone by then, so without a key a retry would be Gmail's 404)."""
 
         async def send() -> GmailJson:
-            return await self._gate.run(ctx, plans.draft_send(account_id, draft_id))
+            return await self._sending(
+                account_id, lambda: self._gate.run(ctx, plans.draft_send(account_id, draft_id))
+            )
 
         asked = fingerprint("draft.send", draft_id)
         return await self._once.run(
