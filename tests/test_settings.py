@@ -17,10 +17,10 @@ from connector.settings import (
     MAX_WORKERS,
     LogFormat,
     LogLevel,
-    SyncMode,
     QuotaRegime,
     Settings,
     SettingsError,
+    SyncMode,
     check_workers,
 )
 from connector.settings_sources import SECRET_FIELDS, Origin, settable_fields, variable
