@@ -39,6 +39,8 @@ from connector.web.metrics import MeteredSink, Metrics
 from connector.web.middleware import problems, request_id_header
 from connector.web.refusals import refusals
 from connector.web.routing import RouteSpec, install
+from connector.webclient.ended import REFRESH_SECONDS
+from connector.webclient.pages import SESSIONS
 from connector.webclient.routes import setup_webclient
 from connector.wiring import (
     AccountsDeps,
@@ -91,6 +93,7 @@ def create_app(settings: Settings, *, accounts: AccountsFactory) -> web.Applicat
     setup_webclient(app)  # the browser pages under /app (not API operations)
     app.cleanup_ctx.extend([_engine, _audit, _session, _services_ctx(accounts), _housekeeping])
     app.on_shutdown.append(_end_streams)  # change-feed streams end before handlers are awaited
+    app.cleanup_ctx.append(_sign_outs)  # the web client's sign-outs, known to every worker
     app.cleanup_ctx.append(_live)  # the live mailbox: sync by push or polling (after services)
     app.cleanup_ctx.append(_retention)  # retention runs (connector.rights), after services
     app.cleanup_ctx.append(_delivery)  # signed webhooks of the change feed (connector.delivery)
@@ -156,6 +159,30 @@ def _services_ctx(
                 await app[SERVICES].usage.close()
 
     return services
+
+
+async def _sign_outs(app: web.Application) -> AsyncIterator[None]:
+    """Web client sign-outs shared through the database: this process's set is refreshed
+    every `REFRESH_SECONDS`, so a cookie signed out on another worker is refused here too."""
+    ended = app[SESSIONS].ended
+    ended.bind(app[ENGINE])
+    await ended.refresh()
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(REFRESH_SECONDS)
+            try:
+                await ended.refresh()
+            except Exception as exc:  # the database is away: the last known set stands
+                log.warning("ended_sessions_refresh_failed", error_type=type(exc).__name__)
+
+    task = asyncio.create_task(loop(), name="webclient-sign-outs")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _live(app: web.Application) -> AsyncIterator[None]:

@@ -81,7 +81,7 @@ async def sign_in(request: web.Request) -> web.StreamResponse:
 @page(change=True)
 async def sign_out(request: web.Request) -> web.StreamResponse:
     sessions = request.app[SESSIONS]
-    sessions.sign_out(session_of(request))
+    await sessions.sign_out(session_of(request))
     response = redirect(f"/app/signin?notice={Notice.SIGNED_OUT}")
     sessions.clear_cookie(request, response)
     return response

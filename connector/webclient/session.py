@@ -24,6 +24,7 @@ from aiohttp import web
 from connector.clock import Clock, system_clock
 from connector.settings import Settings
 from connector.web.auth import Caller, Role, TokenVerifier
+from connector.webclient.ended import EndedSessions
 
 _LABEL = b"connector web session v1"
 _ALGORITHM = "HS256"
@@ -32,7 +33,6 @@ PLAIN_COOKIE = "connector_session"
 TLS_COOKIE = "__Host-connector_session"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
-MAX_ENDED = 10_000  # signed-out session ids remembered; bounded against a sign-out flood
 
 
 class SessionRefusedError(Exception):
@@ -49,7 +49,12 @@ class Session:
 
 class Sessions:
     def __init__(
-        self, settings: Settings, verifier: TokenVerifier, *, clock: Clock = system_clock
+        self,
+        settings: Settings,
+        verifier: TokenVerifier,
+        *,
+        clock: Clock = system_clock,
+        ended: EndedSessions | None = None,
     ) -> None:
         key = settings.audit_hash_key.encode("utf-8")
         self._key = hmac.new(key, _LABEL, hashlib.sha256).digest()
@@ -57,7 +62,7 @@ class Sessions:
         self._tls_base = settings.public_base_url.startswith("https://")
         self._verifier = verifier
         self._clock = clock
-        self._ended: dict[str, int] = {}
+        self.ended = ended or EndedSessions(clock=clock)
 
     def _now(self) -> int:
         return int(self._clock().timestamp())
@@ -91,15 +96,13 @@ class Sessions:
         # Only this service signs these, but a type check costs nothing.
         if not (isinstance(sub, str) and isinstance(csrf, str) and isinstance(sid, str)):
             return None
-        if role not in set(Role) or sid in self._ended:
+        if role not in set(Role) or sid in self.ended:
             return None
         return Session(Caller(sub, Role(role)), csrf, sid, int(claims["exp"]))
 
-    def sign_out(self, session: Session) -> None:
-        now = self._now()
-        self._ended = {sid: exp for sid, exp in self._ended.items() if exp > now}
-        if len(self._ended) < MAX_ENDED:
-            self._ended[session.sid] = session.expires
+    async def sign_out(self, session: Session) -> None:
+        """Refused from now on by every worker and instance (see `ended`), until it expires."""
+        await self.ended.add(session.sid, session.expires)
 
     def _secure(self, request: web.Request) -> bool:
         return request.secure or self._tls_base

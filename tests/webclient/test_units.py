@@ -3,6 +3,7 @@ frame-ancestors setting and the words of 'Who accessed my mail'."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import UTC, datetime, timedelta
 
@@ -161,7 +162,7 @@ def test_a_session_cookie_cannot_be_edited_replayed_after_sign_out_or_outlive_it
     later = Sessions(settings, TokenVerifier(settings),
                      clock=lambda: datetime.now(UTC) + timedelta(minutes=6))  # fmt: skip
     assert later.read(_Request({"connector_session": cookie})) is None  # type: ignore[arg-type]
-    sessions.sign_out(session)
+    asyncio.run(sessions.sign_out(session))
     assert sessions.read(_Request({"connector_session": cookie})) is None  # type: ignore[arg-type]
 
 
