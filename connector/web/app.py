@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
@@ -167,16 +167,29 @@ async def _sign_outs(app: web.Application) -> AsyncIterator[None]:
     ended = app[SESSIONS].ended
     ended.bind(app[ENGINE])
     await ended.refresh()
+    # the database away: the last known set stands
+    steps = (("ended_sessions_refresh_failed", ended.refresh),)
+    async with _every(REFRESH_SECONDS, "webclient-sign-outs", steps):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _every(
+    seconds: float, name: str, steps: tuple[tuple[str, Callable[[], Awaitable[object]]], ...]
+) -> AsyncIterator[None]:
+    """Run each step every `seconds` while the body runs; a failing step is logged by its
+    event name and error type and tried again next tick."""
 
     async def loop() -> None:
         while True:
-            await asyncio.sleep(REFRESH_SECONDS)
-            try:
-                await ended.refresh()
-            except Exception as exc:  # the database is away: the last known set stands
-                log.warning("ended_sessions_refresh_failed", error_type=type(exc).__name__)
+            await asyncio.sleep(seconds)
+            for failure_event, step in steps:
+                try:
+                    await step()
+                except Exception as exc:
+                    log.warning(failure_event, error_type=type(exc).__name__)
 
-    task = asyncio.create_task(loop(), name="webclient-sign-outs")
+    task = asyncio.create_task(loop(), name=name)
     try:
         yield
     finally:
@@ -225,25 +238,10 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
 
 async def _housekeeping(app: web.Application) -> AsyncIterator[None]:
     """Sign the audit head while idle so a truncation after quiet periods is still caught;
-    drop the change feed's `unlinked` rows once past their window."""
-    interval = app[SETTINGS].housekeeping_seconds
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await app[AUDIT].checkpoint()
-            except Exception as exc:  # retried on the next tick; readiness reports the store
-                log.warning("checkpoint_failed", error_type=type(exc).__name__)
-            try:  # unlinked accounts' last feed rows, past their window (sync_store)
-                await app[SERVICES].feed.store.drop_unlinked()
-            except Exception as exc:  # retried on the next tick
-                log.warning("feed_housekeeping_failed", error_type=type(exc).__name__)
-
-    task = asyncio.create_task(loop(), name="housekeeping")
-    try:
+    drop the change feed's `unlinked` rows once past their window (sync_store)."""
+    steps = (
+        ("checkpoint_failed", app[AUDIT].checkpoint),  # readiness reports the store
+        ("feed_housekeeping_failed", app[SERVICES].feed.store.drop_unlinked),
+    )
+    async with _every(app[SETTINGS].housekeeping_seconds, "housekeeping", steps):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
