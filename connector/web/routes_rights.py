@@ -77,7 +77,7 @@ async def document(request: web.Request, account: str) -> dict[str, Any]:
     )  # fmt: skip
 
 
-async def export(request: web.Request) -> web.StreamResponse:
+async def export_account_data(request: web.Request) -> web.StreamResponse:
     account = account_id(request)
     fmt = ExportFormat(query_choice(request, "format", tuple(ExportFormat), ExportFormat.JSON))
     name = f"my-data-{account}"
@@ -105,7 +105,7 @@ EXPORT_SCHEMA = {
 }  # fmt: skip
 
 ROUTES = [
-    RouteSpec("GET", "/v1/accounts/{account_id}/export", export,
+    RouteSpec("GET", "/v1/accounts/{account_id}/export", export_account_data,
               "Export everything held about my account (JSON; CSV: the access history)",
               "accounts", USER, response=EXPORT_SCHEMA, errors=(400, 403, 404, 422, 503),
               extra={"response_types": ("application/json", "text/csv")},

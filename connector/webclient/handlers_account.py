@@ -231,7 +231,7 @@ async def export(request: web.Request) -> web.StreamResponse:
     """Everything the connector holds about the account, as one JSON file (the API's export;
     `?format=csv`: the access history as CSV)."""
     if request.query.get("format") is not None:
-        return await routes_rights.export(request)
+        return await routes_rights.export_account_data(request)
     account = account_id(request)
     body = await routes_rights.document(request, account)
     body["accessed_by_others"] = sum(
