@@ -77,12 +77,6 @@ async def _rotate(settings: Settings, db_url: str, audit_url: str, new_key_id: s
     from connector.policy.recorder import Recorder
 
     vault = Vault.from_settings(settings)
-    if vault.current_key_id != new_key_id:
-        _err(
-            f"the current vault key is {vault.current_key_id!r}, not {new_key_id!r}: put the "
-            "new key first in CONNECTOR_VAULT_KEYS or the key file (see generate-key)"
-        )
-        return 2
     engine = create_engine(db_url)
     audit = await open_audit_log(audit_url)
     try:
@@ -120,6 +114,14 @@ def run(args: argparse.Namespace) -> int:
                 _out(f"added key {args.key_id!r} (now current) to {args.key_file}")
             return 0
         settings = Settings.from_env()
+        if args.vault_command == "rotate":  # the key ring first: no database is touched for it
+            current = Vault.from_settings(settings).current_key_id
+            if current != args.new_key_id:
+                _err(
+                    f"the current vault key is {current!r}, not {args.new_key_id!r}: put the "
+                    "new key first in CONNECTOR_VAULT_KEYS or the key file (see generate-key)"
+                )
+                return 2
         db_url = args.db or settings.database_url
         check_target(db_url)  # an existing database: a path that is none is said, untouched
         if args.vault_command == "rotate":
