@@ -68,9 +68,12 @@ class PushReceiver:
         newest: dict[str, int] = {}  # account -> the highest historyId announced
         needs: dict[str, set[str]] = {}  # ack id -> the accounts that must be settled first
         ignored: list[str] = []
+        linked: dict[str, list[str]] = {}  # address -> its accounts: one lookup per address
         for item in received:
             notice = gmail_notification(item)
-            accounts = await self._directory.active_ids(notice.email) if notice else []
+            if notice is not None and notice.email not in linked:
+                linked[notice.email] = await self._directory.active_ids(notice.email)
+            accounts = linked[notice.email] if notice is not None else []
             if notice is None or not accounts:
                 ignored.append(item.ack_id)
                 continue

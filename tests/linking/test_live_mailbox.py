@@ -316,3 +316,27 @@ async def test_writers_of_one_accounts_feed_commit_in_turn(linking: Linking) -> 
         assert not writer.done()  # waiting for the account's lock
         await transaction.commit()
     assert len(await asyncio.wait_for(writer, timeout=5)) == 1
+
+
+async def test_one_pull_looks_each_address_up_once(linking: Linking, live: Live) -> None:
+    """Several notices for one mailbox in one pull: one directory lookup, one sync, all acked."""
+    w = linking
+    account = await link_account(w)
+    await live.watches.renew([account.id])
+    await live.sync.sync(account.id)
+    box = _box(w, account.email)
+    for _ in range(3):
+        box.add_message(RAW, ["INBOX"])
+    lookups: list[str | None] = []
+
+    class Counting:
+        async def active_ids(self, email: str | None = None) -> list[str]:
+            lookups.append(email)
+            return await w.accounts.active_ids(email)
+
+    receiver = PushReceiver(live.pubsub, SUBSCRIPTION, Counting(), live.counted_sync,
+                            live.store.state, locks=live.locks)  # fmt: skip
+    report = await receiver.pull_once()
+    assert (report.received, report.acknowledged, report.synced) == (3, 3, 1)
+    assert lookups == [account.email]
+    assert live.runs == [account.id]
