@@ -1,9 +1,4 @@
-"""accounts: linked accounts, link states, sync state
-
-Revision ID: accounts_0001
-Revises:
-Create Date: 2025-01-01
-"""
+"""accounts: linked accounts, link states, sync state"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,9 +1,4 @@
-"""accounts: bind a link flow to the browser that opened its disclosure page
-
-Revision ID: accounts_0002
-Revises: accounts_0001
-Create Date: 2026-12-01
-"""
+"""accounts: bind a link flow to the browser that opened its disclosure page"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,9 +1,4 @@
-"""accounts: where the OAuth callback sends the browser back to
-
-Revision ID: accounts_0003
-Revises: accounts_0002
-Create Date: 2026-12-01
-"""
+"""accounts: where the OAuth callback sends the browser back to"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,9 +1,4 @@
-"""accounts: durable sync state, the per-account change feed and quarantined history entries
-
-Revision ID: accounts_0004
-Revises: accounts_0003
-Create Date: 2026-12-01
-"""
+"""accounts: durable sync state, the per-account change feed and quarantined history entries"""
 
 from datetime import datetime
 

@@ -1,9 +1,4 @@
-"""delivery: per-account webhook cursor and dead letters
-
-Revision ID: delivery_0001
-Revises:
-Create Date: 2026-12-01
-"""
+"""delivery: per-account webhook cursor and dead letters"""
 
 import sqlalchemy as sa
 from alembic import op

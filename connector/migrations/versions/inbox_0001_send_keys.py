@@ -1,9 +1,4 @@
-"""inbox: Idempotency-Key records for sends (shared by every service process)
-
-Revision ID: inbox_0001
-Revises:
-Create Date: 2026-11-21
-"""
+"""inbox: Idempotency-Key records for sends (shared by every service process)"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,9 +1,4 @@
-"""live: leases of per-account background work, shared by every instance
-
-Revision ID: live_0001
-Revises:
-Create Date: 2026-12-01
-"""
+"""live: leases of per-account background work, shared by every instance"""
 
 import sqlalchemy as sa
 from alembic import op

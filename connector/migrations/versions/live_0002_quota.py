@@ -1,9 +1,4 @@
-"""live: Gmail quota buckets and the slices (grants) instances reserve from them
-
-Revision ID: live_0002
-Revises: live_0001
-Create Date: 2026-12-01
-"""
+"""live: Gmail quota buckets and the slices (grants) instances reserve from them"""
 
 import sqlalchemy as sa
 from alembic import op

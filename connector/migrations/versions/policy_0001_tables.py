@@ -1,9 +1,4 @@
-"""policy: consents, access requests, usage counters
-
-Revision ID: policy_0001
-Revises:
-Create Date: 2025-01-01
-"""
+"""policy: consents, access requests, usage counters"""
 
 import sqlalchemy as sa
 from alembic import op

@@ -1,9 +1,4 @@
-"""webclient: signed-out browser sessions, shared by every worker and instance
-
-Revision ID: webclient_0001
-Revises:
-Create Date: 2026-12-01
-"""
+"""webclient: signed-out browser sessions, shared by every worker and instance"""
 
 import sqlalchemy as sa
 from alembic import op
