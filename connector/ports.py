@@ -10,13 +10,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict, Unpack
 
 GmailJson = dict[str, Any]
 
 # Told of every HTTP exchange with Gmail: (verb, URL path, status, seconds). Metrics use it; it
 # must be cheap and must not raise.
 ExchangeObserver = Callable[[str, str, int, float], None]
+
+LIST_PAGE_SIZE = 100  # Gmail's own default page size for a messages or threads listing
+
+
+class ListOptions(TypedDict, total=False):
+    """What a messages or threads listing returns; an absent option is Gmail's default (no
+    search, any labels, the first page, `LIST_PAGE_SIZE` items)."""
+
+    query: str | None  # a Gmail search
+    label_ids: tuple[str, ...]  # labels every listed item carries
+    page_token: str | None
+    max_results: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +82,7 @@ class MailboxPort(Protocol):
         """history.list from the cursor, every page in order; NotFoundError when it is stale."""
         ...
 
-    async def list_messages(
-        self,
-        account_id: str,
-        *,
-        query: str | None = None,
-        label_ids: tuple[str, ...] = (),
-        page_token: str | None = None,
-        max_results: int = 100,
-    ) -> GmailJson: ...
+    async def list_messages(self, account_id: str, **options: Unpack[ListOptions]) -> GmailJson: ...
 
     async def get_message(
         self,
@@ -152,15 +156,7 @@ class MailboxPort(Protocol):
         self, account_id: str, message_id: str, *, undo: bool = False
     ) -> GmailJson: ...
 
-    async def list_threads(
-        self,
-        account_id: str,
-        *,
-        query: str | None = None,
-        label_ids: tuple[str, ...] = (),
-        page_token: str | None = None,
-        max_results: int = 100,
-    ) -> GmailJson: ...
+    async def list_threads(self, account_id: str, **options: Unpack[ListOptions]) -> GmailJson: ...
 
     async def modify_thread(
         self, account_id: str, thread_id: str, add: Sequence[str], remove: Sequence[str]

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Unpack
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import httplib2
@@ -21,6 +21,7 @@ from googleapiclient.http import HttpRequest, MediaInMemoryUpload
 
 from connector.gmail.errors import NetworkError
 from connector.gmail.transport import HttpCall
+from connector.ports import LIST_PAGE_SIZE, ListOptions
 
 JSON_RAW_LIMIT = 5 * 1024 * 1024  # above this, upload the RFC 822 bytes instead of base64 JSON
 _METHOD_PREFIX = "gmail.users."
@@ -77,6 +78,17 @@ def _listing(max_results: int, **optional: Any) -> dict[str, Any]:
     """A list call's parameters: the optional ones only when set (empty, False and None mean
     Gmail's default), in the order given, which is the order of the request URI's query."""
     return {"userId": "me", "maxResults": max_results, **{k: v for k, v in optional.items() if v}}
+
+
+def _filtered_listing(options: ListOptions, **optional: Any) -> dict[str, Any]:
+    """A messages or threads list call's parameters, from the listing options."""
+    return _listing(
+        options.get("max_results", LIST_PAGE_SIZE),
+        q=options.get("query"),
+        labelIds=list(options.get("label_ids", ())),
+        pageToken=options.get("page_token"),
+        **optional,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,18 +190,9 @@ class CallFactory:
         return self._wrap(self._users.stop(userId="me"))
 
     def list_messages(
-        self,
-        *,
-        query: str | None = None,
-        label_ids: tuple[str, ...] = (),
-        page_token: str | None = None,
-        max_results: int = 100,
-        include_spam_trash: bool = False,
+        self, *, include_spam_trash: bool = False, **options: Unpack[ListOptions]
     ) -> ApiCall:
-        listing = _listing(
-            max_results, q=query, labelIds=list(label_ids), pageToken=page_token,
-            includeSpamTrash=include_spam_trash,
-        )  # fmt: skip
+        listing = _filtered_listing(options, includeSpamTrash=include_spam_trash)
         return self._wrap(self._messages.list(**listing))
 
     def get_message(
@@ -306,16 +309,8 @@ class CallFactory:
         method = self._messages.untrash if undo else self._messages.trash
         return self._wrap(method(userId="me", id=message_id))
 
-    def list_threads(
-        self,
-        *,
-        query: str | None = None,
-        label_ids: tuple[str, ...] = (),
-        page_token: str | None = None,
-        max_results: int = 100,
-    ) -> ApiCall:
-        listing = _listing(max_results, q=query, labelIds=list(label_ids), pageToken=page_token)
-        return self._wrap(self._threads.list(**listing))
+    def list_threads(self, **options: Unpack[ListOptions]) -> ApiCall:
+        return self._wrap(self._threads.list(**_filtered_listing(options)))
 
     def modify_thread(self, thread_id: str, add: Sequence[str], remove: Sequence[str]) -> ApiCall:
         body = _label_change(add, remove)

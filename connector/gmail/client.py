@@ -11,7 +11,7 @@ import asyncio
 import base64
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 import aiohttp
 
@@ -35,6 +35,7 @@ from connector.mime import check_size
 from connector.ports import (
     ExchangeObserver,
     GmailJson,
+    ListOptions,
     MailboxPort,
     OutgoingMessage,
     TokenSource,
@@ -103,19 +104,8 @@ class GmailClient:
     async def stop_watch(self, account_id: str) -> None:
         await self._call(account_id, self.calls.stop_watch())
 
-    async def list_messages(
-        self,
-        account_id: str,
-        *,
-        query: str | None = None,
-        label_ids: tuple[str, ...] = (),
-        page_token: str | None = None,
-        max_results: int = 100,
-    ) -> GmailJson:
-        call = self.calls.list_messages(
-            query=query, label_ids=label_ids, page_token=page_token, max_results=max_results
-        )
-        return await self._call(account_id, call)
+    async def list_messages(self, account_id: str, **options: Unpack[ListOptions]) -> GmailJson:
+        return await self._call(account_id, self.calls.list_messages(**options))
 
     async def get_message(
         self,
@@ -276,19 +266,8 @@ class GmailClient:
     ) -> GmailJson:
         return await self._call(account_id, self.calls.trash_message(message_id, undo=undo))
 
-    async def list_threads(
-        self,
-        account_id: str,
-        *,
-        query: str | None = None,
-        label_ids: tuple[str, ...] = (),
-        page_token: str | None = None,
-        max_results: int = 100,
-    ) -> GmailJson:
-        call = self.calls.list_threads(
-            query=query, label_ids=label_ids, page_token=page_token, max_results=max_results
-        )
-        return await self._call(account_id, call)
+    async def list_threads(self, account_id: str, **options: Unpack[ListOptions]) -> GmailJson:
+        return await self._call(account_id, self.calls.list_threads(**options))
 
     async def modify_thread(
         self, account_id: str, thread_id: str, add: Sequence[str], remove: Sequence[str]

@@ -10,9 +10,9 @@ from __future__ import annotations
 import base64
 import itertools
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 
-from connector.ports import GmailJson, OutgoingMessage
+from connector.ports import LIST_PAGE_SIZE, GmailJson, ListOptions, OutgoingMessage
 
 
 class FakeMailboxError(Exception):
@@ -153,20 +153,10 @@ class FakeMailbox:
                   if label not in own]  # fmt: skip
         return {"labels": system + [dict(label) for label in own.values()]}
 
-    async def list_messages(
-        self,
-        account_id: str,
-        *,
-        query: str | None = None,
-        label_ids: tuple[str, ...] = (),
-        page_token: str | None = None,
-        max_results: int = 100,
-    ) -> GmailJson:
-        self._enter("list_messages", account_id)
-        self.last_query = query
-        found = self._newest_first(account_id, label_ids)
+    async def list_messages(self, account_id: str, **options: Unpack[ListOptions]) -> GmailJson:
+        found = self._listed("list_messages", account_id, options)
         stubs = [{"id": m["id"], "threadId": m["threadId"]} for m in found]
-        return _page("messages", stubs, page_token, max_results)
+        return _page("messages", stubs, options)
 
     async def get_message(
         self,
@@ -352,24 +342,17 @@ class FakeMailbox:
             raise _not_found()
         return sorted(members, key=lambda m: int(m["internalDate"]))
 
-    async def list_threads(
-        self,
-        account_id: str,
-        *,
-        query: str | None = None,
-        label_ids: tuple[str, ...] = (),
-        page_token: str | None = None,
-        max_results: int = 100,
-    ) -> GmailJson:
-        self._enter("list_threads", account_id)
-        self.last_query = query
-        found = self._newest_first(account_id, label_ids)
+    async def list_threads(self, account_id: str, **options: Unpack[ListOptions]) -> GmailJson:
+        found = self._listed("list_threads", account_id, options)
         threads = dict.fromkeys(m["threadId"] for m in found)
         stubs = [{"id": t, "snippet": "", "historyId": "1"} for t in threads]
-        return _page("threads", stubs, page_token, max_results)
+        return _page("threads", stubs, options)
 
-    def _newest_first(self, account_id: str, label_ids: tuple[str, ...]) -> list[GmailJson]:
-        """The account's messages carrying every one of `label_ids`, newest first."""
+    def _listed(self, method: str, account_id: str, options: ListOptions) -> list[GmailJson]:
+        """The account's messages carrying every one of the listing's labels, newest first."""
+        self._enter(method, account_id)
+        self.last_query = options.get("query")
+        label_ids = options.get("label_ids", ())
         found = [m for m in self.messages.get(account_id, {}).values()
                  if all(label in m["labelIds"] for label in label_ids)]  # fmt: skip
         found.sort(key=lambda m: int(m["internalDate"]), reverse=True)
@@ -411,9 +394,10 @@ class FakeMailbox:
         return dict(settings)
 
 
-def _page(kind: str, items: list[GmailJson], page_token: str | None, size: int) -> GmailJson:
+def _page(kind: str, items: list[GmailJson], options: ListOptions) -> GmailJson:
     """One page of a Gmail list answer: offset tokens, `kind` omitted when the page is empty."""
-    start = int(page_token or 0)
+    start = int(options.get("page_token") or 0)
+    size = options.get("max_results", LIST_PAGE_SIZE)
     result: GmailJson = {"resultSizeEstimate": len(items)}
     page = items[start : start + size]
     if page:
