@@ -14,20 +14,21 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, Unpack
 
 from connector import mime
 from connector.gmail.errors import SendingPausedError
 from connector.inbox.once import ExactlyOnce, Once, fingerprint
 from connector.inbox.send_keys import SendKeys
 from connector.policy import AccessContext, plans
-from connector.ports import GmailJson, OutgoingMessage
+from connector.ports import GmailJson, ListOptions, OutgoingMessage
 
 if TYPE_CHECKING:
     from connector.policy.gate import Gate
 
 LIST_HEADERS = ("From", "To", "Subject", "Date")
 THREAD_HEADERS = ("Message-ID", "Subject", "References", "From", "Reply-To")
+SEARCH_PAGE_SIZE = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,20 +100,13 @@ class Inbox:
         ctx: AccessContext,
         account_id: str,
         *,
-        query: str | None = None,
-        label_ids: tuple[str, ...] = (),
-        page_token: str | None = None,
-        max_results: int = 25,
         with_metadata: bool = True,
+        **options: Unpack[ListOptions],
     ) -> GmailJson:
-        """A page of messages, newest first; with `with_metadata`, their headers (no bodies)."""
-        page = await self._gate.run(
-            ctx,
-            plans.message_list(
-                account_id, query=query, label_ids=label_ids, page_token=page_token,
-                max_results=max_results,
-            ),
-        )  # fmt: skip
+        """A page of messages (`SEARCH_PAGE_SIZE` unless `max_results` says), newest first; with
+        `with_metadata`, their headers (no bodies)."""
+        listing = ListOptions(max_results=SEARCH_PAGE_SIZE) | options
+        page = await self._gate.run(ctx, plans.message_list(account_id, **listing))
         stubs = page.get("messages", [])
         if with_metadata and stubs:
             page = dict(page)

@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, Unpack
 
 from audit.event import Basis, ResourceRef
 from audit.vocab import Action, ResourceKind
 from connector.errors import PolicyInputError
 from connector.policy.vocab import Operation
-from connector.ports import GmailJson, MailboxPort, OutgoingMessage
+from connector.ports import GmailJson, ListOptions, MailboxPort, OutgoingMessage
 
 T = TypeVar("T")
 
@@ -118,63 +118,56 @@ def _message_members(account_id: str, ids: list[str]) -> Members:
 # -- reads ----------------------------------------------------------------------------------
 
 
+def _mailbox_metadata(action: Action, account_id: str, call: Call[T]) -> Plan[T]:
+    """A read of what the whole mailbox says about itself: ids, labels, cursors, never content."""
+    return Plan(action, Operation.METADATA_READ, account_id, call, mailbox_wide=True)
+
+
 def profile(account_id: str) -> Plan[GmailJson]:
-    return Plan(
-        Action.GMAIL_PROFILE_READ, Operation.METADATA_READ, account_id,
-        lambda m, _q: m.get_profile(account_id), mailbox_wide=True,
-    )  # fmt: skip
+    return _mailbox_metadata(
+        Action.GMAIL_PROFILE_READ, account_id, lambda m, _q: m.get_profile(account_id)
+    )
 
 
 def history(account_id: str, start_history_id: str) -> Plan[list[GmailJson]]:
     """Every history.list page since the cursor: message, thread and label ids, no content."""
-    return Plan(
-        Action.GMAIL_SYNC, Operation.METADATA_READ, account_id,
-        lambda m, _q: m.list_history_pages(account_id, start_history_id), mailbox_wide=True,
+    return _mailbox_metadata(
+        Action.GMAIL_SYNC, account_id,
+        lambda m, _q: m.list_history_pages(account_id, start_history_id),
     )  # fmt: skip
 
 
 def watch(account_id: str, topic: str) -> Plan[GmailJson]:
     """users.watch: Gmail will announce each change (address and historyId, no content)."""
-    return Plan(
-        Action.GMAIL_WATCH, Operation.METADATA_READ, account_id,
-        lambda m, _q: m.watch(account_id, topic), mailbox_wide=True,
-    )  # fmt: skip
+    return _mailbox_metadata(
+        Action.GMAIL_WATCH, account_id, lambda m, _q: m.watch(account_id, topic)
+    )
 
 
 def stop_watch(account_id: str) -> Plan[None]:
-    return Plan(
-        Action.GMAIL_WATCH_STOP, Operation.METADATA_READ, account_id,
-        lambda m, _q: m.stop_watch(account_id), mailbox_wide=True,
-    )  # fmt: skip
+    return _mailbox_metadata(
+        Action.GMAIL_WATCH_STOP, account_id, lambda m, _q: m.stop_watch(account_id)
+    )
 
 
 def labels(account_id: str) -> Plan[GmailJson]:
-    return Plan(
-        Action.GMAIL_LABEL_LIST, Operation.METADATA_READ, account_id,
-        lambda m, _q: m.list_labels(account_id), mailbox_wide=True,
-    )  # fmt: skip
+    return _mailbox_metadata(
+        Action.GMAIL_LABEL_LIST, account_id, lambda m, _q: m.list_labels(account_id)
+    )
 
 
 def message_list(
-    account_id: str,
-    *,
-    query: str | None = None,
-    label_ids: tuple[str, ...] = (),
-    page_token: str | None = None,
-    max_results: int = 100,
-    basis: Basis | None = None,
+    account_id: str, *, basis: Basis | None = None, **options: Unpack[ListOptions]
 ) -> Plan[GmailJson]:
     """Message stubs; the audit log gets a keyed hash of the query sent, never its text."""
 
     def call(mailbox: MailboxPort, sent_query: str | None) -> Awaitable[GmailJson]:
-        return mailbox.list_messages(
-            account_id, query=sent_query, label_ids=label_ids, page_token=page_token,
-            max_results=max_results,
-        )  # fmt: skip
+        return mailbox.list_messages(account_id, **options | {"query": sent_query})
 
     return Plan(
         Action.GMAIL_MESSAGE_LIST, Operation.METADATA_READ, account_id, call, basis=basis,
-        resources=refs(ResourceKind.LABEL, label_ids), mailbox_wide=True, query=query or "",
+        resources=refs(ResourceKind.LABEL, options.get("label_ids", ())), mailbox_wide=True,
+        query=options.get("query") or "",
         result_refs=lambda r: refs(ResourceKind.MESSAGE, (m["id"] for m in r.get("messages", []))),
     )  # fmt: skip
 

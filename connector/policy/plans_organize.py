@@ -14,13 +14,13 @@ consent or an approval may read, never modify.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 from audit.event import MAX_RESOURCES, ResourceRef
 from audit.vocab import Action, ResourceKind
 from connector.policy.plans import Call, Plan, Refs, refs
 from connector.policy.vocab import Operation
-from connector.ports import GmailJson, MailboxPort
+from connector.ports import GmailJson, ListOptions, MailboxPort
 
 T = TypeVar("T")
 BATCH_MODIFY_MAX = 1000  # Gmail's cap on ids in one messages.batchModify
@@ -144,25 +144,15 @@ def _thread_messages(result: GmailJson) -> tuple[ResourceRef, ...]:
     return refs(ResourceKind.MESSAGE, [m["id"] for m in result.get("messages", [])])
 
 
-def thread_list(
-    account_id: str,
-    *,
-    query: str | None = None,
-    label_ids: tuple[str, ...] = (),
-    page_token: str | None = None,
-    max_results: int = 100,
-) -> Plan[GmailJson]:
+def thread_list(account_id: str, **options: Unpack[ListOptions]) -> Plan[GmailJson]:
     """Thread stubs; the audit log gets a keyed hash of the query, never its text."""
 
     def call(mailbox: MailboxPort, sent_query: str | None) -> Awaitable[GmailJson]:
-        return mailbox.list_threads(
-            account_id, query=sent_query, label_ids=label_ids, page_token=page_token,
-            max_results=max_results,
-        )  # fmt: skip
+        return mailbox.list_threads(account_id, **options | {"query": sent_query})
 
     return _owner(
         Action.GMAIL_THREAD_LIST, Operation.METADATA_READ, account_id, call,
-        refs(ResourceKind.LABEL, label_ids), query=query or "",
+        refs(ResourceKind.LABEL, options.get("label_ids", ())), query=options.get("query") or "",
         result_refs=lambda r: refs(ResourceKind.THREAD, [t["id"] for t in r.get("threads", [])]),
     )  # fmt: skip
 
