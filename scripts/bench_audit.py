@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ACCOUNTS = 1000
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 JOBS = os.cpu_count() or 1
+PARTS = ("sqlite_append", "sqlite_big", "postgres_append", "postgres_big")
 
 
 def templates(n: int) -> list[AuditEvent]:
@@ -80,9 +81,9 @@ async def append_load(
             await log.append(event)
             latencies.append(time.perf_counter() - start)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     await asyncio.gather(*(writer(w) for w in range(writers)))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     await log.close()
     latencies.sort()
     total = writers * per_writer
@@ -90,6 +91,8 @@ async def append_load(
         "events": total,
         "writers": writers,
         "events_per_s": round(total / elapsed),
+        # CPU of this process per event (the writer thread's included): less load-dependent
+        "cpu_us_per_event": round(cpu / total * 1e6, 1),
         "latency_p50_ms": round(latencies[len(latencies) // 2] * 1000, 2),
         "latency_p99_ms": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
     }
@@ -123,10 +126,11 @@ async def big_log(url: str, events: list[AuditEvent], total: int) -> dict[str, f
         timings.append(time.perf_counter() - start)
         assert len(page) == 100
     verify: dict[str, float] = {}
+    verify_cpu: dict[str, float] = {}
     for name, jobs in (("sequential", 1), ("parallel", JOBS)):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _cpu()
         report = await log.verify(jobs=jobs)
-        verify[name] = time.perf_counter() - started
+        verify[name], verify_cpu[name] = time.perf_counter() - started, _cpu() - cpu
         assert report.ok, report.problems
     await log.close()
     timings.sort()
@@ -138,7 +142,16 @@ async def big_log(url: str, events: list[AuditEvent], total: int) -> dict[str, f
         "verify_events_per_s": round(report.events / verify["sequential"]),
         "verify_parallel_events_per_s": round(report.events / verify["parallel"]),
         "verify_jobs": JOBS,
+        # CPU per event of this process and its finished children (the --jobs workers)
+        "verify_cpu_us_per_event": round(verify_cpu["sequential"] / report.events * 1e6, 2),
+        "verify_parallel_cpu_us_per_event": round(verify_cpu["parallel"] / report.events * 1e6, 2),
     }
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its reaped children."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 def headline(result: dict[str, dict[str, float]]) -> dict[str, object]:
@@ -183,17 +196,29 @@ async def main() -> None:
     parser.add_argument("--per-writer", type=int, default=1500)
     parser.add_argument("--big", type=int, default=1_000_000, help="events in the large log")
     parser.add_argument("--skip-pg", action="store_true")
+    parser.add_argument(
+        "--parts",
+        default=",".join(PARTS),
+        help=f"comma-separated subset of {','.join(PARTS)} (default: all)",
+    )
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    if unknown := parts - set(PARTS):
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    if args.skip_pg:
+        parts -= {"postgres_append", "postgres_big"}
 
     events = templates(20_000)
     result: dict[str, dict[str, float]] = {}
     started_server = None
     with tempfile.TemporaryDirectory() as tmp:
-        result["sqlite_append"] = await append_load(
-            f"sqlite:///{tmp}/append.db", events, args.writers, args.per_writer
-        )
-        result["sqlite_big"] = await big_log(f"sqlite:///{tmp}/big.db", events, args.big)
-    if not args.skip_pg:
+        if "sqlite_append" in parts:
+            result["sqlite_append"] = await append_load(
+                f"sqlite:///{tmp}/append.db", events, args.writers, args.per_writer
+            )
+        if "sqlite_big" in parts:
+            result["sqlite_big"] = await big_log(f"sqlite:///{tmp}/big.db", events, args.big)
+    if parts & {"postgres_append", "postgres_big"}:
         admin = args.pg_url
         if not admin:
             started_server = tempfile.mkdtemp(prefix="bench-pg-")
@@ -204,18 +229,20 @@ async def main() -> None:
                 text=True,
             ).stdout.strip()
         try:
-            url = await pg_database(admin)
-            try:
-                result["postgres_append"] = await append_load(
-                    url, events, args.writers, args.per_writer
-                )
-            finally:
-                await drop_pg_database(admin, url)
-            url = await pg_database(admin)
-            try:
-                result["postgres_big"] = await big_log(url, events, args.big)
-            finally:
-                await drop_pg_database(admin, url)
+            if "postgres_append" in parts:
+                url = await pg_database(admin)
+                try:
+                    result["postgres_append"] = await append_load(
+                        url, events, args.writers, args.per_writer
+                    )
+                finally:
+                    await drop_pg_database(admin, url)
+            if "postgres_big" in parts:
+                url = await pg_database(admin)
+                try:
+                    result["postgres_big"] = await big_log(url, events, args.big)
+                finally:
+                    await drop_pg_database(admin, url)
         finally:
             if started_server:
                 subprocess.run(
