@@ -4,8 +4,9 @@ A notice says only "mailbox <address> changed up to historyId N". It is acknowle
 changes it announces are in the account's feed: the account's cursor already covers N, or a
 sync run committed. A notice that could not be settled (the sync failed, or another instance is
 syncing that account right now) is handed back with a short ack deadline, so Pub/Sub delivers it
-again soon; nothing is acknowledged on hope. Notices that are not Gmail's, or name an address no
-active account is linked to (unlinked since), are acknowledged and counted: retrying cannot help.
+again soon (in a second when only held elsewhere, later after a failure); nothing is
+acknowledged on hope. Notices that are not Gmail's, or name an address no active account is
+linked to (unlinked since), are acknowledged and counted: retrying cannot help.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from connector.live.ports import AccountDirectory, AccountLocks, LocalLocks
 from connector.logs import get_logger
 
 log = get_logger(__name__)
-RETRY_SECONDS = 10  # a notice not settled comes back after this long
+RETRY_SECONDS = 10  # a notice whose sync failed comes back after this long
+# A notice whose account another task or instance is syncing comes back after this long: that
+# run ends within a second or two, and waiting the failure delay put a 10 s step into latency.
+HELD_SECONDS = 1
 ReadState = Callable[[str], Awaitable[SyncState]]
 
 
@@ -52,6 +56,7 @@ class PushReceiver:
         max_messages: int = 100,
         concurrency: int = 16,
         retry_seconds: int = RETRY_SECONDS,
+        held_seconds: int = HELD_SECONDS,
     ) -> None:
         self._pubsub = pubsub
         self._subscription = subscription
@@ -62,6 +67,7 @@ class PushReceiver:
         self._max = max_messages
         self._slots = asyncio.Semaphore(concurrency)
         self._retry_seconds = retry_seconds
+        self._held_seconds = held_seconds
 
     async def pull_once(self) -> PullReport:
         received = await self._pubsub.pull(self._subscription, max_messages=self._max)
@@ -82,20 +88,24 @@ class PushReceiver:
                 newest[account_id] = max(newest.get(account_id, 0), notice.history_id)
         if ignored:
             log.info("push_notices_ignored", count=len(ignored))
-        outcomes = await asyncio.gather(*(self._settle(a, h) for a, h in newest.items()))
-        settled = {a for (a, (ok, _)) in zip(newest, outcomes, strict=True) if ok}
+        outcomes = dict(zip(newest, await asyncio.gather(
+            *(self._settle(a, h) for a, h in newest.items())), strict=True))  # fmt: skip
+        settled = {a for a, outcome in outcomes.items() if outcome in (None, Attempt.SYNCED)}
+        failed = {a for a, outcome in outcomes.items() if outcome is Attempt.FAILED}
         ack = ignored + [i for i, accounts in needs.items() if accounts <= settled]
-        retry = [i for i, accounts in needs.items() if not accounts <= settled]
+        later = [i for i, accounts in needs.items() if accounts & failed]
+        soon = [i for i, accounts in needs.items()
+                if not accounts <= settled and not accounts & failed]  # fmt: skip
         await self._pubsub.acknowledge(self._subscription, ack)
-        await self._pubsub.modify_ack_deadline(self._subscription, retry, self._retry_seconds)
-        synced = sum(1 for ok, ran in outcomes if ok and ran)
-        return PullReport(len(received), len(ack), len(retry), len(ignored), synced)
+        await self._pubsub.modify_ack_deadline(self._subscription, later, self._retry_seconds)
+        await self._pubsub.modify_ack_deadline(self._subscription, soon, self._held_seconds)
+        synced = sum(1 for outcome in outcomes.values() if outcome is Attempt.SYNCED)
+        return PullReport(len(received), len(ack), len(later) + len(soon), len(ignored), synced)
 
-    async def _settle(self, account_id: str, history_id: int) -> tuple[bool, bool]:
-        """(settled, synced): the feed holds the announced changes, and whether a run did it."""
+    async def _settle(self, account_id: str, history_id: int) -> Attempt | None:
+        """None when the feed already holds the announced changes, else how the run went."""
         async with self._slots:
             if covered(await self._state(account_id), history_id):
-                return True, False
-            attempt = await sync_once(self._locks, self._sync, account_id,
-                                      failure_event="push_sync_failed")  # fmt: skip
-            return attempt is Attempt.SYNCED, attempt is Attempt.SYNCED
+                return None
+            return await sync_once(self._locks, self._sync, account_id,
+                                   failure_event="push_sync_failed")  # fmt: skip
