@@ -169,6 +169,26 @@ async def _ready(url: str, accounts: int) -> tuple[int, int]:
         await engine.dispose()
 
 
+async def _fed_at(url: str, message_ids: Any, mono_offset: float) -> dict[str, float]:
+    """When each injected message's `message_added` change was committed to the feed, on the
+    monotonic clock of the injector (`created_at` is wall-clock UTC; offset = wall - mono)."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT message_id, created_at FROM accounts_change WHERE kind = 'message_added'"
+            ))).all()  # fmt: skip
+    finally:
+        await engine.dispose()
+    wanted = set(message_ids)
+    found: dict[str, float] = {}
+    for message_id, created in rows:
+        if message_id in wanted and message_id not in found:
+            at = created if created.tzinfo else created.replace(tzinfo=UTC)
+            found[message_id] = at.timestamp() - mono_offset
+    return found
+
+
 def _env(url: str, emu: Emulator, port: int, hook: str, secret: str, keys: str,
          hash_key: str) -> dict[str, str]:  # fmt: skip
     return {
@@ -262,6 +282,8 @@ async def bench(accounts: int, rate: float, seconds: float, settle: float) -> di
                         raise SystemExit(f"not ready: {await _ready(url, accounts)}")
                     await asyncio.sleep(0.5)
                 warmup = round(time.monotonic() - started, 1)
+                pids = " ".join(str(p.pid) for p in procs)
+                print(f"bench_changes: injecting (services {pids})", file=sys.stderr, flush=True)
                 emu.stats.reset()
                 injected: dict[str, float] = {}
                 boxes = [emu.state.mailbox(e) for e in emu.users[:accounts]]
@@ -282,10 +304,13 @@ async def bench(accounts: int, rate: float, seconds: float, settle: float) -> di
                 ):
                     await asyncio.sleep(0.1)
                 last = max(receiver.arrived.values(), default=begin)
+                fed = await _fed_at(url, injected.keys(), time.time() - time.monotonic())
     await hook_runner.cleanup()
     latencies = [receiver.arrived[m] - t for m, t in injected.items() if m in receiver.arrived]
     delivered = len(latencies)
     units = emu.stats.units_charged
+    to_feed = [fed[m] - t for m, t in injected.items() if m in fed]
+    feed_to_hook = [receiver.arrived[m] - fed[m] for m in fed if m in receiver.arrived]
     return {
         "bench": "changes",
         "accounts": accounts,
@@ -299,6 +324,11 @@ async def bench(accounts: int, rate: float, seconds: float, settle: float) -> di
         "p50_s": round(_quantile(latencies, 0.50), 3),
         "p99_s": round(_quantile(latencies, 0.99), 3),
         "changes_per_s": round(delivered / max(1e-9, last - begin), 1),
+        # where the time goes: injection -> committed to the feed -> webhook received
+        "to_feed_p50_s": round(_quantile(to_feed, 0.50), 3),
+        "to_feed_p99_s": round(_quantile(to_feed, 0.99), 3),
+        "feed_to_webhook_p50_s": round(_quantile(feed_to_hook, 0.50), 3),
+        "feed_to_webhook_p99_s": round(_quantile(feed_to_hook, 0.99), 3),
         "gmail_units_per_change": round(units / max(1, total), 2),
         "warmup_s": warmup,
         "targets": {"p99_s": 2.0, "rate_per_s": 200, "lost": 0},
