@@ -29,8 +29,10 @@ from audit.log import AuditLog
 from audit.records import Checkpoint, QueryFilter, Row, RowQuery
 from audit.segments import (
     FORMAT_VERSION,
+    ArchivePeriod,
     DocumentType,
     Entry,
+    NothingToArchiveError,
     SegmentError,
     SegmentFile,
     archived_head,
@@ -63,7 +65,7 @@ def _key_id(key: Ed25519PrivateKey) -> str:
 def _covering(checkpoints: list[Checkpoint], start: int, before: datetime) -> Checkpoint:
     due = [c for c in checkpoints if c.seq >= start and parse_time(c.time) < before]
     if not due:
-        raise SegmentError(
+        raise NothingToArchiveError(
             f"no checkpoint signed before {format_time(before)} covers events from seq {start}: "
             "nothing to archive"
         )
@@ -131,6 +133,26 @@ async def archive(
     return Entry(start, checkpoint.seq, manifest, None, rows_path)
 
 
+async def archive_periods(
+    log: AuditLog, directory: Path, key: Ed25519PrivateKey, *, period: ArchivePeriod, now: datetime
+) -> list[Entry]:
+    """One segment per `period` that ended by `now` and holds checkpointed events not yet
+    archived, oldest first: each through the last checkpoint signed in its period."""
+    head = archived_head(read_archive(directory))
+    start = 1 if head is None else head[0] + 1
+    ended = period.start(now)
+    ends = sorted(
+        {period.following(parse_time(c.time)) for c in await log.checkpoints() if c.seq >= start}
+    )
+    sealed: list[Entry] = []
+    for end in (e for e in ends if e <= ended):
+        try:
+            sealed.append(await archive(log, directory, end, key, now))
+        except NothingToArchiveError:
+            continue  # its checkpoints were at the head already sealed
+    return sealed
+
+
 def check_segment(entry: Entry, keys: Mapping[str, Ed25519PublicKey]) -> dict[str, Any]:
     """A segment whose manifest verifies and whose rows match it and chain; its manifest."""
     name = f"segment {entry.first}-{entry.last}"
@@ -177,10 +199,14 @@ async def drop_expired(
     now: datetime,
     retention: timedelta,
     reason: str,
+    owner_url: str | None = None,
+    strict: bool = True,
 ) -> list[Dropped]:
-    """Drop every archived segment whose newest event is older than `retention`, oldest first.
+    """Drop every archived segment whose newest event is older than `retention`, oldest first,
+    deleting its rows as the tables' owner (`owner_url`, else the log's own URL).
 
-    Refuses (SegmentError) when the oldest segment still in the live store is younger.
+    `strict`: refuses (SegmentError) when the oldest segment still in the live store is
+    younger; otherwise (the scheduled run) that only means nothing is due yet.
     """
     keys = await _keys(log, key)
     dropped: list[Dropped] = []
@@ -194,7 +220,7 @@ async def drop_expired(
         manifest = check_segment(entry, keys)
         newest = parse_time(manifest["last_time"])
         if now - newest < retention:
-            if dropped:
+            if dropped or not strict:
                 break
             raise SegmentError(
                 f"segment {entry.first}-{entry.last} holds events from {manifest['last_time']}, "
@@ -204,7 +230,7 @@ async def drop_expired(
         first_live = await log.store.query_rows(RowQuery(QueryFilter(), 1, after_seq=0))
         # An earlier, interrupted drop may have deleted the live rows already.
         if first_live and first_live[0][0] <= entry.last:
-            await _delete_live(log, entry, manifest, first_live[0][0])
+            await _delete_live(log, entry, manifest, first_live[0][0], owner_url or log.url)
         if entry.tombstone is None:
             path = segment_path(directory, entry.first, entry.last, SegmentFile.TOMBSTONE)
             write_document(path, _tombstone(key, manifest, reason, retention, now))
@@ -213,14 +239,16 @@ async def drop_expired(
     return dropped
 
 
-async def _delete_live(log: AuditLog, entry: Entry, manifest: dict[str, Any], first: int) -> None:
+async def _delete_live(
+    log: AuditLog, entry: Entry, manifest: dict[str, Any], first: int, owner_url: str
+) -> None:
     name = f"segment {entry.first}-{entry.last}"
     if first != entry.first:
         raise SegmentError(f"{name} is not the oldest range in the live log (it starts at {first})")
     boundary = await _live_row(log, entry.last)
     if boundary is None or boundary[9].hex() != manifest["last_hash"]:
         raise SegmentError(f"the live log's event {entry.last} differs from {name}")
-    await delete_range(log.url, entry.first, entry.last)
+    await delete_range(owner_url, entry.first, entry.last)
 
 
 def _tombstone(

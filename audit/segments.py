@@ -20,6 +20,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,29 @@ class DocumentType(StrEnum):
 
 class SegmentError(AuditError):
     """A segment directory, manifest or tombstone that cannot be read or acted on."""
+
+
+class NothingToArchiveError(SegmentError):
+    """No signed checkpoint before the date covers events after the archive's head."""
+
+
+class ArchivePeriod(StrEnum):
+    """What one segment holds when the log is archived by period (UTC calendar)."""
+
+    DAY = "day"
+    MONTH = "month"
+
+    def start(self, moment: datetime) -> datetime:
+        """The start of the period `moment` falls in."""
+        day = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+        return day if self is ArchivePeriod.DAY else day.replace(day=1)
+
+    def following(self, moment: datetime) -> datetime:
+        """The start of the period after the one `moment` falls in."""
+        start = self.start(moment)
+        if self is ArchivePeriod.DAY:
+            return start + timedelta(days=1)
+        return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
 
 
 def stem(first: int, last: int) -> str:

@@ -24,8 +24,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "vault": ("connector.accounts.vault_cli", "token vault: rotate encryption keys"),
     "migrate": ("connector.db_cli", "apply database migrations"),
     "retention": (
-        "connector.rights.cli",
-        "run retention once: expired consents and approvals out, dormant notices (audited)",
+        "connector.retention_cli",
+        "run retention once, as the service does (consents, dormant accounts, audit segments)",
     ),
     "evidence": (
         "connector.evidence.cli",

@@ -15,18 +15,20 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BeforeValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from audit.signing import KeyFormatError, load_private_key
-from audit.trust import fingerprint, load_trusted_keys
+from audit.segments import ArchivePeriod
 from connector.errors import ConnectorError
 from connector.settings_sources import (
     Origin,
     SecretFilesSource,
     VariablesSource,
+    archive_problems,
+    audit_key_problems,
     describe,
     dotenv_file,
     read_dotenv,
     settable_fields,
     variable,
+    witness_problems,
 )
 
 MAX_WORKERS = 64
@@ -189,6 +191,11 @@ class Settings(BaseSettings):
     audit_witness_file: OptionalPath = None
     audit_checkpoint_every: Positive = 1000
     audit_checkpoint_seconds: Positive = 60
+    # The log's own retention, in each retention run: every ended period sealed into a signed
+    # segment in the directory (unset: none), segments older than the days dropped (0: never).
+    audit_archive_dir: OptionalPath = None
+    audit_archive_period: ArchivePeriod = ArchivePeriod.MONTH
+    audit_segment_retention_days: Annotated[int, Field(ge=0, le=36_500)] = 0
     # Keyed hashing of addresses, IPs and queries recorded in the audit log.
     audit_hash_key: Secret = ""
     # The live mailbox: polling by default; push needs the topic Gmail publishes to (the
@@ -384,44 +391,11 @@ class Settings(BaseSettings):
             problems += audit_key_problems(
                 self.audit_signing_key_file, self.audit_trusted_keys_file
             )
-        return problems
-
-
-def witness_problems(path: Path | None) -> list[str]:
-    """The witness file is opened for appending at start-up: say now if that would fail (it
-    is not created here, since check-config writes nothing)."""
-    if path is None:
-        return []
-    target = path if path.exists() else path.parent
-    if not target.is_dir() and not path.exists():
-        return [f"CONNECTOR_AUDIT_WITNESS_FILE names {path}, whose directory does not exist"]
-    if not os.access(target, os.W_OK):
-        return [f"CONNECTOR_AUDIT_WITNESS_FILE names {path}, which this user cannot append to"]
-    return []
-
-
-def audit_key_problems(signing: Path | None, trusted: Path | None) -> list[str]:
-    """The trusted-keys file must parse and pin the key the service signs with, or the
-    reviewer's verify would reject the service's own checkpoints."""
-    if trusted is None:
-        return []
-    try:
-        pins = load_trusted_keys(trusted)
-    except (KeyFormatError, ValueError) as exc:
-        return [f"CONNECTOR_AUDIT_TRUSTED_KEYS_FILE: {exc}"]
-    if signing is None:
-        return []
-    try:
-        public = load_private_key(signing).public_key()
-    except (KeyFormatError, TypeError, ValueError) as exc:
-        return [f"CONNECTOR_AUDIT_SIGNING_KEY_FILE: {signing} is not an Ed25519 key: {exc}"]
-    if pins.admits(public):
-        return []
-    return [
-        f"CONNECTOR_AUDIT_SIGNING_KEY_FILE holds key {fingerprint(public)}, which "
-        f"CONNECTOR_AUDIT_TRUSTED_KEYS_FILE ({trusted}) does not pin: add its public key or "
-        "fingerprint (`audit pubkey --fingerprint`)"
-    ]
+        postgres = self.audit_database_url.startswith("postgres")
+        return problems + archive_problems(
+            self.audit_archive_dir, self.audit_segment_retention_days, self.audit_signing_key_file,
+            postgres_without_owner=postgres and not self.audit_admin_database_url,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ the parsing and `describe` turns its errors into one line per `CONNECTOR_*` vari
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from enum import Enum, StrEnum
 from pathlib import Path
@@ -17,6 +18,9 @@ from dotenv import dotenv_values
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import PydanticBaseSettingsSource
+
+from audit.signing import KeyFormatError, load_private_key
+from audit.trust import fingerprint, load_trusted_keys
 
 if TYPE_CHECKING:
     from pydantic_settings import BaseSettings
@@ -165,3 +169,70 @@ def _bounds(field: FieldInfo) -> str:
 def _enum_of(field: FieldInfo) -> type[Enum] | None:
     annotation = field.annotation
     return annotation if isinstance(annotation, type) and issubclass(annotation, Enum) else None
+
+
+# -- the audit files `connector serve` will use (Settings.problems_for_service) ----------
+
+
+def witness_problems(path: Path | None) -> list[str]:
+    """The witness file is opened for appending at start-up: say now if that would fail (it
+    is not created here, since check-config writes nothing)."""
+    if path is None:
+        return []
+    target = path if path.exists() else path.parent
+    if not target.is_dir() and not path.exists():
+        return [f"CONNECTOR_AUDIT_WITNESS_FILE names {path}, whose directory does not exist"]
+    if not os.access(target, os.W_OK):
+        return [f"CONNECTOR_AUDIT_WITNESS_FILE names {path}, which this user cannot append to"]
+    return []
+
+
+def audit_key_problems(signing: Path | None, trusted: Path | None) -> list[str]:
+    """The trusted-keys file must parse and pin the key the service signs with, or the
+    reviewer's verify would reject the service's own checkpoints."""
+    if trusted is None:
+        return []
+    try:
+        pins = load_trusted_keys(trusted)
+    except (KeyFormatError, ValueError) as exc:
+        return [f"CONNECTOR_AUDIT_TRUSTED_KEYS_FILE: {exc}"]
+    if signing is None:
+        return []
+    try:
+        public = load_private_key(signing).public_key()
+    except (KeyFormatError, TypeError, ValueError) as exc:
+        return [f"CONNECTOR_AUDIT_SIGNING_KEY_FILE: {signing} is not an Ed25519 key: {exc}"]
+    if pins.admits(public):
+        return []
+    return [
+        f"CONNECTOR_AUDIT_SIGNING_KEY_FILE holds key {fingerprint(public)}, which "
+        f"CONNECTOR_AUDIT_TRUSTED_KEYS_FILE ({trusted}) does not pin: add its public key or "
+        "fingerprint (`audit pubkey --fingerprint`)"
+    ]
+
+
+def archive_problems(
+    directory: Path | None, retention_days: int, signing: Path | None, *,
+    postgres_without_owner: bool,
+) -> list[str]:  # fmt: skip
+    """The archive directory must be writable and its segments signable; dropping needs it,
+    and on PostgreSQL the audit tables' owner."""
+    if directory is None:
+        return [] if not retention_days else [
+            "CONNECTOR_AUDIT_SEGMENT_RETENTION_DAYS needs CONNECTOR_AUDIT_ARCHIVE_DIR: only "
+            "archived segments are dropped"
+        ]  # fmt: skip
+    problems = []
+    if not directory.is_dir():
+        problems.append(f"CONNECTOR_AUDIT_ARCHIVE_DIR names {directory}, which is not a directory")
+    elif not os.access(directory, os.W_OK | os.X_OK):
+        problems.append(f"CONNECTOR_AUDIT_ARCHIVE_DIR names {directory}, which this user cannot "
+                        "write to")  # fmt: skip
+    if signing is None:
+        problems.append("CONNECTOR_AUDIT_ARCHIVE_DIR needs CONNECTOR_AUDIT_SIGNING_KEY_FILE: "
+                        "segments and tombstones are signed with the checkpoint key")  # fmt: skip
+    if retention_days and postgres_without_owner:
+        problems.append("CONNECTOR_AUDIT_SEGMENT_RETENTION_DAYS on PostgreSQL needs "
+                        "CONNECTOR_AUDIT_ADMIN_DATABASE_URL: segments are dropped as the audit "
+                        "tables' owner")  # fmt: skip
+    return problems

@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -76,6 +77,7 @@ from connector.policy.recorder import Recorder
 from connector.policy.records import StoredBasisFacts
 from connector.policy.usage import BufferedUsageCounter
 from connector.ports import ExchangeObserver, StoredCredentials, TokenSource
+from connector.rights.audit_archive import archiver_from_settings
 from connector.rights.jobs import RetentionLoop
 from connector.rights.retention import Retention
 from connector.settings import Settings, SettingsError, SyncMode
@@ -189,16 +191,32 @@ def build_services(
     )
 
 
-def build_retention(services: Services) -> RetentionLoop:
-    """Retention runs in `connector serve` every RETENTION_RUN_HOURS (one instance at a time)."""
-    settings = services.settings
+def retention_run(
+    settings: Settings, *, engine: AsyncEngine, authority: Authority, audit_log: ReadableLog,
+    unlinker: Unlinker | None, clock: Clock = system_clock,
+) -> Retention:  # fmt: skip
+    """One retention run as `connector serve` and `connector retention run` both make it."""
     dormant = timedelta(days=settings.retention_dormant_days)
     notice = timedelta(days=settings.retention_dormant_notice_days)
-    retention = Retention(
-        services.engine, services.authority, dormant_after=dormant, dormant_notice=notice,
-        unlinker=services.accounts.unlinker, clock=services.clock,
+    return Retention(
+        engine, authority, dormant_after=dormant, dormant_notice=notice, unlinker=unlinker,
+        archiver=archiver_from_settings(settings, audit_log), clock=clock,
     )  # fmt: skip
-    return RetentionLoop(retention, every=timedelta(hours=settings.retention_run_hours))
+
+
+def build_retention(services: Services) -> RetentionLoop:
+    """Retention runs in `connector serve` every RETENTION_RUN_HOURS: with several instances,
+    the one holding the `retention` lease for the interval (and the advisory lock in the run)."""
+    every = timedelta(hours=services.settings.retention_run_hours)
+    retention = retention_run(
+        services.settings, engine=services.engine, authority=services.authority,
+        audit_log=services.audit_log, unlinker=services.accounts.unlinker, clock=services.clock,
+    )  # fmt: skip
+    if not _shared(services):
+        return RetentionLoop(retention, every=every)
+    leases = Leases(services.engine, holder_id(), services.clock)
+    return RetentionLoop(retention, every=every,
+                         may_run=partial(leases.acquire, Kind.RETENTION, "run", every))  # fmt: skip
 
 
 def build_delivery(

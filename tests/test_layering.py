@@ -75,7 +75,12 @@ ALLOWED: dict[str, frozenset[str]] = {
         | {AUDIT, "connector.web", "connector.wiring", "connector.emulator"}
         | {"connector.policy", "connector.accounts", "connector.inbox", "connector.testing"}
         | {"connector.demo_dir", "connector.live", "connector.rights", "connector.evidence"}
-        for cli in ("connector.demo", "connector.db_cli", "connector.config_cli")
+        for cli in (
+            "connector.demo",
+            "connector.db_cli",
+            "connector.config_cli",
+            "connector.retention_cli",
+        )
     },
     "connector.demo_dir": frozenset(),  # the demo's state directory: the file system only
     # Migrations are plain alembic scripts: they must not change when a model does.

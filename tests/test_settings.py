@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from audit.segments import ArchivePeriod
 from connector.errors import ConnectorError
 from connector.gmail.quota import QuotaPolicy
 from connector.settings import (
@@ -70,6 +71,9 @@ EVERY_VARIABLE = {
     "CONNECTOR_AUDIT_WITNESS_FILE": "/var/lib/witness/audit.jsonl",
     "CONNECTOR_AUDIT_CHECKPOINT_EVERY": "10",
     "CONNECTOR_AUDIT_CHECKPOINT_SECONDS": "7",
+    "CONNECTOR_AUDIT_ARCHIVE_DIR": "/var/lib/connector/audit-archive",
+    "CONNECTOR_AUDIT_ARCHIVE_PERIOD": "day",
+    "CONNECTOR_AUDIT_SEGMENT_RETENTION_DAYS": "400",
     "CONNECTOR_AUDIT_HASH_KEY": "hk",
     "CONNECTOR_GMAIL_QUOTA_REGIME": "per_minute",
     "CONNECTOR_SYNC_MODE": "push",
@@ -139,6 +143,9 @@ EXPECTED = {
     "audit_witness_file": Path("/var/lib/witness/audit.jsonl"),
     "audit_checkpoint_every": 10,
     "audit_checkpoint_seconds": 7,
+    "audit_archive_dir": Path("/var/lib/connector/audit-archive"),
+    "audit_archive_period": ArchivePeriod.DAY,
+    "audit_segment_retention_days": 400,
     "audit_hash_key": "hk",
     "gmail_quota_regime": QuotaRegime.PER_MINUTE,
     "sync_mode": SyncMode.PUSH,

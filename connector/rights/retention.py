@@ -10,17 +10,21 @@ One run, at the injected clock's `now`:
 - an account still inactive `dormant_notice` after that notice is unlinked by the connector
   itself (`Unlinker.unlink_as_system`: revoked at Google, purged, its UNLINKED feed row and
   `account.unlinked` recorded by the unlinker, a signed receipt in the run's report). Activity
-  in between cancels it: the notice predates the last activity and no longer counts.
+  in between cancels it: the notice predates the last activity and no longer counts;
+- with an `archiver` (`connector.rights.audit_archive`), the audit log's ended periods are
+  sealed into signed segments and segments past their retention dropped behind tombstones.
 
 The audit log keeps the history of every consent and approval removed. The run is authorized
 for the connector itself (SYSTEM, `Operation.RETENTION_RUN`) and recorded as `retention.run`
-inside the same transaction as the deletes, so no removal goes unrecorded. On PostgreSQL the
-whole run, unlinks included, holds an advisory lock, so two instances never run at once.
+inside the same transaction as the deletes, so no removal goes unrecorded (with the segments
+sealed and dropped as its resources; failed, `segment_refused`, if the archiver refused). On
+PostgreSQL the whole run, unlinks and archiving included, holds an advisory lock, so two
+instances never run at once; `connector.rights.jobs` also takes a lease for each interval.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, or_, select, text
@@ -40,6 +44,7 @@ from connector.policy.facts import ApprovalStatus
 from connector.policy.models import AccessRequestRow, ConsentRow, table
 from connector.policy.recorder import Change
 from connector.policy.vocab import Operation
+from connector.rights.audit_archive import AuditArchiver, SegmentsReport
 
 SYSTEM = Actor(ActorKind.SYSTEM, "connector.retention")
 DEFAULT_DORMANT_AFTER = timedelta(days=365)
@@ -57,22 +62,27 @@ class RetentionReport:
     approvals_removed: int
     dormant_noticed: tuple[str, ...]
     dormant_unlinked: tuple[DeletionReceipt, ...] = ()
+    audit_segments: SegmentsReport | None = None  # None: the audit log is not archived
 
     def reasons(self) -> tuple[str, ...]:
+        segments = () if self.audit_segments is None else self.audit_segments.reasons()
         return (
             f"consents_removed:{self.consents_removed}",
             f"approvals_removed:{self.approvals_removed}",
             f"dormant_noticed:{len(self.dormant_noticed)}",
             f"dormant_unlinked:{len(self.dormant_unlinked)}",
+            *segments,
         )
 
     def as_dict(self) -> dict[str, object]:
+        segments = self.audit_segments
         return {
             "ran_at": self.ran_at.isoformat(),
             "consents_removed": self.consents_removed,
             "approvals_removed": self.approvals_removed,
             "dormant_noticed": list(self.dormant_noticed),
             "dormant_unlinked": [r.as_dict() for r in self.dormant_unlinked],
+            "audit_segments": None if segments is None else segments.as_dict(),
         }
 
 
@@ -85,6 +95,7 @@ class Retention:
         dormant_after: timedelta = DEFAULT_DORMANT_AFTER,
         dormant_notice: timedelta = DEFAULT_DORMANT_NOTICE,
         unlinker: Unlinker | None = None,
+        archiver: AuditArchiver | None = None,
         clock: Clock = system_clock,
     ) -> None:
         # `unlinker` None: dormant accounts are noticed, never unlinked (accounts preset by the
@@ -94,6 +105,7 @@ class Retention:
         self._engine = engine
         self._dormant_notice = dormant_notice
         self._unlinker = unlinker
+        self._archiver = archiver
         self._sessions = session_factory(engine)
         self._postgres = engine.dialect.name == "postgresql"
         self._authority = authority
@@ -119,12 +131,19 @@ class Retention:
     async def _run(self, change: Change) -> RetentionReport:
         now = self._clock()
         unlinked = await self._unlink_due(now)
+        segments = None if self._archiver is None else await self._archiver.run(now)
+        refused = segments is not None and segments.refused is not None
+        if segments is not None:
+            change = replace(change, resources=segments.resources())
         async with self._sessions() as session, session.begin():
             consents = await _remove_consents(session, now)
             approvals = await _remove_approvals(session, now)
             noticed = await self._notice_dormant(session, now)
-            report = RetentionReport(now, consents, approvals, noticed, unlinked)
-            await self._authority.record(change, reasons=report.reasons())
+            report = RetentionReport(now, consents, approvals, noticed, unlinked, segments)
+            await self._authority.record(
+                change, reasons=report.reasons(), failed=refused,
+                error_code="segment_refused" if refused else None,
+            )  # fmt: skip
         return report
 
     async def _unlink_due(self, now: datetime) -> tuple[DeletionReceipt, ...]:

@@ -1,7 +1,14 @@
-"""`connector retention run` from the command line: one audited run over the given databases."""
+"""`connector retention run` from the command line: the service's run, over the given databases.
+
+It builds what the service builds (the accounts domain's unlinker, the service's audit log), so a
+dormant account past its notice is unlinked from the command line too: revoked at the emulator,
+purged, a signed receipt in the report, `account.unlinked` and `retention.run` recorded as in the
+service. Without the OAuth client (or the vault keys) it says so in one line and writes nothing.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -9,13 +16,31 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from audit.log import open_audit_log
+from audit.receipts import ReceiptStatus, verify_receipt
 from audit.records import QueryFilter
-from audit.vocab import Action, ActorKind
+from audit.signing import generate_key, save_private_key
+from audit.trust import TrustedKeys
+from audit.vocab import Action, ActorKind, Decision
+from connector.accounts.changes import ChangeKind
+from connector.accounts.models import AccountRow, ChangeRow
+from connector.accounts.vault import generate_key_entry
 from connector.db import create_engine, migrate, session_factory
+from connector.emulator.server import Emulator
 from connector.policy.models import ConsentRow, table
+from connector.rights.retention import SYSTEM
+from tests.linking.conftest import (  # noqa: F401  (fixtures)
+    HASH_KEY,
+    Linking,
+    audit_log,
+    emu,
+    link_account,
+    linking,
+)
+
+DAY = timedelta(days=1)
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -25,11 +50,29 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
+def _env(**connector: str) -> dict[str, str]:
+    """The process environment without any CONNECTOR_* variable, plus `connector` ones."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTOR_")}
+    return base | {f"CONNECTOR_{name.upper()}": value for name, value in connector.items()}
+
+
+def _service_env(google: Emulator | None = None, **extra: str) -> dict[str, str]:
+    """What `connector serve` would also have: the OAuth client, vault keys, hash key."""
+    oauth = {
+        "oauth_client_id": google.client_id if google else "client-id",
+        "oauth_client_secret": google.client_secret if google else "client-secret",
+    }
+    if google is not None:
+        oauth |= {
+            "oauth_token_uri": google.token_uri, "oauth_revoke_uri": google.revoke_uri,
+            "oauth_userinfo_uri": google.userinfo_uri, "oauth_auth_uri": google.auth_uri,
+        }  # fmt: skip
+    keys = extra.pop("vault_keys", None) or generate_key_entry("k1")
+    return _env(**oauth, vault_keys=keys, audit_hash_key=HASH_KEY.decode(), **extra)
 
 
 async def test_run_removes_expired_consents_and_is_audited(tmp_path: Path) -> None:
+    """A run with nothing dormant: expired consents out, one retention.run by the connector."""
     db, audit_db = f"sqlite:///{tmp_path / 'c.db'}", f"sqlite:///{tmp_path / 'a.db'}"
     engine = create_engine(db)
     past = datetime(2020, 1, 1, tzinfo=UTC)
@@ -43,11 +86,12 @@ async def test_run_removes_expired_consents_and_is_audited(tmp_path: Path) -> No
                         grantee_id="op1", message_ids=[], created_at=past, expires_at=expires,
                     )
                 )  # fmt: skip
-        done = _cli("retention", "run", "--db", db, "--audit-db", audit_db, env=_env())
+        done = _cli("retention", "run", "--db", db, "--audit-db", audit_db, env=_service_env())
         assert done.returncode == 0, done.stderr
         report = json.loads(done.stdout)
         assert (report["consents_removed"], report["approvals_removed"]) == (1, 0)
-        assert report["dormant_noticed"] == []
+        assert (report["dormant_noticed"], report["dormant_unlinked"]) == ([], [])
+        assert report["audit_segments"] is None  # no CONNECTOR_AUDIT_ARCHIVE_DIR
         async with session_factory(engine)() as session:
             left = (await session.execute(select(table(ConsentRow).c.id))).scalars().all()
         assert left == ["kept"]
@@ -64,9 +108,80 @@ async def test_run_removes_expired_consents_and_is_audited(tmp_path: Path) -> No
 
 
 def test_a_database_without_tables_exits_2(tmp_path: Path) -> None:
+    """No connector tables: one line naming `connector migrate`, exit 2, no traceback."""
     db, audit_db = f"sqlite:///{tmp_path / 'empty.db'}", f"sqlite:///{tmp_path / 'a.db'}"
-    done = _cli("retention", "run", "--db", db, "--audit-db", audit_db, env=_env())
+    done = _cli("retention", "run", "--db", db, "--audit-db", audit_db, env=_service_env())
     assert done.returncode == 2
     assert "connector retention:" in done.stderr
     assert "connector migrate" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_without_the_oauth_client_it_says_so_and_writes_nothing(tmp_path: Path) -> None:
+    """Dormant accounts cannot be unlinked without the OAuth client: said, never skipped."""
+    db, audit_db = f"sqlite:///{tmp_path / 'c.db'}", tmp_path / "a.db"
+    env = _env(vault_keys=generate_key_entry("k1"), audit_hash_key="hk")
+    done = _cli("retention", "run", "--db", db, "--audit-db", f"sqlite:///{audit_db}", env=env)
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("connector retention: dormant accounts are unlinked with the OAuth")
+    assert "CONNECTOR_OAUTH_CLIENT_ID and CONNECTOR_OAUTH_CLIENT_SECRET" in lines[0]
+    assert done.stdout == ""
+    assert not audit_db.exists()
+    assert not (tmp_path / "c.db").exists()
+    env = _env(oauth_client_id="id", oauth_client_secret="secret", audit_hash_key="hk")
+    no_vault = _cli("retention", "run", "--db", db, env=env)
+    assert no_vault.returncode == 2
+    assert "CONNECTOR_VAULT_KEYS" in no_vault.stderr
+
+
+async def test_a_dormant_account_is_unlinked_from_the_command_line(
+    linking: Linking,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Linked through the emulator, inactive a year and noticed 31 days ago: the command-line
+    run revokes its grant at the emulator, purges it, and records what the service records."""
+    w = linking
+    account = await link_account(w)
+    now = datetime.now(UTC)
+    async with session_factory(w.engine)() as session, session.begin():
+        accounts = table(AccountRow)
+        await session.execute(
+            update(accounts).where(accounts.c.id == account.id).values(updated_at=now - 400 * DAY)
+        )
+        session.add(
+            ChangeRow(account_id=account.id, kind=ChangeKind.DORMANT_NOTICE.value, label_ids=[],
+                      message_ids=[], created_at=now - 31 * DAY)
+        )  # fmt: skip
+    key = generate_key()
+    key_file = tmp_path / "signing.pem"
+    save_private_key(key, key_file)
+    audit_db = f"sqlite:///{tmp_path / 'audit.db'}"
+    env = _service_env(w.emu, vault_keys=w.keys, audit_signing_key_file=str(key_file))
+    args = ("retention", "run", "--db", w.url, "--audit-db", audit_db)
+    done = await asyncio.to_thread(_cli, *args, env=env)  # the emulator answers meanwhile
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["dormant_noticed"] == []
+    [receipt] = report["dormant_unlinked"]
+    assert (receipt["account_id"], receipt["revocation"]) == (account.id, "revoked")
+    check = verify_receipt(receipt, TrustedKeys.of([key.public_key()]))
+    assert (check.status, check.problems) == (ReceiptStatus.VALID, [])
+    assert all(t.revoked for t in w.emu.tokens.refresh_tokens.values())
+    async with session_factory(w.engine)() as session:
+        assert await session.get(AccountRow, account.id) is None
+        feed = select(ChangeRow.kind).where(ChangeRow.account_id == account.id)
+        assert list((await session.execute(feed)).scalars()) == [ChangeKind.UNLINKED.value]
+    log = await open_audit_log(audit_db, create=False)
+    try:
+        events = [s.event async for s in log.iter_events(QueryFilter())]
+        assert (await log.verify()).ok
+    finally:
+        await log.close()
+    assert [(e.action, e.actor, e.decision) for e in events] == [
+        (Action.ACCOUNT_UNLINKED, SYSTEM, Decision.ALLOW),
+        (Action.RETENTION_RUN, SYSTEM, Decision.ALLOW),
+    ]
+    assert receipt["audit_event"]["id"] == events[0].event_id
+    assert events[1].reasons[-2:] == ("dormant_noticed:0", "dormant_unlinked:1")

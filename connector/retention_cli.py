@@ -1,0 +1,117 @@
+"""`connector retention run`: one retention run now, from the command line.
+
+Exactly the run `connector serve` makes every CONNECTOR_RETENTION_RUN_HOURS, built by the same
+composition root (`connector.wiring.retention_run`) from the same settings: the service's audit
+log (signed checkpoints, witness), the real accounts domain's unlinker (so dormant accounts past
+their notice are revoked at Google with the OAuth client, purged and given signed receipts), and
+the audit log's own archiving when CONNECTOR_AUDIT_ARCHIVE_DIR is set. Authorized for the
+connector itself and recorded as `retention.run`. Prints the run's report as one JSON line.
+Exit 0 done, 1 another instance's run holds the lock, 2 bad or missing settings or a database
+that is not there (one line, before anything is written), 3 the run was made but the audit
+archive step was refused (the reason on stderr and in the report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from enum import StrEnum
+
+import aiohttp
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import make_url
+
+from audit.signing import KeyFormatError
+from connector.errors import VaultError
+from connector.settings import Settings, SettingsError
+
+EXIT_OK, EXIT_BUSY, EXIT_USAGE, EXIT_ARCHIVE_REFUSED = 0, 1, 2, 3
+
+
+class RetentionCommand(StrEnum):
+    RUN = "run"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="retention_command", required=True, metavar="ACTION")
+    run_parser = sub.add_parser(RetentionCommand.RUN, help="run retention once, now (audited)")
+    run_parser.add_argument("--db", help="database URL (default: CONNECTOR_DATABASE_URL)")
+    run_parser.add_argument("--audit-db", help="audit database URL (default: CONNECTOR_AUDIT_...)")
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(f"connector retention: {text}\n")
+
+
+def unmet(settings: Settings) -> list[str]:
+    """What the run needs to unlink dormant accounts as the service does, and is missing."""
+    problems = []
+    if not settings.oauth_client_id or not settings.oauth_client_secret:
+        problems.append(
+            "dormant accounts are unlinked with the OAuth client (their grant revoked at "
+            "Google): set CONNECTOR_OAUTH_CLIENT_ID and CONNECTOR_OAUTH_CLIENT_SECRET (or _FILE)"
+        )
+    if not settings.vault_keys and settings.vault_key_file is None:
+        problems.append(
+            "their tokens are opened with the vault keys: set CONNECTOR_VAULT_KEYS (or _FILE) "
+            "or CONNECTOR_VAULT_KEY_FILE"
+        )
+    if not settings.audit_hash_key:
+        problems.append("set CONNECTOR_AUDIT_HASH_KEY (or _FILE), as for `connector serve`")
+    return problems
+
+
+async def _run(settings: Settings) -> int:
+    from connector.db import create_engine
+    from connector.policy.authority import Authority
+    from connector.policy.recorder import Recorder
+    from connector.wiring import build_accounts, open_service_audit_log, retention_run
+
+    engine = create_engine(settings.database_url)
+    audit = await open_service_audit_log(settings)
+    try:
+        async with aiohttp.ClientSession() as session:
+            recorder = Recorder(audit)
+            built = build_accounts(settings, engine=engine, session=session, recorder=recorder)
+            retention = retention_run(
+                settings, engine=engine, authority=Authority(recorder, built.accounts),
+                audit_log=audit, unlinker=built.unlinker,
+            )  # fmt: skip
+            report = await retention.run()
+    finally:
+        await audit.close()
+        await engine.dispose()
+    if report is None:
+        _err("another instance is running retention now; nothing done")
+        return EXIT_BUSY
+    sys.stdout.write(json.dumps(report.as_dict()) + "\n")
+    segments = report.audit_segments
+    if segments is not None and segments.refused is not None:
+        _err(f"the audit archive step was refused: {segments.refused}")
+        return EXIT_ARCHIVE_REFUSED
+    return EXIT_OK
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    given = {"database_url": args.db, "audit_database_url": args.audit_db}
+    settings = settings.model_copy(update={k: v for k, v in given.items() if v})
+    problems = unmet(settings)
+    if problems:
+        _err("; ".join(problems))
+        return EXIT_USAGE
+    try:
+        return asyncio.run(_run(settings))
+    except (SettingsError, VaultError, KeyFormatError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except sa_exc.DBAPIError as exc:  # not reachable, or no connector tables yet
+        shown = make_url(settings.database_url).render_as_string(hide_password=True)
+        _err(f"cannot run on {shown} (run `connector migrate` first?): {type(exc.orig).__name__}")
+        return EXIT_USAGE
