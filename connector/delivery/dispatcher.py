@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
@@ -39,13 +39,14 @@ DELIVERY_ACTOR = Actor(ActorKind.SERVICE, "connector-delivery")
 DENIED = "policy.denied"
 
 
-# "Do I own account X now?": the leases' answer when several instances share the database.
-AccountOwnership = Callable[[str], Awaitable[bool]]
+# "Which of these accounts do I own now?": the leases' answer when several instances share the
+# database, asked once per run for all the due accounts (one statement, not one per account).
+AccountOwnership = Callable[[Sequence[str]], Awaitable[set[str]]]
 
 
-async def single_instance(_account_id: str) -> bool:
+async def single_instance(account_ids: Sequence[str]) -> set[str]:
     """The default ownership: one instance delivers every account."""
-    return True
+    return set(account_ids)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,8 +204,6 @@ class Dispatcher:
 
     async def _deliver_account(self, account_id: str) -> RunCounts:
         counts = RunCounts()
-        if not await self._owns(account_id):
-            return counts
         cursor = await self._store.cursor(account_id)
         limit = self.config.changes_per_account
         for stored in await self._feed.changes(account_id, after=cursor.delivered_seq, limit=limit):
@@ -216,6 +215,8 @@ class Dispatcher:
     async def run_once(self) -> RunCounts:
         """Deliver what is due now (each owned account's changes in order); the counts."""
         due = await self._store.due(self._clock(), self.config.accounts_per_run)
+        mine = await self._owns(due) if due else set()
+        due = [a for a in due if a in mine]
         limit = asyncio.Semaphore(self.config.concurrency)
 
         async def one(account_id: str) -> RunCounts:

@@ -20,7 +20,7 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -245,16 +245,18 @@ class Heartbeat:
 
 
 class LeaseOwnership:
-    """The delivery dispatcher's port: "do I own account X now?". Takes or renews the
-    account's lease of `kind`, so an account whose owner died is picked up on the next ask."""
+    """The delivery dispatcher's port: "which of these accounts do I own now?". Takes or
+    renews their leases of `kind` in one claim, so an account whose owner died is picked up on
+    the next ask; leases are kept between asks (an account stays with its instance)."""
 
     def __init__(self, leases: Leases, kind: Kind, ttl: timedelta) -> None:
         self._leases = leases
         self._kind = kind
         self._ttl = ttl
 
-    async def __call__(self, account_id: str) -> bool:
-        return await self._leases.acquire(self._kind, account_id, self._ttl)
+    async def __call__(self, account_ids: Sequence[str]) -> set[str]:
+        wanted = set(account_ids)
+        return set(await self._leases.claim_batch(self._kind, wanted, self._ttl, len(wanted)))
 
 
 class LeaseLocks:

@@ -5,7 +5,7 @@ refusals and the audit trail of every attempt."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -227,8 +227,8 @@ async def test_ownership_decides_which_accounts_this_instance_delivers(stack: St
     await stack.feed.append("acc-a", [_added("m1")])
     await stack.feed.append("acc-b", [_added("m2")])
 
-    async def only_a(account_id: str) -> bool:
-        return account_id == "acc-a"
+    async def only_a(account_ids: Sequence[str]) -> set[str]:
+        return {a for a in account_ids if a == "acc-a"}
 
     stack.dispatcher._owns = only_a
     assert (await stack.dispatcher.run_once()).delivered == 1

@@ -45,6 +45,9 @@ async def compete(url: str, holder: str, ttl: timedelta, seconds: float) -> None
             record = {"token": lease.token, "start": start.timestamp(), "end": end.timestamp()}
             print(json.dumps(record), flush=True)
             await asyncio.sleep(max(0.0, (end - system_clock()).total_seconds()))
+            # Step back a moment before trying again, or the holder re-takes the lease the
+            # instant it frees and a loaded machine can starve the other process for 4 s.
+            await asyncio.sleep(random.uniform(0.02, 0.1))
         else:
             await asyncio.sleep(0.01)
     await engine.dispose()

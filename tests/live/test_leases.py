@@ -126,9 +126,9 @@ async def test_account_ownership_and_lease_locks(engine: AsyncEngine, clock: Clo
         LeaseOwnership(a, Kind.DELIVERY, TTL),
         LeaseOwnership(b, Kind.DELIVERY, TTL),
     )
-    assert await owns_a("acc1")
-    assert not await owns_b("acc1")
-    assert await owns_b("acc2")
+    assert await owns_a(["acc1"]) == {"acc1"}
+    assert await owns_b(["acc1", "acc2"]) == {"acc2"}  # acc1 is a's until its lease expires
+    assert await owns_a(["acc1", "acc2"]) == {"acc1"}  # kept between asks, renewed
     locks_a, locks_b = LeaseLocks(a, TTL), LeaseLocks(b, TTL)
     async with locks_a.hold(Work.SYNC, "acc1") as mine:
         assert mine
