@@ -2,29 +2,38 @@
 
 Offline, the manifest must be signed by a pinned key and every file must have the hash the
 manifest lists (nothing missing, nothing added). Against the audit log (`--db`, or
-CONNECTOR_AUDIT_DATABASE_URL): the chain must verify, the event at the pack's head must still
-have the head hash the pack names, and the figures recomputed over the pack's period, up to
-that head, must equal the pack's. Exit 0 valid, 1 invalid (each problem said), 3 intact but
-signed by a key that was not pinned (none given).
+CONNECTOR_AUDIT_DATABASE_URL): the chain must verify (across the audit archive, `--segments`,
+when the pack's was: a start dropped behind a signed tombstone is not damage), the event at the
+pack's head must still have the head hash the pack names, and the figures recomputed over the
+pack's period, up to that head, must equal the pack's. Exit 0 valid, 1 invalid (each problem
+said), 3 intact but signed by a key that was not pinned (none given).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from audit.cli_common import EXIT_DAMAGED, EXIT_OK, EXIT_UNAUTHENTICATED, out, record
+from audit.cli_common import EXIT_DAMAGED, EXIT_OK, EXIT_UNAUTHENTICATED, record
 from audit.cli_target import open_cli_log
-from audit.cli_verify import add_trust_arguments, add_witness_argument, trusted_from
+from audit.cli_verify import (
+    add_trust_arguments,
+    add_witness_argument,
+    print_check,
+    trusted_from,
+)
 from audit.encoding import parse_time
 from audit.event import ResourceRef
 from audit.log import AuditLog
 from audit.pack import PackCheck, PackStatus, check_pack
 from audit.pack_figures import Period, period_figures
+from audit.segment_verify import verify_across
 from audit.vocab import Action, Outcome, ResourceKind
 
+ARCHIVE_VARIABLE = "CONNECTOR_AUDIT_ARCHIVE_DIR"
 EXIT_OF = {
     PackStatus.VALID: EXIT_OK,
     PackStatus.INVALID: EXIT_DAMAGED,
@@ -44,6 +53,14 @@ def add_verify_pack_parser(sub: Any, add_db: Any) -> None:
     add_db(parser)
     add_trust_arguments(parser)
     add_witness_argument(parser)
+    parser.add_argument(
+        "--segments",
+        type=Path,
+        metavar="DIR",
+        default=os.environ.get(ARCHIVE_VARIABLE) or None,
+        help="the audit archive the pack's chain was verified across (as `audit verify "
+        f"--segments`; default ${ARCHIVE_VARIABLE})",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -76,7 +93,20 @@ async def _against_log(log: AuditLog, args: argparse.Namespace, check: PackCheck
     if type(seq) is not int or seq < 1 or not isinstance(digest, str):
         check.fail("the manifest names no audit log head (audit_log.head_seq, head_hash)")
         return
-    report = await log.verify(trusted=trusted_from(args), witness=args.witness)
+    chain = check.manifest.get("chain") or {}
+    across, segments = chain.get("segments"), args.segments
+    if across is not None and segments is None:
+        check.fail(
+            f"the pack's chain was verified across an audit archive ({len(across)} ranges): "
+            "pass --segments DIR, that archive, to verify it the same way"
+        )
+    if segments is None:
+        report = await log.verify(trusted=trusted_from(args), witness=args.witness)
+    else:
+        report = await verify_across(
+            log, Path(segments), trusted=trusted_from(args), witness=args.witness
+        )
+        check.notes += report.notes
     if report.first is not None:
         first = report.first
         check.fail(
@@ -117,18 +147,12 @@ async def verify_pack_command(args: argparse.Namespace) -> int:
             await _against_log(log, args, check)
     finally:
         await log.close()
-    if args.json:
-        out(json.dumps({"status": check.status.value, "problems": check.problems,
-                        "notes": check.notes}, indent=2))  # fmt: skip
-    else:
-        headline = {
-            PackStatus.VALID: "VALID: signed by a pinned key; files and figures match the log",
-            PackStatus.UNPINNED: "INTACT, NOT AUTHENTICATED: no pinned keys",
-            PackStatus.INVALID: "INVALID",
-        }[check.status]
-        out(f"{headline}: {args.pack}")
-        for problem in check.problems:
-            out(f"  problem: {problem}")
-        for note in check.notes:
-            out(f"note: {note}")
+    headline = {
+        PackStatus.VALID: "VALID: signed by a pinned key; files and figures match the log",
+        PackStatus.UNPINNED: "INTACT, NOT AUTHENTICATED: no pinned keys",
+        PackStatus.INVALID: "INVALID",
+    }[check.status]
+    print_check(
+        check.status, f"{headline}: {args.pack}", check.problems, check.notes, as_json=args.json
+    )
     return EXIT_OF[check.status]

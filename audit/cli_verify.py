@@ -8,6 +8,8 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +144,28 @@ def print_report(report: VerifyReport, as_json: bool) -> None:
         out(f"note: {note}")
 
 
+def print_check(
+    status: StrEnum,
+    headline: str,
+    problems: Sequence[str],
+    notes: Sequence[str],
+    *,
+    as_json: bool,
+    **fields: object,
+) -> None:
+    """A receipt's or a pack's check: as JSON (status, `fields`, problems, notes), or the
+    headline, then each problem and each note."""
+    if as_json:
+        found = {"status": status.value, **fields, "problems": problems, "notes": notes}
+        out(json.dumps(found, indent=2))
+        return
+    out(headline)
+    for problem in problems:
+        out(f"  problem: {problem}")
+    for note in notes:
+        out(f"note: {note}")
+
+
 async def verify(log: AuditLog, args: argparse.Namespace) -> int:
     trusted = trusted_from(args)
     started = time.monotonic()
@@ -243,19 +267,14 @@ async def verify_receipt_command(args: argparse.Namespace) -> int:
                 await _check_in_log(log, args, receipt, check)
         finally:
             await log.close()
-    if args.json:
-        out(json.dumps({"status": check.status.value, "audit_seq": check.audit_seq,
-                        "audit_hash": check.audit_hash, "problems": check.problems,
-                        "notes": check.notes}, indent=2))  # fmt: skip
-    else:
-        headline = {
-            ReceiptStatus.VALID: "VALID: signed by a pinned key",
-            ReceiptStatus.UNPINNED: "SIGNATURE OK, NOT AUTHENTICATED: no pinned keys",
-            ReceiptStatus.INVALID: "INVALID",
-        }[check.status]
-        out(f"{headline}; audit event seq {check.audit_seq} hash {check.audit_hash or '-'}")
-        for problem in check.problems:
-            out(f"  problem: {problem}")
-        for note in check.notes:
-            out(f"note: {note}")
+    headline = {
+        ReceiptStatus.VALID: "VALID: signed by a pinned key",
+        ReceiptStatus.UNPINNED: "SIGNATURE OK, NOT AUTHENTICATED: no pinned keys",
+        ReceiptStatus.INVALID: "INVALID",
+    }[check.status]
+    headline += f"; audit event seq {check.audit_seq} hash {check.audit_hash or '-'}"
+    print_check(
+        check.status, headline, check.problems, check.notes, as_json=args.json,
+        audit_seq=check.audit_seq, audit_hash=check.audit_hash,
+    )  # fmt: skip
     return RECEIPT_EXIT[check.status]
