@@ -50,6 +50,7 @@ _ENV = {
     "vault_key_file": "CONNECTOR_VAULT_KEY_FILE",
     "app_name": "CONNECTOR_APP_NAME",
     "database": "CONNECTOR_DATABASE_URL",
+    "segments": "CONNECTOR_AUDIT_ARCHIVE_DIR",
 }
 
 
@@ -93,6 +94,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"(default ${_ENV['database']}; without it the pack says they were not read)",
     )
     parser.add_argument("--witness", type=Path, help=f"witness file (default ${_ENV['witness']})")
+    parser.add_argument(
+        "--segments",
+        type=Path,
+        metavar="DIR",
+        help="the audit archive (`audit archive`): the chain is verified across its segments and "
+        f"tombstones, as `audit verify --segments` does (default ${_ENV['segments']})",
+    )
     parser.add_argument(
         "--vault-key-file",
         type=Path,
@@ -146,6 +154,9 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
     if witness is not None and not witness.is_file():
         raise UsageError(f"the witness file {witness} does not exist")
     trusted = None if trusted_path is None else load_trusted_keys(trusted_path)
+    segments = _default(args, "segments")
+    if segments is not None and not segments.is_dir():
+        raise UsageError(f"the audit archive {segments} (--segments) is not a directory")
     if args.out.exists() and not args.out.is_dir():
         raise UsageError(f"{args.out} exists and is not a directory; choose another --out")
     if args.since and args.until and args.since >= args.until:
@@ -159,7 +170,7 @@ def _inputs(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "db": db, "key": load_private_key(key_path), "trusted": trusted, "witness": witness,
         "ring": _ring(args), "app_name": _default(args, "app_name") or "The platform",
-        "database": database,
+        "database": database, "segments": segments,
     }  # fmt: skip
 
 
@@ -178,7 +189,8 @@ async def generate(
     await authority.permit(change)
     tests = skipped() if args.skip_tests else await asyncio.to_thread(run_suites)
     trusted: TrustedKeys | None = inputs["trusted"]
-    sources = Sources(log, trusted, inputs["witness"], period, inputs["ring"], inputs["app_name"])
+    sources = Sources(log, trusted, inputs["witness"], period, inputs["ring"], inputs["app_name"],
+                      segments=inputs["segments"])  # fmt: skip
     evidence = await collect(sources, tests, format_time(now))
     humans = evidence["figures"]["human_accesses"]
     database = inputs["database"]

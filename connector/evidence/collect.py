@@ -16,6 +16,8 @@ from audit.encoding import format_time
 from audit.log import AuditLog
 from audit.pack_figures import Period, period_figures
 from audit.records import QueryFilter
+from audit.segment_verify import verify_across
+from audit.segments import read_archive
 from audit.signing import checkpoint_json
 from audit.trust import TrustedKeys
 from audit.vocab import FORBIDDEN_PURPOSES, Action
@@ -45,6 +47,7 @@ class Sources:
     ring: KeyRing | None = None
     app_name: str = "The platform"
     root: Path = ROOT
+    segments: Path | None = None  # the audit archive (`audit archive`), verified across
 
 
 def scope_section() -> list[dict[str, Any]]:
@@ -91,14 +94,35 @@ def rules_section() -> dict[str, Any]:
     }
 
 
+def segment_ranges(directory: Path) -> list[dict[str, Any]]:
+    """The archive's ranges in seq order: sealed (rows kept), dropped (a tombstone) or missing."""
+    ranges = []
+    for entry in read_archive(directory):
+        state = "archived" if entry.rows else "dropped" if entry.tombstone else "missing"
+        tomb = entry.tombstone or {}
+        ranges.append({
+            "first": entry.first, "last": entry.last, "state": state,
+            "dropped_at": tomb.get("dropped_at"), "reason": tomb.get("reason"),
+        })  # fmt: skip
+    return ranges
+
+
 async def chain_section(sources: Sources) -> dict[str, Any]:
-    report = await sources.log.verify(trusted=sources.trusted, witness=sources.witness)
+    """The chain verified as `audit verify` does: across the archive when there is one, so a
+    start dropped behind a signed tombstone is shown as such, not as deleted events."""
+    trusted, witness = sources.trusted, sources.witness
+    if sources.segments is None:
+        report = await sources.log.verify(trusted=trusted, witness=witness)
+    else:
+        report = await verify_across(sources.log, sources.segments, trusted=trusted,
+                                     witness=witness)  # fmt: skip
     checkpoints = [checkpoint_json(c) for c in await sources.log.checkpoints()]
     return {
         "report": report_json(report),
         "checkpoints": checkpoints,
-        "witness": None if sources.witness is None else sources.witness.name,
-        "pinned": sources.trusted is not None,
+        "witness": None if witness is None else witness.name,
+        "pinned": trusted is not None,
+        "segments": None if sources.segments is None else segment_ranges(sources.segments),
     }
 
 

@@ -58,6 +58,13 @@ def prepare(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
 
 
+def _ranges(segments: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """The archive's ranges the chain was verified across (None: the live log alone)."""
+    if segments is None:
+        return None
+    return [{k: r[k] for k in ("first", "last", "state")} for r in segments]
+
+
 def write_pack(
     directory: Path,
     evidence: dict[str, Any],
@@ -95,7 +102,8 @@ def write_pack(
         "figures": evidence["figures"],
         "tests": {k: v for k, v in evidence["tests"].items() if k != "tests"},
         "chain": {k: evidence["chain"]["report"][k] for k in
-                  ("authenticity", "trust", "events", "head_seq", "signed_seq", "witnessed")},
+                  ("authenticity", "trust", "events", "head_seq", "signed_seq", "witnessed")}
+                 | {"segments": _ranges(evidence["chain"].get("segments"))},
     }  # fmt: skip
     write_manifest(directory, key, manifest)
     result: dict[str, Any] = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))

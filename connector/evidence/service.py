@@ -81,7 +81,8 @@ async def pack_archive(
     trusted = None if path is None else load_trusted_keys(path)
     has_ring = settings.vault_keys or settings.vault_key_file is not None
     ring = key_provider_from_settings(settings).load() if has_ring else None
-    sources = Sources(log, trusted, settings.audit_witness_file, period, ring, settings.app_name)
+    sources = Sources(log, trusted, settings.audit_witness_file, period, ring, settings.app_name,
+                      segments=settings.audit_archive_dir)  # fmt: skip
     evidence = await collect(sources, skipped(detail=NOT_RUN), format_time(clock()))
     humans = evidence["figures"]["human_accesses"]
     evidence["bases"] = await basis_records(settings.database_url, humans)
