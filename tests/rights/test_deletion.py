@@ -23,14 +23,7 @@ from connector.policy.purge import PolicyPurger
 from connector.policy.recorder import Recorder
 from connector.rights.retention import Retention
 from tests.conftest import Clock
-from tests.linking.conftest import (  # noqa: F401  (fixtures)
-    FAST,
-    audit_log,
-    emu,
-    link_account,
-    link_config,
-    linking,
-)
+from tests.linking.conftest import FAST, link_account, link_config
 
 
 async def _rows_about(w, account_id: str) -> int:
