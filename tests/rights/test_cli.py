@@ -31,14 +31,7 @@ from connector.db import create_engine, migrate, session_factory
 from connector.emulator.server import Emulator
 from connector.policy.models import ConsentRow, table
 from connector.rights.retention import SYSTEM
-from tests.linking.conftest import (  # noqa: F401  (fixtures)
-    HASH_KEY,
-    Linking,
-    audit_log,
-    emu,
-    link_account,
-    linking,
-)
+from tests.linking.conftest import HASH_KEY, Linking, link_account
 
 DAY = timedelta(days=1)
 
@@ -137,8 +130,7 @@ def test_without_the_oauth_client_it_says_so_and_writes_nothing(tmp_path: Path) 
 
 
 async def test_a_dormant_account_is_unlinked_from_the_command_line(
-    linking: Linking,  # noqa: F811
-    tmp_path: Path,
+    linking: Linking, tmp_path: Path
 ) -> None:
     """Linked through the emulator, inactive a year and noticed 31 days ago: the command-line
     run revokes its grant at the emulator, purges it, and records what the service records."""
