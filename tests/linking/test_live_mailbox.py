@@ -14,6 +14,7 @@ from sqlalchemy import text
 from audit.vocab import Action, ActorKind, Purpose
 from connector.accounts.changes import Change, ChangeKind
 from connector.accounts.mail_sync import SYNC_ACTOR, MailSync
+from connector.accounts.store import LinkedAccount
 from connector.accounts.sync_store import SyncState, SyncStore
 from connector.accounts.unlink import Unlinker
 from connector.emulator.state import Mailbox
@@ -62,6 +63,13 @@ class Live:
         kwargs.setdefault("sync", self.counted_sync)
         return PushReceiver(self.pubsub, SUBSCRIPTION, w.accounts, state=self.store.state,
                             locks=self.locks, **kwargs)  # fmt: skip
+
+    async def watched_account(self, w: Linking) -> LinkedAccount:
+        """A newly linked account, its watch made and its baseline sync done."""
+        account = await link_account(w)
+        await self.watches.renew([account.id])
+        await self.sync.sync(account.id)
+        return account
 
     async def setup_pubsub(self) -> None:
         await self.pubsub.create_topic(TOPIC)
@@ -129,9 +137,7 @@ async def test_a_notice_already_covered_by_the_cursor_is_acked_without_a_sync(
     linking: Linking, live: Live
 ) -> None:
     w = linking
-    account = await link_account(w)
-    await live.watches.renew([account.id])
-    await live.sync.sync(account.id)
+    account = await live.watched_account(w)
     _box(w, account.email).add_message(RAW, ["INBOX"])
     await live.sync.sync(account.id)  # e.g. the poller got there first
     receiver = live.receiver(w)
@@ -146,9 +152,7 @@ async def test_a_failed_sync_hands_the_notice_back_and_it_is_settled_next_time(
     """Nothing is acknowledged on hope: a sync that fails leaves the notice to Pub/Sub, which
     delivers it again; the change reaches the feed exactly once."""
     w = linking
-    account = await link_account(w)
-    await live.watches.renew([account.id])
-    await live.sync.sync(account.id)
+    account = await live.watched_account(w)
     msg = _box(w, account.email).add_message(RAW, ["INBOX"])
     failures = [RuntimeError("Gmail is down")]
 
@@ -172,9 +176,7 @@ async def test_a_notice_is_handed_back_while_another_task_syncs_the_account(
     linking: Linking, live: Live
 ) -> None:
     w = linking
-    account = await link_account(w)
-    await live.watches.renew([account.id])
-    await live.sync.sync(account.id)
+    account = await live.watched_account(w)
     _box(w, account.email).add_message(RAW, ["INBOX"])
     receiver = live.receiver(w, retry_seconds=0)
     async with live.locks.hold(Work.SYNC, account.id) as mine:
@@ -202,9 +204,7 @@ async def test_a_lapsed_watch_is_renewed_and_polling_catches_what_push_missed(
     """Gmail stops publishing when a watch lapses (7 days without renewal): the safety-net poll
     still finds the change, and the keeper renews the watch once it is due."""
     w = linking
-    account = await link_account(w)
-    await live.watches.renew([account.id])
-    await live.sync.sync(account.id)
+    account = await live.watched_account(w)
     box = _box(w, account.email)
     assert box.watch is not None
     box.watch["expiration"] = 1  # lapsed at Google
@@ -321,9 +321,7 @@ async def test_writers_of_one_accounts_feed_commit_in_turn(linking: Linking) -> 
 async def test_one_pull_looks_each_address_up_once(linking: Linking, live: Live) -> None:
     """Several notices for one mailbox in one pull: one directory lookup, one sync, all acked."""
     w = linking
-    account = await link_account(w)
-    await live.watches.renew([account.id])
-    await live.sync.sync(account.id)
+    account = await live.watched_account(w)
     box = _box(w, account.email)
     for _ in range(3):
         box.add_message(RAW, ["INBOX"])
