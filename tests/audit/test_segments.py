@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,18 +18,9 @@ from audit.trust import TrustedKeys
 from audit.verify import Damage
 from audit.witness import witness_line
 from tests.audit.helpers import login_as, make_event, raw_execute, raw_fetch
+from tests.audit.test_cli import run
 
 TOMORROW = "2100-01-01"
-
-
-async def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "audit", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -43,6 +32,16 @@ async def filled(db_url: str, tmp_path: Path) -> tuple[str, Path, Path]:
     pub = tmp_path / "pub.pem"
     pub.write_text((await run("pubkey", "--key", str(key_file))).stdout)
     return db_url, key_file, pub
+
+
+@pytest.fixture
+async def archived(filled: tuple[str, Path, Path], tmp_path: Path) -> tuple[str, Path, Path, Path]:
+    """The filled log with events 1..12 sealed into a segment; and the archive directory."""
+    url, key, pub = filled
+    out = tmp_path / "archive"
+    done = await archive(url, key, out)
+    assert done.returncode == 0, done.stderr
+    return url, key, pub, out
 
 
 async def append(url: str, key_file: Path, numbers: range) -> None:
@@ -61,6 +60,13 @@ async def verify(url: str, pub: Path, segments: Path | None) -> tuple[int, dict[
 async def archive(url: str, key: Path, out: Path) -> subprocess.CompletedProcess[str]:
     return await run("archive", "--db", url, "--before", TOMORROW, "--out", str(out),
                      "--key", str(key))  # fmt: skip
+
+
+async def damage(url: str, pub: Path, segments: Path | None) -> dict[str, object]:
+    """Verify, expecting damage (exit 1); the first problem."""
+    code, report = await verify(url, pub, segments)
+    assert code == 1, report
+    return first_problem(report)
 
 
 def first_problem(report: dict[str, object]) -> dict[str, object]:
@@ -98,11 +104,9 @@ async def test_archive_then_verify_across(filled: tuple[str, Path, Path], tmp_pa
 
 
 async def test_drop_leaves_tombstone_and_verify_passes(
-    filled: tuple[str, Path, Path], tmp_path: Path
+    archived: tuple[str, Path, Path, Path],
 ) -> None:
-    url, key, pub = filled
-    out = tmp_path / "archive"
-    assert (await archive(url, key, out)).returncode == 0
+    url, key, pub, out = archived
     done = await run("drop-segment", "--db", url, "--segments", str(out), "--key", str(key),
                      "--retention-days", "30", "--reason", "test retention")  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -118,9 +122,7 @@ async def test_drop_leaves_tombstone_and_verify_passes(
     assert code == 0, report
     assert "events 1..12 dropped at" in " ".join(report["notes"])  # type: ignore[arg-type]
     # The live log alone says plainly that its beginning is gone.
-    code, report = await verify(url, pub, None)
-    assert code == 1
-    assert first_problem(report)["seq"] == 1
+    assert (await damage(url, pub, None))["seq"] == 1
     # A tombstone renamed to cover more than it was signed for is refused.
     manifest = out / "segment-000000000001-000000000012.manifest.json"
     renamed = [
@@ -129,68 +131,52 @@ async def test_drop_leaves_tombstone_and_verify_passes(
     ]
     for path, wider in renamed:
         path.rename(wider)
-    code, report = await verify(url, pub, out)
-    assert code == 1
-    assert "the tombstone is for events 1..12" in str(first_problem(report)["detail"])
+    assert "the tombstone is for events 1..12" in str((await damage(url, pub, out))["detail"])
     for path, wider in renamed:
         wider.rename(path)
     # A tombstone whose text was changed no longer verifies.
     document = json.loads(tombstone.read_text())
     document["reason"] = "something else"
     tombstone.write_text(json.dumps(document))
-    code, report = await verify(url, pub, out)
-    assert code == 1
-    assert first_problem(report) | {"detail": ""} == {"seq": 1, "damage": "forged_segment",
-                                                      "detail": ""}  # fmt: skip
+    forged = await damage(url, pub, out)
+    assert (forged["seq"], forged["damage"]) == (1, "forged_segment")
     # And without its tombstone, the dropped segment is a gap.
     tombstone.unlink()
-    code, report = await verify(url, pub, out)
-    assert code == 1
-    problem = first_problem(report)
+    problem = await damage(url, pub, out)
     assert (problem["seq"], problem["damage"]) == (1, "deleted")
     assert "left no tombstone" in str(problem["detail"])
 
 
 async def test_rows_deleted_without_tombstone_fail(
-    filled: tuple[str, Path, Path], tmp_path: Path
+    archived: tuple[str, Path, Path, Path],
 ) -> None:
-    url, key, pub = filled
-    out = tmp_path / "archive"
-    assert (await archive(url, key, out)).returncode == 0
+    url, key, pub, out = archived
     await append(url, key, range(12, 20))
     # Someone with the owner's rights deletes live events after the archive, leaving no tombstone.
     await raw_execute(url, ["DELETE FROM audit_events WHERE seq BETWEEN 15 AND 16"])
-    code, report = await verify(url, pub, out)
-    assert code == 1
-    problem = first_problem(report)
+    problem = await damage(url, pub, out)
     assert (problem["seq"], problem["damage"]) == (15, "deleted")
     assert "15..16" in str(problem["detail"])
 
 
 async def test_tampered_segment_fails_at_its_first_bad_seq(
-    filled: tuple[str, Path, Path], tmp_path: Path
+    archived: tuple[str, Path, Path, Path],
 ) -> None:
-    url, key, pub = filled
-    out = tmp_path / "archive"
-    assert (await archive(url, key, out)).returncode == 0
+    url, key, pub, out = archived
     rows = out / "segment-000000000001-000000000012.jsonl"
     lines = rows.read_text().splitlines(keepends=True)
     tampered = lines[6].replace("m_6", "m_9")  # seq 7 is make_event(6)
     assert tampered != lines[6]
     lines[6] = tampered
     rows.write_text("".join(lines))
-    code, report = await verify(url, pub, out)
-    assert code == 1
-    problem = first_problem(report)
+    problem = await damage(url, pub, out)
     assert (problem["seq"], problem["damage"]) == (7, "altered")
 
 
 async def test_retention_refuses_young_segments(
-    filled: tuple[str, Path, Path], tmp_path: Path
+    archived: tuple[str, Path, Path, Path],
 ) -> None:
-    url, key, pub = filled
-    out = tmp_path / "archive"
-    assert (await archive(url, key, out)).returncode == 0
+    url, key, pub, out = archived
     done = await run("drop-segment", "--db", url, "--segments", str(out), "--key", str(key),
                      "--retention-days", "3650")  # fmt: skip
     assert done.returncode == 2
@@ -228,12 +214,10 @@ async def test_cli_errors_are_clear(filled: tuple[str, Path, Path], tmp_path: Pa
 
 
 async def test_interrupted_drop_is_finished_by_the_next_run(
-    filled: tuple[str, Path, Path], tmp_path: Path
+    archived: tuple[str, Path, Path, Path],
 ) -> None:
     """A drop stopped after the live rows went (before the tombstone) is completed, not lost."""
-    url, key, pub = filled
-    out = tmp_path / "archive"
-    assert (await archive(url, key, out)).returncode == 0
+    url, key, pub, out = archived
     await raw_execute(url, ["DELETE FROM audit_events WHERE seq <= 12"])
     assert (await verify(url, pub, out))[0] == 0  # the rows file still covers the range
     done = await run("drop-segment", "--db", url, "--segments", str(out), "--key", str(key),
@@ -244,12 +228,10 @@ async def test_interrupted_drop_is_finished_by_the_next_run(
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
-async def test_service_login_cannot_drop(filled: tuple[str, Path, Path], tmp_path: Path) -> None:
+async def test_service_login_cannot_drop(archived: tuple[str, Path, Path, Path]) -> None:
     """Only the tables' owner may drop: the service's INSERT/SELECT login is refused and
     nothing changes."""
-    url, key, pub = filled
-    out = tmp_path / "archive"
-    assert (await archive(url, key, out)).returncode == 0
+    url, key, pub, out = archived
     done = await run("drop-segment", "--db", login_as(url, "audit_writer"), "--segments",
                      str(out), "--key", str(key), "--retention-days", "30")  # fmt: skip
     assert done.returncode == 2
@@ -260,13 +242,11 @@ async def test_service_login_cannot_drop(filled: tuple[str, Path, Path], tmp_pat
 
 
 async def test_manifest_and_witness_are_checked_across(
-    filled: tuple[str, Path, Path], tmp_path: Path
+    archived: tuple[str, Path, Path, Path], tmp_path: Path
 ) -> None:
     """A manifest edited after sealing no longer verifies; a witness holding a checkpoint that
     the live log lost is damage through --segments too."""
-    url, key, pub = filled
-    out = tmp_path / "archive"
-    assert (await archive(url, key, out)).returncode == 0
+    url, key, pub, out = archived
     witness = tmp_path / "w.jsonl"
     checkpoints = json.loads((await run("checkpoints", "--db", url)).stdout)["checkpoints"]
     witness.write_bytes(b"".join(
@@ -286,19 +266,15 @@ async def test_manifest_and_witness_are_checked_across(
     manifest = json.loads(manifest_path.read_text())
     manifest["count"] = 11
     manifest_path.write_text(json.dumps(manifest))
-    code, report = await verify(url, pub, out)
-    assert code == 1
-    problem = first_problem(report)
+    problem = await damage(url, pub, out)
     assert (problem["seq"], problem["damage"]) == (1, "forged_segment")
 
 
 async def test_live_rows_after_the_archive_are_paged_and_checked(
-    filled: tuple[str, Path, Path], tmp_path: Path
+    archived: tuple[str, Path, Path, Path],
 ) -> None:
     """The live log is read from the archive's last event on, in pages; damage there is named."""
-    url, key, pub = filled
-    out = tmp_path / "archive"
-    assert (await archive(url, key, out)).returncode == 0
+    url, key, pub, out = archived
     await append(url, key, range(12, 30))
     trusted = TrustedKeys.of([load_private_key(key).public_key()])
     log = await open_audit_log(url)
