@@ -38,6 +38,12 @@ def _days(text: str) -> int:
     return int(text)
 
 
+def _retention_default() -> str | None:
+    """The service's setting; its 0 (segments never dropped) gives no default here."""
+    value = os.environ.get(RETENTION_VARIABLE, "").strip()
+    return None if value in ("", "0") else value
+
+
 def add_segment_parsers(sub: Any, add_db: Callable[[argparse.ArgumentParser], None]) -> None:
     arch = sub.add_parser(
         "archive",
@@ -65,9 +71,9 @@ def add_segment_parsers(sub: Any, add_db: Callable[[argparse.ArgumentParser], No
     drop.add_argument(
         "--retention-days",
         type=_days,
-        default=os.environ.get(RETENTION_VARIABLE),
+        default=_retention_default(),
         help="keep segments this many days after their newest event "
-        f"(default ${RETENTION_VARIABLE})",
+        f"(default ${RETENTION_VARIABLE}, the service's setting; 0 there: never dropped)",
     )
     drop.add_argument("--reason", default="retention expired", help="recorded in the tombstone")
 
@@ -85,7 +91,8 @@ async def archive_command(log: AuditLog, args: argparse.Namespace) -> int:
 async def drop_command(log: AuditLog, args: argparse.Namespace) -> int:
     if args.retention_days is None:
         raise SegmentError(
-            f"say how long segments are kept: --retention-days or ${RETENTION_VARIABLE}"
+            f"say how long segments are kept: --retention-days or ${RETENTION_VARIABLE} "
+            "(unset or 0: segments are never dropped)"
         )
     days = _days(str(args.retention_days))
     key = load_private_key(args.key)

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -203,6 +206,16 @@ async def test_cli_errors_are_clear(filled: tuple[str, Path, Path], tmp_path: Pa
     done = await run("drop-segment", "--db", url, "--segments", str(out), "--key", str(key))
     assert done.returncode == 2
     assert "--retention-days" in done.stderr
+    never = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "audit", "drop-segment", "--db", url, "--segments", str(out),
+         "--key", str(key)],
+        capture_output=True, text=True, check=False,
+        env={**os.environ, "CONNECTOR_AUDIT_SEGMENT_RETENTION_DAYS": "0"},
+    )  # fmt: skip
+    assert never.returncode == 2
+    assert "never dropped" in never.stderr
+    assert "not a whole number" not in never.stderr
     done = await run("drop-segment", "--db", url, "--segments", str(out), "--key", str(key),
                      "--retention-days", "99999999")  # fmt: skip
     assert done.returncode == 2
