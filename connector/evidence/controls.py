@@ -103,6 +103,15 @@ CONTROLS: tuple[Control, ...] = (
             "Unlink revokes at Google, purges every row and returns a signed receipt",
             ("connector/accounts/unlink.py", "audit/receipts.py"),
             ("tests/linking/test_unlink.py", "tests/linking/test_unlink_receipt.py")),
+    Control("V8.3.8", "Personal data is deleted on a retention schedule",
+            "Retention runs in the service (one instance per interval) and from the CLI, each "
+            "audited: expired consents and approvals removed, dormant accounts noticed, then "
+            "unlinked; the audit log sealed by period into signed segments, dropped past its "
+            "retention behind signed tombstones that verify keeps checking",
+            ("connector/rights/retention.py", "connector/rights/audit_archive.py",
+             "audit/segment_archive.py", "audit/segment_verify.py"),
+            ("tests/rights/test_retention.py", "tests/rights/test_dormant.py",
+             "tests/rights/test_audit_archive.py", "tests/audit/test_segments.py")),
     Control("V13.1.4", "Authorisation decided at the route and at the resource",
             "Signed bearer JWTs; every route has a role policy entry",
             ("connector/web/auth.py", "connector/web/route_policy.py"),
