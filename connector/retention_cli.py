@@ -23,9 +23,11 @@ import aiohttp
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
+from audit.errors import AuditError
 from audit.signing import KeyFormatError
 from connector.errors import VaultError
 from connector.settings import Settings, SettingsError
+from connector.settings_sources import archive_problems
 
 EXIT_OK, EXIT_BUSY, EXIT_USAGE, EXIT_ARCHIVE_REFUSED = 0, 1, 2, 3
 
@@ -46,7 +48,8 @@ def _err(text: str) -> None:
 
 
 def unmet(settings: Settings) -> list[str]:
-    """What the run needs to unlink dormant accounts as the service does, and is missing."""
+    """What the run needs to unlink dormant accounts, and to archive the audit log, as the
+    service does, and is missing."""
     problems = []
     if not settings.oauth_client_id or not settings.oauth_client_secret:
         problems.append(
@@ -60,7 +63,12 @@ def unmet(settings: Settings) -> list[str]:
         )
     if not settings.audit_hash_key:
         problems.append("set CONNECTOR_AUDIT_HASH_KEY (or _FILE), as for `connector serve`")
-    return problems
+    postgres = settings.audit_database_url.startswith("postgres")
+    return problems + archive_problems(
+        settings.audit_archive_dir, settings.audit_segment_retention_days,
+        settings.audit_signing_key_file,
+        postgres_without_owner=postgres and not settings.audit_admin_database_url,
+    )  # fmt: skip
 
 
 async def _run(settings: Settings) -> int:
@@ -108,8 +116,8 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     try:
         return asyncio.run(_run(settings))
-    except (SettingsError, VaultError, KeyFormatError) as exc:
-        _err(str(exc))
+    except (SettingsError, VaultError, KeyFormatError, AuditError) as exc:
+        _err(str(exc))  # AuditError: not an audit log, unreachable, or a login with more rights
         return EXIT_USAGE
     except sa_exc.DBAPIError as exc:  # not reachable, or no connector tables yet
         shown = make_url(settings.database_url).render_as_string(hide_password=True)

@@ -6,7 +6,8 @@ untouched), then, with AUDIT_SEGMENT_RETENTION_DAYS, drops from the live log eve
 newest event is older than that, oldest first, each leaving a signed tombstone
 (`drop_expired`, as the tables' owner: AUDIT_ADMIN_DATABASE_URL on PostgreSQL). A segment not
 yet due is not an error here; a range that does not verify, or a live log that differs from the
-archive, is: the run says so (`refused`) and is recorded as failed, and nothing more is dropped.
+archive, is: the run says so (`refused`) and is recorded as failed, and nothing more is dropped;
+any other failure (a full disk, a refused login) likewise, so the rest of retention still runs.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class SegmentsReport:
     archived: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()
     refused: str | None = None
+    error_code: str | None = None  # with `refused`: segment_refused, or audit_archive_failed
 
     def reasons(self) -> tuple[str, ...]:
         return (f"segments_archived:{len(self.archived)}", f"segments_dropped:{len(self.dropped)}")
@@ -53,7 +55,7 @@ class SegmentsReport:
 
     def as_dict(self) -> dict[str, object]:
         return {"archived": list(self.archived), "dropped": list(self.dropped),
-                "refused": self.refused}  # fmt: skip
+                "refused": self.refused, "error_code": self.error_code}  # fmt: skip
 
 
 class AuditArchiver:
@@ -89,9 +91,13 @@ class AuditArchiver:
                     reason=DROP_REASON, owner_url=self._owner_url, strict=False,
                 )  # fmt: skip
                 dropped += [f"{d.first}-{d.last}" for d in gone]
-        except SegmentError as exc:
+        except SegmentError as exc:  # a range that does not verify, a live log that differs
             log.warning("audit_archive_refused", detail=str(exc))  # seqs, dates, file names
-            return SegmentsReport(tuple(archived), tuple(dropped), str(exc))
+            return SegmentsReport(tuple(archived), tuple(dropped), str(exc), "segment_refused")
+        except Exception as exc:  # a full disk, the owner's login refused: the rest still runs
+            log.warning("audit_archive_failed", error_type=type(exc).__name__)
+            failed = f"{type(exc).__name__} (see the service log)"
+            return SegmentsReport(tuple(archived), tuple(dropped), failed, "audit_archive_failed")
         return SegmentsReport(tuple(archived), tuple(dropped))
 
 

@@ -132,7 +132,7 @@ class Retention:
         now = self._clock()
         unlinked = await self._unlink_due(now)
         segments = None if self._archiver is None else await self._archiver.run(now)
-        refused = segments is not None and segments.refused is not None
+        refused = None if segments is None else segments.error_code
         if segments is not None:
             change = replace(change, resources=segments.resources())
         async with self._sessions() as session, session.begin():
@@ -141,9 +141,8 @@ class Retention:
             noticed = await self._notice_dormant(session, now)
             report = RetentionReport(now, consents, approvals, noticed, unlinked, segments)
             await self._authority.record(
-                change, reasons=report.reasons(), failed=refused,
-                error_code="segment_refused" if refused else None,
-            )  # fmt: skip
+                change, reasons=report.reasons(), failed=refused is not None, error_code=refused
+            )
         return report
 
     async def _unlink_due(self, now: datetime) -> tuple[DeletionReceipt, ...]:

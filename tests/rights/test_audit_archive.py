@@ -25,8 +25,9 @@ from audit.segments import ArchivePeriod
 from audit.signing import generate_key, save_private_key
 from audit.trust import TrustedKeys
 from audit.vocab import Action, Outcome, ResourceKind
-from connector.db import create_engine, migrate
+from connector.db import create_engine, migrate, session_factory
 from connector.policy.authority import Authority
+from connector.policy.models import ConsentRow
 from connector.policy.recorder import Recorder
 from connector.rights.audit_archive import SegmentsReport, archiver_from_settings
 from connector.rights.retention import Retention
@@ -104,7 +105,7 @@ async def test_ended_periods_are_sealed_and_expired_segments_dropped(stack: Stac
     assert first is not None
     assert first.audit_segments == SegmentsReport(archived=("1-12",))
     assert first.as_dict()["audit_segments"] == {"archived": ["1-12"], "dropped": [],
-                                                 "refused": None}  # fmt: skip
+                                                 "refused": None, "error_code": None}  # fmt: skip
     assert (s.archive / "segment-000000000001-000000000012.manifest.json").is_file()
 
     await s.log.checkpoint()  # covers the first run's own event, seq 13
@@ -161,6 +162,28 @@ async def test_a_damaged_segment_is_refused_and_the_run_recorded_failed(stack: S
     assert not list(s.archive.glob("*.tombstone.json"))
     failed = [e async for e in s.log.iter_events(QueryFilter(action=Action.RETENTION_RUN))][-1]
     assert (failed.event.outcome, failed.event.error_code) == (Outcome.ERROR, "segment_refused")
+
+
+async def test_an_archive_that_cannot_be_written_stops_only_the_archiving(stack: Stack) -> None:
+    """Any other failure (here the rows file cannot be created): said without detail, recorded
+    as audit_archive_failed, and the run's other removals are still made and recorded."""
+    s = stack
+    (s.archive / "segment-000000000001-000000000012.jsonl.tmp").mkdir()
+    past = s.start - 400 * DAY
+    async with session_factory(s.engine)() as session, session.begin():
+        session.add(ConsentRow(id="old", account_id="acc-a", granted_by="user-a",
+                               grantee_kind="operator", grantee_id="op1", message_ids=[],
+                               created_at=past, expires_at=past + DAY))  # fmt: skip
+    report = await s.retention(Clock(s.start + 2 * DAY)).run()
+    assert report is not None
+    assert report.consents_removed == 1
+    assert report.audit_segments == SegmentsReport(
+        refused="IsADirectoryError (see the service log)", error_code="audit_archive_failed"
+    )
+    assert not list(s.archive.glob("*.manifest.json"))
+    [run] = await _runs(s.log)
+    assert run[0] is Outcome.ERROR
+    assert run[1][0] == "consents_removed:1"
 
 
 def test_archive_settings_are_checked(tmp_path: Path) -> None:

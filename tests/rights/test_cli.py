@@ -129,6 +129,22 @@ def test_without_the_oauth_client_it_says_so_and_writes_nothing(tmp_path: Path) 
     assert "CONNECTOR_VAULT_KEYS" in no_vault.stderr
 
 
+def test_archive_settings_the_run_cannot_use_are_said_first(tmp_path: Path) -> None:
+    """CONNECTOR_AUDIT_ARCHIVE_DIR naming no directory, without a signing key: one line each
+    problem, exit 2, no database written."""
+    db, audit_db = tmp_path / "c.db", tmp_path / "a.db"
+    env = _service_env(audit_archive_dir=str(tmp_path / "absent"))
+    done = _cli("retention", "run", "--db", f"sqlite:///{db}", "--audit-db", f"sqlite:///{audit_db}",
+                env=env)  # fmt: skip
+    assert done.returncode == 2
+    assert len(done.stderr.splitlines()) == 1
+    assert "CONNECTOR_AUDIT_ARCHIVE_DIR names" in done.stderr
+    assert "which is not a directory" in done.stderr
+    assert "needs CONNECTOR_AUDIT_SIGNING_KEY_FILE" in done.stderr
+    assert not db.exists()
+    assert not audit_db.exists()
+
+
 async def test_a_dormant_account_is_unlinked_from_the_command_line(
     linking: Linking, tmp_path: Path
 ) -> None:
