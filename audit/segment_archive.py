@@ -27,6 +27,7 @@ from audit.encoding import format_time, parse_time
 from audit.hashing import GENESIS_HASH
 from audit.log import AuditLog
 from audit.records import Checkpoint, QueryFilter, Row, RowQuery
+from audit.segment_verify import SegmentChecker
 from audit.segments import (
     FORMAT_VERSION,
     ArchivePeriod,
@@ -36,10 +37,7 @@ from audit.segments import (
     SegmentError,
     SegmentFile,
     archived_head,
-    document_is_valid,
-    file_digest,
     read_archive,
-    read_rows,
     row_line,
     segment_path,
     sign_document,
@@ -154,28 +152,22 @@ async def archive_periods(
 
 
 def check_segment(entry: Entry, keys: Mapping[str, Ed25519PublicKey]) -> dict[str, Any]:
-    """A segment whose manifest verifies and whose rows match it and chain; its manifest."""
+    """A segment whose manifest verifies and whose rows match it and chain, checked as
+    `audit verify --segments` checks it; its manifest (else SegmentError with the damage)."""
     name = f"segment {entry.first}-{entry.last}"
-    manifest = entry.manifest
-    if manifest is None or not document_is_valid(keys, manifest):
-        raise SegmentError(f"{name} has no manifest signed by a known key")
-    if entry.rows is None:
-        raise SegmentError(f"{name} has no rows file")
-    if file_digest(entry.rows) != manifest["rows_sha256"]:
-        raise SegmentError(f"{name}: its rows file does not match its manifest")
+    manifest, rows = entry.manifest, entry.rows
+    if manifest is None or rows is None:
+        raise SegmentError(f"{name} has no {'manifest' if manifest is None else 'rows file'}")
     verifier = ChainVerifier()
-    verifier.adopt(entry.first - 1, bytes.fromhex(manifest["first_prev_hash"]))
-    for rows in read_rows(entry.rows):
-        verifier.feed(rows)
-    report = verifier.finish()
-    if report.first is None and (report.head_seq, report.head_hash) != (
-        entry.last,
-        manifest["last_hash"],
-    ):
-        raise SegmentError(f"{name}: its rows end at {report.head_seq}, not at its last hash")
-    _first = report.first
-    if _first is not None:
-        raise SegmentError(f"{name}: seq {_first.seq}: {_first.damage.value}: {_first.detail}")
+    try:
+        verifier.adopt(entry.first - 1, bytes.fromhex(str(manifest["first_prev_hash"])))
+    except ValueError:
+        raise SegmentError(f"{name}: its manifest's first_prev_hash is not hex") from None
+    checker = SegmentChecker(verifier, keys)
+    checker.archived(entry, rows)
+    problem = checker.failed or verifier.finish().first
+    if problem is not None:
+        raise SegmentError(f"{name}: seq {problem.seq}: {problem.damage.value}: {problem.detail}")
     return manifest
 
 

@@ -32,7 +32,9 @@ def _range(entry: Entry) -> str:
     return f"events {entry.first}..{entry.last}"
 
 
-class _Across:
+class SegmentChecker:
+    """Archive entries fed to one verifier in seq order; the first failure kept."""
+
     def __init__(self, verifier: ChainVerifier, keys: Mapping[str, Ed25519PublicKey]) -> None:
         self.verifier = verifier
         self.keys = keys
@@ -133,7 +135,7 @@ class _Across:
             )
 
 
-async def _live(log: AuditLog, across: _Across, chunk: int) -> None:
+async def _live(log: AuditLog, across: SegmentChecker, chunk: int) -> None:
     """The live rows after the archive, from the one at its end (which must match it)."""
     covered, covered_hash = across.verifier.head
     if covered == 0:
@@ -177,7 +179,7 @@ async def verify_across(
         progress,
         witnessed=() if witnessed is None else witnessed.checkpoints,
     )
-    across = _Across(verifier, keys)
+    across = SegmentChecker(verifier, keys)
     for entry in read_archive(directory):
         across.entry(entry)
         if across.damaged():
