@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from connector.accounts.changes import Change, ChangeKind
+from connector.accounts.feed_relay import NOTIFY, notice
 from connector.accounts.feed_signal import FeedSignal
 from connector.accounts.models import AccountRow, ChangeRow, QuarantineRow, SyncStateRow
 from connector.accounts.store import as_utc
@@ -98,6 +99,12 @@ class SyncStore:
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
         self._clock = clock
         self.signal = signal or FeedSignal()
+        # other instances on this PostgreSQL hear of each append (connector.accounts.feed_relay)
+        self._relayed = engine.url.get_backend_name() == "postgresql"
+
+    async def _tell_others(self, session: AsyncSession, account_id: str) -> None:
+        if self._relayed:
+            await session.execute(NOTIFY, notice(account_id))
 
     async def state(self, account_id: str) -> SyncState:
         async with self._sessions() as session:
@@ -158,6 +165,8 @@ class SyncStore:
                     entry.quarantined_at = now
                     session.add(entry)
             await session.flush()
+            if rows:
+                await self._tell_others(session, account_id)
             return [row.seq for row in rows if row.seq is not None]
 
     async def append(self, account_id: str, changes: Sequence[Change]) -> list[int]:
@@ -169,6 +178,8 @@ class SyncStore:
             rows = append_rows(session, account_id, changes, self._clock())
             await session.flush()
             seqs = [row.seq for row in rows if row.seq is not None]
+            if rows:
+                await self._tell_others(session, account_id)
         self.signal.notify(account_id)
         return seqs
 

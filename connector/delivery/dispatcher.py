@@ -232,10 +232,15 @@ class Dispatcher:
             total.add(counts)
         return total
 
-    async def run(self, stop: asyncio.Event, wake: asyncio.Event | None = None) -> None:
-        """`run_once` until `stop`, sleeping the poll interval between runs or until `wake`."""
-        wake = wake or asyncio.Event()
+    async def run(self, stop: asyncio.Event) -> None:
+        """`run_once` until `stop`; between runs, sleep the poll interval or until a change is
+        committed to the feed (by this process, or by another one that the feed relays)."""
+        with self._feed.signal.listen_all() as wake:
+            await self._run(stop, wake)
+
+    async def _run(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
         while not stop.is_set():
+            wake.clear()  # what commits during the run wakes the next one
             try:
                 await self.run_once()
             except Exception as exc:  # the database or the audit log is away: try again later
@@ -248,7 +253,6 @@ class Dispatcher:
             finally:
                 for task in tasks:
                     task.cancel()
-            wake.clear()
 
     async def redeliver(self, letter: DeadLetter) -> str | None:
         """One more attempt of a dead letter (same event id); None when delivered.

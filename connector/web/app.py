@@ -16,6 +16,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit import AuditLog
+from connector.accounts.feed_relay import FeedRelay
 from connector.db import create_engine, migrate
 from connector.logs import get_logger
 from connector.policy.recorder import Recorder
@@ -94,6 +95,7 @@ def create_app(settings: Settings, *, accounts: AccountsFactory) -> web.Applicat
     app.cleanup_ctx.extend([_engine, _audit, _session, _services_ctx(accounts), _housekeeping])
     app.on_shutdown.append(_end_streams)  # change-feed streams end before handlers are awaited
     app.cleanup_ctx.append(_sign_outs)  # the web client's sign-outs, known to every worker
+    app.cleanup_ctx.append(_feed_relay)  # other instances' feed commits wake ours (PostgreSQL)
     app.cleanup_ctx.append(_live)  # the live mailbox: sync by push or polling (after services)
     app.cleanup_ctx.append(_retention)  # retention runs (connector.rights), after services
     app.cleanup_ctx.append(_delivery)  # signed webhooks of the change feed (connector.delivery)
@@ -196,6 +198,22 @@ async def _every(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def _feed_relay(app: web.Application) -> AsyncIterator[None]:
+    """On PostgreSQL, LISTEN for other instances' feed commits (connector.accounts.feed_relay)."""
+    url = app[SETTINGS].database_url
+    if app[ENGINE].url.get_backend_name() != "postgresql":
+        yield
+        return
+    stop = asyncio.Event()
+    relay = FeedRelay(url, app[SERVICES].feed.store.signal)
+    task = asyncio.create_task(relay.run(stop), name="feed-relay")
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 async def _live(app: web.Application) -> AsyncIterator[None]:

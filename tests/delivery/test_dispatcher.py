@@ -4,9 +4,10 @@ refusals and the audit trail of every attempt."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -267,3 +268,24 @@ async def test_no_data_leaves_when_the_transfer_cannot_be_recorded(stack: Stack)
     stack.log.append = original  # type: ignore[method-assign]
     assert (await stack.dispatcher.run_once()).delivered == 1
     assert stack.receiver.seqs() == [seq]
+
+
+async def test_a_running_dispatcher_delivers_a_commit_at_once_not_at_the_next_poll(
+    stack: Stack,
+) -> None:
+    """The dispatcher sleeps the poll interval between runs, but a change committed to the feed
+    wakes it: here the poll is 60 s and the change arrives within a second or two."""
+    d = stack.dispatcher
+    d.config = replace(d.config, poll_seconds=60.0)
+    stop = asyncio.Event()
+    running = asyncio.create_task(d.run(stop))
+    try:
+        await asyncio.sleep(0.3)  # the first run found nothing; now it sleeps
+        await stack.feed.append("acc-a", [_added("m1")])
+        async with asyncio.timeout(5):
+            while not stack.receiver.received:
+                await asyncio.sleep(0.02)
+        assert len(stack.receiver.received) == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 5)
