@@ -2,7 +2,8 @@
 
 - `--db` falls back to CONNECTOR_AUDIT_DATABASE_URL, the variable the service reads, so the
   command works against the service's log without repeating the URL;
-- an enum value that is not in the vocabulary is refused with the list of valid ones;
+- an enum value that is not in the vocabulary is refused with the list of valid ones, an ISO time
+  that does not parse is said as such (a time without an offset is UTC);
 - `--as-reviewer` says who runs the command (recorded in the log); `--actor-id` is a filter.
   The old `--actor` spelling still works but is not offered, being easy to mistake for the filter;
 - an export counts what it wrote: progress every PROGRESS_EVERY events and a summary, on stderr
@@ -16,6 +17,7 @@ import argparse
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TypeVar
 
@@ -38,6 +40,15 @@ def enum_arg(cls: type[E]) -> Callable[[str], E]:
 
     parse.__name__ = cls.__name__  # argparse names the type in its message
     return parse
+
+
+def iso_time(text: str) -> datetime:
+    """An argparse `type`: an ISO date or time, in UTC (assumed when it names no offset)."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or time") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def add_db(parser: argparse.ArgumentParser) -> None:

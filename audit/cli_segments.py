@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from audit.cli_args import iso_time
 from audit.cli_common import EXIT_OK, err, record
 from audit.event import ResourceRef
 from audit.log import AuditLog
@@ -20,14 +21,6 @@ from audit.vocab import Action, Outcome, ResourceKind
 
 RETENTION_VARIABLE = "CONNECTOR_AUDIT_SEGMENT_RETENTION_DAYS"
 MAX_RETENTION_DAYS = 36_500
-
-
-def _date(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or time") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _days(text: str) -> int:
@@ -53,7 +46,7 @@ def add_segment_parsers(sub: Any, add_db: Callable[[argparse.ArgumentParser], No
         "the checkpoint key. The live log is not changed.",
     )
     add_db(arch)
-    arch.add_argument("--before", type=_date, required=True, help="ISO date (UTC if no offset)")
+    arch.add_argument("--before", type=iso_time, required=True, help="ISO date (UTC if no offset)")
     arch.add_argument("--out", type=Path, required=True, metavar="DIR", help="archive directory")
     arch.add_argument("--key", type=Path, required=True, help="checkpoint signing key (PEM)")
 

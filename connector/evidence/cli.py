@@ -15,12 +15,12 @@ import asyncio
 import os
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from audit.cli_args import iso_time
 from audit.cli_target import check_target, open_cli_log
 from audit.encoding import format_time
 from audit.errors import AuditError, AuditLogUnavailableError, NotAnAuditLogError
@@ -58,14 +58,6 @@ class UsageError(Exception):
     """A bad argument or input, said in one line."""
 
 
-def _time(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO date or time") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
@@ -74,9 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="directory to write the pack to (new, empty, or an earlier pack)",
     )
     parser.add_argument(
-        "--since", type=_time, help="period start, ISO, inclusive (UTC if no offset)"
+        "--since", type=iso_time, help="period start, ISO, inclusive (UTC if no offset)"
     )
-    parser.add_argument("--until", type=_time, help="period end, ISO, exclusive (default: now)")
+    parser.add_argument("--until", type=iso_time, help="period end, ISO, exclusive (default: now)")
     parser.add_argument("--db", help=f"audit log URL (default ${_ENV['db']})")
     parser.add_argument(
         "--signing-key",
