@@ -20,6 +20,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from audit.chain import Pending
 from audit.event import Actor, AuditEvent, Basis, ResourceRef
@@ -47,47 +48,29 @@ def _event(i: int) -> AuditEvent:
     account = f"acct-{i % ACCOUNTS}"
     when = T0 + timedelta(milliseconds=i)
     message = (ResourceRef(ResourceKind.MESSAGE, f"{i:016x}"),)
-    operator = Actor(ActorKind.OPERATOR, f"op-{i % 7}")
+    consent = Basis(BasisKind.CONSENT, f"consent-{i % 50}")
+
+    def operator_read(decision: Decision, outcome: Outcome, **details: Any) -> AuditEvent:
+        return AuditEvent(
+            Actor(ActorKind.OPERATOR, f"op-{i % 7}"), Action.GMAIL_MESSAGE_READ, decision, outcome,
+            account_id=account, phase=Phase.DECISION, time=when, **details,
+        )  # fmt: skip
+
     if i % 1000 == 1:  # a forbidden-purpose attempt, refused
-        return AuditEvent(
-            operator,
-            Action.GMAIL_MESSAGE_READ,
-            Decision.DENY,
-            Outcome.DENIED,
-            account_id=account,
-            purpose=Purpose.ADVERTISING,
-            phase=Phase.DECISION,
-            severity=Severity.HIGH,
+        return operator_read(
+            Decision.DENY, Outcome.DENIED, purpose=Purpose.ADVERTISING, severity=Severity.HIGH,
             reasons=("purpose.forbidden",),
-            time=when,
-        )
+        )  # fmt: skip
     if i % 200 == 2:  # a support read the consent does not cover, refused
-        return AuditEvent(
-            operator,
-            Action.GMAIL_MESSAGE_READ,
-            Decision.DENY,
-            Outcome.DENIED,
-            account_id=account,
-            purpose=Purpose.CONSENTED_SUPPORT,
-            basis=Basis(BasisKind.CONSENT, f"consent-{i % 50}"),
-            phase=Phase.DECISION,
-            reasons=("consent.not_covering",),
-            resources=message,
-            time=when,
-        )
+        return operator_read(
+            Decision.DENY, Outcome.DENIED, purpose=Purpose.CONSENTED_SUPPORT, basis=consent,
+            reasons=("consent.not_covering",), resources=message,
+        )  # fmt: skip
     if i % 100 == 3:  # a consented support read
-        return AuditEvent(
-            operator,
-            Action.GMAIL_MESSAGE_READ,
-            Decision.ALLOW,
-            Outcome.PENDING,
-            account_id=account,
-            purpose=Purpose.CONSENTED_SUPPORT,
-            basis=Basis(BasisKind.CONSENT, f"consent-{i % 50}"),
-            phase=Phase.DECISION,
+        return operator_read(
+            Decision.ALLOW, Outcome.PENDING, purpose=Purpose.CONSENTED_SUPPORT, basis=consent,
             resources=message,
-            time=when,
-        )
+        )  # fmt: skip
     if i % 5000 == 4:
         return AuditEvent(
             Actor(ActorKind.USER, f"user-{i % ACCOUNTS}"),
