@@ -233,3 +233,21 @@ async def test_one_instance_runs_per_interval(
     finally:
         await engine.dispose()
     assert [e.action for e in log.events] == [Action.RETENTION_RUN, Action.RETENTION_RUN]
+
+
+@pytest.mark.parametrize(
+    ("period", "moment", "start", "following"),
+    [
+        (ArchivePeriod.DAY, "2026-12-31T23:59:59+00:00", "2026-12-31", "2027-01-01"),
+        (ArchivePeriod.DAY, "2026-03-01T00:30:00+02:00", "2026-02-28", "2026-03-01"),
+        (ArchivePeriod.MONTH, "2026-12-31T23:59:59+00:00", "2026-12-01", "2027-01-01"),
+        (ArchivePeriod.MONTH, "2026-01-15T08:00:00+00:00", "2026-01-01", "2026-02-01"),
+    ],
+)
+def test_periods_are_utc_calendar_days_and_months(
+    period: ArchivePeriod, moment: str, start: str, following: str
+) -> None:
+    """A period starts at UTC midnight (on the 1st for a month); the next one across a year."""
+    at = datetime.fromisoformat(moment)
+    assert period.start(at) == datetime.fromisoformat(start).replace(tzinfo=UTC)
+    assert period.following(at) == datetime.fromisoformat(following).replace(tzinfo=UTC)
