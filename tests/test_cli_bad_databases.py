@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import base64
 import secrets
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from connector.__main__ import main
+from tests.not_databases import refused_postgres_url, text_file, tree_state
 
 
 def _text(tmp: Path) -> str:
-    (tmp / "x.db").write_text("meeting notes\n" * 300)
-    return f"sqlite:///{tmp / 'x.db'}"
+    return f"sqlite:///{text_file(tmp / 'x.db')}"
 
 
 def _directory(tmp: Path) -> str:
@@ -25,11 +24,8 @@ def _directory(tmp: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp / 'x.db'}"
 
 
-def _refused(tmp: Path) -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"postgresql://connector:s3cret-pw@127.0.0.1:{port}/connector"
+def _refused(_tmp: Path) -> str:
+    return refused_postgres_url("connector")
 
 
 KINDS: dict[str, tuple[Callable[[Path], str], str]] = {
@@ -52,14 +48,6 @@ COMMANDS: dict[str, Callable[[str, Path], list[str]]] = {
 SQLITE_ONLY = {"vault rotate (audit database)"}  # a refused server: the rotation's own report
 
 
-def _state(directory: Path) -> dict[str, tuple[bool, int, bytes]]:
-    return {
-        str(p.relative_to(directory)): (p.is_dir(), p.stat().st_mtime_ns,
-                                        p.read_bytes() if p.is_file() else b"")
-        for p in sorted(directory.rglob("*"))
-    }  # fmt: skip
-
-
 @pytest.mark.parametrize(
     ("command", "kind"),
     [(c, k) for c in COMMANDS for k in KINDS if not (c in SQLITE_ONLY and k.endswith("SQL"))],
@@ -78,7 +66,7 @@ def test_no_database_is_one_line_and_untouched(
     capsys.readouterr()
     make, reason = KINDS[kind]
     url = make(bad)
-    before = _state(bad)
+    before = tree_state(bad)
     code = main(COMMANDS[command](url, good))
     said = capsys.readouterr()
     assert code == 2
@@ -86,4 +74,4 @@ def test_no_database_is_one_line_and_untouched(
     assert len(lines) == 1, said.err
     assert reason in lines[0]
     assert "s3cret-pw" not in said.err + said.out
-    assert _state(bad) == before
+    assert tree_state(bad) == before

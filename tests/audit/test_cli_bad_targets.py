@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from audit.cli import main
+from tests.not_databases import refused_postgres_url, text_file, tree_state
 
 Make = Callable[[Path], str]
 
@@ -26,8 +26,7 @@ def _empty(tmp: Path) -> str:
 
 
 def _text(tmp: Path) -> str:
-    (tmp / "audit.db").write_text("these are notes, not a database\n" * 200)
-    return f"sqlite:///{tmp / 'audit.db'}"
+    return f"sqlite:///{text_file(tmp / 'audit.db')}"
 
 
 def _directory(tmp: Path) -> str:
@@ -39,11 +38,8 @@ def _missing(tmp: Path) -> str:
     return f"sqlite:///{tmp / 'audit.db'}"
 
 
-def _refused(tmp: Path) -> str:
-    with socket.socket() as probe:  # a loopback port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"postgresql://audit:s3cret-pw@127.0.0.1:{port}/audit"
+def _refused(_tmp: Path) -> str:
+    return refused_postgres_url("audit")
 
 
 KINDS: dict[str, tuple[Make, str]] = {
@@ -77,17 +73,6 @@ COMMANDS: dict[str, Callable[[dict[str, Path]], list[str]]] = {
 CREATES = {("migrate", "empty file"), ("migrate", "missing file")}
 
 
-def _state(directory: Path) -> dict[str, tuple[bool, int, int, bytes]]:
-    """Every entry under `directory` with its kind, size, mtime and content."""
-    found = {}
-    for path in sorted(directory.rglob("*")):
-        stat = path.stat()
-        content = path.read_bytes() if path.is_file() else b""
-        found[str(path.relative_to(directory))] = (path.is_dir(), stat.st_size, stat.st_mtime_ns,
-                                                   content)  # fmt: skip
-    return found
-
-
 @pytest.mark.parametrize(
     ("command", "kind"), [(c, k) for c in COMMANDS for k in KINDS if (c, k) not in CREATES]
 )
@@ -99,7 +84,7 @@ def test_not_an_audit_log_is_one_line_and_leaves_the_path(
     logs = tmp_path / "logs"
     logs.mkdir()
     url = make(logs)
-    before = _state(tmp_path)
+    before = tree_state(tmp_path)
     code = main([*COMMANDS[command](inputs), "--db", url])
     said = capsys.readouterr()
     assert code == 2
@@ -108,7 +93,7 @@ def test_not_an_audit_log_is_one_line_and_leaves_the_path(
     assert lines[0].startswith("audit: cannot open the audit log: ")
     assert reason in lines[0]
     assert "s3cret-pw" not in said.err + said.out  # a URL's password is never repeated
-    assert _state(tmp_path) == before
+    assert tree_state(tmp_path) == before
 
 
 def test_migrate_creates_a_log_in_a_missing_or_empty_file(
