@@ -27,7 +27,6 @@ from audit.errors import AuditError
 from audit.signing import KeyFormatError
 from connector.errors import VaultError
 from connector.settings import Settings, SettingsError
-from connector.settings_sources import archive_problems
 
 EXIT_OK, EXIT_BUSY, EXIT_USAGE, EXIT_ARCHIVE_REFUSED = 0, 1, 2, 3
 
@@ -47,28 +46,17 @@ def _err(text: str) -> None:
     sys.stderr.write(f"connector retention: {text}\n")
 
 
+# What `connector serve` needs that the run needs too: the OAuth client and the vault keys to
+# unlink dormant accounts, the hash key, and what archiving the audit log needs.
+NEEDED = (
+    "CONNECTOR_OAUTH_CLIENT_", "CONNECTOR_VAULT_", "CONNECTOR_AUDIT_HASH_KEY",
+    "CONNECTOR_AUDIT_SIGNING_KEY_FILE", "CONNECTOR_AUDIT_ARCHIVE_", "CONNECTOR_AUDIT_SEGMENT_",
+)  # fmt: skip
+
+
 def unmet(settings: Settings) -> list[str]:
-    """What the run needs to unlink dormant accounts, and to archive the audit log, as the
-    service does, and is missing."""
-    problems = []
-    if not settings.oauth_client_id or not settings.oauth_client_secret:
-        problems.append(
-            "dormant accounts are unlinked with the OAuth client (their grant revoked at "
-            "Google): set CONNECTOR_OAUTH_CLIENT_ID and CONNECTOR_OAUTH_CLIENT_SECRET (or _FILE)"
-        )
-    if not settings.vault_keys and settings.vault_key_file is None:
-        problems.append(
-            "their tokens are opened with the vault keys: set CONNECTOR_VAULT_KEYS (or _FILE) "
-            "or CONNECTOR_VAULT_KEY_FILE"
-        )
-    if not settings.audit_hash_key:
-        problems.append("set CONNECTOR_AUDIT_HASH_KEY (or _FILE), as for `connector serve`")
-    postgres = settings.audit_database_url.startswith("postgres")
-    return problems + archive_problems(
-        settings.audit_archive_dir, settings.audit_segment_retention_days,
-        settings.audit_signing_key_file,
-        postgres_without_owner=postgres and not settings.audit_admin_database_url,
-    )  # fmt: skip
+    """The service's own checks (`Settings.problems_for_service`) of what the run needs."""
+    return [p for p in settings.problems_for_service() if p.startswith(NEEDED)]
 
 
 async def _run(settings: Settings) -> int:
@@ -112,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     settings = settings.model_copy(update={k: v for k, v in given.items() if v})
     problems = unmet(settings)
     if problems:
-        _err("; ".join(problems))
+        _err("the run unlinks dormant accounts and archives the audit log as `connector serve` "
+             f"does, and needs what it needs: {'; '.join(problems)}")  # fmt: skip
         return EXIT_USAGE
     try:
         return asyncio.run(_run(settings))

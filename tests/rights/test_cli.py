@@ -118,8 +118,10 @@ def test_without_the_oauth_client_it_says_so_and_writes_nothing(tmp_path: Path) 
     assert done.returncode == 2
     lines = done.stderr.splitlines()
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("connector retention: dormant accounts are unlinked with the OAuth")
-    assert "CONNECTOR_OAUTH_CLIENT_ID and CONNECTOR_OAUTH_CLIENT_SECRET" in lines[0]
+    assert lines[0].startswith("connector retention: the run unlinks dormant accounts")
+    assert "CONNECTOR_OAUTH_CLIENT_ID is required" in lines[0]
+    assert "CONNECTOR_OAUTH_CLIENT_SECRET (or CONNECTOR_OAUTH_CLIENT_SECRET_FILE)" in lines[0]
+    assert "JWT" not in lines[0]  # what the run does not need is not asked for
     assert done.stdout == ""
     assert not audit_db.exists()
     assert not (tmp_path / "c.db").exists()
