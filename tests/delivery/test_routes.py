@@ -9,13 +9,8 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-from aiohttp import web
-from standardwebhooks import Webhook
 
 from audit.vocab import Action, Decision
 from connector.accounts.changes import Change, ChangeKind
@@ -24,43 +19,20 @@ from connector.policy.recorder import is_refusal
 from connector.web.app import SESSION
 from connector.web.routes_delivery import DELIVERY
 from tests.conftest import Clock
-from tests.delivery.test_service import SECRET, _append
+from tests.delivery.test_service import SECRET, Receiver, _append, receiver
 from tests.e2e.conftest import ALICE, Stack, assert_problem, running_stack
 
 LIST = "/v1/webhooks/dead-letters"
 
 
-@dataclass
-class Receiver:
-    url: str = ""
-    up: bool = False
-    received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
-
-
 @contextlib.asynccontextmanager
-async def receiver() -> AsyncIterator[Receiver]:
-    """A webhook receiver that answers 503 while down and verifies every delivery while up."""
-    state = Receiver()
-    webhook = Webhook(SECRET)
-
-    async def hook(request: web.Request) -> web.Response:
-        if not state.up:
-            return web.Response(status=503)
-        raw = await request.read()
-        webhook.verify(raw, dict(request.headers))  # raises (500) if the signature is wrong
-        state.received.append((request.headers["webhook-id"], json.loads(raw)))
-        return web.Response(status=204)
-
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    try:
-        yield state
-    finally:
-        await runner.cleanup()
+async def webhooked(db_url: str, tmp_path: Path) -> AsyncIterator[tuple[Receiver, Stack]]:
+    """The service delivering to a receiver that is down, its own dispatcher all but idle
+    (hourly): each test runs a dispatcher itself."""
+    async with receiver() as hook, running_stack(
+        db_url, tmp_path, webhook_url=hook.url, webhook_secret=SECRET, webhook_poll_seconds=3600
+    ) as s:  # fmt: skip
+        yield hook, s
 
 
 def _past_the_horizon(s: Stack, start: datetime) -> tuple[Dispatcher, Clock]:
@@ -90,9 +62,7 @@ async def _dead_letter(s: Stack) -> str:
 async def test_a_dead_letter_is_listed_and_redelivered_through_the_api(
     db_url: str, tmp_path: Path
 ) -> None:
-    async with receiver() as hook, running_stack(
-        db_url, tmp_path, webhook_url=hook.url, webhook_secret=SECRET, webhook_poll_seconds=3600
-    ) as s:  # fmt: skip
+    async with webhooked(db_url, tmp_path) as (hook, s):
         letter_id = await _dead_letter(s)
         status, body, _ = await s.call("GET", LIST, "adm", params={"account_id": ALICE})
         assert status == 200, body
@@ -132,9 +102,7 @@ async def test_a_dead_letter_is_listed_and_redelivered_through_the_api(
 async def test_other_roles_are_refused_and_the_refusal_recorded(
     db_url: str, tmp_path: Path
 ) -> None:
-    async with receiver() as hook, running_stack(
-        db_url, tmp_path, webhook_url=hook.url, webhook_secret=SECRET, webhook_poll_seconds=3600
-    ) as s:  # fmt: skip
+    async with webhooked(db_url, tmp_path) as (hook, s):
         letter_id = await _dead_letter(s)
         for who in ("alice", "op1", "rev"):
             for method, path in (("GET", LIST), ("POST", f"{LIST}/{letter_id}/redeliver")):
@@ -149,9 +117,7 @@ async def test_other_roles_are_refused_and_the_refusal_recorded(
 
 
 async def test_unknown_ids_and_bad_parameters_are_problems(db_url: str, tmp_path: Path) -> None:
-    async with receiver() as hook, running_stack(
-        db_url, tmp_path, webhook_url=hook.url, webhook_secret=SECRET, webhook_poll_seconds=3600
-    ) as s:  # fmt: skip
+    async with webhooked(db_url, tmp_path) as (_, s):
         assert_problem(*await s.call("POST", f"{LIST}/msg_nobody_1/redeliver", "adm"),
                        404, "not-found")  # fmt: skip
         for params, slug in (
@@ -174,9 +140,7 @@ async def test_without_webhooks_the_routes_say_so(db_url: str, tmp_path: Path) -
 
 async def test_the_list_pages_with_its_cursor(db_url: str, tmp_path: Path) -> None:
     """Two dead letters, one per page: the first page's `nextCursor` leads to the second."""
-    async with receiver() as hook, running_stack(
-        db_url, tmp_path, webhook_url=hook.url, webhook_secret=SECRET, webhook_poll_seconds=3600
-    ) as s:  # fmt: skip
+    async with webhooked(db_url, tmp_path) as (_, s):
         await asyncio.sleep(0.2)  # the service's dispatcher has made its first (empty) run
         seqs = await _append(s, *(Change(ChangeKind.MESSAGE_ADDED, "7", f"m{i}") for i in (1, 2)))
         dispatcher, clock = _past_the_horizon(s, s.services.clock())

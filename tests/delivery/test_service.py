@@ -5,7 +5,10 @@ before it is made; no URL, no delivery (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +32,25 @@ async def _append(s: Stack, *changes: Change) -> list[int]:
         return [r.seq for r in rows if r.seq is not None]
 
 
-async def test_the_service_delivers_signed_webhooks_in_order(db_url: str, tmp_path: Path) -> None:
-    """Three changes reach the receiver verified and in seq order; each delivery is recorded
-    as sending (allowed) then delivered, under the same event id."""
-    received: list[tuple[str, dict[str, Any]]] = []
+@dataclass
+class Receiver:
+    url: str = ""
+    up: bool = False
+    received: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def receiver(*, up: bool = False) -> AsyncIterator[Receiver]:
+    """A webhook receiver that answers 503 while down and verifies every delivery while up."""
+    state = Receiver(up=up)
     webhook = Webhook(SECRET)
 
     async def hook(request: web.Request) -> web.Response:
+        if not state.up:
+            return web.Response(status=503)
         raw = await request.read()
         webhook.verify(raw, dict(request.headers))  # raises (500) if the signature is wrong
-        received.append((request.headers["webhook-id"], json.loads(raw)))
+        state.received.append((request.headers["webhook-id"], json.loads(raw)))
         return web.Response(status=204)
 
     app = web.Application()
@@ -46,25 +58,33 @@ async def test_the_service_delivers_signed_webhooks_in_order(db_url: str, tmp_pa
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
-    url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
+    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     try:
-        async with running_stack(db_url, tmp_path, webhook_url=url, webhook_secret=SECRET,
-                                 webhook_poll_seconds=0.05) as s:  # fmt: skip
-            changes = [Change(ChangeKind.MESSAGE_ADDED, "7", f"m{i}", f"t{i}") for i in range(3)]
-            seqs = await _append(s, *changes)
-            for _ in range(200):
-                if len(received) >= 3:
-                    break
-                await asyncio.sleep(0.05)
-            assert [body["data"]["seq"] for _, body in received] == seqs
-            assert [i for i, _ in received] == [f"msg_{ALICE}_{q}" for q in seqs]
-            sending = await s.events(action=Action.WEBHOOK_SENDING)
-            delivered = await s.events(action=Action.WEBHOOK_DELIVERED)
-            assert [e.decision for e in sending] == [Decision.ALLOW] * 3
-            assert [e.request_id for e in sending] == [i for i, _ in received]
-            assert [e.request_id for e in delivered] == [i for i, _ in received]
+        yield state
     finally:
         await runner.cleanup()
+
+
+async def test_the_service_delivers_signed_webhooks_in_order(db_url: str, tmp_path: Path) -> None:
+    """Three changes reach the receiver verified and in seq order; each delivery is recorded
+    as sending (allowed) then delivered, under the same event id."""
+    async with receiver(up=True) as hook, running_stack(
+        db_url, tmp_path, webhook_url=hook.url, webhook_secret=SECRET, webhook_poll_seconds=0.05
+    ) as s:  # fmt: skip
+        received = hook.received
+        changes = [Change(ChangeKind.MESSAGE_ADDED, "7", f"m{i}", f"t{i}") for i in range(3)]
+        seqs = await _append(s, *changes)
+        for _ in range(200):
+            if len(received) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        assert [body["data"]["seq"] for _, body in received] == seqs
+        assert [i for i, _ in received] == [f"msg_{ALICE}_{q}" for q in seqs]
+        sending = await s.events(action=Action.WEBHOOK_SENDING)
+        delivered = await s.events(action=Action.WEBHOOK_DELIVERED)
+        assert [e.decision for e in sending] == [Decision.ALLOW] * 3
+        assert [e.request_id for e in sending] == [i for i, _ in received]
+        assert [e.request_id for e in delivered] == [i for i, _ in received]
 
 
 async def test_without_a_url_nothing_is_delivered(db_url: str, tmp_path: Path) -> None:
