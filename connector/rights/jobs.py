@@ -1,8 +1,9 @@
 """Retention in the service: a background loop that runs `Retention` every interval.
 
-Only one instance runs at a time: `may_run` is asked before each run (a lease holder can be
-plugged in there); whatever it answers, `Retention.run` itself takes a transaction-scoped
-advisory lock on PostgreSQL and skips when another instance holds it. A failed run is logged
+Only one instance runs at a time: `may_run` is asked before each run (the composition root
+plugs in the `retention` lease, held for one interval, whenever instances share the work, so one
+of them runs per interval); whatever it answers, `Retention.run` itself holds an advisory lock
+on PostgreSQL and skips when another instance holds it. A failed run is logged
 (type only) and retried at the next interval; it never stops the service.
 """
 
