@@ -2,15 +2,15 @@
 
 Group commit: `append()` encodes its event (validation happens here, before the chain is
 touched), queues it with a future and waits. Up to MAX_IN_FLIGHT batches are committing at
-once; whatever queued meanwhile leaves as the next batch the moment one of them settles. The
+once; whatever queued meanwhile leaves as the next batch one loop turn after a slot frees. The
 store links and inserts a batch in one transaction, and every future is resolved only after
 COMMIT returned, so concurrent callers share one fsync.
 
-No task sits between a caller and the store: an append that finds a free slot starts its batch
-at once, and a settled batch resolves its callers and starts the next batch in the same
-callback. A writer task here cost three event-loop turns per batch (wake-up, the store's
-completion, the task's resumption), and under load each turn waits for every other ready
-callback, so those turns, not the disk, set the append latency.
+No task sits between a caller and the store: a settled batch resolves its callers and
+schedules the next batch with one `call_soon`, which runs after the callers it woke have
+appended again (see `_schedule`). A writer task here cost three event-loop turns per batch
+(wake-up, the store's completion, the task's resumption), and under load each turn waits for
+every other ready callback, so those turns, not the disk, set the append latency.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ class AuditLog:
         self._last_checkpoint = time.monotonic()
         self._queue: deque[tuple[Pending, asyncio.Future[AppendReceipt]]] = deque()
         self._in_flight = 0
+        self._scheduled = False  # a _dispatch_queued call is waiting for its loop turn
         self._settled = asyncio.Event()  # set whenever nothing is queued or committing
         self._settled.set()
         self._started = False
@@ -101,9 +102,27 @@ class AuditLog:
             raise AuditWriteError("the audit log is closed")
         future: asyncio.Future[AppendReceipt] = asyncio.get_running_loop().create_future()
         self._queue.append((pending, future))
-        if self._in_flight < MAX_IN_FLIGHT:
-            self._dispatch()
+        self._settled.clear()
+        self._schedule()
         return await future
+
+    def _schedule(self) -> None:
+        """Start the next batch one event-loop turn from now, when a slot is free.
+
+        Not at once: the callers a settled batch just woke run in this turn, and each appends
+        again (a request's outcome event follows its decision event). Starting at once would
+        send the first of them alone and make the rest wait for its commit: 64 writers
+        alternated batches of 1 and 63, two fsyncs per 64 events."""
+        if not self._scheduled and self._in_flight < MAX_IN_FLIGHT:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._dispatch_queued)
+
+    def _dispatch_queued(self) -> None:
+        self._scheduled = False
+        while self._queue and self._in_flight < MAX_IN_FLIGHT:
+            self._dispatch()
+        if not self._queue and self._in_flight == 0:
+            self._settled.set()
 
     def _dispatch(self) -> None:
         """Start committing everything queued (up to MAX_BATCH) as one batch."""
@@ -132,7 +151,7 @@ class AuditLog:
         outcome: BatchOutcome,
         signed: Sequence[Checkpoint] = (),
     ) -> None:
-        """On the event loop: answer the batch's callers, then start the next batch."""
+        """On the event loop: answer the batch's callers, then schedule the next batch."""
         self._in_flight -= 1
         if isinstance(outcome, BaseException):  # every caller must learn it is not recorded
             error = AuditWriteError(f"audit append failed: {type(outcome).__name__}: {outcome}")
@@ -148,9 +167,9 @@ class AuditLog:
             for checkpoint in signed:
                 if checkpoint.seq == outcome[-1].seq:
                     self._publish_later(checkpoint)
-        while self._queue and self._in_flight < MAX_IN_FLIGHT:
-            self._dispatch()
-        if not self._queue and self._in_flight == 0:
+        if self._queue:
+            self._schedule()
+        elif self._in_flight == 0:
             self._settled.set()
 
     async def _sign_when_idle(self) -> None:
