@@ -1,18 +1,22 @@
-"""Linking a batch of encoded events onto the chain head: shared by every store."""
+"""Linking a batch of encoded events onto the chain head: shared by every store.
+
+`Pending` and `Linked` are named tuples, not frozen dataclasses: both are made once per
+appended event, and a frozen dataclass's `__init__` (one `object.__setattr__` per field) cost
+several times a tuple's on the append path.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
-from audit.encoding import canonical_bytes, encode_body
+from audit.encoding import VERSION_PREFIX, encode_text
 from audit.event import AuditEvent
-from audit.hashing import chain_hash
 from audit.records import IndexColumns, Row
 
 
-@dataclass(frozen=True, slots=True)
-class Pending:
+class Pending(NamedTuple):
     """An event encoded by its caller before it joins the writer's queue (off the chain lock)."""
 
     event: AuditEvent
@@ -21,12 +25,22 @@ class Pending:
 
     @classmethod
     def of(cls, event: AuditEvent) -> Pending:
-        # encode_body refuses a non-event; the event's constructor already validated its fields.
-        return cls(event, encode_body(event).decode("ascii"), IndexColumns.of(event))
+        # encode_text refuses a non-event; the event's constructor already validated its
+        # fields. The columns as IndexColumns.of has them, from the values already at hand.
+        body, time = encode_text(event)
+        purpose = event.purpose
+        columns = IndexColumns(
+            time,
+            event.account_id,
+            event.actor.id,
+            event.action._value_,
+            None if purpose is None else purpose._value_,
+            event.decision._value_,
+        )
+        return cls(event, body, columns)
 
 
-@dataclass(frozen=True, slots=True)
-class Linked:
+class Linked(NamedTuple):
     seq: int
     prev_hash: bytes
     hash: bytes
@@ -38,9 +52,11 @@ def link(head_seq: int, head_hash: bytes, batch: Sequence[Pending]) -> list[Link
     out: list[Linked] = []
     prev = head_hash
     seq = head_seq
+    sha256, prefix = hashlib.sha256, VERSION_PREFIX
     for item in batch:
         seq += 1
-        digest = chain_hash(prev, canonical_bytes(seq, item.body.encode("ascii")))
+        # chain_hash(prev, canonical_bytes(seq, body)), inlined: this runs under the chain lock
+        digest = sha256(prev + prefix + seq.to_bytes(8, "big") + item.body.encode()).digest()
         out.append(Linked(seq, prev, digest, item))
         prev = digest
     return out
@@ -48,16 +64,5 @@ def link(head_seq: int, head_hash: bytes, batch: Sequence[Pending]) -> list[Link
 
 def row_of(linked: Linked) -> Row:
     """The stored row (also the verifier's `Row`): seq, index columns, body, prev_hash, hash."""
-    c = linked.pending.columns
-    return (
-        linked.seq,
-        c.time,
-        c.account_id,
-        c.actor_id,
-        c.action,
-        c.purpose,
-        c.decision,
-        linked.pending.body,
-        linked.prev_hash,
-        linked.hash,
-    )
+    seq, prev_hash, digest, pending = linked
+    return (seq, *pending.columns, pending.body, prev_hash, digest)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from audit.encoding import format_time
 from audit.event import AuditEvent
@@ -64,12 +64,12 @@ class RowQuery:
     newest_first: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class IndexColumns:
+class IndexColumns(NamedTuple):
     """Denormalised copies of body fields kept in their own columns so that queries use indexes.
 
     The body is the evidence; these columns are checked against it by `verify()`, so editing one
-    to hide an event from a query is detected like any other alteration.
+    to hide an event from a query is detected like any other alteration. A named tuple: one is
+    made per appended event (see audit.chain).
     """
 
     time: str
