@@ -31,6 +31,7 @@ from audit.log import AuditLog
 from audit.pack import PackCheck, PackStatus, check_pack
 from audit.pack_figures import Period, period_figures
 from audit.segment_verify import verify_across
+from audit.segments import read_archive
 from audit.vocab import Action, Outcome, ResourceKind
 
 ARCHIVE_VARIABLE = "CONNECTOR_AUDIT_ARCHIVE_DIR"
@@ -87,6 +88,20 @@ def _differences(pack: dict[str, Any], log: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _dropped(seq: int, segments: str | Path | None) -> str:
+    """Why the live log may lack `seq`: a segment dropped since the pack was made."""
+    if segments is None:
+        return ""
+    for entry in read_archive(Path(segments)):
+        if entry.first <= seq <= entry.last and entry.rows is None and entry.tombstone:
+            return (
+                f" (dropped since, with events {entry.first}..{entry.last}, at "
+                f"{entry.tombstone.get('dropped_at')}: the pack's figures can no longer be "
+                "recomputed from the log)"
+            )
+    return ""
+
+
 async def _against_log(log: AuditLog, args: argparse.Namespace, check: PackCheck) -> None:
     head = check.manifest.get("audit_log") or {}
     seq, digest = head.get("head_seq"), head.get("head_hash")
@@ -114,7 +129,9 @@ async def _against_log(log: AuditLog, args: argparse.Namespace, check: PackCheck
         )
     found = await log.query(limit=1, after_seq=seq - 1)
     if not found or found[0].seq != seq:
-        check.fail(f"the audit log has no event at the pack's head seq {seq}")
+        check.fail(
+            f"the audit log has no event at the pack's head seq {seq}{_dropped(seq, segments)}"
+        )
     elif found[0].hash != digest:
         check.fail(
             f"the event at the pack's head seq {seq} has another hash: the log was rewritten"

@@ -41,12 +41,17 @@ async def _drop_all(seeded: Seeded, archive: Path) -> int:
 def dropped(seeded: Seeded, tmp_path: Path) -> tuple[Path, int]:
     """The seeded log archived through its last checkpoint, that segment dropped."""
     archive = tmp_path / "archive"
+    _archive(seeded, archive)
+    return archive, asyncio.run(_drop_all(seeded, archive))
+
+
+def _archive(seeded: Seeded, archive: Path) -> None:
+    """`audit archive` through the log's last checkpoint."""
     key = str(seeded.directory / "audit-signing.pem")
     with contextlib.redirect_stderr(io.StringIO()):
         code = audit_main(["archive", "--db", seeded.db, "--before", "2100-01-01", "--out",
                            str(archive), "--key", key])  # fmt: skip
     assert code == 0
-    return archive, asyncio.run(_drop_all(seeded, archive))
 
 
 def _make(seeded: Seeded, out: Path, *extra: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -112,3 +117,27 @@ def test_a_missing_archive_directory_is_said(
     assert connector_main(seeded.evidence(out, "--segments", str(tmp_path / "none"))) == 2
     assert "(--segments) is not a directory" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_pack_whose_head_was_dropped_since_says_so(
+    seeded: Seeded, tmp_path: Path, dropped: tuple[Path, int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Its period's events gone from the live log behind a tombstone: verify-pack names the
+    dropped range rather than only a missing event."""
+    archive, _ = dropped
+    out = tmp_path / "pack"
+    manifest, _ = _make(seeded, out, "--segments", str(archive))
+    head = manifest["audit_log"]["head_seq"]
+    asyncio.run(_sign_head(seeded))
+    _archive(seeded, archive)
+    assert asyncio.run(_drop_all(seeded, archive)) >= head
+    assert audit_main(seeded.verify(out, "--segments", str(archive))) == 1
+    text = capsys.readouterr().out
+    assert f"the audit log has no event at the pack's head seq {head} (dropped since" in text
+    assert "can no longer be recomputed" in text
+
+
+async def _sign_head(seeded: Seeded) -> None:
+    key = load_private_key(seeded.directory / "audit-signing.pem")
+    log = await open_audit_log(seeded.db, signing_key=key, create=False)
+    await log.close()  # signs a checkpoint over the pack's own record
