@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit import AuditLog, MemoryAuditLog, open_audit_log
 from audit.signing import generate_key
-from tests.conftest import _drop_pg_db, _make_pg_db
+from tests.audit.helpers import scratch_audit_url
 
 
 @pytest.fixture
@@ -28,11 +28,9 @@ async def any_log(
         yield memory
         await memory.close()
         return
-    url = f"sqlite:///{tmp_path / 'audit.db'}" if request.param == "sqlite" else await _make_pg_db()
-    log = await open_audit_log(url, signing_key=signing_key, checkpoint_every=10)
-    try:
-        yield log
-    finally:
-        await log.close()
-        if request.param == "postgres":
-            await _drop_pg_db(url)
+    async with scratch_audit_url(request.param, tmp_path) as url:
+        log = await open_audit_log(url, signing_key=signing_key, checkpoint_every=10)
+        try:
+            yield log
+        finally:
+            await log.close()

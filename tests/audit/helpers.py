@@ -1,10 +1,13 @@
-"""Event factories and behind-the-engine's-back database access for the audit tests."""
+"""Event factories, scratch audit databases and behind-the-engine's-back database access for
+the audit tests."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 
@@ -19,8 +22,21 @@ from audit import (
     ResourceKind,
     ResourceRef,
 )
+from tests.conftest import _drop_pg_db, _make_pg_db
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@contextlib.asynccontextmanager
+async def scratch_audit_url(engine: str, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of an empty audit database: a SQLite file under `tmp_path`, or (`engine`
+    "postgres") a fresh PostgreSQL database, dropped afterwards."""
+    url = f"sqlite:///{tmp_path / 'audit.db'}" if engine == "sqlite" else await _make_pg_db()
+    try:
+        yield url
+    finally:
+        if engine == "postgres":
+            await _drop_pg_db(url)
 
 
 def make_event(i: int, *, account: str | None = None, deny: bool = False) -> AuditEvent:

@@ -14,7 +14,7 @@ from audit.event import Actor, AuditEvent
 from audit.log import AuditLog, open_audit_log
 from audit.pack_figures import Period, period_figures
 from audit.vocab import Action, ActorKind, Decision, Outcome, Phase, Purpose
-from tests.conftest import _drop_pg_db, _make_pg_db
+from tests.audit.helpers import scratch_audit_url
 from tests.evidence.conftest import _more_events
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
@@ -22,14 +22,12 @@ T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def log(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AuditLog]:
-    url = f"sqlite:///{tmp_path / 'audit.db'}" if request.param == "sqlite" else await _make_pg_db()
-    opened = await open_audit_log(url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-        if request.param == "postgres":
-            await _drop_pg_db(url)
+    async with scratch_audit_url(request.param, tmp_path) as url:
+        opened = await open_audit_log(url)
+        try:
+            yield opened
+        finally:
+            await opened.close()
 
 
 def _at(event: AuditEvent, minutes: int) -> AuditEvent:
