@@ -12,8 +12,9 @@ linked to (unlinked since), are acknowledged and counted: retrying cannot help.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 
 from connector.accounts.sync_store import SyncState
 from connector.gmail.pubsub import PubSubClient, gmail_notification
@@ -27,6 +28,14 @@ RETRY_SECONDS = 10  # a notice whose sync failed comes back after this long
 # run ends within a second or two, and waiting the failure delay put a 10 s step into latency.
 HELD_SECONDS = 1
 ReadState = Callable[[str], Awaitable[SyncState]]
+
+
+@dataclass(slots=True)
+class _Turn:
+    """One account's turn to settle in this process, and how many wait for or hold it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,7 @@ class PushReceiver:
         self._slots = asyncio.Semaphore(concurrency)
         self._retry_seconds = retry_seconds
         self._held_seconds = held_seconds
+        self._turns: dict[str, _Turn] = {}
 
     async def pull_once(self) -> PullReport:
         received = await self._pubsub.pull(self._subscription, max_messages=self._max)
@@ -103,9 +113,25 @@ class PushReceiver:
         return PullReport(len(received), len(ack), len(later) + len(soon), len(ignored), synced)
 
     async def _settle(self, account_id: str, history_id: int) -> Attempt | None:
-        """None when the feed already holds the announced changes, else how the run went."""
-        async with self._slots:
+        """None when the feed already holds the announced changes, else how the run went.
+
+        Pulls run concurrently; two holding notices for one account take turns here (the
+        later one usually finds its notice covered) rather than one of them handing its
+        notice back as held. Only another instance's run hands a notice back."""
+        async with self._slots, self._turn(account_id):
             if covered(await self._state(account_id), history_id):
                 return None
             return await sync_once(self._locks, self._sync, account_id,
                                    failure_event="push_sync_failed")  # fmt: skip
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, account_id: str) -> AsyncIterator[None]:
+        turn = self._turns.setdefault(account_id, _Turn())
+        turn.users += 1
+        try:
+            async with turn.lock:
+                yield
+        finally:
+            turn.users -= 1
+            if not turn.users:
+                del self._turns[account_id]

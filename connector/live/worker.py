@@ -34,6 +34,9 @@ class Schedule:
     poll_every: timedelta
     watch_check_every: timedelta = timedelta(hours=1)
     idle_pull_pause: float = 0.2  # after an empty pull (Google's pull returns at once when idle)
+    # Pulls in flight at once: one pull waited for its whole batch to settle before the next,
+    # so a slow sync held back every notice behind it (Google advises several outstanding pulls).
+    pullers: int = 4
 
 
 class LiveWorker:
@@ -55,7 +58,7 @@ class LiveWorker:
     async def run(self, stop: asyncio.Event) -> None:
         loops: list[tuple[str, Callable[[], Awaitable[float]]]] = [("poll", self._poll)]
         if self._receiver is not None:
-            loops.append(("push", self._pull))
+            loops += [(f"push-{n}", self._pull) for n in range(self._schedule.pullers)]
         if self._watches is not None:
             loops.append(("watch", self._renew))
         tasks = [asyncio.create_task(_forever(name, step, stop), name=f"live-{name}")
