@@ -27,6 +27,7 @@ from aiohttp import web
 
 from connector.demo import DEMO_SUBSCRIPTION, DEMO_TOPIC, demo_settings
 from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
+from connector.emulator.state import Mailbox, Message
 from connector.settings import Settings
 from connector.web.app import create_app
 from connector.web.auth import Role, mint_token
@@ -126,6 +127,21 @@ class Live:
     def call(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """Run a coroutine on the stack's loop (emulator state, services) and wait for it."""
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(30)
+
+    def alice_box(self) -> Mailbox:
+        """alice's (the first seeded user's) mailbox in the emulator."""
+        box = self.emu.state.mailbox(self.emu.users[0])
+        assert box is not None
+        return box
+
+    def deliver(self, raw: bytes) -> Message:
+        """A mail lands in alice's inbox, unread, as Gmail would put it there."""
+
+        async def add() -> Message:
+            return self.alice_box().add_message(raw, ["INBOX", "UNREAD"])
+
+        delivered: Message = self.call(add())
+        return delivered
 
     def stop(self) -> None:
         if self._stop is not None:

@@ -38,21 +38,14 @@ def _deliver(live: Live, html: str) -> str:
         'MIME-Version: 1.0\r\nContent-Type: text/html; charset="utf-8"\r\n\r\n' + html
     ).encode()
 
-    async def add() -> str:
-        box = live.emu.state.mailbox(live.emu.users[0])
-        assert box is not None
-        return box.add_message(raw, ["INBOX", "UNREAD"]).thread_id
-
-    thread: str = live.call(add())
-    return thread
+    return live.deliver(raw).thread_id
 
 
 def _remove(live: Live, thread: str) -> None:
     """Take it out again, so the other tests see the seeded mailbox."""
 
     async def remove() -> None:
-        box = live.emu.state.mailbox(live.emu.users[0])
-        assert box is not None
+        box = live.alice_box()
         for message in [m for m in box.messages.values() if m.thread_id == thread]:
             box.delete_message(message)
 

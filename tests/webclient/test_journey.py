@@ -45,8 +45,7 @@ def test_inbox_lists_searches_and_opens_a_thread(
     page.goto(_inbox(live, alice_account))
     rows = page.locator("table.messages tbody tr")
     assert rows.count() >= 2
-    box = live.emu.state.mailbox(live.emu.users[0])
-    assert box is not None
+    box = live.alice_box()
     for row in rows.all():  # bold exactly when Gmail says UNREAD
         unread = "UNREAD" in box.messages[row.get_attribute("data-message-id")].label_ids
         assert (row.get_attribute("class") == "unread") is unread
@@ -70,8 +69,7 @@ def test_inbox_lists_searches_and_opens_a_thread(
 
 def test_inbox_pages_with_sealed_tokens(live: Live, context: Any, alice_account: str) -> None:
     """Past a page of messages, "Older messages" shows the next page, none repeated."""
-    box = live.emu.state.mailbox(live.emu.users[0])
-    assert box is not None
+    box = live.alice_box()
 
     async def fill() -> list[str]:
         added = []
@@ -116,8 +114,7 @@ def test_compose_with_an_attachment_sends_and_the_attachment_downloads(
     )
     status = page.locator("#draft-status")
     status.get_by_text("Draft saved").wait_for()  # autosaved while typing (htmx)
-    box = live.emu.state.mailbox(live.emu.users[0])
-    assert box is not None
+    box = live.alice_box()
     assert [d for d in box.drafts.values() if b"Quarterly numbers" in d.message.raw]
     page.get_by_label("Message").press_sequentially(" Thanks!")
     page.wait_for_timeout(2000)
@@ -133,7 +130,7 @@ def test_compose_with_an_attachment_sends_and_the_attachment_downloads(
     download = info.value
     assert download.suggested_filename == "numbers.pdf"
     assert Path(download.path()).read_bytes() == ATTACHMENT
-    sent = sum(1 for m in live.emu.state.mailbox(live.emu.users[0]).messages.values()
+    sent = sum(1 for m in live.alice_box().messages.values()
                if "SENT" in m.label_ids and b"Quarterly numbers" in m.raw)  # fmt: skip
     assert sent == 1
 
@@ -253,8 +250,7 @@ def test_a_second_operator_decides_an_access_request(
 ) -> None:
     """Only a second operator approves; the requester then reads under that stated basis."""
     olivia, oscar = browser.new_context(), browser.new_context()
-    box = live.emu.state.mailbox(live.emu.users[0])
-    assert box is not None
+    box = live.alice_box()
     named = next(m.id for m in box.newest_first() if "INBOX" in m.label_ids)
     try:
         page = signed_in(live, olivia, "op-olivia", Role.OPERATOR)
@@ -323,8 +319,7 @@ def test_export_my_data_is_one_json_file(live: Live, context: Any, alice_account
 
 
 def _labels_of(live: Live, message_id: str) -> set[str]:
-    box = live.emu.state.mailbox(live.emu.users[0])
-    assert box is not None
+    box = live.alice_box()
     return set(box.messages[message_id].label_ids)
 
 
@@ -351,9 +346,7 @@ def test_organize_several_messages_archive_label_star_and_trash(
     assert page.get_by_role("button", name="Turn on organize").count() == 0
 
     async def add_label() -> None:
-        box = live.emu.state.mailbox(live.emu.users[0])
-        assert box is not None
-        box.create_label("Receipts")
+        live.alice_box().create_label("Receipts")
 
     live.call(add_label())
     page.goto(_inbox(live, alice_account))
@@ -377,7 +370,7 @@ def test_organize_several_messages_archive_label_star_and_trash(
     page.get_by_label("Label", exact=True).select_option(label="Receipts")
     page.get_by_role("button", name="Apply label").click()
     page.wait_for_url("**notice=organized")
-    receipts = live.emu.state.mailbox(live.emu.users[0]).label_by_name("Receipts")
+    receipts = live.alice_box().label_by_name("Receipts")
     assert receipts is not None
     assert receipts.id in _labels_of(live, ids[0])
     page.locator(f"#sel-{ids[0]}").check()

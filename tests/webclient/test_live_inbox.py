@@ -17,13 +17,7 @@ RAW = (
 def _arrive(live: Live, subject: str) -> str:
     raw = RAW.replace(b"Arrived while you watched", subject.encode())
 
-    async def add() -> str:
-        box = live.emu.state.mailbox(live.emu.users[0])
-        assert box is not None
-        return box.add_message(raw, ["INBOX", "UNREAD"]).id
-
-    message_id: str = live.call(add())
-    return message_id
+    return live.deliver(raw).id
 
 
 def test_new_mail_appears_in_the_open_inbox_without_a_reload(
