@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, make_url
@@ -154,3 +155,8 @@ def is_unavailable(exc: BaseException) -> bool:
 def aware(value: datetime) -> datetime:
     """A stored timestamp as UTC-aware: SQLite hands DateTime(timezone=True) back naive."""
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def utc_column(nullable: bool = False) -> sa.Column[datetime]:
+    """A timestamp column that keeps its time zone (read it back through `aware`)."""
+    return sa.Column(sa.DateTime(timezone=True), nullable=nullable)

@@ -8,9 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-
-def _utc_column(nullable: bool = False) -> sa.Column[datetime]:
-    return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
+from connector.db import utc_column
 
 
 class ConsentRow(SQLModel, table=True):
@@ -22,9 +20,9 @@ class ConsentRow(SQLModel, table=True):
     grantee_kind: str = Field(max_length=32)
     grantee_id: str = Field(max_length=128)
     message_ids: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
-    created_at: datetime = Field(sa_column=_utc_column())
-    expires_at: datetime = Field(sa_column=_utc_column())
-    revoked_at: datetime | None = Field(default=None, sa_column=_utc_column(True))
+    created_at: datetime = Field(sa_column=utc_column())
+    expires_at: datetime = Field(sa_column=utc_column())
+    revoked_at: datetime | None = Field(default=None, sa_column=utc_column(True))
 
 
 class AccessRequestRow(SQLModel, table=True):
@@ -37,15 +35,15 @@ class AccessRequestRow(SQLModel, table=True):
     case_reference: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     reason: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     message_ids: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
-    time_from: datetime | None = Field(default=None, sa_column=_utc_column(True))
-    time_to: datetime | None = Field(default=None, sa_column=_utc_column(True))
+    time_from: datetime | None = Field(default=None, sa_column=utc_column(True))
+    time_to: datetime | None = Field(default=None, sa_column=utc_column(True))
     duration_seconds: int
     legal_hold: bool = False
     status: str = Field(max_length=16)
-    created_at: datetime = Field(sa_column=_utc_column())
+    created_at: datetime = Field(sa_column=utc_column())
     decided_by: str | None = Field(default=None, max_length=128)
-    decided_at: datetime | None = Field(default=None, sa_column=_utc_column(True))
-    expires_at: datetime | None = Field(default=None, sa_column=_utc_column(True))
+    decided_at: datetime | None = Field(default=None, sa_column=utc_column(True))
+    expires_at: datetime | None = Field(default=None, sa_column=utc_column(True))
 
 
 class UsageRow(SQLModel, table=True):
