@@ -24,6 +24,7 @@ import aiohttp
 
 from audit.event import Actor, ResourceRef
 from audit.vocab import Action, ActorKind, Purpose, ResourceKind
+from connector.accounts.changes import ChangeKind
 from connector.accounts.sync_store import StoredChange, SyncStore
 from connector.clock import Clock, system_clock
 from connector.delivery.signing import Signer, backoff, body, encode, event_id
@@ -37,6 +38,7 @@ from connector.policy.vocab import Operation
 log = get_logger("connector.delivery")
 DELIVERY_ACTOR = Actor(ActorKind.SERVICE, "connector-delivery")
 DENIED = "policy.denied"
+UNLINKED = ChangeKind.UNLINKED.value
 
 
 # "Which of these accounts do I own now?": the leases' answer when several instances share the
@@ -158,9 +160,14 @@ class Dispatcher:
             )
         return error
 
-    def _change(self, account_id: str, msg_id: str, resources: tuple[ResourceRef, ...]) -> Change:
+    def _change(
+        self, account_id: str, msg_id: str, resources: tuple[ResourceRef, ...], kind: str
+    ) -> Change:
+        # `unlinked` comes after the purge: no known account for a TRANSFER, and nothing of
+        # Gmail's to transfer; the policy's ACCOUNT_NOTICE grant covers exactly that event.
+        operation = Operation.ACCOUNT_NOTICE if kind == UNLINKED else Operation.TRANSFER
         return Change(
-            DELIVERY_ACTOR, Operation.TRANSFER, Action.WEBHOOK_SENDING, Purpose.USER_FEATURE,
+            DELIVERY_ACTOR, operation, Action.WEBHOOK_SENDING, Purpose.USER_FEATURE,
             account_id=account_id, resources=resources, request_id=msg_id,
         )  # fmt: skip
 
@@ -170,8 +177,8 @@ class Dispatcher:
         """Try the account's head change once; True if the account may go on to the next."""
         msg_id = event_id(account_id, stored.seq)
         payload = body(account_id, stored)
-        change = self._change(account_id, msg_id, _resources(stored))
         kind = stored.change.kind.value
+        change = self._change(account_id, msg_id, _resources(stored), kind)
         attempts = cursor.attempts if cursor.head_seq == stored.seq else 0
         try:
             error = await self._attempt(account_id, msg_id, payload, change)
@@ -258,7 +265,8 @@ class Dispatcher:
         """One more attempt of a dead letter (same event id); None when delivered.
 
         Raises AccessDenied (recorded) if the policy refuses it now."""
-        change = self._change(letter.account_id, letter.id, _payload_resources(letter.payload))
+        resources = _payload_resources(letter.payload)
+        change = self._change(letter.account_id, letter.id, resources, letter.kind)
         error = await self._attempt(letter.account_id, letter.id, letter.payload, change)
         if error is None:
             await self._store.redelivered(letter.id, self._clock())

@@ -288,6 +288,11 @@ _RETENTION = Grant("system.retention", ActorKind.SYSTEM, frozenset({_O.RETENTION
 # Retention unlinks an account after its dormant notice period (revoke, purge, receipt).
 _DORMANT = Grant("system.dormant_unlink", ActorKind.SYSTEM, frozenset({_O.ACCOUNT_UNLINK}),
                  _FEATURE, (KnownAccount(), NoHumanBasis()))  # fmt: skip
+_VAULT = Grant("system.vault_rotation", ActorKind.SYSTEM, frozenset({_O.VAULT_ROTATE}),
+               _FEATURE, (NoAccount(), NoHumanBasis()))  # fmt: skip
+# The webhook's `unlinked` event: the account is purged (unknown), so only its id is required.
+_GONE = Grant("service.unlinked_notice", ActorKind.SERVICE, frozenset({_O.ACCOUNT_NOTICE}),
+              _FEATURE, (NamesAccount(), NoHumanBasis()))  # fmt: skip
 _ADMIN = Grant("admin.delivery", ActorKind.ADMIN, frozenset({_O.DELIVERY_MANAGE}), _FEATURE,
                (KnownAccount(allow_unnamed=True), NoHumanBasis()))  # fmt: skip
 GRANTS: tuple[Grant, ...] = (
@@ -369,16 +374,11 @@ GRANTS: tuple[Grant, ...] = (
         _FEATURE,
         (NamesAccount(), NoHumanBasis()),
     ),
-    Grant(
-        "system.vault_rotation",
-        ActorKind.SYSTEM,
-        frozenset({_O.VAULT_ROTATE}),
-        _FEATURE,
-        (NoAccount(), NoHumanBasis()),
-    ),
+    _VAULT,
     _RETENTION,
     _DORMANT,
     _ADMIN,
+    _GONE,
     Grant(
         "reviewer.audit",
         ActorKind.REVIEWER,

@@ -42,6 +42,9 @@ class Operation(StrEnum):
     # Gmail-derived data (the change feed: ids and lifecycle codes) handed to the platform, by
     # webhook, by the polled feed or by its server-sent-events stream.
     TRANSFER = "data.transfer"
+    # Telling the platform that an account it knew is gone: the feed's `unlinked` event (account
+    # id and kind, no Gmail data), sent after the purge, when TRANSFER's known account is no more.
+    ACCOUNT_NOTICE = "account.notice"
     # Webhook upkeep by an admin: list dead letters (ids only), ask for one to be redelivered
     DELIVERY_MANAGE = "delivery.manage"
 

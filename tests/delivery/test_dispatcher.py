@@ -289,3 +289,27 @@ async def test_a_running_dispatcher_delivers_a_commit_at_once_not_at_the_next_po
     finally:
         stop.set()
         await asyncio.wait_for(running, 5)
+
+
+async def test_unlinked_reaches_the_platform_after_the_account_is_purged(stack: Stack) -> None:
+    """The `unlinked` event is sent after the purge, when the account has no owner any more: it
+    is decided as an ACCOUNT_NOTICE (account id and kind only), delivered, and recorded; a change
+    that carries Gmail ids for an account gone is still refused as a TRANSFER."""
+    await stack.feed.append("acc-a", [Change(ChangeKind.UNLINKED)])
+    await stack.feed.append("acc-b", [_added("m1")])
+    stack.owners.owners.clear()  # both purged: no owner is known any more
+    counts = await stack.dispatcher.run_once()
+    assert (counts.delivered, counts.refused) == (1, 1)
+    [(_headers, body)] = stack.receiver.received
+    assert (body["data"]["accountId"], body["data"]["change"]["kind"]) == ("acc-a", "unlinked")
+
+    def of(account_id: str) -> list[tuple[Action, Decision]]:
+        return [(e.action, e.decision) for e in stack.log.events if e.account_id == account_id]
+
+    assert of("acc-a") == [
+        (Action.WEBHOOK_SENDING, Decision.ALLOW),  # durable before the POST
+        (Action.WEBHOOK_DELIVERED, Decision.ALLOW),
+    ]
+    assert of("acc-b") == [(Action.WEBHOOK_SENDING, Decision.DENY)]
+    [refusal] = [e for e in stack.log.events if e.account_id == "acc-b"]
+    assert Reason.ACCOUNT_UNKNOWN.value in refusal.reasons

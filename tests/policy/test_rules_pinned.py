@@ -44,6 +44,7 @@ OWNER = Actor(ActorKind.USER, "user1")
 OPERATOR = Actor(ActorKind.OPERATOR, "op1")
 SYSTEM = Actor(ActorKind.SYSTEM, "connector")
 ADMIN = Actor(ActorKind.ADMIN, "adm1")
+DELIVERY = Actor(ActorKind.SERVICE, "connector-delivery")
 
 CONSENT = ConsentFact(
     "c1", "acct1", "user1", GranteeKind.OPERATOR, "op1", frozenset({"m1", "m2"}),
@@ -149,6 +150,9 @@ BASES: dict[str, tuple[PolicyRequest, str]] = {
                  "admin.delivery"),
     "dead_letters": (PolicyRequest(ADMIN, Op.DELIVERY_MANAGE, P.USER_FEATURE, NOW),
                      "admin.delivery"),
+    # the `unlinked` webhook: the account is purged, so it has no owner any more
+    "gone": (PolicyRequest(DELIVERY, Op.ACCOUNT_NOTICE, P.USER_FEATURE, NOW, account_id="acct1"),
+             "service.unlinked_notice"),
 }  # fmt: skip
 
 STRAY_BASIS = {"basis": Basis(BasisKind.CONSENT, "c1")}
@@ -188,6 +192,10 @@ CASES: list[tuple[str, dict[str, Any], str | None, tuple[Reason, ...]]] = [
     ("owner", {"account_id": None}, None, (R.ACCOUNT_REQUIRED,)),
     ("token", {"account_id": None}, None, (R.ACCOUNT_REQUIRED,)),
     ("dormant", {"account_id": None}, None, (R.ACCOUNT_REQUIRED,)),
+    ("gone", {"account_id": None}, None, (R.ACCOUNT_REQUIRED,)),
+    ("gone", STRAY_BASIS, None, (R.BASIS_NOT_ALLOWED,)),
+    ("gone", {"purpose": P.ADVERTISING}, PROHIBITION_RULE, (R.PURPOSE_FORBIDDEN,)),
+    ("gone", {"actor": SYSTEM}, DEFAULT_RULE, (R.OPERATION_NOT_PERMITTED,)),
     ("dormant", {"account_owner": None}, None, (R.ACCOUNT_UNKNOWN,)),
     ("service", {"account_id": None}, None, (R.ACCOUNT_REQUIRED,)),
     ("request", {"account_id": None}, None, (R.ACCOUNT_REQUIRED,)),
@@ -303,6 +311,7 @@ STILL_ALLOWED: list[tuple[str, dict[str, Any]]] = [
     ("accounts", ON_ACCOUNT),
     ("queue", {"purpose": P.LEGAL}),
     ("token", {"account_owner": None}),
+    ("gone", {"account_owner": "user1"}),
     ("owner", {"operation": Op.MESSAGE_SEND, "message_ids": frozenset()}),
 ]  # fmt: skip
 

@@ -39,6 +39,7 @@ ALLOWED: list[tuple[str, set[Operation], set[Purpose], str, str]] = [
     ("owner", {Op.ACCOUNT_READ}, {P.USER_FEATURE}, "none", "user.own_accounts"),
     ("service", {Op.METADATA_READ, Op.CONTENT_READ, Op.TRANSFER}, {P.USER_FEATURE}, "none",
      "service.owner_features"),
+    ("service", {Op.ACCOUNT_NOTICE}, {P.USER_FEATURE}, "none", "service.unlinked_notice"),
     ("operator", READS, {P.CONSENTED_SUPPORT}, "consent", "operator.consented_support"),
     ("operator", READS, CASEWORK, "approval", "operator.approved_access"),
     ("operator", {Op.AGGREGATE_READ}, {P.AGGREGATE_OPS}, "none", "operator.aggregates"),
