@@ -18,6 +18,7 @@ ConnectorError
 │   └── MessageTooLargeError        over Gmail's 35 MB upload limit for send and drafts
 ├── IdempotencyConflictError    a send with the same Idempotency-Key is still running
 ├── IdempotencyMismatchError    the Idempotency-Key was used for a different request
+├── RedeliveryInProgressError   a webhook dead letter another request is redelivering right now
 ├── HistoryEntryError           a Gmail history entry sync cannot read: retried, then quarantined
 ├── EvidencePackError           `connector evidence --out` cannot write there (not a new,
 │                               empty or earlier pack directory)
@@ -165,6 +166,14 @@ class IdempotencyMismatchError(ConnectorError):
 
 
 # -- policy ---------------------------------------------------------------------------------
+
+
+class RedeliveryInProgressError(ConnectorError):
+    """A dead letter another request is redelivering right now (or has redelivered since)."""
+
+    def __init__(self, letter_id: str) -> None:
+        super().__init__(f"dead letter {letter_id} is being redelivered")
+        self.letter_id = letter_id
 
 
 class HistoryEntryError(ConnectorError):

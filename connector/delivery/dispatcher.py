@@ -29,7 +29,7 @@ from connector.accounts.sync_store import StoredChange, SyncStore
 from connector.clock import Clock, system_clock
 from connector.delivery.signing import Signer, backoff, body, encode, event_id
 from connector.delivery.store import Cursor, DeadLetter, DeliveryStore, NewDeadLetter
-from connector.errors import AccessDenied
+from connector.errors import AccessDenied, RedeliveryInProgressError
 from connector.logs import get_logger
 from connector.policy.authority import Authority
 from connector.policy.recorder import Change
@@ -39,6 +39,8 @@ log = get_logger("connector.delivery")
 DELIVERY_ACTOR = Actor(ActorKind.SERVICE, "connector-delivery")
 DENIED = "policy.denied"
 UNLINKED = ChangeKind.UNLINKED.value
+# A redelivery claim older than this many POST timeouts belongs to a process that died mid-way.
+REDELIVERY_CLAIM_TIMEOUTS = 6
 
 
 # "Which of these accounts do I own now?": the leases' answer when several instances share the
@@ -264,10 +266,20 @@ class Dispatcher:
     async def redeliver(self, letter: DeadLetter) -> str | None:
         """One more attempt of a dead letter (same event id); None when delivered.
 
-        Raises AccessDenied (recorded) if the policy refuses it now."""
+        Raises RedeliveryInProgressError when another redelivery holds the letter (or it was
+        redelivered since), AccessDenied (recorded) if the policy refuses it now."""
+        now = self._clock()
+        stale = timedelta(seconds=REDELIVERY_CLAIM_TIMEOUTS * self.config.timeout_seconds)
+        if not await self._store.claim_redelivery(letter.id, now, stale):
+            raise RedeliveryInProgressError(letter.id)
         resources = _payload_resources(letter.payload)
         change = self._change(letter.account_id, letter.id, resources, letter.kind)
-        error = await self._attempt(letter.account_id, letter.id, letter.payload, change)
+        error: str | None = None
+        try:
+            error = await self._attempt(letter.account_id, letter.id, letter.payload, change)
+        except BaseException:
+            await self._store.redelivery_failed(letter.id, None)  # not sent: dead again
+            raise
         if error is None:
             await self._store.redelivered(letter.id, self._clock())
         else:

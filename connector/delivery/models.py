@@ -17,6 +17,7 @@ def _utc_column(nullable: bool = False) -> sa.Column[datetime]:
 class DeadLetterStatus(StrEnum):
     DEAD = "dead"  # given up on after the horizon (or refused by the policy)
     REDELIVERED = "redelivered"  # delivered later through the API
+    REDELIVERING = "redelivering"  # claimed by one redelivery right now (since `redelivered_at`)
 
 
 class DeliveryCursorRow(SQLModel, table=True):

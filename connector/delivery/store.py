@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_
+from sqlalchemy import delete, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -200,12 +200,36 @@ class DeliveryStore:
             row = await session.get(DeadLetterRow, msg_id)
         return _dead(row) if row is not None else None
 
-    async def redelivery_failed(self, msg_id: str, error: str) -> None:
+    async def claim_redelivery(self, msg_id: str, now: datetime, stale: timedelta) -> bool:
+        """Take the dead letter for one redelivery; False when another has it (or it was
+        redelivered). One conditional UPDATE, so of two requests at once exactly one wins; a
+        claim older than `stale` (its holder died mid-attempt) may be taken again."""
+        row = DeadLetterRow
+        claimable = or_(
+            col(row.status) == DeadLetterStatus.DEAD.value,
+            (col(row.status) == DeadLetterStatus.REDELIVERING.value)
+            & (col(row.redelivered_at) < now - stale),
+        )
+        query = (
+            update(row)
+            .where(col(row.id) == msg_id, claimable)
+            .values(status=DeadLetterStatus.REDELIVERING.value, redelivered_at=now)
+        )
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(query)
+        return int(getattr(result, "rowcount", 0) or 0) == 1
+
+    async def redelivery_failed(self, msg_id: str, error: str | None) -> None:
+        """The claimed redelivery did not deliver (`error`; None: it was not attempted): the
+        letter is dead again, for a later try."""
         async with self._sessions() as session, session.begin():
             row = await session.get(DeadLetterRow, msg_id)
             if row is not None:
-                row.attempts += 1
-                row.last_error = error
+                if error is not None:
+                    row.attempts += 1
+                    row.last_error = error
+                row.status = DeadLetterStatus.DEAD.value
+                row.redelivered_at = None
                 session.add(row)
 
     async def redelivered(self, msg_id: str, now: datetime) -> None:

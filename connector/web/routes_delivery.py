@@ -20,6 +20,7 @@ from audit.event import IDENTIFIER
 from audit.vocab import Action, Purpose
 from connector.delivery.dispatcher import Dispatcher
 from connector.delivery.models import DeadLetterStatus
+from connector.errors import RedeliveryInProgressError
 from connector.policy.recorder import Change
 from connector.policy.vocab import Operation
 from connector.web.auth import Role
@@ -108,7 +109,12 @@ async def redeliver(request: web.Request) -> web.Response:
     if letter.status is DeadLetterStatus.REDELIVERED:
         raise ProblemError(ProblemType.CONFLICT, "this dead letter was already redelivered")
     await authority.record(change)
-    error = await dispatcher.redeliver(letter)  # the transfer: decided and recorded again
+    try:
+        error = await dispatcher.redeliver(letter)  # the transfer: decided and recorded again
+    except RedeliveryInProgressError:
+        raise ProblemError(
+            ProblemType.CONFLICT, "another request is redelivering this dead letter right now"
+        ) from None
     outcome = {"id": letter.id, "delivered": error is None, "error": error}
     return web.json_response(outcome)
 

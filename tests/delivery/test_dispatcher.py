@@ -24,7 +24,8 @@ from connector.accounts.sync_store import SyncStore
 from connector.db import create_engine, migrate, session_factory
 from connector.delivery.dispatcher import DeliveryConfig, Dispatcher
 from connector.delivery.models import DeadLetterStatus
-from connector.delivery.store import DeliveryPurger, DeliveryStore
+from connector.delivery.store import DeadLetter, DeliveryPurger, DeliveryStore
+from connector.errors import AccessDenied, RedeliveryInProgressError
 from connector.policy.authority import Authority
 from connector.policy.recorder import Recorder
 from connector.policy.vocab import Reason
@@ -42,9 +43,11 @@ class Receiver:
     received: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)
     bad: int = 0
     verify: bool = True
+    delay: float = 0.0  # seconds before answering
 
     async def handle(self, request: web.Request) -> web.Response:
         raw = await request.read()
+        await asyncio.sleep(self.delay)
         if self.status >= 300:
             return web.Response(status=self.status)
         headers = dict(request.headers)
@@ -313,3 +316,51 @@ async def test_unlinked_reaches_the_platform_after_the_account_is_purged(stack: 
     assert of("acc-b") == [(Action.WEBHOOK_SENDING, Decision.DENY)]
     [refusal] = [e for e in stack.log.events if e.account_id == "acc-b"]
     assert Reason.ACCOUNT_UNKNOWN.value in refusal.reasons
+
+
+async def _one_dead_letter(stack: Stack) -> DeadLetter:
+    await stack.feed.append("acc-a", [_added("m1")])
+    stack.receiver.status = 500
+    stack.receiver.verify = False  # the clock is moved a day away from the wall clock
+    await stack.dispatcher.run_once()
+    stack.clock.now += timedelta(hours=24)
+    await stack.dispatcher.run_once()
+    [letter] = await stack.dispatcher.store.dead_letters()
+    stack.receiver.status = 204
+    return letter
+
+
+async def test_two_redeliveries_of_one_dead_letter_at_once_send_it_once(stack: Stack) -> None:
+    """Two admins press "redeliver" together: one claim wins and sends, the other is told the
+    letter is being redelivered; nothing is sent twice."""
+    letter = await _one_dead_letter(stack)
+    stack.receiver.delay = 0.3  # both attempts overlap while the first POST is in flight
+    results = await asyncio.gather(
+        stack.dispatcher.redeliver(letter), stack.dispatcher.redeliver(letter),
+        return_exceptions=True,
+    )  # fmt: skip
+    assert sorted(map(repr, results)) == sorted(
+        [repr(None), repr(RedeliveryInProgressError(letter.id))]
+    )
+    assert len(stack.receiver.received) == 1
+    done = await stack.dispatcher.store.dead_letter_by_id(letter.id)
+    assert done is not None
+    assert done.status is DeadLetterStatus.REDELIVERED
+
+
+async def test_a_redelivery_refused_or_abandoned_leaves_the_letter_dead(stack: Stack) -> None:
+    """A refused redelivery puts the letter back (dead, for a later try); so does a claim whose
+    holder died mid-attempt, once it is stale."""
+    letter = await _one_dead_letter(stack)
+    stack.owners.owners.clear()  # the policy refuses now
+    with pytest.raises(AccessDenied):
+        await stack.dispatcher.redeliver(letter)
+    again = await stack.dispatcher.store.dead_letter_by_id(letter.id)
+    assert again is not None
+    assert again.status is DeadLetterStatus.DEAD
+    store, now = stack.dispatcher.store, stack.clock.now
+    assert await store.claim_redelivery(letter.id, now, timedelta(seconds=60))  # then dies
+    assert not await store.claim_redelivery(letter.id, now + timedelta(seconds=59),
+                                            timedelta(seconds=60))  # fmt: skip
+    assert await store.claim_redelivery(letter.id, now + timedelta(seconds=61),
+                                        timedelta(seconds=60))  # fmt: skip

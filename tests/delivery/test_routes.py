@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from audit.vocab import Action, Decision
@@ -157,3 +157,23 @@ async def test_the_list_pages_with_its_cursor(db_url: str, tmp_path: Path) -> No
         assert status == 200
         assert [d["id"] for d in second["deadLetters"]] == ids[1:]
         assert second["nextCursor"] is None
+
+
+async def test_a_redelivery_while_another_is_under_way_is_a_conflict(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The letter is claimed by one redelivery (another request, maybe on another instance):
+    a second request is answered 409 and sends nothing."""
+    async with webhooked(db_url, tmp_path) as (hook, s):
+        letter_id = await _dead_letter(s)
+        hook.up = True
+        dispatcher = s.app[DELIVERY].dispatcher
+        assert dispatcher is not None
+        claimed = await dispatcher.store.claim_redelivery(
+            letter_id, datetime.now(UTC), timedelta(minutes=1)
+        )
+        assert claimed
+        status, body, headers = await s.call("POST", f"{LIST}/{letter_id}/redeliver", "adm")
+        assert_problem(status, body, headers, 409, "conflict")
+        assert "redelivering" in body["detail"]
+        assert hook.received == []
