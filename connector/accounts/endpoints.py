@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -78,30 +78,21 @@ async def _read_json(response: aiohttp.ClientResponse) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
+@dataclass(eq=False)
 class OAuthEndpoints:
     """The three Google OAuth endpoints the connector calls, for one OAuth client."""
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        *,
-        token_uri: str,
-        revoke_uri: str,
-        userinfo_uri: str,
-        client_id: str,
-        client_secret: str,
-        retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
-    ) -> None:
-        self._session = session
-        self.token_uri = token_uri
-        self.revoke_uri = revoke_uri
-        self.userinfo_uri = userinfo_uri
-        self.client_id = client_id
-        self._client_secret = client_secret
-        self._delays = tuple(retry_delays)
+    session: aiohttp.ClientSession = field(repr=False)
+    _: KW_ONLY
+    token_uri: str
+    revoke_uri: str = field(repr=False)
+    userinfo_uri: str = field(repr=False)
+    client_id: str
+    client_secret: str = field(repr=False)  # a secret: never in logs or tracebacks
+    retry_delays: Sequence[float] = field(default=DEFAULT_RETRY_DELAYS, repr=False)
 
-    def __repr__(self) -> str:
-        return f"OAuthEndpoints(token_uri={self.token_uri!r}, client_id={self.client_id!r})"
+    def __post_init__(self) -> None:
+        self.retry_delays = tuple(self.retry_delays)  # the caller's list may change later
 
     async def refresh(self, refresh_token: str, now: datetime) -> TokenResponse:
         """Exchange a refresh token (RFC 6749 section 6); `invalid_grant` is terminal."""
@@ -118,11 +109,11 @@ class OAuthEndpoints:
         return _parse_token_body(await self._token_post(form), now)
 
     async def _token_post(self, form: dict[str, str]) -> dict[str, Any]:
-        form = {**form, "client_id": self.client_id, "client_secret": self._client_secret}
+        form = {**form, "client_id": self.client_id, "client_secret": self.client_secret}
         last: TokenEndpointError | None = None
-        for delay in (*self._delays, None):
+        for delay in (*self.retry_delays, None):
             try:
-                async with self._session.post(
+                async with self.session.post(
                     self.token_uri, data=form, timeout=REQUEST_TIMEOUT
                 ) as response:
                     body = await _read_json(response)
@@ -144,9 +135,9 @@ class OAuthEndpoints:
 
     async def revoke(self, token: str) -> RevokeOutcome:
         """Revoke a token (RFC 7009); revoking the refresh token ends the whole grant."""
-        for delay in (*self._delays, None):
+        for delay in (*self.retry_delays, None):
             try:
-                async with self._session.post(
+                async with self.session.post(
                     self.revoke_uri, data={"token": token}, timeout=REQUEST_TIMEOUT
                 ) as response:
                     body = await _read_json(response)
@@ -166,7 +157,7 @@ class OAuthEndpoints:
         """The verified address of the account the token belongs to, or None if not given."""
         headers = {"Authorization": f"Bearer {access_token}"}
         try:
-            async with self._session.get(
+            async with self.session.get(
                 self.userinfo_uri, headers=headers, timeout=REQUEST_TIMEOUT
             ) as response:
                 if response.status != 200:

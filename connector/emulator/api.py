@@ -11,7 +11,7 @@ import asyncio
 import json
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from connector.emulator import discovery, errors
@@ -78,24 +78,16 @@ def _json_response(status: int, value: Any, query: Mapping[str, list[str]]) -> A
     return ApiResponse(status, text.encode(), {"Content-Type": JSON_TYPE})
 
 
+@dataclass(eq=False, repr=False)  # the emulator's whole state is no repr
 class GmailApi:
-    def __init__(
-        self,
-        state: EmulatorState,
-        tokens: TokenStore,
-        quota: QuotaTracker,
-        faults: FaultInjector,
-        stats: EmulatorStats,
-        *,
-        sending: SendingLimit | None = None,
-    ) -> None:
-        self.state = state
-        self.tokens = tokens
-        self.quota = quota
-        self.faults = faults
-        self.stats = stats
-        self.uploads = ResumableSessions()
-        self.sending = sending or SendingLimit()
+    state: EmulatorState
+    tokens: TokenStore
+    quota: QuotaTracker
+    faults: FaultInjector
+    stats: EmulatorStats
+    _: KW_ONLY
+    sending: SendingLimit = field(default_factory=SendingLimit)
+    uploads: ResumableSessions = field(default_factory=ResumableSessions, init=False)
 
     async def handle(self, req: ApiRequest) -> ApiResponse:
         try:
