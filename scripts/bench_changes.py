@@ -21,32 +21,34 @@ import json
 import os
 import random
 import secrets
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
 from sqlalchemy import text
-from standardwebhooks import Webhook
 
-from audit.schema import WRITER_ROLE
-from connector.accounts.store import AccountStore, NewTokens
-from connector.accounts.vault import KeyRing, Vault, generate_key_entry
-from connector.db import create_engine, migrate
+from connector.accounts.vault import generate_key_entry
+from connector.db import create_engine
 from connector.emulator.quota import QuotaConfig
-from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
+from connector.emulator.server import EmulatorConfig, run_emulator
+from connector.testing.fleet import (
+    SUBSCRIPTION,
+    TOPIC,
+    WebhookSink,
+    seed_accounts,
+    service_env,
+    services,
+    sink_server,
+    wait_ready,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
-TOPIC = "projects/bench-project/topics/gmail"
-SUBSCRIPTION = "projects/bench-project/subscriptions/connector"
 RAW = b"From: sender@example.com\r\nSubject: bench\r\n\r\nhello\r\n"
 
 
@@ -90,85 +92,6 @@ async def _fresh_database(server_url: str) -> AsyncIterator[str]:
         await admin.close()
 
 
-def _login_as(url: str, role: str) -> str:
-    scheme, rest = url.split("://", 1)
-    return f"{scheme}://{role}@{rest.split('@', 1)[1]}"
-
-
-class Receiver:
-    """The platform's webhook endpoint: verifies each delivery, notes when each message came."""
-
-    def __init__(self, secret: str) -> None:
-        self.webhook = Webhook(secret)
-        self.arrived: dict[str, float] = {}  # message id -> first receipt (monotonic)
-        self.ids: Counter[str] = Counter()  # webhook-id -> deliveries
-        self.bad_signatures = 0
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        try:
-            self.webhook.verify(body, dict(request.headers))
-        except Exception:
-            self.bad_signatures += 1
-            return web.Response(status=400)
-        now = time.monotonic()
-        self.ids[request.headers["webhook-id"]] += 1
-        for message_id in _message_ids(json.loads(body)):
-            self.arrived.setdefault(message_id, now)
-        return web.Response(status=204)
-
-
-def _message_ids(payload: Any) -> list[str]:
-    """Added-message ids in a delivery (one change, or a list of them under "changes")."""
-    changes = payload.get("changes") if isinstance(payload, dict) else None
-    items = changes if isinstance(changes, list) else [payload]
-    found = []
-    for item in items:
-        data = item.get("data", item) if isinstance(item, dict) else {}
-        change = data.get("change", data) if isinstance(data, dict) else {}
-        if isinstance(change, dict) and change.get("kind") == "message_added":
-            mid = change.get("messageId")
-            if isinstance(mid, str):
-                found.append(mid)
-    return found
-
-
-async def _seed(url: str, emu: Emulator, accounts: int, keys: str, hash_key: str) -> None:
-    engine = create_engine(url)
-    try:
-        await migrate(engine)
-        store = AccountStore(engine, Vault(KeyRing.parse(keys, source="bench")),
-                             hash_key=hash_key.encode())  # fmt: skip
-
-        async def no_audit(_account_id: str, _created: bool) -> None:
-            return None
-
-        for i, email in enumerate(emu.users[:accounts]):
-            issued = emu.issue_tokens(email)
-            tokens = NewTokens(
-                issued["refresh_token"], issued["access_token"],
-                datetime.now(UTC) + timedelta(seconds=int(issued["expires_in"])),
-                frozenset(issued["scope"].split()),
-            )  # fmt: skip
-            await store.save_link(owner_user_id=f"user-{i}", account_id=None, email=email,
-                                  tokens=tokens, before_commit=no_audit)  # fmt: skip
-    finally:
-        await engine.dispose()
-
-
-async def _ready(url: str, accounts: int) -> tuple[int, int]:
-    """(accounts watched, accounts with a cursor) as the services see them."""
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as conn:
-            row = (await conn.execute(text(
-                "SELECT count(watch_expires_at), count(history_id) FROM accounts_sync_state"
-            ))).one()  # fmt: skip
-        return int(row[0]), int(row[1])
-    finally:
-        await engine.dispose()
-
-
 async def _fed_at(url: str, message_ids: Any, mono_offset: float) -> dict[str, float]:
     """When each injected message's `message_added` change was committed to the feed, on the
     monotonic clock of the injector (`created_at` is wall-clock UTC; offset = wall - mono)."""
@@ -189,64 +112,6 @@ async def _fed_at(url: str, message_ids: Any, mono_offset: float) -> dict[str, f
     return found
 
 
-def _env(url: str, emu: Emulator, port: int, hook: str, secret: str, keys: str,
-         hash_key: str) -> dict[str, str]:  # fmt: skip
-    return {
-        **os.environ,
-        "CONNECTOR_DATABASE_URL": url.replace("postgresql://", "postgresql+asyncpg://", 1),
-        "CONNECTOR_AUDIT_DATABASE_URL": _login_as(url, WRITER_ROLE),
-        "CONNECTOR_AUDIT_ADMIN_DATABASE_URL": url,
-        "CONNECTOR_AUDIT_HASH_KEY": hash_key,
-        "CONNECTOR_JWT_SECRET": "bench-jwt-secret-bench-jwt-secret",
-        "CONNECTOR_VAULT_KEYS": keys,
-        "CONNECTOR_OAUTH_CLIENT_ID": emu.client_id,
-        "CONNECTOR_OAUTH_CLIENT_SECRET": emu.client_secret,
-        "CONNECTOR_OAUTH_REDIRECT_URIS": f"http://127.0.0.1:{port}/v1/oauth/callback",
-        "CONNECTOR_OAUTH_TOKEN_URI": emu.token_uri,
-        "CONNECTOR_OAUTH_AUTH_URI": emu.auth_uri,
-        "CONNECTOR_OAUTH_REVOKE_URI": emu.revoke_uri,
-        "CONNECTOR_OAUTH_USERINFO_URI": emu.userinfo_uri,
-        "CONNECTOR_GMAIL_API_ENDPOINT": emu.gmail_endpoint,
-        "CONNECTOR_SYNC_MODE": "push",
-        "CONNECTOR_GMAIL_PUSH_TOPIC": TOPIC,
-        "CONNECTOR_GMAIL_PUSH_SUBSCRIPTION": SUBSCRIPTION,
-        "CONNECTOR_PUBSUB_API_ENDPOINT": emu.pubsub_endpoint,
-        "CONNECTOR_PUBSUB_TOKEN": "bench-deployment-token",
-        "CONNECTOR_WEBHOOK_URL": hook,
-        "CONNECTOR_WEBHOOK_SECRET": secret,
-        "CONNECTOR_PORT": str(port),
-        "CONNECTOR_LOG_LEVEL": "WARNING",
-    }
-
-
-@contextlib.asynccontextmanager
-async def _services(envs: list[dict[str, str]]) -> AsyncIterator[list[asyncio.subprocess.Process]]:
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "connector",
-            "serve",
-            env=env,
-            cwd=tempfile.gettempdir(),  # no stray .env is read
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for env in envs
-    ]
-    try:
-        yield procs
-    finally:
-        for proc in procs:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), timeout=20)
-            if proc.returncode is None:
-                proc.kill()
-
-
 def _quantile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else -1.0
@@ -255,32 +120,23 @@ def _quantile(values: list[float], q: float) -> float:
 async def bench(accounts: int, rate: float, seconds: float, settle: float) -> dict[str, Any]:
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     keys, hash_key = generate_key_entry("bench1"), secrets.token_urlsafe(24)
-    receiver = Receiver(secret)
-    hook_app = web.Application()
-    hook_app.router.add_post("/hooks", receiver.handle)
-    hook_runner = web.AppRunner(hook_app, access_log=None)
-    await hook_runner.setup()
-    hook_port = _port()
-    await web.TCPSite(hook_runner, "127.0.0.1", hook_port).start()
+    receiver = WebhookSink(secret)
     config = EmulatorConfig(seed="bench-changes", users=accounts, messages_per_user=1,
                             quota=QuotaConfig(), pubsub_pull_wait=0.5)  # fmt: skip
     with _postgres() as server:
-        async with _fresh_database(server) as url, run_emulator(config) as emu:
+        async with (
+            _fresh_database(server) as url,
+            run_emulator(config) as emu,
+            sink_server(receiver, _port()) as hook,
+        ):
             emu.pubsub.create_topic(TOPIC)
             emu.pubsub.create_subscription(SUBSCRIPTION, TOPIC, ack_deadline=30)
-            await _seed(url, emu, accounts, keys, hash_key)
-            hook = f"http://127.0.0.1:{hook_port}/hooks"
-            envs = [_env(url, emu, _port(), hook, secret, keys, hash_key) for _ in range(2)]
-            async with _services(envs) as procs:
+            await seed_accounts(url, emu, accounts, keys, hash_key)
+            envs = [service_env(url, emu, port=_port(), hook=hook, secret=secret, keys=keys,
+                                hash_key=hash_key) for _ in range(2)]  # fmt: skip
+            async with services(envs) as procs:
                 started = time.monotonic()
-                while await _ready(url, accounts) != (accounts, accounts):
-                    for proc in procs:
-                        if proc.returncode is not None:
-                            err = await proc.stderr.read() if proc.stderr else b""
-                            raise SystemExit(f"a service exited: {err.decode()[-2000:]}")
-                    if time.monotonic() - started > 600:
-                        raise SystemExit(f"not ready: {await _ready(url, accounts)}")
-                    await asyncio.sleep(0.5)
+                await wait_ready(url, accounts, procs)
                 warmup = round(time.monotonic() - started, 1)
                 pids = " ".join(str(p.pid) for p in procs)
                 print(f"bench_changes: injecting (services {pids})", file=sys.stderr, flush=True)
@@ -305,7 +161,6 @@ async def bench(accounts: int, rate: float, seconds: float, settle: float) -> di
                     await asyncio.sleep(0.1)
                 last = max(receiver.arrived.values(), default=begin)
                 fed = await _fed_at(url, injected.keys(), time.time() - time.monotonic())
-    await hook_runner.cleanup()
     latencies = [receiver.arrived[m] - t for m, t in injected.items() if m in receiver.arrived]
     delivered = len(latencies)
     units = emu.stats.units_charged
@@ -319,7 +174,7 @@ async def bench(accounts: int, rate: float, seconds: float, settle: float) -> di
         "injected": total,
         "delivered": delivered,
         "lost": total - delivered,
-        "duplicate_event_ids": sum(n - 1 for n in receiver.ids.values() if n > 1),
+        "duplicate_event_ids": receiver.duplicates(),
         "bad_signatures": receiver.bad_signatures,
         "p50_s": round(_quantile(latencies, 0.50), 3),
         "p99_s": round(_quantile(latencies, 0.99), 3),
