@@ -11,6 +11,8 @@ which uses the same `decide()` and the same `Recorder`.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from audit.event import AppendReceipt
 from connector.clock import Clock, system_clock
 from connector.errors import AccessDenied
@@ -21,15 +23,13 @@ from connector.policy.rules import DEFAULT_RULE, Allow, Deny, decide
 from connector.policy.vocab import Reason
 
 
+@dataclass(eq=False)
 class Authority:
-    def __init__(
-        self, recorder: Recorder, owners: AccountOwners | None, clock: Clock = system_clock
-    ) -> None:
-        # `owners` None: no account is ever known (deny by default), for account-less work
-        # such as key rotation.
-        self.recorder = recorder
-        self._owners = owners
-        self._clock = clock
+    recorder: Recorder
+    # None: no account is ever known (deny by default), for account-less work such as key
+    # rotation.
+    owners: AccountOwners | None
+    clock: Clock = system_clock
 
     async def verdict(
         self,
@@ -43,11 +43,11 @@ class Authority:
             return Deny(DEFAULT_RULE, (Reason.PURPOSE_NOT_PERMITTED,))
         account_id = change.account_id
         owner = None
-        if account_id is not None and self._owners is not None:
-            owner = await self._owners.owner_of(account_id)
+        if account_id is not None and self.owners is not None:
+            owner = await self.owners.owner_of(account_id)
         return decide(
             PolicyRequest(
-                change.actor, change.operation, change.purpose, self._clock(),
+                change.actor, change.operation, change.purpose, self.clock(),
                 account_id=account_id, account_owner=owner, basis=change.basis,
                 approval=approval, consent=consent,
             )

@@ -7,7 +7,7 @@ returned: a reviewer's query is evidence too. Owners never see events under lega
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,23 +36,17 @@ class Page:
     next_after: int | None
 
 
+@dataclass(eq=False)
 class Oversight:
-    def __init__(
-        self,
-        log: ReadableLog,
-        authority: Authority,
-        *,
-        trusted: TrustedKeys | None = None,
-        witness: Path | None = None,
-    ) -> None:
-        # `trusted`: the pinned checkpoint keys (CONNECTOR_AUDIT_TRUSTED_KEYS_FILE); without
-        # them a verification proves consistency only, and its report says so. `witness`: the
-        # checkpoints copied outside the database (CONNECTOR_AUDIT_WITNESS_FILE), which catch
-        # a log cut shorter together with its checkpoints.
-        self._log = log
-        self._authority = authority
-        self._trusted = trusted
-        self._witness = witness
+    log: ReadableLog
+    authority: Authority
+    _: KW_ONLY
+    # The pinned checkpoint keys (CONNECTOR_AUDIT_TRUSTED_KEYS_FILE); without them a
+    # verification proves consistency only, and its report says so.
+    trusted: TrustedKeys | None = None
+    # The checkpoints copied outside the database (CONNECTOR_AUDIT_WITNESS_FILE), which catch a
+    # log cut shorter together with its checkpoints.
+    witness: Path | None = None
 
     async def _permit(
         self,
@@ -65,7 +59,7 @@ class Oversight:
         request_id: str | None = None,
         resources: tuple[ResourceRef, ...] = (),
     ) -> None:
-        await self._authority.permit(
+        await self.authority.permit(
             Change(
                 actor, operation, action, purpose, account_id=account_id, resources=resources,
                 request_id=request_id,
@@ -88,7 +82,7 @@ class Oversight:
             actor, Operation.AUDIT_READ, purpose, Action.AUDIT_QUERIED,
             request_id=request_id, resources=_range(after_seq, limit),
         )  # fmt: skip
-        events = await self._log.query(filters, limit=limit, after_seq=after_seq)
+        events = await self.log.query(filters, limit=limit, after_seq=after_seq)
         return Page(events, events[-1].seq if len(events) == limit else None)
 
     async def verify(
@@ -97,7 +91,7 @@ class Oversight:
         await self._permit(
             actor, Operation.AUDIT_READ, purpose, Action.AUDIT_VERIFIED, request_id=request_id
         )
-        return await self._log.verify(trusted=self._trusted, witness=self._witness)
+        return await self.log.verify(trusted=self.trusted, witness=self.witness)
 
     async def export(
         self,
@@ -112,7 +106,7 @@ class Oversight:
         await self._permit(
             actor, Operation.AUDIT_READ, purpose, Action.AUDIT_EXPORTED, request_id=request_id
         )
-        return export_lines(self._log.iter_events(filters), fmt)
+        return export_lines(self.log.iter_events(filters), fmt)
 
     # -- owners -----------------------------------------------------------------------------
 
@@ -133,7 +127,7 @@ class Oversight:
         shown: list[StoredEvent] = []
         cursor = before_seq
         while len(shown) < limit:
-            page = await self._log.query(
+            page = await self.log.query(
                 QueryFilter(account_id=account_id), limit=HISTORY_PAGE, before_seq=cursor,
                 newest_first=True,
             )  # fmt: skip
