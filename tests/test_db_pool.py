@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import event, text
 
 from connector.db import DEFAULT_PG_POOL_SIZE, create_engine
+from connector.settings import Settings
 
 
 async def test_twenty_concurrent_tasks_reuse_the_connections_they_opened(
@@ -37,3 +38,7 @@ async def test_the_pool_size_can_be_chosen(pg_database: str) -> None:
         assert engine.pool.size() == 3  # type: ignore[attr-defined]
     finally:
         await engine.dispose()
+
+
+def test_the_service_default_is_the_engines_default() -> None:
+    assert Settings.model_fields["db_pool_size"].default == DEFAULT_PG_POOL_SIZE

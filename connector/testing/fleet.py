@@ -20,8 +20,8 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from sqlalchemy import text
@@ -30,8 +30,11 @@ from standardwebhooks import Webhook
 from audit.schema import WRITER_ROLE
 from connector.accounts.store import AccountStore, NewTokens
 from connector.accounts.vault import KeyRing, Vault
+from connector.clock import system_clock
 from connector.db import create_engine, migrate
-from connector.emulator.server import Emulator
+
+if TYPE_CHECKING:  # the emulator is handed in by the caller; nothing here runs it
+    from connector.emulator.server import Emulator
 
 TOPIC = "projects/bench-project/topics/gmail"
 SUBSCRIPTION = "projects/bench-project/subscriptions/connector"
@@ -111,7 +114,7 @@ async def seed_accounts(url: str, emu: Emulator, accounts: int, keys: str, hash_
             issued = emu.issue_tokens(email)
             tokens = NewTokens(
                 issued["refresh_token"], issued["access_token"],
-                datetime.now(UTC) + timedelta(seconds=int(issued["expires_in"])),
+                system_clock() + timedelta(seconds=int(issued["expires_in"])),
                 frozenset(issued["scope"].split()),
             )  # fmt: skip
             await store.save_link(owner_user_id=f"user-{i}", account_id=None, email=email,

@@ -117,7 +117,8 @@ async def _end_streams(app: web.Application) -> None:
 
 
 async def _engine(app: web.Application) -> AsyncIterator[None]:
-    engine = create_engine(app[SETTINGS].database_url)
+    settings = app[SETTINGS]
+    engine = create_engine(settings.database_url, pool_size=settings.db_pool_size)
     try:
         await migrate(engine)
         app[ENGINE] = engine
