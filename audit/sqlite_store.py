@@ -42,6 +42,7 @@ from audit.store import (
     CheckpointDecider,
     outcome_of,
     query_sql,
+    reusing,
 )
 
 T = TypeVar("T")
@@ -103,15 +104,6 @@ def _identity(path: str) -> Identity | None:
 
 def _params(linked: Sequence[Linked]) -> list[object]:
     return [value for item in linked for value in row_of(item)]
-
-
-def _reuse(signed: Checkpoint, decide: CheckpointDecider) -> CheckpointDecider:
-    def again(first: int, last: int, head: bytes) -> Checkpoint | None:
-        if (last, head.hex()) == (signed.seq, signed.head_hash):
-            return signed
-        return decide(first, last, head)
-
-    return again
 
 
 def _head(conn: sqlite3.Connection) -> tuple[int, bytes]:
@@ -244,7 +236,7 @@ class SqliteStore:
             else:
                 # A checkpoint needs its own statement, so a transaction: take the locked
                 # path, reusing the signature if the head is where we thought.
-                decide = _reuse(checkpoint, decide)
+                decide = reusing(checkpoint, decide)
         linked = self._write_locked(conn, batch, decide)
         self._check_identity()
         self._known_head = (linked[-1].seq, linked[-1].hash)

@@ -122,6 +122,18 @@ def resource_pattern(resource_id: str, operator: str) -> str:
     return f'%"resources":[%{{"id":"{escaped}","kind":%'
 
 
+def reusing(signed: Checkpoint, decide: CheckpointDecider) -> CheckpointDecider:
+    """`decide`, except that it returns `signed` again when the head is the one it signs: an
+    optimistic write that signed a checkpoint and then took the locked path keeps it."""
+
+    def again(first: int, last: int, head: bytes) -> Checkpoint | None:
+        if (last, head.hex()) == (signed.seq, signed.head_hash):
+            return signed
+        return decide(first, last, head)
+
+    return again
+
+
 def outcome_of(finished: asyncio.Future[list[Linked]] | Future[list[Linked]]) -> BatchOutcome:
     """A finished batch's future (a task, or the writer thread's future) as a BatchOutcome."""
     if finished.cancelled():
