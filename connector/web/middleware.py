@@ -5,9 +5,9 @@ The log line names the route template, never the URL (queries and ids stay out o
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 
 import structlog
 from aiohttp import web
@@ -30,7 +30,7 @@ def _route(request: web.Request) -> str:
 @web.middleware
 async def problems(request: web.Request, handler: Handler) -> web.StreamResponse:
     inbound = request.headers.get("X-Request-ID", "")
-    request_id = inbound if _INBOUND_ID.fullmatch(inbound) else uuid.uuid4().hex
+    request_id = inbound if _INBOUND_ID.fullmatch(inbound) else os.urandom(16).hex()
     request[REQUEST_ID] = request_id
     token = request_id_var.set(request_id)
     started = time.perf_counter()
