@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 import re
 import time
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 from audit.event import AppendReceipt, AuditEvent
 from audit.sink import AuditSink
 from audit.vocab import Decision, Phase, Severity
+
+_Metric = TypeVar("_Metric", Counter, Histogram)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # set by the worker pool (connector.web.workers)
 
@@ -98,6 +101,17 @@ class Metrics:
             ["route", "status"],
             registry=self.registry,
         )
+        # (metric, label values) -> its child: `labels()` checks and locks on every call, and
+        # every label here takes a few values (routes, statuses, purposes, Gmail methods).
+        self._children: dict[tuple[int, tuple[str, ...]], Counter | Histogram] = {}
+
+    def child(self, metric: _Metric, *values: str) -> _Metric:
+        """`metric.labels(*values)`, built once per distinct label values."""
+        key = (id(metric), values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found  # type: ignore[return-value]  # built by this metric's labels()
 
     def render(self) -> bytes:
         if self._pool:
@@ -110,9 +124,9 @@ class Metrics:
     def observe_gmail(self, verb: str, path: str, status: int, seconds: float) -> None:
         """Told of every exchange with Gmail by the Gmail client's transport."""
         name, units = gmail_method(verb, path)
-        self.gmail_latency.labels(name, f"{status // 100}xx").observe(seconds)
+        self.child(self.gmail_latency, name, f"{status // 100}xx").observe(seconds)
         if units:
-            self.quota_units.labels(name).inc(units)
+            self.child(self.quota_units, name).inc(units)
 
 
 class MeteredSink:
@@ -132,7 +146,8 @@ class MeteredSink:
         self._metrics.audit_append.observe(time.perf_counter() - started)
         if event.phase is not Phase.OUTCOME:
             purpose = event.purpose.value if event.purpose is not None else "none"
-            self._metrics.accesses.labels(purpose, event.decision.value, event.actor.kind).inc()
+            metrics = self._metrics
+            metrics.child(metrics.accesses, purpose, event.decision.value, event.actor.kind).inc()
             if event.decision is Decision.DENY and event.severity is Severity.HIGH:
-                self._metrics.policy_violations.labels(purpose).inc()
+                metrics.child(metrics.policy_violations, purpose).inc()
         return receipt

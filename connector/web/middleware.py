@@ -54,7 +54,8 @@ async def problems(request: web.Request, handler: Handler) -> web.StreamResponse
         return response
     finally:
         route = _route(request)
-        request.app[METRICS].http_requests.labels(route, str(status)).inc()
+        metrics = request.app[METRICS]
+        metrics.child(metrics.http_requests, route, str(status)).inc()
         log.info(
             "request",
             method=request.method,
