@@ -14,11 +14,12 @@ attempt; then it is dead-lettered and the account continues with its next change
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 
@@ -43,14 +44,28 @@ UNLINKED = ChangeKind.UNLINKED.value
 REDELIVERY_CLAIM_TIMEOUTS = 6
 
 
-# "Which of these accounts do I own now?": the leases' answer when several instances share the
-# database, asked once per run for all the due accounts (one statement, not one per account).
-AccountOwnership = Callable[[Sequence[str]], Awaitable[set[str]]]
+class AccountOwnership(Protocol):
+    """ "Which of these accounts do I own now?": the leases' answer when several instances
+    share the database, asked once per run for all the due accounts (one statement, not one
+    per account). `keeping()` holds what was owned for as long as the run takes (a run of many
+    accounts may outlast a lease), so no other instance takes an account mid-run."""
+
+    async def __call__(self, account_ids: Sequence[str]) -> set[str]: ...
+
+    def keeping(self) -> contextlib.AbstractAsyncContextManager[None]: ...
 
 
-async def single_instance(account_ids: Sequence[str]) -> set[str]:
+class SingleInstance:
     """The default ownership: one instance delivers every account."""
-    return set(account_ids)
+
+    async def __call__(self, account_ids: Sequence[str]) -> set[str]:
+        return set(account_ids)
+
+    def keeping(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return contextlib.nullcontext()
+
+
+single_instance = SingleInstance()
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,8 +239,13 @@ class Dispatcher:
     async def run_once(self) -> RunCounts:
         """Deliver what is due now (each owned account's changes in order); the counts."""
         due = await self._store.due(self._clock(), self.config.accounts_per_run)
-        mine = await self._owns(due) if due else set()
-        due = [a for a in due if a in mine]
+        if not due:
+            return RunCounts()
+        async with self._owns.keeping():
+            mine = await self._owns(due)
+            return await self._deliver_all([a for a in due if a in mine])
+
+    async def _deliver_all(self, due: list[str]) -> RunCounts:
         limit = asyncio.Semaphore(self.config.concurrency)
 
         async def one(account_id: str) -> RunCounts:

@@ -243,6 +243,11 @@ class Heartbeat:
                 log.warning("lease heartbeat failed", error=type(exc).__name__)
             await asyncio.sleep(self._interval.total_seconds())
 
+    async def run_after_interval(self) -> None:
+        """`run`, from one interval from now (the leases were just taken)."""
+        await asyncio.sleep(self._interval.total_seconds())
+        await self.run()
+
 
 class LeaseOwnership:
     """The delivery dispatcher's port: "which of these accounts do I own now?". Takes or
@@ -257,6 +262,19 @@ class LeaseOwnership:
     async def __call__(self, account_ids: Sequence[str]) -> set[str]:
         wanted = set(account_ids)
         return set(await self._leases.claim_batch(self._kind, wanted, self._ttl, len(wanted)))
+
+    @contextlib.asynccontextmanager
+    async def keeping(self) -> AsyncIterator[None]:
+        """Renew every lease of the kind this holder holds, every third of the TTL, while the
+        block runs (a dispatcher run may outlast one TTL when the machine is loaded)."""
+        beat = Heartbeat(self._leases, [self._kind], self._ttl, self._ttl / 3)
+        task = asyncio.create_task(beat.run_after_interval())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 class LeaseLocks:

@@ -22,7 +22,7 @@ from connector.accounts.changes import Change, ChangeKind
 from connector.accounts.models import AccountRow
 from connector.accounts.sync_store import SyncStore
 from connector.db import create_engine, migrate, session_factory
-from connector.delivery.dispatcher import DeliveryConfig, Dispatcher
+from connector.delivery.dispatcher import DeliveryConfig, Dispatcher, SingleInstance
 from connector.delivery.models import DeadLetterStatus
 from connector.delivery.store import DeadLetter, DeliveryPurger, DeliveryStore
 from connector.errors import AccessDenied, RedeliveryInProgressError
@@ -231,10 +231,11 @@ async def test_ownership_decides_which_accounts_this_instance_delivers(stack: St
     await stack.feed.append("acc-a", [_added("m1")])
     await stack.feed.append("acc-b", [_added("m2")])
 
-    async def only_a(account_ids: Sequence[str]) -> set[str]:
-        return {a for a in account_ids if a == "acc-a"}
+    class OnlyA(SingleInstance):
+        async def __call__(self, account_ids: Sequence[str]) -> set[str]:
+            return {a for a in account_ids if a == "acc-a"}
 
-    stack.dispatcher._owns = only_a
+    stack.dispatcher._owns = OnlyA()
     assert (await stack.dispatcher.run_once()).delivered == 1
     assert [b["data"]["accountId"] for _, b in stack.receiver.received] == ["acc-a"]
 

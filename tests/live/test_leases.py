@@ -138,3 +138,21 @@ async def test_account_ownership_and_lease_locks(engine: AsyncEngine, clock: Clo
             assert not theirs
     async with locks_b.hold(Work.SYNC, "acc1") as theirs:
         assert theirs
+
+
+async def test_ownership_keeps_its_leases_for_as_long_as_a_run_takes(
+    engine: AsyncEngine,
+) -> None:
+    """A dispatcher run that outlasts the TTL (a loaded machine, many accounts) still owns
+    what it claimed at its start: `keeping()` renews; after the run the leases run out."""
+    from connector.clock import system_clock
+
+    ttl = timedelta(seconds=0.6)
+    a, b = Leases(engine, "a", system_clock), Leases(engine, "b", system_clock)
+    owns_a, owns_b = LeaseOwnership(a, Kind.DELIVERY, ttl), LeaseOwnership(b, Kind.DELIVERY, ttl)
+    async with owns_a.keeping():
+        assert await owns_a(["acc1"]) == {"acc1"}
+        await asyncio.sleep(1.5)  # 2.5 TTLs
+        assert await owns_b(["acc1"]) == set()
+    await asyncio.sleep(0.8)
+    assert await owns_b(["acc1"]) == {"acc1"}
