@@ -5,11 +5,17 @@ and TLS handshake, a server backend forked, the prepared-statement cache lost, e
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
 
-from connector.db import DEFAULT_PG_POOL_SIZE, create_engine
+from connector.db import (
+    DEFAULT_PG_POOL_SIZE,
+    commit_without_flush_wait,
+    create_engine,
+    session_factory,
+)
 from connector.settings import Settings
 
 
@@ -42,3 +48,33 @@ async def test_the_pool_size_can_be_chosen(pg_database: str) -> None:
 
 def test_the_service_default_is_the_engines_default() -> None:
     assert Settings.model_fields["db_pool_size"].default == DEFAULT_PG_POOL_SIZE
+
+
+async def test_a_transaction_can_skip_the_wal_flush_wait_and_only_that_one(
+    pg_database: str,
+) -> None:
+    """`commit_without_flush_wait` lasts for its own transaction (SET LOCAL): the next
+    transaction on the same pooled connection commits with the flush wait again."""
+    engine = create_engine(pg_database, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await commit_without_flush_wait(conn)
+            inside = await conn.scalar(text("SHOW synchronous_commit"))
+        async with engine.begin() as conn:
+            after = await conn.scalar(text("SHOW synchronous_commit"))
+        async with session_factory(engine)() as session, session.begin():
+            await commit_without_flush_wait(session)
+            in_session = await session.scalar(text("SHOW synchronous_commit"))
+        assert (inside, after, in_session) == ("off", "on", "off")
+    finally:
+        await engine.dispose()
+
+
+async def test_skipping_the_flush_wait_is_a_no_op_on_sqlite(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        async with engine.begin() as conn:
+            await commit_without_flush_wait(conn)
+            assert await conn.scalar(text("SELECT 1")) == 1
+    finally:
+        await engine.dispose()

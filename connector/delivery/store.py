@@ -13,7 +13,7 @@ from sqlmodel import col, select
 
 from connector.accounts.models import ChangeRow
 from connector.accounts.store import as_utc
-from connector.db import session_factory
+from connector.db import commit_without_flush_wait, session_factory
 from connector.delivery.models import DeadLetterRow, DeadLetterStatus, DeliveryCursorRow
 
 
@@ -128,8 +128,10 @@ class DeliveryStore:
         row.updated_at = now
 
     async def delivered(self, account_id: str, seq: int, now: datetime) -> None:
-        """`seq` reached the platform: the account moves on to its next change."""
+        """`seq` reached the platform: the account moves on to its next change. Not flushed
+        before returning: lost at a database crash, the change is sent again (same event id)."""
         async with self._sessions() as session, session.begin():
+            await commit_without_flush_wait(session)
             row = await self._row(session, account_id, now)
             self._settle(row, seq, now)
             session.add(row)

@@ -30,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connector.clock import Clock
-from connector.db import aware
+from connector.db import aware, commit_without_flush_wait
 from connector.live.models import LeaseRow
 from connector.live.ports import LocalLocks, Work
 from connector.logs import get_logger
@@ -134,8 +134,10 @@ class Leases:
             return {row.key for row in rows}
 
     async def release(self, kind: Kind, key: str) -> None:
-        """Let the lease go now. The row stays (expired) so its fencing token keeps growing."""
+        """Let the lease go now. The row stays (expired) so its fencing token keeps growing.
+        Not flushed before returning: lost at a database crash, the lease just runs out."""
         async with self._engine.begin() as conn:
+            await commit_without_flush_wait(conn)
             await conn.execute(
                 sa.update(_T)
                 .where(_T.c.kind == kind.value, _T.c.key == key, _T.c.holder == self.holder)
