@@ -19,7 +19,7 @@ run writes nothing but its failure count, so no change is lost or reported twice
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from enum import StrEnum
 
 from audit.event import Actor
@@ -54,19 +54,13 @@ class SyncReport:
     quarantined: tuple[str, ...] = ()
 
 
+@dataclass(eq=False)
 class MailSync:
-    def __init__(
-        self,
-        gate: Gate,
-        store: SyncStore,
-        *,
-        resync_limit: int = RESYNC_LIMIT,
-        quarantine_after: int = QUARANTINE_AFTER,
-    ) -> None:
-        self._gate = gate
-        self._store = store
-        self._resync_limit = resync_limit
-        self._quarantine_after = quarantine_after
+    gate: Gate
+    store: SyncStore
+    _: KW_ONLY
+    resync_limit: int = RESYNC_LIMIT
+    quarantine_after: int = QUARANTINE_AFTER
 
     def _ctx(self, request_id: str | None) -> AccessContext:
         return AccessContext(SYNC_ACTOR, Purpose.USER_FEATURE, request_id=request_id)
@@ -75,31 +69,31 @@ class MailSync:
         """One run; on any failure the failure is counted and the error re-raised."""
         ctx = self._ctx(request_id)
         try:
-            state = await self._store.state(account_id)
+            state = await self.store.state(account_id)
             if state.history_id is None:
-                profile = await self._gate.run(ctx, plans.profile(account_id))
+                profile = await self.gate.run(ctx, plans.profile(account_id))
                 history_id = str(profile["historyId"])
-                await self._store.commit(account_id, history_id, [], full_sync=True)
+                await self.store.commit(account_id, history_id, [], full_sync=True)
                 return SyncReport(SyncOutcome.BASELINE, history_id, 0)
             try:
-                pages = await self._gate.run(ctx, plans.history(account_id, state.history_id))
+                pages = await self.gate.run(ctx, plans.history(account_id, state.history_id))
             except NotFoundError:
                 return await self._rescan(ctx, account_id)
             return await self._apply(account_id, state.history_id, pages)
         except Exception:
-            failures = await self._store.failed(account_id)
+            failures = await self.store.failed(account_id)
             log.warning("sync_failed", account_id=account_id, consecutive_failures=failures)
             raise
 
     async def _rescan(self, ctx: AccessContext, account_id: str) -> SyncReport:
         # The profile is read first: whatever changes during the listing is in the next run.
-        profile = await self._gate.run(ctx, plans.profile(account_id))
+        profile = await self.gate.run(ctx, plans.profile(account_id))
         history_id = str(profile["historyId"])
-        page = await self._gate.run(
-            ctx, plans.message_list(account_id, max_results=self._resync_limit)
+        page = await self.gate.run(
+            ctx, plans.message_list(account_id, max_results=self.resync_limit)
         )
         ids = [stub["id"] for stub in page.get("messages", [])]
-        await self._store.commit(account_id, history_id, [resync(history_id, ids)],
+        await self.store.commit(account_id, history_id, [resync(history_id, ids)],
                                  full_sync=True)  # fmt: skip
         log.info("sync_resynced", account_id=account_id, messages=len(ids))
         return SyncReport(SyncOutcome.RESYNCED, history_id, 1)
@@ -111,13 +105,13 @@ class MailSync:
             try:
                 changes += entry_changes(entry)
             except HistoryEntryError as exc:
-                attempts = await self._store.entry_failed(account_id, exc.entry_id, exc.reason)
-                if attempts < self._quarantine_after:
+                attempts = await self.store.entry_failed(account_id, exc.entry_id, exc.reason)
+                if attempts < self.quarantine_after:
                     raise
                 log.warning("sync_entry_quarantined", account_id=account_id,
                             entry_id=exc.entry_id, reason=exc.reason)  # fmt: skip
                 given_up.append(exc.entry_id)
                 changes.append(quarantined(exc.entry_id))
         history_id = str(pages[-1].get("historyId", cursor)) if pages else cursor
-        await self._store.commit(account_id, history_id, changes, quarantined=given_up)
+        await self.store.commit(account_id, history_id, changes, quarantined=given_up)
         return SyncReport(SyncOutcome.SYNCED, history_id, len(changes), tuple(given_up))

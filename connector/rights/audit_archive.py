@@ -12,7 +12,7 @@ any other failure (a full disk, a refused login) likewise, so the rest of retent
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -58,23 +58,16 @@ class SegmentsReport:
                 "refused": self.refused, "error_code": self.error_code}  # fmt: skip
 
 
+@dataclass(eq=False)
 class AuditArchiver:
-    def __init__(
-        self,
-        audit: AuditLog,
-        directory: Path,
-        key: Ed25519PrivateKey,
-        *,
-        period: ArchivePeriod,
-        retention: timedelta | None,
-        owner_url: str | None = None,
-    ) -> None:
-        self._audit = audit
-        self._directory = directory
-        self._key = key
-        self._period = period
-        self._retention = retention
-        self._owner_url = owner_url
+    audit: AuditLog
+    directory: Path
+    key: Ed25519PrivateKey = field(repr=False)  # the checkpoint key: segments, tombstones
+    _: KW_ONLY
+    period: ArchivePeriod
+    retention: timedelta | None  # None: segments are sealed, never dropped
+    # The audit tables' owner's URL (it holds a password): drops run as that owner.
+    owner_url: str | None = field(default=None, repr=False)
 
     async def run(self, now: datetime) -> SegmentsReport:
         """Seal the periods that ended, then drop what is past the retention."""
@@ -82,13 +75,13 @@ class AuditArchiver:
         dropped: list[str] = []
         try:
             for entry in await archive_periods(
-                self._audit, self._directory, self._key, period=self._period, now=now
+                self.audit, self.directory, self.key, period=self.period, now=now
             ):
                 archived.append(f"{entry.first}-{entry.last}")
-            if self._retention is not None:
+            if self.retention is not None:
                 gone = await drop_expired(
-                    self._audit, self._directory, self._key, now=now, retention=self._retention,
-                    reason=DROP_REASON, owner_url=self._owner_url, strict=False,
+                    self.audit, self.directory, self.key, now=now, retention=self.retention,
+                    reason=DROP_REASON, owner_url=self.owner_url, strict=False,
                 )  # fmt: skip
                 dropped += [f"{d.first}-{d.last}" for d in gone]
         except SegmentError as exc:  # a range that does not verify, a live log that differs

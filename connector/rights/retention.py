@@ -24,7 +24,7 @@ instances never run at once; `connector.rights.jobs` also takes a lease for each
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, or_, select, text
@@ -86,40 +86,33 @@ class RetentionReport:
         }
 
 
+@dataclass(eq=False)
 class Retention:
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        authority: Authority,
-        *,
-        dormant_after: timedelta = DEFAULT_DORMANT_AFTER,
-        dormant_notice: timedelta = DEFAULT_DORMANT_NOTICE,
-        unlinker: Unlinker | None = None,
-        archiver: AuditArchiver | None = None,
-        clock: Clock = system_clock,
-    ) -> None:
-        # `unlinker` None: dormant accounts are noticed, never unlinked (accounts preset by the
-        # deployment, or a command line without the OAuth client to revoke with).
-        if dormant_after <= timedelta(0) or dormant_notice <= timedelta(0):
+    engine: AsyncEngine
+    authority: Authority
+    _: KW_ONLY
+    dormant_after: timedelta = DEFAULT_DORMANT_AFTER
+    dormant_notice: timedelta = DEFAULT_DORMANT_NOTICE
+    # None: dormant accounts are noticed, never unlinked (accounts preset by the deployment, or
+    # a command line without the OAuth client to revoke with).
+    unlinker: Unlinker | None = None
+    archiver: AuditArchiver | None = None
+    clock: Clock = system_clock
+
+    def __post_init__(self) -> None:
+        if self.dormant_after <= timedelta(0) or self.dormant_notice <= timedelta(0):
             raise ValueError("dormant_after and dormant_notice must be positive")
-        self._engine = engine
-        self._dormant_notice = dormant_notice
-        self._unlinker = unlinker
-        self._archiver = archiver
-        self._sessions = session_factory(engine)
-        self._postgres = engine.dialect.name == "postgresql"
-        self._authority = authority
-        self._dormant_after = dormant_after
-        self._clock = clock
+        self._sessions = session_factory(self.engine)
+        self._postgres = self.engine.dialect.name == "postgresql"
 
     async def run(self) -> RetentionReport | None:
         """One retention run; raises AccessDenied (recorded) if the policy refuses it. None,
         and nothing done or recorded, while another instance's run holds the lock."""
         change = Change(SYSTEM, Operation.RETENTION_RUN, Action.RETENTION_RUN)
-        await self._authority.authorize(change)
+        await self.authority.authorize(change)
         if not self._postgres:
             return await self._run(change)
-        async with self._engine.connect() as lock:
+        async with self.engine.connect() as lock:
             if not await _lock_taken(lock):
                 return None
             try:
@@ -129,9 +122,9 @@ class Retention:
                 await lock.commit()
 
     async def _run(self, change: Change) -> RetentionReport:
-        now = self._clock()
+        now = self.clock()
         unlinked = await self._unlink_due(now)
-        segments = None if self._archiver is None else await self._archiver.run(now)
+        segments = None if self.archiver is None else await self.archiver.run(now)
         refused = None if segments is None else segments.error_code
         if segments is not None:
             change = replace(change, resources=segments.resources())
@@ -140,17 +133,17 @@ class Retention:
             approvals = await _remove_approvals(session, now)
             noticed = await self._notice_dormant(session, now)
             report = RetentionReport(now, consents, approvals, noticed, unlinked, segments)
-            await self._authority.record(
+            await self.authority.record(
                 change, reasons=report.reasons(), failed=refused is not None, error_code=refused
             )
         return report
 
     async def _unlink_due(self, now: datetime) -> tuple[DeletionReceipt, ...]:
         """Unlink each account noticed at least `dormant_notice` ago and inactive since."""
-        if self._unlinker is None:
+        if self.unlinker is None:
             return ()
         async with self._sessions() as session:
-            until = now - self._dormant_notice
+            until = now - self.dormant_notice
             due = [
                 account_id
                 for account_id, last_active in await self._dormant(session, now)
@@ -159,14 +152,14 @@ class Retention:
         receipts: list[DeletionReceipt] = []
         for account_id in sorted(due):
             try:
-                receipts.append(await self._unlinker.unlink_as_system(account_id, actor=SYSTEM))
+                receipts.append(await self.unlinker.unlink_as_system(account_id, actor=SYSTEM))
             except AccountNotLinkedError:
                 continue  # unlinked by its owner meanwhile
         return tuple(receipts)
 
     async def _dormant(self, session: AsyncSession, now: datetime) -> list[tuple[str, datetime]]:
         """Accounts inactive for `dormant_after`, with the time of their last activity."""
-        cutoff = now - self._dormant_after
+        cutoff = now - self.dormant_after
         accounts, syncs = table(AccountRow), table(SyncStateRow)
         last_sync = (
             select(syncs.c.updated_at).where(syncs.c.account_id == accounts.c.id).scalar_subquery()
