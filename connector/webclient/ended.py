@@ -12,9 +12,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connector.clock import Clock, system_clock
+from connector.db import aware
 
 REFRESH_SECONDS = 2.0
 _TABLE = sa.table(
@@ -41,10 +43,12 @@ class EndedSessions:
         if self._engine is None:
             return
         row = {"sid": sid, "expires_at": datetime.fromtimestamp(expires, tz=UTC)}
+        # One statement: two workers signing one session out at once both succeed (a lookup
+        # then an insert let both look, then one fail on the primary key).
+        postgres = self._engine.url.get_backend_name() == "postgresql"
+        insert = (postgresql.insert if postgres else sqlite.insert)(_TABLE).values(**row)
         async with self._engine.begin() as conn:
-            exists = await conn.execute(sa.select(_TABLE.c.sid).where(_TABLE.c.sid == sid))
-            if exists.first() is None:
-                await conn.execute(sa.insert(_TABLE).values(**row))
+            await conn.execute(insert.on_conflict_do_nothing(index_elements=["sid"]))
 
     async def refresh(self) -> None:
         """Reload the set from the database; drop what has expired (there and here)."""
@@ -54,8 +58,4 @@ class EndedSessions:
         async with self._engine.begin() as conn:
             await conn.execute(sa.delete(_TABLE).where(_TABLE.c.expires_at <= now))
             rows = (await conn.execute(sa.select(_TABLE.c.sid, _TABLE.c.expires_at))).all()
-        self._ended = {sid: int(_aware(at).timestamp()) for sid, at in rows}
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        self._ended = {sid: int(aware(at).timestamp()) for sid, at in rows}

@@ -3,6 +3,8 @@ are shared through the connector database (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import asyncio
+
 from connector.db import create_engine, migrate
 from connector.web.auth import Role, TokenVerifier, mint_token
 from connector.webclient.ended import EndedSessions
@@ -31,6 +33,24 @@ async def test_a_sign_out_on_one_instance_is_refused_on_another(db_url: str) -> 
         await there.ended.refresh()
         assert there.read(_Request({"connector_session": other_cookie})) is not None  # type: ignore[arg-type]
         await here.sign_out(session)  # signing out twice is harmless
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+async def test_one_session_signed_out_on_two_instances_at_once_is_no_error(db_url: str) -> None:
+    """Two tabs on two workers press "sign out" together: both succeed (no duplicate-key
+    error from a look-then-insert race) and the session is ended once in the table."""
+    engines = [create_engine(db_url), create_engine(db_url)]
+    try:
+        await migrate(engines[0])
+        ended = [EndedSessions(e) for e in engines]
+        for n in range(5):  # the race needs both lookups before either insert: try a few
+            sid = f"sid-{n}"
+            await asyncio.gather(*(e.add(sid, 4_000_000_000) for e in ended))
+        fresh = EndedSessions(engines[0])
+        await fresh.refresh()
+        assert all(f"sid-{n}" in fresh for n in range(5))
     finally:
         for engine in engines:
             await engine.dispose()
