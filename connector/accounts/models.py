@@ -15,15 +15,13 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
+from connector.db import utc_column
+
 
 class AccountStatus(StrEnum):
     ACTIVE = "active"
     NEEDS_RELINK = "needs_relink"  # the refresh token died (invalid_grant); link again
     UNLINKED = "unlinked"  # reported in deletion receipts; unlinked rows are deleted
-
-
-def _utc_column(nullable: bool = False) -> sa.Column[datetime]:
-    return sa.Column(sa.DateTime(timezone=True), nullable=nullable)
 
 
 class AccountRow(SQLModel, table=True):
@@ -40,9 +38,9 @@ class AccountRow(SQLModel, table=True):
     access_token_sealed: str | None = Field(
         default=None, sa_column=sa.Column(sa.Text, nullable=True)
     )
-    access_expiry: datetime | None = Field(default=None, sa_column=_utc_column(True))
-    linked_at: datetime = Field(sa_column=_utc_column())
-    updated_at: datetime = Field(sa_column=_utc_column())
+    access_expiry: datetime | None = Field(default=None, sa_column=utc_column(True))
+    linked_at: datetime = Field(sa_column=utc_column())
+    updated_at: datetime = Field(sa_column=utc_column())
 
 
 class LinkStateRow(SQLModel, table=True):
@@ -57,8 +55,8 @@ class LinkStateRow(SQLModel, table=True):
     code_verifier_sealed: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     scopes: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     redirect_uri: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
-    created_at: datetime = Field(sa_column=_utc_column())
-    expires_at: datetime = Field(sa_column=_utc_column())
+    created_at: datetime = Field(sa_column=utc_column())
+    expires_at: datetime = Field(sa_column=utc_column())
     # SHA-256 of the link cookie of the browser that pressed Continue; None: not bound.
     browser_hash: str | None = Field(default=None, max_length=64)
     # The allow-listed platform URL the callback sends the browser back to; None: a plain page.
@@ -72,7 +70,7 @@ class LinkTicketRow(SQLModel, table=True):
 
     ticket_hash: str = Field(primary_key=True, max_length=64)
     browser_hash: str = Field(max_length=64)
-    expires_at: datetime = Field(sa_column=_utc_column())
+    expires_at: datetime = Field(sa_column=utc_column())
 
 
 class SyncStateRow(SQLModel, table=True):
@@ -82,9 +80,9 @@ class SyncStateRow(SQLModel, table=True):
 
     account_id: str = Field(primary_key=True, max_length=64)
     history_id: str | None = Field(default=None, max_length=32)
-    updated_at: datetime = Field(sa_column=_utc_column())
-    watch_expires_at: datetime | None = Field(default=None, sa_column=_utc_column(True))
-    last_full_sync_at: datetime | None = Field(default=None, sa_column=_utc_column(True))
+    updated_at: datetime = Field(sa_column=utc_column())
+    watch_expires_at: datetime | None = Field(default=None, sa_column=utc_column(True))
+    last_full_sync_at: datetime | None = Field(default=None, sa_column=utc_column(True))
     consecutive_failures: int = Field(
         default=0, sa_column=sa.Column(sa.Integer, nullable=False, server_default="0")
     )
@@ -105,7 +103,7 @@ class ChangeRow(SQLModel, table=True):
     thread_id: str | None = Field(default=None, max_length=32)
     label_ids: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     message_ids: list[str] = Field(sa_column=sa.Column(sa.JSON, nullable=False))  # resync
-    created_at: datetime = Field(sa_column=_utc_column())
+    created_at: datetime = Field(sa_column=utc_column())
 
 
 class QuarantineRow(SQLModel, table=True):
@@ -117,8 +115,8 @@ class QuarantineRow(SQLModel, table=True):
     entry_id: str = Field(primary_key=True, max_length=32)
     attempts: int
     reason: str = Field(max_length=64)
-    quarantined_at: datetime | None = Field(default=None, sa_column=_utc_column(True))
-    updated_at: datetime = Field(sa_column=_utc_column())
+    quarantined_at: datetime | None = Field(default=None, sa_column=utc_column(True))
+    updated_at: datetime = Field(sa_column=utc_column())
 
 
 # Tables holding per-account data, and their account-id column: what unlink purges.

@@ -38,7 +38,7 @@ async def _rows_about(w, account_id: str) -> int:
     return total
 
 
-async def test_deletion_is_receipted_once_and_a_second_request_is_answered(linking) -> None:  # noqa: F811
+async def test_deletion_is_receipted_once_and_a_second_request_is_answered(linking) -> None:
     w = linking
     key = generate_key()
     account = await link_account(w)

@@ -46,7 +46,7 @@ async def _feed(w, account_id: str) -> list[str]:  # noqa: ANN001
         return list((await session.execute(query.order_by(ChangeRow.seq))).scalars())
 
 
-async def test_a_dormant_account_is_unlinked_after_its_notice_period(linking) -> None:  # noqa: F811
+async def test_a_dormant_account_is_unlinked_after_its_notice_period(linking) -> None:
     w = linking
     key = generate_key()
     account = await link_account(w)
@@ -92,7 +92,7 @@ async def test_a_dormant_account_is_unlinked_after_its_notice_period(linking) ->
     assert (await w.audit.verify()).ok
 
 
-async def test_activity_after_the_notice_cancels_the_unlink(linking) -> None:  # noqa: F811
+async def test_activity_after_the_notice_cancels_the_unlink(linking) -> None:
     w = linking
     account = await link_account(w)
     clock = Clock(account.linked_at + 366 * DAY)
@@ -124,7 +124,7 @@ async def test_activity_after_the_notice_cancels_the_unlink(linking) -> None:  #
     assert await _rows_about(w, account.id) == 0
 
 
-async def test_only_the_connector_unlinks_without_the_owner(linking) -> None:  # noqa: F811
+async def test_only_the_connector_unlinks_without_the_owner(linking) -> None:
     w = linking
     account = await link_account(w)
     _, unlinker = _wire(w, Clock(account.linked_at))
