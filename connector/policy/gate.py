@@ -260,11 +260,16 @@ class Gate:
             raise
 
 
+_AS_IS: AbstractContextManager[None] = nullcontext()  # reusable: it holds no state
+
+
 def quota_priority(ctx: AccessContext) -> AbstractContextManager[None]:
     """The connector's own calls (sync, watch renewal) yield the shared Gmail quota to users."""
+    if ctx.actor.kind is not ActorKind.SERVICE:
+        return _AS_IS
     from connector.gmail.quota_shared import background
 
-    return background() if ctx.actor.kind is ActorKind.SERVICE else nullcontext()
+    return background()
 
 
 def _access_id() -> str:

@@ -13,8 +13,6 @@ so an audit field is added in one place.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,15 +33,20 @@ MAX_EVENT_RESOURCES = 1000  # audit.event.MAX_RESOURCES
 _TRACKED: ContextVar[list[AuditEvent] | None] = ContextVar("recorded_events", default=None)
 
 
-@contextmanager
-def tracking() -> Iterator[list[AuditEvent]]:
-    """Collect the events this task (and what it awaits) appends durably, until exit."""
-    events: list[AuditEvent] = []
-    token = _TRACKED.set(events)
-    try:
-        yield events
-    finally:
-        _TRACKED.reset(token)
+class tracking:  # noqa: N801  (used as a function: `with tracking() as events`)
+    """Collect the events this task (and what it awaits) appends durably, until exit.
+
+    A class rather than a @contextmanager generator: it runs once per request."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> list[AuditEvent]:
+        events: list[AuditEvent] = []
+        self._token = _TRACKED.set(events)
+        return events
+
+    def __exit__(self, *_exc: object) -> None:
+        _TRACKED.reset(self._token)
 
 
 def is_refusal(event: AuditEvent) -> bool:
