@@ -28,6 +28,7 @@ from audit.vocab import Action, ActorKind, Purpose, ResourceKind
 from connector.accounts.changes import ChangeKind
 from connector.accounts.sync_store import StoredChange, SyncStore
 from connector.clock import Clock, system_clock
+from connector.delivery.scan import ScanWindow
 from connector.delivery.signing import Signer, backoff, body, encode, event_id
 from connector.delivery.store import Cursor, DeadLetter, DeliveryStore, NewDeadLetter
 from connector.errors import AccessDenied, RedeliveryInProgressError
@@ -141,6 +142,8 @@ class Dispatcher:
         self._clock = clock
         self._rand = rand
         self._signer = Signer(config.secret)
+        self._window = ScanWindow()  # which part of the feed the next due scan reads
+        self._unfinished: set[str] = set()  # accounts a run left with changes still to send
 
     @property
     def store(self) -> DeliveryStore:
@@ -230,15 +233,29 @@ class Dispatcher:
         counts = RunCounts()
         cursor = await self._store.cursor(account_id)
         limit = self.config.changes_per_account
-        for stored in await self._feed.changes(account_id, after=cursor.delivered_seq, limit=limit):
+        batch = await self._feed.changes(account_id, after=cursor.delivered_seq, limit=limit)
+        for stored in batch:
             if not await self._deliver_head(account_id, stored, cursor, counts):
-                break
+                return counts  # waits for its retry: asked for by name when due
             cursor = Cursor(account_id, stored.seq)  # settled: delivered or dead-lettered
+        if len(batch) >= limit:
+            self._unfinished.add(account_id)  # more behind the batch: next run, by name
         return counts
+
+    async def _due(self) -> list[str]:
+        """The accounts to deliver now: unfinished last run, retries due, then the scan's."""
+        now, limit = self._clock(), self.config.accounts_per_run
+        after = self._window.after(now)
+        newest = await self._store.newest_seq()  # before the scan: a later append is above it
+        scanned = await self._store.due(now, limit, after=after)
+        self._window.scanned(now, after, newest, hit_limit=len(scanned) >= limit)
+        retries = await self._store.retries_due(now, limit)
+        unfinished, self._unfinished = self._unfinished, set()
+        return list(dict.fromkeys([*sorted(unfinished), *retries, *scanned]))
 
     async def run_once(self) -> RunCounts:
         """Deliver what is due now (each owned account's changes in order); the counts."""
-        due = await self._store.due(self._clock(), self.config.accounts_per_run)
+        due = await self._due()
         if not due:
             return RunCounts()
         async with self._owns.keeping():
@@ -254,6 +271,7 @@ class Dispatcher:
                     return await self._deliver_account(account_id)
                 except Exception as exc:  # e.g. the audit log is away: nothing sent, next run
                     log.warning("webhook_account_failed", error_type=type(exc).__name__)
+                    self._unfinished.add(account_id)
                     return RunCounts(errors=1)
 
         total = RunCounts()

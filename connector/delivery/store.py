@@ -87,8 +87,9 @@ class DeliveryStore:
         self.engine = engine
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
 
-    async def due(self, now: datetime, limit: int) -> list[str]:
-        """Accounts with an undelivered change whose next attempt is due, oldest change first."""
+    async def due(self, now: datetime, limit: int, *, after: int | None = None) -> list[str]:
+        """Accounts with an undelivered change whose next attempt is due, oldest change first;
+        with `after`, only changes above that seq are read (an index range, not the feed)."""
         cur = DeliveryCursorRow
         query = (
             select(ChangeRow.account_id)
@@ -101,8 +102,27 @@ class DeliveryStore:
             .order_by(func.min(ChangeRow.seq))
             .limit(limit)
         )
+        if after is not None:
+            query = query.where(col(ChangeRow.seq) > after)
         async with self._sessions() as session:
             return list((await session.execute(query)).scalars().all())
+
+    async def retries_due(self, now: datetime, limit: int) -> list[str]:
+        """Accounts whose head change failed and is due again (whatever its seq)."""
+        cur = DeliveryCursorRow
+        query = (
+            select(cur.account_id)
+            .where(col(cur.head_seq).is_not(None), col(cur.next_attempt_at) <= now)
+            .order_by(col(cur.next_attempt_at))
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            return list((await session.execute(query)).scalars().all())
+
+    async def newest_seq(self) -> int:
+        """The feed's highest seq (0 when empty): one index lookup."""
+        async with self._sessions() as session:
+            return int((await session.execute(select(func.max(ChangeRow.seq)))).scalar() or 0)
 
     async def cursor(self, account_id: str) -> Cursor:
         async with self._sessions() as session:

@@ -365,3 +365,36 @@ async def test_a_redelivery_refused_or_abandoned_leaves_the_letter_dead(stack: S
                                             timedelta(seconds=60))  # fmt: skip
     assert await store.claim_redelivery(letter.id, now + timedelta(seconds=61),
                                         timedelta(seconds=60))  # fmt: skip
+
+
+async def test_between_full_scans_only_the_recent_feed_is_read(stack: Stack) -> None:
+    """A change below the scan floor (committed late, or left behind) is not seen by the
+    windowed scans but by the next full one; a retry is found by name whatever its seq."""
+    d = stack.dispatcher
+    assert (await d.run_once()).delivered == 0  # the first, full scan: nothing yet
+    d._window.floor = 10_000  # as if the feed had moved far on since this change took its seq
+    await stack.feed.append("acc-a", [_added("m1")])
+    assert (await d.run_once()).delivered == 0  # above the floor only: not seen
+    stack.clock.now += d._window.full_every
+    stack.receiver.verify = False  # the clock is moved away from the wall clock
+    assert (await d.run_once()).delivered == 1  # the full scan finds it
+
+    stack.receiver.status = 500
+    await stack.feed.append("acc-b", [_added("m2")])
+    assert (await d.run_once()).failed == 1
+    d._window.floor = 10_000
+    stack.receiver.status = 204
+    stack.clock.now += timedelta(minutes=5)  # past the backoff, inside the full-scan period
+    d._window.last_full = stack.clock.now
+    assert (await d.run_once()).delivered == 1  # the retry, asked for by name
+
+
+async def test_an_account_with_more_than_a_run_takes_goes_on_next_run(stack: Stack) -> None:
+    d = stack.dispatcher
+    d.config = replace(d.config, changes_per_account=2)
+    await stack.feed.append("acc-a", [_added(f"m{i}") for i in range(5)])
+    assert (await d.run_once()).delivered == 2
+    d._window.floor = 10_000  # the rest lies below any floor: asked for by name
+    assert (await d.run_once()).delivered == 2
+    assert (await d.run_once()).delivered == 1
+    assert len(stack.receiver.received) == 5
