@@ -17,6 +17,7 @@ CORE = frozenset(
     {
         "connector.errors",
         "connector.clock",
+        "connector.background",
         "connector.ports",
         "connector.mime",
         "connector.logs",

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from connector.background import running
 from connector.logs import get_logger
 from connector.rights.retention import Retention, RetentionReport
 
@@ -56,13 +57,6 @@ class RetentionLoop:
                 if report is not None:
                     log.info("retention_ran", reasons=list(report.reasons()))
 
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
+    def running(self) -> contextlib.AbstractAsyncContextManager[None]:
         """The loop as a background task for the body's duration; stopped and awaited after."""
-        stop = asyncio.Event()
-        task = asyncio.create_task(self.run(stop), name="retention")
-        try:
-            yield
-        finally:
-            stop.set()
-            await task
+        return running(self.run, "retention")

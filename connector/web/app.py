@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit import AuditLog
 from connector.accounts.feed_relay import FeedRelay
+from connector.background import running
 from connector.db import create_engine, migrate
 from connector.logs import get_logger
 from connector.policy.recorder import Recorder
@@ -207,14 +208,9 @@ async def _feed_relay(app: web.Application) -> AsyncIterator[None]:
     if app[ENGINE].url.get_backend_name() != "postgresql":
         yield
         return
-    stop = asyncio.Event()
     relay = FeedRelay(url, app[SERVICES].feed.store.signal)
-    task = asyncio.create_task(relay.run(stop), name="feed-relay")
-    try:
+    async with running(relay.run, "feed-relay"):
         yield
-    finally:
-        stop.set()
-        await task
 
 
 async def _live(app: web.Application) -> AsyncIterator[None]:
@@ -223,13 +219,8 @@ async def _live(app: web.Application) -> AsyncIterator[None]:
     if worker is None:
         yield
         return
-    stop = asyncio.Event()
-    task = asyncio.create_task(worker.run(stop), name="live-mailbox")
-    try:
+    async with running(worker.run, "live-mailbox"):
         yield
-    finally:
-        stop.set()
-        await task
 
 
 async def _retention(app: web.Application) -> AsyncIterator[None]:
@@ -244,15 +235,12 @@ async def _delivery(app: web.Application) -> AsyncIterator[None]:
     if dispatcher is None:
         yield
         return
-    stop = asyncio.Event()
-    task = asyncio.create_task(dispatcher.run(stop), name="webhook-delivery")
-    app[routes_delivery.DELIVERY].dispatcher = dispatcher  # the dead-letter routes use it
-    try:
-        yield
-    finally:
-        app[routes_delivery.DELIVERY].dispatcher = None
-        stop.set()
-        await task
+    async with running(dispatcher.run, "webhook-delivery"):
+        app[routes_delivery.DELIVERY].dispatcher = dispatcher  # the dead-letter routes use it
+        try:
+            yield
+        finally:
+            app[routes_delivery.DELIVERY].dispatcher = None
 
 
 async def _housekeeping(app: web.Application) -> AsyncIterator[None]:

@@ -1,0 +1,27 @@
+"""A stoppable loop run as a background task for the length of an `async with` block.
+
+The service's loops (retention, the live mailbox, webhook delivery, the feed relay) each take a
+`stop` event and return once it is set, finishing what they are doing; `running` starts one,
+and on leaving the block sets `stop` and awaits it, so a loop is done before what it uses closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
+
+Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+@contextlib.asynccontextmanager
+async def running(loop: Loop, name: str) -> AsyncIterator[None]:
+    """`loop(stop)` as the task `name` for the body's duration; stopped and awaited after."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(loop(stop), name=name)
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
