@@ -17,7 +17,7 @@ from connector.accounts.mail_sync import SYNC_ACTOR, MailSync
 from connector.accounts.store import LinkedAccount
 from connector.accounts.sync_store import SyncState, SyncStore
 from connector.accounts.unlink import Unlinker
-from connector.emulator.state import Mailbox
+from connector.emulator.state import Mailbox, Message
 from connector.gmail import GmailClient
 from connector.gmail.pubsub import PubSubClient
 from connector.live.hooks import LiveHooks
@@ -70,6 +70,11 @@ class Live:
         await self.watches.renew([account.id])
         await self.sync.sync(account.id)
         return account
+
+    async def watched_with_mail(self, w: Linking) -> tuple[LinkedAccount, Message]:
+        """A watched account and a new inbox message its cursor has not seen (one notice)."""
+        account = await self.watched_account(w)
+        return account, _box(w, account.email).add_message(RAW, ["INBOX"])
 
     async def setup_pubsub(self) -> None:
         await self.pubsub.create_topic(TOPIC)
@@ -137,8 +142,7 @@ async def test_a_notice_already_covered_by_the_cursor_is_acked_without_a_sync(
     linking: Linking, live: Live
 ) -> None:
     w = linking
-    account = await live.watched_account(w)
-    _box(w, account.email).add_message(RAW, ["INBOX"])
+    account, _msg = await live.watched_with_mail(w)
     await live.sync.sync(account.id)  # e.g. the poller got there first
     receiver = live.receiver(w)
     report = await receiver.pull_once()
@@ -152,8 +156,7 @@ async def test_a_failed_sync_hands_the_notice_back_and_it_is_settled_next_time(
     """Nothing is acknowledged on hope: a sync that fails leaves the notice to Pub/Sub, which
     delivers it again; the change reaches the feed exactly once."""
     w = linking
-    account = await live.watched_account(w)
-    msg = _box(w, account.email).add_message(RAW, ["INBOX"])
+    account, msg = await live.watched_with_mail(w)
     failures = [RuntimeError("Gmail is down")]
 
     async def flaky(account_id: str) -> object:
@@ -176,8 +179,7 @@ async def test_a_notice_is_handed_back_while_another_task_syncs_the_account(
     linking: Linking, live: Live
 ) -> None:
     w = linking
-    account = await live.watched_account(w)
-    _box(w, account.email).add_message(RAW, ["INBOX"])
+    account, _msg = await live.watched_with_mail(w)
     receiver = live.receiver(w, retry_seconds=0)
     async with live.locks.hold(Work.SYNC, account.id) as mine:
         assert mine
