@@ -61,21 +61,45 @@ def unmet(settings: Settings) -> list[str]:
 
 async def _run(settings: Settings) -> int:
     from connector.db import create_engine
-    from connector.policy.authority import Authority
+    from connector.live.hooks import LiveHooks
     from connector.policy.recorder import Recorder
-    from connector.wiring import build_accounts, open_service_audit_log, retention_run
+    from connector.wiring import (
+        AccountsBundle,
+        build_accounts,
+        build_live,
+        build_services,
+        open_service_audit_log,
+        retention_run,
+    )
 
     engine = create_engine(settings.database_url)
     audit = await open_service_audit_log(settings)
     try:
         async with aiohttp.ClientSession() as session:
             recorder = Recorder(audit)
-            built = build_accounts(settings, engine=engine, session=session, recorder=recorder)
-            retention = retention_run(
-                settings, engine=engine, authority=Authority(recorder, built.accounts),
-                audit_log=audit, unlinker=built.unlinker,
+            # The service's accounts domain without its link flow (no redirect URI needed).
+            hooks = LiveHooks()
+            built = build_accounts(settings, engine=engine, session=session, recorder=recorder,
+                                   before_revoke=(hooks.before_revoke,))  # fmt: skip
+            bundle = AccountsBundle(
+                owners=built.accounts, token_source=built.token_source,
+                directory=built.accounts, live_hooks=hooks, unlinker=built.unlinker,
             )  # fmt: skip
-            report = await retention.run()
+            services = build_services(
+                settings, engine=engine, audit_log=audit, recorder=recorder, session=session,
+                accounts=bundle,
+            )  # fmt: skip
+            try:
+                # Binds the unlink hooks as the service does (with push, `users.stop`
+                # before the grant is revoked); no loop of the live mailbox runs here.
+                build_live(services, session)
+                retention = retention_run(
+                    settings, engine=engine, authority=services.authority, audit_log=audit,
+                    unlinker=services.accounts.unlinker,
+                )  # fmt: skip
+                report = await retention.run()
+            finally:
+                await services.usage.close()
     finally:
         await audit.close()
         await engine.dispose()
