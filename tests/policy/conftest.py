@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,6 +14,7 @@ from connector.policy.gate import Gate
 from connector.policy.recorder import Recorder
 from connector.testing.mailbox import FakeMailbox
 from connector.testing.memory import MemoryBasisFacts, MemoryUsageCounter, StaticAccountOwners
+from tests.conftest import Clock
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 HASH_KEY = b"test-hash-key"
@@ -38,17 +39,6 @@ class RecordingSink:
         return AppendReceipt(seq=len(self.events), event_id=event.event_id, hash=self.head)
 
 
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
-
-
 @pytest.fixture
 def sink() -> RecordingSink:
     return RecordingSink()
@@ -56,7 +46,7 @@ def sink() -> RecordingSink:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

@@ -24,7 +24,8 @@ from connector.policy.recorder import Change, Recorder, is_refusal, tracking
 from connector.policy.vocab import Operation, Reason
 from connector.ports import OutgoingMessage
 from connector.testing.memory import StaticAccountOwners
-from tests.policy.conftest import ACCOUNT, OWNER, Clock, RecordingSink
+from tests.conftest import Clock
+from tests.policy.conftest import ACCOUNT, OWNER, T0, RecordingSink
 
 USER = Actor(ActorKind.USER, OWNER)
 STRANGER = Actor(ActorKind.USER, "user2")
@@ -84,7 +85,7 @@ def test_a_replayed_send_is_not_counted_and_names_what_was_sent() -> None:
 
 async def test_a_refused_change_is_recorded_high_with_the_policys_reasons() -> None:
     """Someone else revoking a consent: one DENY event, cross-account severity, then raise."""
-    sink, clock = RecordingSink(), Clock()
+    sink, clock = RecordingSink(), Clock(T0)
     authority = Authority(Recorder(sink, clock), StaticAccountOwners({ACCOUNT: OWNER}), clock)
     change = Change(STRANGER, Operation.CONSENT_REVOKE, Action.CONSENT_REVOKED, account_id=ACCOUNT)
     with pytest.raises(AccessDenied) as denied:
@@ -99,7 +100,7 @@ async def test_a_refused_change_is_recorded_high_with_the_policys_reasons() -> N
 
 async def test_an_allowed_change_is_recorded_only_when_recorded() -> None:
     """authorize() writes nothing when allowed; record() writes the change (failed: ERROR)."""
-    sink, clock = RecordingSink(), Clock()
+    sink, clock = RecordingSink(), Clock(T0)
     authority = Authority(Recorder(sink, clock), StaticAccountOwners({ACCOUNT: OWNER}), clock)
     change = Change(USER, Operation.CONSENT_REVOKE, Action.CONSENT_REVOKED, account_id=ACCOUNT)
     await authority.authorize(change)

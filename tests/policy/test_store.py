@@ -27,7 +27,8 @@ from connector.policy.consents import Consents
 from connector.policy.recorder import Recorder
 from connector.policy.records import StoredBasisFacts
 from connector.testing.memory import StaticAccountOwners
-from tests.policy.conftest import ACCOUNT, OWNER, T0, Clock, RecordingSink
+from tests.conftest import Clock
+from tests.policy.conftest import ACCOUNT, OWNER, T0, RecordingSink
 
 USER = Actor(ActorKind.USER, OWNER)
 OP1 = Actor(ActorKind.OPERATOR, "op1")
@@ -53,7 +54,7 @@ async def store(
     yield Stored(
         Consents(engine, authority, clock), AccessRequests(engine, authority, clock),
         StoredBasisFacts(engine),
-    )
+    )  # fmt: skip
     await engine.dispose()
 
 
@@ -206,7 +207,7 @@ async def test_gate_uses_stored_consent_until_revoked(
     gate = Gate(
         mailbox, Recorder(sink, clock), owners, store.facts, MemoryUsageCounter(),
         hash_key=b"k", clock=clock,
-    )
+    )  # fmt: skip
     granted = await store.consents.grant_consent(USER, ACCOUNT, ["m1"], GranteeKind.OPERATOR, "op1")
     ctx = AccessContext(OP1, Purpose.CONSENTED_SUPPORT)
     basis = Basis(BasisKind.CONSENT, granted.id)
