@@ -14,6 +14,17 @@ def text_file(path: Path) -> Path:
     return path
 
 
+def text_file_url(path: Path, scheme: str = "sqlite") -> str:
+    """A SQLite URL to a text file made at `path`."""
+    return f"{scheme}:///{text_file(path)}"
+
+
+def directory_url(path: Path, scheme: str = "sqlite") -> str:
+    """A SQLite URL to a directory made at `path`."""
+    path.mkdir()
+    return f"{scheme}:///{path}"
+
+
 def refused_postgres_url(user: str) -> str:
     """A PostgreSQL URL (with a password the error must not repeat) on a loopback port nobody
     listens on."""

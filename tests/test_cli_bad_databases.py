@@ -12,26 +12,12 @@ from pathlib import Path
 import pytest
 
 from connector.__main__ import main
-from tests.not_databases import refused_postgres_url, text_file, tree_state
-
-
-def _text(tmp: Path) -> str:
-    return f"sqlite:///{text_file(tmp / 'x.db')}"
-
-
-def _directory(tmp: Path) -> str:
-    (tmp / "x.db").mkdir()
-    return f"sqlite+aiosqlite:///{tmp / 'x.db'}"
-
-
-def _refused(_tmp: Path) -> str:
-    return refused_postgres_url("connector")
-
+from tests.not_databases import directory_url, refused_postgres_url, text_file_url, tree_state
 
 KINDS: dict[str, tuple[Callable[[Path], str], str]] = {
-    "text file": (_text, "is not a SQLite database"),
-    "directory": (_directory, "is a directory"),
-    "refused PostgreSQL": (_refused, "onnect"),
+    "text file": (lambda tmp: text_file_url(tmp / "x.db"), "is not a SQLite database"),
+    "directory": (lambda tmp: directory_url(tmp / "x.db", "sqlite+aiosqlite"), "is a directory"),
+    "refused PostgreSQL": (lambda _tmp: refused_postgres_url("connector"), "onnect"),
 }
 COMMANDS: dict[str, Callable[[str, Path], list[str]]] = {
     "migrate": lambda url, _: ["migrate", "--db", url],

@@ -15,22 +15,13 @@ from pathlib import Path
 import pytest
 
 from audit.cli import main
-from tests.not_databases import refused_postgres_url, text_file, tree_state
+from tests.not_databases import directory_url, refused_postgres_url, text_file_url, tree_state
 
 Make = Callable[[Path], str]
 
 
 def _empty(tmp: Path) -> str:
     (tmp / "audit.db").write_bytes(b"")
-    return f"sqlite:///{tmp / 'audit.db'}"
-
-
-def _text(tmp: Path) -> str:
-    return f"sqlite:///{text_file(tmp / 'audit.db')}"
-
-
-def _directory(tmp: Path) -> str:
-    (tmp / "audit.db").mkdir()
     return f"sqlite:///{tmp / 'audit.db'}"
 
 
@@ -44,8 +35,8 @@ def _refused(_tmp: Path) -> str:
 
 KINDS: dict[str, tuple[Make, str]] = {
     "empty file": (_empty, "is an empty file"),
-    "text file": (_text, "is not a SQLite database"),
-    "directory": (_directory, "is a directory"),
+    "text file": (lambda tmp: text_file_url(tmp / "audit.db"), "is not a SQLite database"),
+    "directory": (lambda tmp: directory_url(tmp / "audit.db"), "is a directory"),
     "missing file": (_missing, "does not exist"),
     "refused PostgreSQL": (_refused, "cannot connect"),
 }
@@ -110,7 +101,7 @@ def test_migrate_creates_a_log_in_a_missing_or_empty_file(
 
 def test_no_traceback_from_the_command_line(tmp_path: Path) -> None:
     """The installed entry point, not only main(): one line, exit 2, no traceback."""
-    url = _text(tmp_path)
+    url = text_file_url(tmp_path / "audit.db")
     environ = {k: v for k, v in os.environ.items() if k != "CONNECTOR_AUDIT_DATABASE_URL"}
     done = subprocess.run(
         [sys.executable, "-m", "audit", "verify", "--db", url],
