@@ -25,3 +25,16 @@ async def running(loop: Loop, name: str) -> AsyncIterator[None]:
     finally:
         stop.set()
         await task
+
+
+@contextlib.asynccontextmanager
+async def cancelled_after(work: Coroutine[Any, Any, None], name: str) -> AsyncIterator[None]:
+    """`work` as the task `name` for the body's duration; cancelled and awaited after (for
+    work with no stop event of its own, such as a heartbeat)."""
+    task = asyncio.create_task(work, name=name)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

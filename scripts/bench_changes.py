@@ -31,22 +31,10 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 from connector.accounts.vault import generate_key_entry
-from connector.db import create_engine
 from connector.emulator.quota import QuotaConfig
 from connector.emulator.server import EmulatorConfig, run_emulator
-from connector.testing.fleet import (
-    SUBSCRIPTION,
-    TOPIC,
-    WebhookSink,
-    seed_accounts,
-    service_env,
-    services,
-    sink_server,
-    wait_ready,
-)
+from connector.testing import fleet
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = b"From: sender@example.com\r\nSubject: bench\r\n\r\nhello\r\n"
@@ -95,14 +83,9 @@ async def _fresh_database(server_url: str) -> AsyncIterator[str]:
 async def _fed_at(url: str, message_ids: Any, mono_offset: float) -> dict[str, float]:
     """When each injected message's `message_added` change was committed to the feed, on the
     monotonic clock of the injector (`created_at` is wall-clock UTC; offset = wall - mono)."""
-    engine = create_engine(url)
-    try:
-        async with engine.connect() as conn:
-            rows = (await conn.execute(text(
-                "SELECT message_id, created_at FROM accounts_change WHERE kind = 'message_added'"
-            ))).all()  # fmt: skip
-    finally:
-        await engine.dispose()
+    rows = await fleet.query(
+        url, "SELECT message_id, created_at FROM accounts_change WHERE kind = 'message_added'"
+    )
     wanted = set(message_ids)
     found: dict[str, float] = {}
     for message_id, created in rows:
@@ -120,23 +103,23 @@ def _quantile(values: list[float], q: float) -> float:
 async def bench(accounts: int, rate: float, seconds: float, settle: float) -> dict[str, Any]:
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     keys, hash_key = generate_key_entry("bench1"), secrets.token_urlsafe(24)
-    receiver = WebhookSink(secret)
+    receiver = fleet.WebhookSink(secret)
     config = EmulatorConfig(seed="bench-changes", users=accounts, messages_per_user=1,
                             quota=QuotaConfig(), pubsub_pull_wait=0.5)  # fmt: skip
     with _postgres() as server:
         async with (
             _fresh_database(server) as url,
             run_emulator(config) as emu,
-            sink_server(receiver, _port()) as hook,
+            fleet.sink_server(receiver, _port()) as hook,
         ):
-            emu.pubsub.create_topic(TOPIC)
-            emu.pubsub.create_subscription(SUBSCRIPTION, TOPIC, ack_deadline=30)
-            await seed_accounts(url, emu, accounts, keys, hash_key)
-            envs = [service_env(url, emu, port=_port(), hook=hook, secret=secret, keys=keys,
+            emu.pubsub.create_topic(fleet.TOPIC)
+            emu.pubsub.create_subscription(fleet.SUBSCRIPTION, fleet.TOPIC, ack_deadline=30)
+            await fleet.seed_accounts(url, emu, accounts, keys, hash_key)
+            envs = [fleet.service_env(url, emu, port=_port(), hook=hook, secret=secret, keys=keys,
                                 hash_key=hash_key) for _ in range(2)]  # fmt: skip
-            async with services(envs) as procs:
+            async with fleet.services(envs) as procs:
                 started = time.monotonic()
-                await wait_ready(url, accounts, procs)
+                await fleet.wait_ready(url, accounts, procs)
                 warmup = round(time.monotonic() - started, 1)
                 pids = " ".join(str(p.pid) for p in procs)
                 print(f"bench_changes: injecting (services {pids})", file=sys.stderr, flush=True)

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from connector.background import cancelled_after
 from connector.clock import Clock
 from connector.db import aware, commit_without_flush_wait
 from connector.live.models import LeaseRow
@@ -270,13 +271,8 @@ class LeaseOwnership:
         """Renew every lease of the kind this holder holds, every third of the TTL, while the
         block runs (a dispatcher run may outlast one TTL when the machine is loaded)."""
         beat = Heartbeat(self._leases, [self._kind], self._ttl, self._ttl / 3)
-        task = asyncio.create_task(beat.run_after_interval())
-        try:
+        async with cancelled_after(beat.run_after_interval(), f"lease-keep-{self._kind}"):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
 
 class LeaseLocks:

@@ -123,17 +123,22 @@ async def seed_accounts(url: str, emu: Emulator, accounts: int, keys: str, hash_
         await engine.dispose()
 
 
-async def ready(url: str) -> tuple[int, int]:
-    """(accounts watched, accounts with a cursor) as the services see them."""
+async def query(url: str, sql: str) -> list[Any]:
+    """The rows of one read-only `sql` on the database `url` (its own short-lived engine)."""
     engine = create_engine(url)
     try:
         async with engine.connect() as conn:
-            row = (await conn.execute(text(
-                "SELECT count(watch_expires_at), count(history_id) FROM accounts_sync_state"
-            ))).one()  # fmt: skip
-        return int(row[0]), int(row[1])
+            return list((await conn.execute(text(sql))).all())
     finally:
         await engine.dispose()
+
+
+async def ready(url: str) -> tuple[int, int]:
+    """(accounts watched, accounts with a cursor) as the services see them."""
+    [row] = await query(
+        url, "SELECT count(watch_expires_at), count(history_id) FROM accounts_sync_state"
+    )
+    return int(row[0]), int(row[1])
 
 
 def _login_as(url: str, role: str) -> str:

@@ -15,16 +15,7 @@ import pytest
 
 from connector.accounts.vault import generate_key_entry
 from connector.emulator.server import EmulatorConfig, run_emulator
-from connector.testing.fleet import (
-    SUBSCRIPTION,
-    TOPIC,
-    WebhookSink,
-    seed_accounts,
-    service_env,
-    services,
-    sink_server,
-    wait_ready,
-)
+from connector.testing import fleet
 
 ACCOUNTS = 6
 RAW = b"From: sender@example.com\r\nSubject: hello\r\n\r\nhi\r\n"
@@ -37,7 +28,7 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _arrived(sink: WebhookSink, ids: set[str], seconds: float) -> set[str]:
+async def _arrived(sink: fleet.WebhookSink, ids: set[str], seconds: float) -> set[str]:
     """Wait until every one of `ids` was delivered (or `seconds` passed); the missing ones."""
     async with asyncio.timeout(seconds):
         while ids - sink.arrived.keys():
@@ -48,19 +39,22 @@ async def _arrived(sink: WebhookSink, ids: set[str], seconds: float) -> set[str]
 async def test_a_killed_instance_loses_nothing(pg_database: str) -> None:
     secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
     keys, hash_key = generate_key_entry("fleet1"), secrets.token_urlsafe(24)
-    sink = WebhookSink(secret)
+    sink = fleet.WebhookSink(secret)
     config = EmulatorConfig(seed="instance-killed", users=ACCOUNTS, messages_per_user=1,
                             pubsub_pull_wait=0.5)  # fmt: skip
-    async with run_emulator(config) as emu, sink_server(sink, _port()) as hook:
-        emu.pubsub.create_topic(TOPIC)
-        emu.pubsub.create_subscription(SUBSCRIPTION, TOPIC, ack_deadline=10)
-        await seed_accounts(pg_database, emu, ACCOUNTS, keys, hash_key)
+    async with run_emulator(config) as emu, fleet.sink_server(sink, _port()) as hook:
+        emu.pubsub.create_topic(fleet.TOPIC)
+        emu.pubsub.create_subscription(fleet.SUBSCRIPTION, fleet.TOPIC, ack_deadline=10)
+        await fleet.seed_accounts(pg_database, emu, ACCOUNTS, keys, hash_key)
         ttl = {"CONNECTOR_LEASE_TTL_SECONDS": "2"}
-        envs = [service_env(pg_database, emu, port=_port(), hook=hook, secret=secret, keys=keys,
-                            hash_key=hash_key, extra=ttl) for _ in range(2)]  # fmt: skip
+        envs = [
+            fleet.service_env(pg_database, emu, port=_port(), hook=hook, secret=secret, keys=keys,
+                              hash_key=hash_key, extra=ttl)
+            for _ in range(2)
+        ]  # fmt: skip
         boxes = [emu.state.mailbox(e) for e in emu.users]
-        async with services(envs) as procs:
-            await wait_ready(pg_database, ACCOUNTS, procs, give_up=120)
+        async with fleet.services(envs) as procs:
+            await fleet.wait_ready(pg_database, ACCOUNTS, procs, give_up=120)
             before = {box.add_message(RAW, ["INBOX"]).id for box in boxes if box}
             assert await _arrived(sink, before, 60) == set()
 
