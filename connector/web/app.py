@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from audit import AuditLog
 from connector.accounts.feed_relay import FeedRelay
-from connector.background import running
+from connector.background import cancelled_after, running
 from connector.db import create_engine, migrate
 from connector.logs import get_logger
 from connector.policy.recorder import Recorder
@@ -193,13 +193,8 @@ async def _every(
                 except Exception as exc:
                     log.warning(failure_event, error_type=type(exc).__name__)
 
-    task = asyncio.create_task(loop(), name=name)
-    try:
+    async with cancelled_after(loop(), name):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def _feed_relay(app: web.Application) -> AsyncIterator[None]:
