@@ -21,7 +21,6 @@ import json
 import os
 import random
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,12 +37,6 @@ from connector.testing import fleet
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = b"From: sender@example.com\r\nSubject: bench\r\n\r\nhello\r\n"
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -110,13 +103,16 @@ async def bench(accounts: int, rate: float, seconds: float, settle: float) -> di
         async with (
             _fresh_database(server) as url,
             run_emulator(config) as emu,
-            fleet.sink_server(receiver, _port()) as hook,
+            fleet.sink_server(receiver, fleet.free_port()) as hook,
         ):
             emu.pubsub.create_topic(fleet.TOPIC)
             emu.pubsub.create_subscription(fleet.SUBSCRIPTION, fleet.TOPIC, ack_deadline=30)
             await fleet.seed_accounts(url, emu, accounts, keys, hash_key)
-            envs = [fleet.service_env(url, emu, port=_port(), hook=hook, secret=secret, keys=keys,
-                                hash_key=hash_key) for _ in range(2)]  # fmt: skip
+            envs = [
+                fleet.service_env(url, emu, port=fleet.free_port(), hook=hook, secret=secret,
+                                  keys=keys, hash_key=hash_key)
+                for _ in range(2)
+            ]  # fmt: skip
             async with fleet.services(envs) as procs:
                 started = time.monotonic()
                 await fleet.wait_ready(url, accounts, procs)

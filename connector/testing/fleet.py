@@ -15,6 +15,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -38,6 +39,13 @@ if TYPE_CHECKING:  # the emulator is handed in by the caller; nothing here runs 
 
 TOPIC = "projects/bench-project/topics/gmail"
 SUBSCRIPTION = "projects/bench-project/subscriptions/connector"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a sink or an instance about to start)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class WebhookSink:

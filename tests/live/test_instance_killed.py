@@ -9,7 +9,6 @@ import asyncio
 import base64
 import secrets
 import signal
-import socket
 
 import pytest
 
@@ -20,12 +19,6 @@ from connector.testing import fleet
 ACCOUNTS = 6
 RAW = b"From: sender@example.com\r\nSubject: hello\r\n\r\nhi\r\n"
 pytestmark = pytest.mark.timeout(240)
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _arrived(sink: fleet.WebhookSink, ids: set[str], seconds: float) -> set[str]:
@@ -42,14 +35,14 @@ async def test_a_killed_instance_loses_nothing(pg_database: str) -> None:
     sink = fleet.WebhookSink(secret)
     config = EmulatorConfig(seed="instance-killed", users=ACCOUNTS, messages_per_user=1,
                             pubsub_pull_wait=0.5)  # fmt: skip
-    async with run_emulator(config) as emu, fleet.sink_server(sink, _port()) as hook:
+    async with run_emulator(config) as emu, fleet.sink_server(sink, fleet.free_port()) as hook:
         emu.pubsub.create_topic(fleet.TOPIC)
         emu.pubsub.create_subscription(fleet.SUBSCRIPTION, fleet.TOPIC, ack_deadline=10)
         await fleet.seed_accounts(pg_database, emu, ACCOUNTS, keys, hash_key)
         ttl = {"CONNECTOR_LEASE_TTL_SECONDS": "2"}
         envs = [
-            fleet.service_env(pg_database, emu, port=_port(), hook=hook, secret=secret, keys=keys,
-                              hash_key=hash_key, extra=ttl)
+            fleet.service_env(pg_database, emu, port=fleet.free_port(), hook=hook,
+                              secret=secret, keys=keys, hash_key=hash_key, extra=ttl)
             for _ in range(2)
         ]  # fmt: skip
         boxes = [emu.state.mailbox(e) for e in emu.users]
