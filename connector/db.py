@@ -78,14 +78,36 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+# Development builds before 0.1.0 kept one alembic branch per package. A database they brought
+# to these heads has exactly the schema of the one baseline revision that replaced them.
+LEGACY_HEADS = frozenset(
+    {"accounts_0004", "delivery_0001", "inbox_0001", "live_0002", "policy_0001", "webclient_0001"}
+)
+BASELINE = "connector_0001"
+
+
+def _restamp_legacy(connection: Connection) -> None:
+    """Move a database at the old per-package heads onto the baseline (same schema, new id)."""
+    if not sa.inspect(connection).has_table("alembic_version"):
+        return
+    heads = set(connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars())
+    if heads == LEGACY_HEADS:
+        connection.execute(sa.text("DELETE FROM alembic_version"))
+        connection.execute(
+            sa.text("INSERT INTO alembic_version (version_num) VALUES (:baseline)"),
+            {"baseline": BASELINE},
+        )
+
+
 def _upgrade(connection: Connection) -> None:
     from alembic import command
     from alembic.config import Config
 
+    _restamp_legacy(connection)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
-    command.upgrade(config, "heads")
+    command.upgrade(config, "head")
 
 
 def _locked(path: Path) -> int:
@@ -100,7 +122,7 @@ MIGRATION_LOCK = 0x636F6E6E6D6967  # "connmig"
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Apply every migration branch (`heads`) on this engine. Several instances starting at
+    """Apply the migrations up to the head on this engine. Several instances starting at
     once take turns: PostgreSQL through an advisory lock held for the transaction, a SQLite file
     through an exclusive lock on a file beside it; the later ones then find nothing to do."""
     url = engine.url
