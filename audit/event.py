@@ -12,6 +12,8 @@ import os
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
+from typing import ClassVar, Generic, TypeVar
 
 from audit import vocab
 
@@ -22,6 +24,8 @@ REASON = re.compile(r"^[a-z0-9][a-z0-9_.:\-]{0,95}$")
 HEX_DIGEST = re.compile(r"^[0-9a-f]{16,128}$")
 MAX_RESOURCES = 1000
 MAX_REASONS = 32
+
+_Kind = TypeVar("_Kind", bound=StrEnum)
 
 
 class InvalidEventError(ValueError):
@@ -48,33 +52,41 @@ def _check_enum(enum_type: type, value: object, name: str, *, optional: bool = F
 
 
 @dataclass(frozen=True, slots=True)
-class Actor:
-    kind: vocab.ActorKind
+class _Reference(Generic[_Kind]):
+    """A checked (kind, id) pair: `kind` a member of the subclass's `_kinds`, `id` of its `_ids`.
+
+    A subclass names its vocabulary, its id alphabet and the field its errors name."""
+
+    kind: _Kind
     id: str
 
+    _kinds: ClassVar[type[StrEnum]]
+    _ids: ClassVar[re.Pattern[str]]
+    _field: ClassVar[str]
+
     def __post_init__(self) -> None:
-        _check_enum(vocab.ActorKind, self.kind, "actor.kind")
-        _check(IDENTIFIER, self.id, "actor.id")
+        # The valid case inline (once or more per event); the checks' messages only on failure.
+        kind, id_ = self.kind, self.id
+        if not (
+            isinstance(kind, self._kinds) and isinstance(id_, str) and self._ids.fullmatch(id_)
+        ):
+            _check_enum(self._kinds, kind, f"{self._field}.kind")
+            _check(self._ids, id_, f"{self._field}.id")
 
 
 @dataclass(frozen=True, slots=True)
-class ResourceRef:
-    kind: vocab.ResourceKind
-    id: str
-
-    def __post_init__(self) -> None:
-        _check_enum(vocab.ResourceKind, self.kind, "resources.kind")
-        _check(RESOURCE_ID, self.id, "resources.id")
+class Actor(_Reference[vocab.ActorKind]):
+    _kinds, _ids, _field = vocab.ActorKind, IDENTIFIER, "actor"
 
 
 @dataclass(frozen=True, slots=True)
-class Basis:
-    kind: vocab.BasisKind
-    id: str
+class ResourceRef(_Reference[vocab.ResourceKind]):
+    _kinds, _ids, _field = vocab.ResourceKind, RESOURCE_ID, "resources"
 
-    def __post_init__(self) -> None:
-        _check_enum(vocab.BasisKind, self.kind, "basis.kind")
-        _check(IDENTIFIER, self.id, "basis.id")
+
+@dataclass(frozen=True, slots=True)
+class Basis(_Reference[vocab.BasisKind]):
+    _kinds, _ids, _field = vocab.BasisKind, IDENTIFIER, "basis"
 
 
 @dataclass(frozen=True, slots=True)
