@@ -2,6 +2,7 @@
 
 ConnectorError
 ├── SettingsError               a setting is missing or malformed (connector.settings)
+├── SchemaVersionError          the connector database is at a revision this build does not know
 ├── AccountNotLinkedError       no linked Gmail account with this id (for this caller)
 ├── NeedsRelinkError            the refresh token is dead (invalid_grant): the user must link again
 ├── ScopeNotGrantedError        the user did not grant the scope a feature needs
@@ -41,6 +42,7 @@ layer maps this tree to problem types by class (`connector.web.errors`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -49,6 +51,19 @@ if TYPE_CHECKING:
 
 class ConnectorError(Exception):
     """Base of errors the connector raises on purpose."""
+
+
+class SchemaVersionError(ConnectorError):
+    """The database names migration revisions this build does not have: a newer build's, or a
+    development build's from before the 0.1.0 baseline. Nothing is changed."""
+
+    def __init__(self, unknown: Sequence[str]) -> None:
+        super().__init__(
+            f"the database is at revision {', '.join(unknown)}, which this build does not know "
+            "(a newer build, or a development build before 0.1.0): run that build's "
+            "`connector migrate`, or start from a new database"
+        )
+        self.unknown = tuple(unknown)
 
 
 # -- accounts -------------------------------------------------------------------------------
