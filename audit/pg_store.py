@@ -20,28 +20,14 @@ from datetime import UTC, datetime
 
 import asyncpg  # type: ignore[import-untyped]
 
+from audit import store
 from audit.chain import Linked, Pending, link, row_of
 from audit.encoding import format_time
 from audit.errors import MigrationRefusedError, NotAnAuditLogError, SchemaVersionError
 from audit.hashing import GENESIS_HASH
 from audit.pg_roles import privilege_problems
 from audit.records import Checkpoint, Row, RowQuery
-from audit.schema import (
-    LATEST_VERSION,
-    MARKER_KEY,
-    MARKER_VALUE,
-    POSTGRES_MIGRATIONS,
-)
-from audit.store import (
-    ROW_COLUMNS,
-    SELECT_CHECKPOINTS,
-    SELECT_ROWS,
-    BatchDone,
-    CheckpointDecider,
-    outcome_of,
-    query_sql,
-    reusing,
-)
+from audit.schema import LATEST_VERSION, MARKER_KEY, MARKER_VALUE, POSTGRES_MIGRATIONS
 
 CHAIN_LOCK = 0x61756469745F636E  # "audit_cn": serialises appends to this database's chain
 MIGRATION_LOCK = 0x61756469745F6D67  # "audit_mg"
@@ -53,7 +39,7 @@ _BEGIN_LOCKED = f"BEGIN; SELECT pg_advisory_xact_lock({CHAIN_LOCK})"
 # One statement for the whole batch, prepared once per connection: every column as an array.
 # Needs only INSERT rights, like COPY, at a quarter of COPY's round trips here.
 _INSERT_ROWS = (
-    f"INSERT INTO audit_events ({', '.join(ROW_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608
+    f"INSERT INTO audit_events ({', '.join(store.ROW_COLUMNS)}) SELECT * FROM unnest("  # noqa: S608
     "$1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
     " $8::text[], $9::bytea[], $10::bytea[])"
 )
@@ -62,7 +48,7 @@ _INSERT_ROWS = (
 # needs the CTE's row, so the lock is held before any is inserted, until the commit).
 _INSERT_ROWS_LOCKED = (
     f"WITH chain_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock({CHAIN_LOCK}))"  # noqa: S608
-    f" INSERT INTO audit_events ({', '.join(ROW_COLUMNS)}) SELECT batch.* FROM chain_lock,"
+    f" INSERT INTO audit_events ({', '.join(store.ROW_COLUMNS)}) SELECT batch.* FROM chain_lock,"
     " unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],"
     " $7::text[], $8::text[], $9::bytea[], $10::bytea[]) AS batch"
 )
@@ -154,12 +140,12 @@ class PostgresStore:
         return self._pool
 
     def submit_batch(
-        self, batch: Sequence[Pending], decide: CheckpointDecider, done: BatchDone
+        self, batch: Sequence[Pending], decide: store.CheckpointDecider, done: store.BatchDone
     ) -> None:
         task = asyncio.get_running_loop().create_task(self._write_batch(batch, decide))
         self._writes.add(task)  # keep a reference until it is done
         task.add_done_callback(self._writes.discard)
-        task.add_done_callback(lambda t: done(outcome_of(t)))
+        task.add_done_callback(lambda t: done(store.outcome_of(t)))
 
     async def _writer(self) -> asyncpg.Connection:
         """The append path's own connection (batches commit one at a time): no pool acquire,
@@ -169,7 +155,7 @@ class PostgresStore:
         return self._writer_conn
 
     async def _write_batch(
-        self, batch: Sequence[Pending], decide: CheckpointDecider
+        self, batch: Sequence[Pending], decide: store.CheckpointDecider
     ) -> list[Linked]:
         """Link and commit `batch`; optimistic when this store wrote the head last.
 
@@ -197,13 +183,13 @@ class PostgresStore:
                     self._known_head = (linked[-1].seq, linked[-1].hash)
                     return linked
             else:  # the checkpoint's INSERT needs a transaction: the locked path
-                decide = reusing(checkpoint, decide)
+                decide = store.reusing(checkpoint, decide)
         linked = await self._write_locked(conn, batch, decide)
         self._known_head = (linked[-1].seq, linked[-1].hash)
         return linked
 
     async def _write_locked(
-        self, conn: asyncpg.Connection, batch: Sequence[Pending], decide: CheckpointDecider
+        self, conn: asyncpg.Connection, batch: Sequence[Pending], decide: store.CheckpointDecider
     ) -> list[Linked]:
         """Four round trips: BEGIN with the chain lock, the head (a new statement, so a fresh
         snapshot taken after the lock), one prepared multi-row INSERT, COMMIT."""
@@ -250,11 +236,13 @@ class PostgresStore:
         return {str(r[0]): str(r[1]) for r in rows}
 
     async def checkpoints(self) -> list[Checkpoint]:
-        rows = await self.pool.fetch(SELECT_CHECKPOINTS)
+        rows = await self.pool.fetch(store.SELECT_CHECKPOINTS)
         return [Checkpoint(*row) for row in rows]
 
     async def query_rows(self, query: RowQuery) -> list[Row]:
-        sql, params = query_sql(query, placeholder=lambda i: f"${i}", resource_operator="LIKE")
+        sql, params = store.query_sql(
+            query, placeholder=lambda i: f"${i}", resource_operator="LIKE"
+        )
         return [tuple(r) for r in await self.pool.fetch(sql, *params)]
 
     async def stream_rows(self, chunk: int) -> AsyncIterator[list[Row]]:
@@ -263,7 +251,7 @@ class PostgresStore:
             self.pool.acquire() as conn,
             conn.transaction(isolation="repeatable_read", readonly=True),
         ):
-            cursor = await conn.cursor(f"{SELECT_ROWS} ORDER BY seq")
+            cursor = await conn.cursor(f"{store.SELECT_ROWS} ORDER BY seq")
             while True:
                 records = await cursor.fetch(chunk)
                 if not records:

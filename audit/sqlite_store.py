@@ -29,21 +29,13 @@ from functools import lru_cache, partial
 from pathlib import Path
 from typing import TypeVar
 
+from audit import store
 from audit.chain import Linked, Pending, link, row_of
 from audit.encoding import format_time
 from audit.errors import AuditStoreReplacedError, NotAnAuditLogError, SchemaVersionError
 from audit.hashing import GENESIS_HASH
 from audit.records import Checkpoint, Row, RowQuery
 from audit.schema import LATEST_VERSION, MARKER_KEY, MARKER_VALUE, SQLITE_MIGRATIONS
-from audit.store import (
-    SELECT_CHECKPOINTS,
-    SELECT_ROWS,
-    BatchDone,
-    CheckpointDecider,
-    outcome_of,
-    query_sql,
-    reusing,
-)
 
 T = TypeVar("T")
 
@@ -195,16 +187,16 @@ class SqliteStore:
         return int(conn.execute("SELECT max(version) FROM audit_schema").fetchone()[0])
 
     def submit_batch(
-        self, batch: Sequence[Pending], decide: CheckpointDecider, done: BatchDone
+        self, batch: Sequence[Pending], decide: store.CheckpointDecider, done: store.BatchDone
     ) -> None:
         loop = asyncio.get_running_loop()
         committed = self._writer_pool.submit(self._write, batch, decide)
         # straight from the writer thread to `done` on the loop: one event-loop turn
         committed.add_done_callback(
-            lambda f: loop.call_soon_threadsafe(lambda: done(outcome_of(f)))
+            lambda f: loop.call_soon_threadsafe(lambda: done(store.outcome_of(f)))
         )
 
-    def _write(self, batch: Sequence[Pending], decide: CheckpointDecider) -> list[Linked]:
+    def _write(self, batch: Sequence[Pending], decide: store.CheckpointDecider) -> list[Linked]:
         """Link and commit `batch`; optimistic when this process wrote the head last.
 
         The fast path links onto the head this connection committed last and inserts the whole
@@ -236,14 +228,14 @@ class SqliteStore:
             else:
                 # A checkpoint needs its own statement, so a transaction: take the locked
                 # path, reusing the signature if the head is where we thought.
-                decide = reusing(checkpoint, decide)
+                decide = store.reusing(checkpoint, decide)
         linked = self._write_locked(conn, batch, decide)
         self._check_identity()
         self._known_head = (linked[-1].seq, linked[-1].hash)
         return linked
 
     def _write_locked(
-        self, conn: sqlite3.Connection, batch: Sequence[Pending], decide: CheckpointDecider
+        self, conn: sqlite3.Connection, batch: Sequence[Pending], decide: store.CheckpointDecider
     ) -> list[Linked]:
         with _immediate(conn):
             head_seq, head_hash = _head(conn)
@@ -295,13 +287,13 @@ class SqliteStore:
 
     async def checkpoints(self) -> list[Checkpoint]:
         def read() -> list[Checkpoint]:
-            rows = self._r().execute(SELECT_CHECKPOINTS)
+            rows = self._r().execute(store.SELECT_CHECKPOINTS)
             return [Checkpoint(*row) for row in rows]
 
         return await self._on(self._reader_pool, read)
 
     async def query_rows(self, query: RowQuery) -> list[Row]:
-        sql, params = query_sql(query, placeholder=lambda _: "?", resource_operator="GLOB")
+        sql, params = store.query_sql(query, placeholder=lambda _: "?", resource_operator="GLOB")
 
         def read() -> list[Row]:
             if self._opened is not None:  # a replaced file's rows are not the log we serve
@@ -318,7 +310,7 @@ class SqliteStore:
 
             def start() -> sqlite3.Cursor:
                 conn.execute("BEGIN")  # one snapshot for the whole scan
-                return conn.execute(f"{SELECT_ROWS} ORDER BY seq")
+                return conn.execute(f"{store.SELECT_ROWS} ORDER BY seq")
 
             cursor = await self._on(self._reader_pool, start)
             # Prefetch: the thread reads the next chunk while the caller hashes this one.
