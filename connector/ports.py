@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, Protocol, TypedDict, Unpack
 
 GmailJson = dict[str, Any]
@@ -29,6 +30,29 @@ class ListOptions(TypedDict, total=False):
     label_ids: tuple[str, ...]  # labels every listed item carries
     page_token: str | None
     max_results: int
+
+
+class Format(StrEnum):
+    """Gmail's `format` for a message, thread or draft get."""
+
+    FULL = "full"
+    METADATA = "metadata"
+    MINIMAL = "minimal"  # ids, labels, dates and size: no snippet, headers or body
+    RAW = "raw"
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """What a message get returns: the format and, for `METADATA`, the headers kept (none named:
+    all of them). Hashable, so the client keys its request templates by it."""
+
+    format: Format = Format.FULL
+    headers: tuple[str, ...] = ()
+
+
+FETCH_FULL = Fetch(Format.FULL)
+FETCH_METADATA = Fetch(Format.METADATA)
+FETCH_MINIMAL = Fetch(Format.MINIMAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,27 +109,17 @@ class MailboxPort(Protocol):
     async def list_messages(self, account_id: str, **options: Unpack[ListOptions]) -> GmailJson: ...
 
     async def get_message(
-        self,
-        account_id: str,
-        message_id: str,
-        *,
-        fmt: str = "full",
-        metadata_headers: tuple[str, ...] = (),
+        self, account_id: str, message_id: str, fetch: Fetch = FETCH_FULL
     ) -> GmailJson: ...
 
     async def get_messages(
-        self,
-        account_id: str,
-        message_ids: list[str],
-        *,
-        fmt: str = "metadata",
-        metadata_headers: tuple[str, ...] = (),
+        self, account_id: str, message_ids: list[str], fetch: Fetch = FETCH_METADATA
     ) -> list[GmailJson]:
         """Batched get; results in the order of `message_ids`; a failed part raises."""
         ...
 
     async def get_thread(
-        self, account_id: str, thread_id: str, *, fmt: str = "full"
+        self, account_id: str, thread_id: str, *, fmt: Format = Format.FULL
     ) -> GmailJson: ...
 
     def stream_attachment(

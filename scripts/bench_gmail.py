@@ -42,7 +42,7 @@ from connector.emulator.server import Emulator, EmulatorConfig, run_emulator_in_
 from connector.gmail import GmailClient, QuotaPolicy
 from connector.gmail_facts import PER_MINUTE_UNITS
 from connector.logs import configure_logging
-from connector.ports import AccessToken
+from connector.ports import AccessToken, Fetch, Format
 
 METADATA_HEADERS = ("From", "To", "Subject", "Date")
 ROOT = Path(__file__).resolve().parent.parent
@@ -99,7 +99,7 @@ async def ours(emu: Emulator, email: str, ids: list[str]) -> float:
     async with aiohttp.ClientSession() as session:
         client = GmailClient(emu.gmail_endpoint, tokens, session)
         start = time.perf_counter()
-        messages = await client.get_messages(email, ids, metadata_headers=METADATA_HEADERS)
+        messages = await client.get_messages(email, ids, Fetch(Format.METADATA, METADATA_HEADERS))
         elapsed = time.perf_counter() - start
     assert [m["id"] for m in messages] == ids
     return elapsed

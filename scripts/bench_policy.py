@@ -18,6 +18,7 @@ from connector.policy import ConsentFact, GranteeKind, Operation, PolicyRequest,
 from connector.policy.access import AccessContext
 from connector.policy.gate import Gate
 from connector.policy.recorder import Recorder
+from connector.ports import FETCH_METADATA
 from connector.testing.mailbox import FakeMailbox
 from connector.testing.memory import (
     DiscardingSink,
@@ -77,7 +78,7 @@ async def bench_gate(rounds: int = 5_000) -> dict[str, float]:
     direct, gated = [], []
     for _ in range(rounds):
         start = time.perf_counter()
-        await mailbox.get_message("acct1", "m1", fmt="metadata")
+        await mailbox.get_message("acct1", "m1", FETCH_METADATA)
         direct.append(time.perf_counter() - start)
         start = time.perf_counter()
         await gate.run(ctx, plans.message("acct1", "m1", "metadata"))

@@ -21,7 +21,7 @@ from googleapiclient.http import HttpRequest, MediaInMemoryUpload
 
 from connector.gmail.errors import NetworkError
 from connector.gmail.transport import HttpCall
-from connector.ports import LIST_PAGE_SIZE, ListOptions
+from connector.ports import FETCH_FULL, LIST_PAGE_SIZE, Fetch, Format, ListOptions
 
 JSON_RAW_LIMIT = 5 * 1024 * 1024  # above this, upload the RFC 822 bytes instead of base64 JSON
 _METHOD_PREFIX = "gmail.users."
@@ -154,7 +154,7 @@ class CallFactory:
         self._history = users.history()
         self._settings = users.settings()
         self._send_as = self._settings.sendAs()
-        self._get_templates: dict[tuple[str, tuple[str, ...]], ApiCall] = {}
+        self._get_templates: dict[Fetch, ApiCall] = {}
         # The library targets Google's batch URL whatever the endpoint: derive ours.
         self.batch_uri = f"{self.endpoint}batch/gmail/v1"
 
@@ -195,21 +195,18 @@ class CallFactory:
         listing = _filtered_listing(options, includeSpamTrash=include_spam_trash)
         return self._wrap(self._messages.list(**listing))
 
-    def get_message(
-        self, message_id: str, *, fmt: str = "full", metadata_headers: tuple[str, ...] = ()
-    ) -> ApiCall:
+    def get_message(self, message_id: str, fetch: Fetch = FETCH_FULL) -> ApiCall:
         # Bulk reads build thousands of these: the library builds one template per
         # (format, headers) and only the quoted id differs, which is ~10x cheaper per call.
-        key = (fmt, metadata_headers)
-        template = self._get_templates.get(key)
+        template = self._get_templates.get(fetch)
         if template is None:
-            kwargs: dict[str, Any] = {"userId": "me", "id": _ID_PLACEHOLDER, "format": fmt}
-            if metadata_headers:
-                kwargs["metadataHeaders"] = list(metadata_headers)
+            kwargs: dict[str, Any] = {"userId": "me", "id": _ID_PLACEHOLDER, "format": fetch.format}
+            if fetch.headers:
+                kwargs["metadataHeaders"] = list(fetch.headers)
             template = self._wrap(self._messages.get(**kwargs))
             if len(self._get_templates) >= _MAX_TEMPLATES:
                 self._get_templates.clear()
-            self._get_templates[key] = template
+            self._get_templates[fetch] = template
         http = template.http
         uri = http.uri.replace(
             f"/messages/{_ID_PLACEHOLDER}?", f"/messages/{quote(message_id, safe='')}?", 1
@@ -223,7 +220,7 @@ class CallFactory:
             self._attachments.get(userId="me", messageId=message_id, id=attachment_id)
         )
 
-    def get_thread(self, thread_id: str, *, fmt: str = "full") -> ApiCall:
+    def get_thread(self, thread_id: str, *, fmt: Format = Format.FULL) -> ApiCall:
         return self._wrap(self._threads.get(userId="me", id=thread_id, format=fmt))
 
     def list_history(self, start_history_id: str, *, page_token: str | None = None) -> ApiCall:
@@ -241,7 +238,7 @@ class CallFactory:
     ) -> ApiCall:
         return self._wrap(self._drafts.list(**_listing(max_results, pageToken=page_token, q=query)))
 
-    def get_draft(self, draft_id: str, *, fmt: str = "full") -> ApiCall:
+    def get_draft(self, draft_id: str, *, fmt: Format = Format.FULL) -> ApiCall:
         return self._wrap(self._drafts.get(userId="me", id=draft_id, format=fmt))
 
     # -- writes --------------------------------------------------------------------------

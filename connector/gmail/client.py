@@ -33,7 +33,11 @@ from connector.gmail.sync import (
 from connector.gmail.transport import AiohttpTransport, Transport
 from connector.mime import check_size
 from connector.ports import (
+    FETCH_FULL,
+    FETCH_METADATA,
     ExchangeObserver,
+    Fetch,
+    Format,
     GmailJson,
     ListOptions,
     MailboxPort,
@@ -108,49 +112,30 @@ class GmailClient:
         return await self._call(account_id, self.calls.list_messages(**options))
 
     async def get_message(
-        self,
-        account_id: str,
-        message_id: str,
-        *,
-        fmt: str = "full",
-        metadata_headers: tuple[str, ...] = (),
+        self, account_id: str, message_id: str, fetch: Fetch = FETCH_FULL
     ) -> GmailJson:
-        call = self.calls.get_message(message_id, fmt=fmt, metadata_headers=metadata_headers)
-        return await self._call(account_id, call)
+        return await self._call(account_id, self.calls.get_message(message_id, fetch))
 
     async def get_messages_detailed(
-        self,
-        account_id: str,
-        message_ids: Sequence[str],
-        *,
-        fmt: str = "metadata",
-        metadata_headers: tuple[str, ...] = (),
+        self, account_id: str, message_ids: Sequence[str], fetch: Fetch = FETCH_METADATA
     ) -> list[GmailJson | ApiError]:
         """Batched get; per id, the message or the `ApiError` that part ended with."""
-        calls = [
-            self.calls.get_message(mid, fmt=fmt, metadata_headers=metadata_headers)
-            for mid in message_ids
-        ]
+        calls = [self.calls.get_message(mid, fetch) for mid in message_ids]
         return await self._executor.batch(account_id, calls)
 
     async def get_messages(
-        self,
-        account_id: str,
-        message_ids: list[str],
-        *,
-        fmt: str = "metadata",
-        metadata_headers: tuple[str, ...] = (),
+        self, account_id: str, message_ids: list[str], fetch: Fetch = FETCH_METADATA
     ) -> list[GmailJson]:
         """Batched get; results in the order of `message_ids`; a failed part raises."""
-        results = await self.get_messages_detailed(
-            account_id, message_ids, fmt=fmt, metadata_headers=metadata_headers
-        )
+        results = await self.get_messages_detailed(account_id, message_ids, fetch)
         for result in results:
             if isinstance(result, ApiError):
                 raise result
         return [r for r in results if not isinstance(r, ApiError)]
 
-    async def get_thread(self, account_id: str, thread_id: str, *, fmt: str = "full") -> GmailJson:
+    async def get_thread(
+        self, account_id: str, thread_id: str, *, fmt: Format = Format.FULL
+    ) -> GmailJson:
         return await self._call(account_id, self.calls.get_thread(thread_id, fmt=fmt))
 
     async def stream_attachment(
@@ -202,7 +187,7 @@ class GmailClient:
 
     async def send_draft(self, account_id: str, draft_id: str) -> GmailJson:
         """Send once: learn the draft's Message-ID first so an unknown outcome can be settled."""
-        draft = await self._call(account_id, self.calls.get_draft(draft_id, fmt="metadata"))
+        draft = await self._call(account_id, self.calls.get_draft(draft_id, fmt=Format.METADATA))
         headers = draft.get("message", {}).get("payload", {}).get("headers", [])
         message_id = next(
             (h.get("value", "") for h in headers if h.get("name", "").lower() == "message-id"), ""
@@ -334,7 +319,7 @@ class GmailClient:
         headers: tuple[str, ...] = SYNC_HEADERS,
     ) -> dict[str, GmailJson | None]:
         results = await self.get_messages_detailed(
-            account_id, message_ids, fmt="metadata", metadata_headers=headers
+            account_id, message_ids, Fetch(Format.METADATA, headers)
         )
         return {mid: gone_or_raise(r) for mid, r in zip(message_ids, results, strict=True)}
 

@@ -21,7 +21,7 @@ from connector.gmail.errors import (
 )
 from connector.gmail.executor import Executor
 from connector.logs import get_logger
-from connector.ports import GmailJson
+from connector.ports import FETCH_MINIMAL, Format, GmailJson
 
 log = get_logger(__name__)
 Resolver = Callable[[], Awaitable[GmailJson | None]]
@@ -91,7 +91,7 @@ class ExactlyOnce:
             )
             for stub in listing.get("messages", []):
                 message = await self._executor.call(
-                    account_id, self._calls.get_message(stub["id"], fmt="minimal")
+                    account_id, self._calls.get_message(stub["id"], FETCH_MINIMAL)
                 )
                 labels = message.get("labelIds", [])
                 if "SENT" in labels and "DRAFT" not in labels:
@@ -114,7 +114,7 @@ class ExactlyOnce:
             for stub in listing.get("drafts", []):
                 try:
                     draft = await self._executor.call(
-                        account_id, self._calls.get_draft(stub["id"], fmt="minimal")
+                        account_id, self._calls.get_draft(stub["id"], fmt=Format.MINIMAL)
                     )
                 except NotFoundError:
                     continue
@@ -133,7 +133,9 @@ class ExactlyOnce:
 
     async def draft_exists(self, account_id: str, draft_id: str) -> bool:
         try:
-            await self._executor.call(account_id, self._calls.get_draft(draft_id, fmt="minimal"))
+            await self._executor.call(
+                account_id, self._calls.get_draft(draft_id, fmt=Format.MINIMAL)
+            )
         except NotFoundError:
             return False
         return True

@@ -21,7 +21,7 @@ from connector.gmail.errors import SendingPausedError
 from connector.inbox.once import ExactlyOnce, Once, fingerprint
 from connector.inbox.send_keys import SendKeys
 from connector.policy import AccessContext, plans
-from connector.ports import GmailJson, ListOptions, OutgoingMessage
+from connector.ports import Format, GmailJson, ListOptions, OutgoingMessage
 
 if TYPE_CHECKING:
     from connector.policy.gate import Gate
@@ -113,7 +113,7 @@ class Inbox:
             page["messages"] = await self._gate.run(
                 ctx,
                 plans.messages(
-                    account_id, [m["id"] for m in stubs], "metadata",
+                    account_id, [m["id"] for m in stubs], Format.METADATA,
                     metadata_headers=LIST_HEADERS,
                 ),
             )  # fmt: skip
@@ -235,9 +235,10 @@ class Inbox:
     async def _context(
         self, ctx: AccessContext, account_id: str, message_id: str
     ) -> mime.ThreadContext:
-        original = await self._gate.run(
-            ctx, plans.message(account_id, message_id, "metadata", metadata_headers=THREAD_HEADERS)
+        read = plans.message(
+            account_id, message_id, Format.METADATA, metadata_headers=THREAD_HEADERS
         )
+        original = await self._gate.run(ctx, read)
         return mime.ThreadContext.from_message(original)
 
     def _composition(self, sender: str, draft: Draft) -> mime.Composition:
@@ -261,6 +262,6 @@ class Inbox:
     ) -> OutgoingMessage:
         composition = self._composition(await self._sender(ctx, account_id), draft)
         original = await self._context(ctx, account_id, message_id)
-        raw = await self._gate.run(ctx, plans.message(account_id, message_id, "raw"))
+        raw = await self._gate.run(ctx, plans.message(account_id, message_id, Format.RAW))
         original_raw = base64.urlsafe_b64decode(str(raw.get("raw", "")))
         return mime.compose_forward(composition, original, original_raw, id_domain=self._id_domain)

@@ -19,7 +19,15 @@ from audit.event import Basis, ResourceRef
 from audit.vocab import Action, ResourceKind
 from connector.errors import PolicyInputError
 from connector.policy.vocab import Operation
-from connector.ports import GmailJson, ListOptions, MailboxPort, OutgoingMessage
+from connector.ports import (
+    FETCH_MINIMAL,
+    Fetch,
+    Format,
+    GmailJson,
+    ListOptions,
+    MailboxPort,
+    OutgoingMessage,
+)
 
 T = TypeVar("T")
 
@@ -29,11 +37,11 @@ Call = Callable[[MailboxPort, str | None], Awaitable[T]]
 Members = Callable[[MailboxPort], Awaitable[list[GmailJson]]]
 Refs = Callable[[T], tuple[ResourceRef, ...]]
 
-_FORMATS: Mapping[str, tuple[Operation, Action]] = {
-    "full": (Operation.CONTENT_READ, Action.GMAIL_MESSAGE_READ),
-    "raw": (Operation.CONTENT_READ, Action.GMAIL_MESSAGE_READ),
-    "metadata": (Operation.METADATA_READ, Action.GMAIL_METADATA_READ),
-    "minimal": (Operation.METADATA_READ, Action.GMAIL_METADATA_READ),
+_FORMATS: Mapping[Format, tuple[Operation, Action]] = {
+    Format.FULL: (Operation.CONTENT_READ, Action.GMAIL_MESSAGE_READ),
+    Format.RAW: (Operation.CONTENT_READ, Action.GMAIL_MESSAGE_READ),
+    Format.METADATA: (Operation.METADATA_READ, Action.GMAIL_METADATA_READ),
+    Format.MINIMAL: (Operation.METADATA_READ, Action.GMAIL_METADATA_READ),
 }
 
 
@@ -101,16 +109,20 @@ def sent_refs(result: GmailJson) -> tuple[ResourceRef, ...]:
     return tuple(found)
 
 
-def _format(fmt: str) -> tuple[Operation, Action]:
+def _format(fmt: str) -> tuple[Format, Operation, Action]:
+    """`fmt` as asked (a caller's text or a `Format`), checked, with what reading it is."""
     try:
-        return _FORMATS[fmt]
-    except KeyError:
-        raise PolicyInputError(f"format must be one of {sorted(_FORMATS)}, got {fmt!r}") from None
+        known = Format(fmt)
+    except ValueError:
+        raise PolicyInputError(
+            f"format must be one of {sorted(f.value for f in Format)}, got {fmt!r}"
+        ) from None
+    return (known, *_FORMATS[known])
 
 
 def _message_members(account_id: str, ids: list[str]) -> Members:
     async def members(mailbox: MailboxPort) -> list[GmailJson]:
-        return await mailbox.get_messages(account_id, ids, fmt="minimal")
+        return await mailbox.get_messages(account_id, ids, FETCH_MINIMAL)
 
     return members
 
@@ -175,17 +187,16 @@ def message_list(
 def message(
     account_id: str,
     message_id: str,
-    fmt: str = "full",
+    fmt: str = Format.FULL,
     basis: Basis | None = None,
     *,
     metadata_headers: tuple[str, ...] = (),
 ) -> Plan[GmailJson]:
-    operation, action = _format(fmt)
+    known, operation, action = _format(fmt)
+    fetch = Fetch(known, metadata_headers)
     return Plan(
         action, operation, account_id,
-        lambda m, _q: m.get_message(
-            account_id, message_id, fmt=fmt, metadata_headers=metadata_headers
-        ),
+        lambda m, _q: m.get_message(account_id, message_id, fetch),
         basis=basis, resources=(ResourceRef(ResourceKind.MESSAGE, message_id),),
         message_ids=frozenset({message_id}),
         members=_message_members(account_id, [message_id]),
@@ -196,30 +207,31 @@ def message(
 def messages(
     account_id: str,
     message_ids: list[str],
-    fmt: str = "metadata",
+    fmt: str = Format.METADATA,
     basis: Basis | None = None,
     *,
     metadata_headers: tuple[str, ...] = (),
 ) -> Plan[list[GmailJson]]:
     """A batched read of named messages: one decision covers all of them, or none."""
-    operation, action = _format(fmt)
+    known, operation, action = _format(fmt)
+    fetch = Fetch(known, metadata_headers)
     ids = list(dict.fromkeys(message_ids))
     return Plan(
         action, operation, account_id,
-        lambda m, _q: m.get_messages(account_id, ids, fmt=fmt, metadata_headers=metadata_headers),
+        lambda m, _q: m.get_messages(account_id, ids, fetch),
         basis=basis, resources=refs(ResourceKind.MESSAGE, ids), message_ids=frozenset(ids),
         members=_message_members(account_id, ids),
     )  # fmt: skip
 
 
 def thread(
-    account_id: str, thread_id: str, fmt: str = "full", basis: Basis | None = None
+    account_id: str, thread_id: str, fmt: str = Format.FULL, basis: Basis | None = None
 ) -> Plan[GmailJson]:
     """A thread is opened for an operator only if every message in it is covered."""
-    operation, _ = _format(fmt)
+    known, operation, _ = _format(fmt)
 
     async def members(mailbox: MailboxPort) -> list[GmailJson]:
-        found = await mailbox.get_thread(account_id, thread_id, fmt="minimal")
+        found = await mailbox.get_thread(account_id, thread_id, fmt=Format.MINIMAL)
         return list(found.get("messages", []))
 
     def fetched(result: GmailJson) -> list[GmailJson]:
@@ -227,7 +239,7 @@ def thread(
 
     return Plan(
         Action.GMAIL_THREAD_READ, operation, account_id,
-        lambda m, _q: m.get_thread(account_id, thread_id, fmt=fmt), basis=basis,
+        lambda m, _q: m.get_thread(account_id, thread_id, fmt=known), basis=basis,
         resources=(ResourceRef(ResourceKind.THREAD, thread_id),), resolved=False,
         members=members, fetched=fetched,
         result_refs=lambda r: refs(ResourceKind.MESSAGE, sorted(members_of(fetched(r))[0])),

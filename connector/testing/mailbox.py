@@ -12,7 +12,17 @@ import itertools
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Unpack
 
-from connector.ports import LIST_PAGE_SIZE, GmailJson, ListOptions, OutgoingMessage
+from connector.ports import (
+    FETCH_FULL,
+    FETCH_METADATA,
+    FETCH_MINIMAL,
+    LIST_PAGE_SIZE,
+    Fetch,
+    Format,
+    GmailJson,
+    ListOptions,
+    OutgoingMessage,
+)
 
 
 class FakeMailboxError(Exception):
@@ -98,19 +108,19 @@ class FakeMailbox:
             raise _not_found() from None
 
     @staticmethod
-    def _render(message: GmailJson, fmt: str, headers: tuple[str, ...] = ()) -> GmailJson:
+    def _render(message: GmailJson, fetch: Fetch) -> GmailJson:
         base = {k: message[k] for k in ("id", "threadId", "labelIds", "internalDate")}
-        if fmt == "minimal":
+        if fetch.format == Format.MINIMAL:
             return {**base, "sizeEstimate": message["sizeEstimate"]}
-        if fmt == "metadata":
-            wanted = {h.lower() for h in headers}
+        if fetch.format == Format.METADATA:
+            wanted = {h.lower() for h in fetch.headers}
             kept = [
                 h
                 for h in message["payload"]["headers"]
                 if not wanted or h["name"].lower() in wanted
             ]
             return {**base, "snippet": message["snippet"], "payload": {"headers": kept}}
-        if fmt == "raw":
+        if fetch.format == Format.RAW:
             raw = base64.urlsafe_b64encode(message["payload"]["body"]["data"].encode()).decode()
             return {**base, "snippet": message["snippet"], "raw": raw}
         return dict(message)
@@ -159,30 +169,20 @@ class FakeMailbox:
         return _page("messages", stubs, options)
 
     async def get_message(
-        self,
-        account_id: str,
-        message_id: str,
-        *,
-        fmt: str = "full",
-        metadata_headers: tuple[str, ...] = (),
+        self, account_id: str, message_id: str, fetch: Fetch = FETCH_FULL
     ) -> GmailJson:
         self._enter("get_message", account_id)
-        return self._render(self._message(account_id, message_id), fmt, metadata_headers)
+        return self._render(self._message(account_id, message_id), fetch)
 
     async def get_messages(
-        self,
-        account_id: str,
-        message_ids: list[str],
-        *,
-        fmt: str = "metadata",
-        metadata_headers: tuple[str, ...] = (),
+        self, account_id: str, message_ids: list[str], fetch: Fetch = FETCH_METADATA
     ) -> list[GmailJson]:
         self._enter("get_messages", account_id)
-        return [
-            self._render(self._message(account_id, i), fmt, metadata_headers) for i in message_ids
-        ]
+        return [self._render(self._message(account_id, i), fetch) for i in message_ids]
 
-    async def get_thread(self, account_id: str, thread_id: str, *, fmt: str = "full") -> GmailJson:
+    async def get_thread(
+        self, account_id: str, thread_id: str, *, fmt: Format = Format.FULL
+    ) -> GmailJson:
         self._enter("get_thread", account_id)
         members = [
             m for m in self.messages.get(account_id, {}).values() if m["threadId"] == thread_id
@@ -190,7 +190,7 @@ class FakeMailbox:
         if not members:
             raise _not_found()
         members.sort(key=lambda m: int(m["internalDate"]))
-        return {"id": thread_id, "messages": [self._render(m, fmt) for m in members]}
+        return {"id": thread_id, "messages": [self._render(m, Fetch(fmt)) for m in members]}
 
     def stream_attachment(
         self, account_id: str, message_id: str, attachment_id: str
@@ -315,7 +315,7 @@ class FakeMailbox:
         self._enter("modify_message", account_id)
         message = self._message(account_id, message_id)
         self._relabel(message, add, remove)
-        return self._render(message, "minimal")
+        return self._render(message, FETCH_MINIMAL)
 
     async def batch_modify(
         self, account_id: str, message_ids: Sequence[str], add: Sequence[str],
@@ -333,7 +333,7 @@ class FakeMailbox:
         self._enter("untrash_message" if undo else "trash_message", account_id)
         message = self._message(account_id, message_id)
         self._relabel(message, [] if undo else ["TRASH"], ["TRASH"] if undo else [])
-        return self._render(message, "minimal")
+        return self._render(message, FETCH_MINIMAL)
 
     def _thread(self, account_id: str, thread_id: str) -> list[GmailJson]:
         members = [m for m in self.messages.get(account_id, {}).values()
@@ -365,7 +365,7 @@ class FakeMailbox:
         members = self._thread(account_id, thread_id)
         for message in members:
             self._relabel(message, add, remove)
-        return {"id": thread_id, "messages": [self._render(m, "minimal") for m in members]}
+        return {"id": thread_id, "messages": [self._render(m, FETCH_MINIMAL) for m in members]}
 
     async def trash_thread(
         self, account_id: str, thread_id: str, *, undo: bool = False
@@ -374,7 +374,7 @@ class FakeMailbox:
         members = self._thread(account_id, thread_id)
         for message in members:
             self._relabel(message, [] if undo else ["TRASH"], ["TRASH"] if undo else [])
-        return {"id": thread_id, "messages": [self._render(m, "minimal") for m in members]}
+        return {"id": thread_id, "messages": [self._render(m, FETCH_MINIMAL) for m in members]}
 
     # -- settings ---------------------------------------------------------------------------
 

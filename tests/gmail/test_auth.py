@@ -9,7 +9,7 @@ import pytest
 
 from connector.errors import NeedsRelinkError
 from connector.gmail import errors
-from connector.ports import AccessToken
+from connector.ports import FETCH_MINIMAL, AccessToken
 
 
 async def test_one_refresh_for_many_concurrent_callers(emu, user, client, tokens):
@@ -18,7 +18,7 @@ async def test_one_refresh_for_many_concurrent_callers(emu, user, client, tokens
     ids = [m["id"] for m in listing["messages"]]
     emu.expire_access_tokens(user)
     refreshes_before = tokens.refreshes
-    results = await asyncio.gather(*(client.get_message(user, mid, fmt="minimal") for mid in ids))
+    results = await asyncio.gather(*(client.get_message(user, mid, FETCH_MINIMAL) for mid in ids))
     assert [r["id"] for r in results] == ids
     assert tokens.refreshes == refreshes_before + 1
 

@@ -13,6 +13,7 @@ from connector.gmail.batch import (
     encode_batch,
 )
 from connector.gmail.transport import HttpCall
+from connector.ports import FETCH_MINIMAL, Fetch, Format
 
 
 def test_encode_uses_relative_targets_and_content_ids():
@@ -63,7 +64,7 @@ async def test_mixed_results_per_part(emu, user, client):
     listing = await client.list_messages(user, max_results=3)
     good = [m["id"] for m in listing["messages"]]
     ids = [good[0], "00000000deadbeef", good[1], "not-an-id", good[2]]
-    results = await client.get_messages_detailed(user, ids, fmt="minimal")
+    results = await client.get_messages_detailed(user, ids, FETCH_MINIMAL)
     assert [r["id"] for r in (results[0], results[2], results[4])] == [good[0], good[1], good[2]]
     assert isinstance(results[1], errors.NotFoundError)
     assert isinstance(results[3], errors.InvalidRequestError)
@@ -77,7 +78,7 @@ async def test_large_request_is_split_into_batches_of_50(emu, user, client):
     ids = await client.list_all_message_ids(user)
     ids = (ids * 2)[:80]
     emu.stats.reset()
-    results = await client.get_messages(user, ids, metadata_headers=("Subject",))
+    results = await client.get_messages(user, ids, Fetch(Format.METADATA, ("Subject",)))
     assert [r["id"] for r in results] == ids
     assert emu.stats.batches == 2
     assert emu.stats.requests["messages.get"] == 80
@@ -88,6 +89,6 @@ async def test_failed_parts_are_retried(emu, user, client):
     """Parts failing with 5xx inside a batch are retried until every part succeeds."""
     ids = await client.list_all_message_ids(user)
     emu.set_faults(FaultConfig(seed=3, error_rate=0.4, methods=frozenset({"messages.get"})))
-    results = await client.get_messages(user, ids, fmt="minimal")
+    results = await client.get_messages(user, ids, FETCH_MINIMAL)
     assert [r["id"] for r in results] == ids
     assert emu.faults.injected > 0

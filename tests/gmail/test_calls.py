@@ -7,12 +7,13 @@ from hypothesis import strategies as st
 
 import connector.gmail.calls as calls_module
 from connector.gmail.calls import JSON_RAW_LIMIT, CallFactory, Method
+from connector.ports import Fetch, Format
 
 
 def test_requests_target_configured_endpoint():
     """Plain calls, uploads and batches all use the configured scheme and host."""
     factory = CallFactory("http://127.0.0.1:9999")
-    get = factory.get_message("abc", fmt="metadata", metadata_headers=("Subject", "From"))
+    get = factory.get_message("abc", Fetch(Format.METADATA, ("Subject", "From")))
     assert get.method is Method.MESSAGES_GET
     assert get.http.verb == "GET"
     assert get.http.uri.startswith("http://127.0.0.1:9999/gmail/v1/users/me/messages/abc?")
@@ -60,7 +61,7 @@ def test_decoder_handles_empty_and_json_bodies():
 def test_templated_get_matches_library_build(message_id):
     """The per-id substitution yields exactly the URI the library builds for that id."""
     factory = _FACTORY
-    ours = factory.get_message(message_id, fmt="metadata", metadata_headers=("From", "Subject"))
+    ours = factory.get_message(message_id, Fetch(Format.METADATA, ("From", "Subject")))
     direct = factory._messages.get(
         userId="me", id=message_id, format="metadata", metadataHeaders=["From", "Subject"]
     )

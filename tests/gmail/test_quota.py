@@ -10,7 +10,7 @@ from aiohttp import web
 from connector.emulator.quota import QuotaConfig, RateLimitStyle
 from connector.gmail import GmailClient, QuotaPolicy, QuotaRegime, RetryPolicy, errors
 from connector.gmail.quota import QuotaBudget
-from connector.ports import AccessToken
+from connector.ports import FETCH_MINIMAL, AccessToken
 from tests.gmail.conftest import FAST_RETRY
 
 
@@ -110,8 +110,8 @@ async def test_paced_bulk_work_gets_no_rate_limits(emu, user, make_client):
     ids = await client.list_all_message_ids(user)
     emu.set_quota(LIMIT)
     emu.stats.reset()
-    results = await client.get_messages(user, ids, fmt="minimal")
-    singles = await asyncio.gather(*(client.get_message(user, i, fmt="minimal") for i in ids[:20]))
+    results = await client.get_messages(user, ids, FETCH_MINIMAL)
+    singles = await asyncio.gather(*(client.get_message(user, i, FETCH_MINIMAL) for i in ids[:20]))
     assert [r["id"] for r in results] == ids
     assert len(singles) == 20
     assert emu.stats.rate_limited == 0
@@ -127,7 +127,7 @@ async def test_unpaced_client_recovers_from_rate_limits(emu, user, make_client, 
     ids = await client.list_all_message_ids(user)
     emu.set_quota(QuotaConfig(units_per_window=60, window_seconds=0.2, style=style))
     emu.stats.reset()
-    results = await asyncio.gather(*(client.get_message(user, i, fmt="minimal") for i in ids))
+    results = await asyncio.gather(*(client.get_message(user, i, FETCH_MINIMAL) for i in ids))
     assert [r["id"] for r in results] == ids
     assert emu.stats.rate_limited > 0
 

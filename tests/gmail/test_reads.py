@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from connector.mime import Attachment, Composition, compose
+from connector.ports import Format
 
 
 async def test_profile_labels_thread_and_listing(emu, user, client):
@@ -19,7 +20,7 @@ async def test_profile_labels_thread_and_listing(emu, user, client):
         user, label_ids=("INBOX",), page_token=inbox["nextPageToken"]
     )
     assert not {m["id"] for m in page2["messages"]} & {m["id"] for m in inbox["messages"]}
-    thread = await client.get_thread(user, inbox["messages"][0]["threadId"], fmt="minimal")
+    thread = await client.get_thread(user, inbox["messages"][0]["threadId"], fmt=Format.MINIMAL)
     assert inbox["messages"][0]["id"] in [m["id"] for m in thread["messages"]]
     none = await client.list_messages(user, query="subject:no-such-subject-anywhere")
     assert none.get("messages", []) == []
