@@ -14,7 +14,7 @@ import socket
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg  # type: ignore[import-untyped]
 import sqlalchemy as sa
@@ -28,6 +28,11 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from connector.errors import SchemaVersionError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -99,6 +104,18 @@ def _restamp_legacy(connection: Connection) -> None:
         )
 
 
+def _refuse_unknown(connection: Connection, config: Config) -> None:
+    """A revision this build has no script for would make alembic fail with a traceback."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    known = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    current = MigrationContext.configure(connection).get_current_heads()
+    unknown = sorted(set(current) - known)
+    if unknown:
+        raise SchemaVersionError(unknown)
+
+
 def _upgrade(connection: Connection) -> None:
     from alembic import command
     from alembic.config import Config
@@ -107,6 +124,7 @@ def _upgrade(connection: Connection) -> None:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
+    _refuse_unknown(connection, config)
     command.upgrade(config, "head")
 
 
@@ -198,3 +216,33 @@ async def commit_without_flush_wait(conn: AsyncConnection | AsyncSession) -> Non
     dialect = (conn.get_bind() if isinstance(conn, AsyncSession) else conn).dialect
     if dialect.name == "postgresql":
         await conn.execute(_ASYNC_COMMIT)
+
+
+async def _migrate_url(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+def migrate_or_explain(url: str) -> str | None:
+    """For the command line, before any loop runs: migrate the database at `url`; None, or the
+    one line that says why it could not be (a path that is no database, a server that refuses,
+    a revision this build does not know), the path left as it was."""
+    from audit.cli_target import check_target, redacted
+    from audit.errors import AuditLogUnavailableError
+
+    try:
+        check_target(url, create=True)
+        asyncio.run(_migrate_url(url))
+    except AuditLogUnavailableError as exc:
+        return f"cannot open the database: {exc}"
+    except SchemaVersionError as exc:
+        return f"{redacted(url)}: {exc}"
+    except sa_exc.SQLAlchemyError as exc:  # a refused login, a missing database, a damaged file
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        return f"{redacted(url)}: {reason}"
+    except OSError as exc:  # a server that refuses or cannot be reached
+        return f"{redacted(url)}: cannot connect: {exc.strerror or exc}"
+    return None

@@ -6,6 +6,8 @@ import argparse
 import sys
 
 from audit.errors import AuditError
+from connector.db import migrate_or_explain
+from connector.errors import SchemaVersionError
 from connector.logs import configure_logging
 from connector.settings import Settings, SettingsError, check_workers
 from connector.web.app import create_app, freeze_startup_heap
@@ -44,12 +46,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
     configure_logging(settings.log_format, settings.log_level)
     host, port = args.host or settings.host, args.port or settings.port
+    # The connector database is migrated here first, so that a path that is no database, a
+    # refused server or an unknown revision is one line, not a traceback from the app's start.
+    if args.worker_index is None and (problem := migrate_or_explain(settings.database_url)):
+        sys.stderr.write(f"connector serve: the connector database: {problem}\n")
+        return 2
     if workers > 1 and args.worker_index is None:
         from connector.web.workers import run_pool
 
         try:
             return run_pool(settings.model_copy(update={"workers": workers}), host, port, workers)
-        except AuditError as exc:  # the audit database refused the schema or the login
+        except (AuditError, SchemaVersionError) as exc:  # a database refused the schema or login
             sys.stderr.write(f"connector serve: {exc}\n")
             return 2
     from connector.wiring import real_accounts
@@ -64,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     # (background tasks, sessions, audit log, engine); aiohttp's own parse errors as problems.
     try:
         serve(app, settings, host=host, port=port, reuse_port=args.worker_index is not None)
-    except AuditError as exc:  # e.g. an audit login that may change rows: refused at start
+    except (AuditError, SchemaVersionError) as exc:  # e.g. an audit login that may change rows
         sys.stderr.write(f"connector serve: {exc}\n")
         return 2
     return 0
