@@ -178,14 +178,9 @@ class Inbox:
         asked = request_fingerprint(draft, reply_to, forward_of)  # as records already hold it
 
         async def send() -> GmailJson:
-            return await self._sending(
-                account_id, lambda: self._send(ctx, account_id, draft, reply_to, forward_of)
-            )
+            return await self._send(ctx, account_id, draft, reply_to, forward_of)
 
-        return await self._once.run(
-            ctx, account_id, send, idempotency_key=idempotency_key, request_fingerprint=asked,
-            replay=plans.send_replayed,
-        )  # fmt: skip
+        return await self._sent_once(ctx, account_id, send, idempotency_key, asked)
 
     async def send_draft(
         self, ctx: AccessContext, account_id: str, draft_id: str, *, idempotency_key: str | None
@@ -194,14 +189,24 @@ class Inbox:
         gone by then, so without a key a retry would be Gmail's 404)."""
 
         async def send() -> GmailJson:
-            return await self._sending(
-                account_id, lambda: self._gate.run(ctx, plans.draft_send(account_id, draft_id))
-            )
+            return await self._gate.run(ctx, plans.draft_send(account_id, draft_id))
 
         asked = fingerprint("draft.send", draft_id)
+        return await self._sent_once(ctx, account_id, send, idempotency_key, asked)
+
+    async def _sent_once(
+        self,
+        ctx: AccessContext,
+        account_id: str,
+        send: Callable[[], Awaitable[GmailJson]],
+        idempotency_key: str | None,
+        asked: str,
+    ) -> Once:
+        """`send`, its sending-limit pause reported; with `idempotency_key`, exactly once per key
+        and request (`asked`): a retry is answered by replaying the first send."""
         return await self._once.run(
-            ctx, account_id, send, idempotency_key=idempotency_key, request_fingerprint=asked,
-            replay=plans.send_replayed,
+            ctx, account_id, lambda: self._sending(account_id, send),
+            idempotency_key=idempotency_key, request_fingerprint=asked, replay=plans.send_replayed,
         )  # fmt: skip
 
     async def _send(
