@@ -22,22 +22,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from audit import vocab
 from audit.chain import Pending
 from audit.event import Actor, AuditEvent, Basis, ResourceRef
 from audit.log import open_audit_log
 from audit.signing import generate_key, public_pem, save_private_key
 from audit.store import write_batch
-from audit.vocab import (
-    Action,
-    ActorKind,
-    BasisKind,
-    Decision,
-    Outcome,
-    Phase,
-    Purpose,
-    ResourceKind,
-    Severity,
-)
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 ACCOUNTS = 1000
@@ -47,45 +37,49 @@ BATCH = 50_000
 def _event(i: int) -> AuditEvent:
     account = f"acct-{i % ACCOUNTS}"
     when = T0 + timedelta(milliseconds=i)
-    message = (ResourceRef(ResourceKind.MESSAGE, f"{i:016x}"),)
-    consent = Basis(BasisKind.CONSENT, f"consent-{i % 50}")
+    message = (ResourceRef(vocab.ResourceKind.MESSAGE, f"{i:016x}"),)
+    consent = Basis(vocab.BasisKind.CONSENT, f"consent-{i % 50}")
 
-    def operator_read(decision: Decision, outcome: Outcome, **details: Any) -> AuditEvent:
+    def operator_read(
+        decision: vocab.Decision, outcome: vocab.Outcome, **details: Any
+    ) -> AuditEvent:
         return AuditEvent(
-            Actor(ActorKind.OPERATOR, f"op-{i % 7}"), Action.GMAIL_MESSAGE_READ, decision, outcome,
-            account_id=account, phase=Phase.DECISION, time=when, **details,
+            Actor(vocab.ActorKind.OPERATOR, f"op-{i % 7}"), vocab.Action.GMAIL_MESSAGE_READ,
+            decision, outcome, account_id=account, phase=vocab.Phase.DECISION, time=when,
+            **details,
         )  # fmt: skip
 
     if i % 1000 == 1:  # a forbidden-purpose attempt, refused
         return operator_read(
-            Decision.DENY, Outcome.DENIED, purpose=Purpose.ADVERTISING, severity=Severity.HIGH,
-            reasons=("purpose.forbidden",),
+            vocab.Decision.DENY, vocab.Outcome.DENIED, purpose=vocab.Purpose.ADVERTISING,
+            severity=vocab.Severity.HIGH, reasons=("purpose.forbidden",),
         )  # fmt: skip
     if i % 200 == 2:  # a support read the consent does not cover, refused
         return operator_read(
-            Decision.DENY, Outcome.DENIED, purpose=Purpose.CONSENTED_SUPPORT, basis=consent,
-            reasons=("consent.not_covering",), resources=message,
+            vocab.Decision.DENY, vocab.Outcome.DENIED, purpose=vocab.Purpose.CONSENTED_SUPPORT,
+            basis=consent, reasons=("consent.not_covering",), resources=message,
         )  # fmt: skip
     if i % 100 == 3:  # a consented support read
         return operator_read(
-            Decision.ALLOW, Outcome.PENDING, purpose=Purpose.CONSENTED_SUPPORT, basis=consent,
-            resources=message,
+            vocab.Decision.ALLOW, vocab.Outcome.PENDING, purpose=vocab.Purpose.CONSENTED_SUPPORT,
+            basis=consent, resources=message,
         )  # fmt: skip
     if i % 5000 == 4:
         return AuditEvent(
-            Actor(ActorKind.USER, f"user-{i % ACCOUNTS}"),
-            Action.ACCOUNT_UNLINKED,
-            Decision.ALLOW,
-            Outcome.OK,
+            Actor(vocab.ActorKind.USER, f"user-{i % ACCOUNTS}"),
+            vocab.Action.ACCOUNT_UNLINKED,
+            vocab.Decision.ALLOW,
+            vocab.Outcome.OK,
             account_id=account,
-            purpose=Purpose.USER_FEATURE,
+            purpose=vocab.Purpose.USER_FEATURE,
             time=when,
         )
-    return AuditEvent(Actor(ActorKind.USER, f"user-{i % ACCOUNTS}"), Action.GMAIL_MESSAGE_READ,
-                      Decision.ALLOW, Outcome.PENDING if i % 2 else Outcome.OK,
-                      account_id=account, purpose=Purpose.USER_FEATURE,
-                      phase=Phase.DECISION if i % 2 else Phase.OUTCOME, resources=message,
-                      time=when)  # fmt: skip
+    return AuditEvent(
+        Actor(vocab.ActorKind.USER, f"user-{i % ACCOUNTS}"), vocab.Action.GMAIL_MESSAGE_READ,
+        vocab.Decision.ALLOW, vocab.Outcome.PENDING if i % 2 else vocab.Outcome.OK,
+        account_id=account, purpose=vocab.Purpose.USER_FEATURE,
+        phase=vocab.Phase.DECISION if i % 2 else vocab.Phase.OUTCOME, resources=message, time=when,
+    )  # fmt: skip
 
 
 async def fill(url: str, key_file: Path, total: int) -> float:
@@ -121,9 +115,9 @@ async def export_one(url: str, account: str = "acct-7") -> tuple[float, int, int
     log = await open_audit_log(url)
     try:
         authority = Authority(Recorder(log), _Owners())
-        actor = Actor(ActorKind.USER, "user-" + account.removeprefix("acct-"))
+        actor = Actor(vocab.ActorKind.USER, "user-" + account.removeprefix("acct-"))
         started = time.perf_counter()
-        exported = Change(actor, Operation.HISTORY_READ, Action.ACCOUNT_DATA_EXPORTED,
+        exported = Change(actor, Operation.HISTORY_READ, vocab.Action.ACCOUNT_DATA_EXPORTED,
                           account_id=account)  # fmt: skip
         await authority.permit(exported)
         history = await access_history(Oversight(log, authority), actor, account, request_id=None)
