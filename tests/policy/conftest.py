@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from audit.event import Actor, AppendReceipt, AuditEvent
 from audit.vocab import ActorKind, Purpose
 from connector.policy.access import AccessContext
+from connector.policy.facts import ApprovalFact, ApprovalStatus, ConsentFact, GranteeKind
 from connector.policy.gate import Gate
 from connector.policy.recorder import Recorder
 from connector.testing.mailbox import FakeMailbox
@@ -92,3 +96,26 @@ def ctx(kind: ActorKind, actor_id: str, purpose: Purpose, **kw: object) -> Acces
 
 
 OWNER_CTX = ctx(ActorKind.USER, OWNER, Purpose.USER_FEATURE)
+
+
+def consent_fact(
+    message_ids: Iterable[str], created_at: datetime, expires_at: datetime, **changes: Any
+) -> ConsentFact:
+    """Consent c1: the owner of ACCOUNT lets operator op1 view `message_ids` (then `changes`)."""
+    fact = ConsentFact(
+        "c1", ACCOUNT, OWNER, GranteeKind.OPERATOR, "op1", frozenset(message_ids), created_at,
+        expires_at,
+    )  # fmt: skip
+    return replace(fact, **changes)
+
+
+def approval_fact(
+    purpose: Purpose, created_at: datetime, expires_at: datetime | None, **changes: Any
+) -> ApprovalFact:
+    """Access request r1 on ACCOUNT: operator op1 asked with a case reference and a reason, op2
+    approved it until `expires_at` (then `changes`)."""
+    fact = ApprovalFact(
+        "r1", ACCOUNT, "op1", purpose, ApprovalStatus.APPROVED, created_at,
+        has_case_reference=True, has_reason=True, decided_by="op2", expires_at=expires_at,
+    )  # fmt: skip
+    return replace(fact, **changes)

@@ -8,25 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from audit import vocab
 from audit.event import AuditEvent, Basis, ResourceRef
-from audit.vocab import (
-    Action,
-    ActorKind,
-    BasisKind,
-    Decision,
-    Outcome,
-    Phase,
-    Purpose,
-    ResourceKind,
-    Severity,
-)
 from connector.policy import (
     AccessDenied,
     ApprovalFact,
-    ApprovalStatus,
     AuditUnavailableError,
     ConsentFact,
-    GranteeKind,
     Reason,
     plans,
 )
@@ -35,30 +23,30 @@ from connector.policy.recorder import Recorder
 from connector.ports import OutgoingMessage
 from connector.testing.mailbox import FakeMailbox, FakeMailboxError
 from connector.testing.memory import MemoryBasisFacts, MemoryUsageCounter
-from tests.policy.conftest import ACCOUNT, HASH_KEY, OWNER, OWNER_CTX, T0, RecordingSink, ctx
+from tests.policy.conftest import (
+    ACCOUNT,
+    HASH_KEY,
+    OWNER,
+    OWNER_CTX,
+    T0,
+    RecordingSink,
+    approval_fact,
+    consent_fact,
+    ctx,
+)
 
-M = ResourceKind.MESSAGE
-OPERATOR = ctx(ActorKind.OPERATOR, "op1", Purpose.CONSENTED_SUPPORT)
+M = vocab.ResourceKind.MESSAGE
+OPERATOR = ctx(vocab.ActorKind.OPERATOR, "op1", vocab.Purpose.CONSENTED_SUPPORT)
 
 
-def consent(ids: set[str], **kw: object) -> ConsentFact:
-    fields: dict[str, object] = {
-        "id": "c1", "account_id": ACCOUNT, "granted_by": OWNER,
-        "grantee_kind": GranteeKind.OPERATOR, "grantee_id": "op1",
-        "message_ids": frozenset(ids), "created_at": T0 - timedelta(hours=1),
-        "expires_at": T0 + timedelta(days=7), **kw,
-    }  # fmt: skip
-    return ConsentFact(**fields)  # type: ignore[arg-type]
+def consent(ids: set[str], **changes: object) -> ConsentFact:
+    return consent_fact(ids, T0 - timedelta(hours=1), T0 + timedelta(days=7), **changes)
 
 
-def approval(**kw: object) -> ApprovalFact:
-    fields: dict[str, object] = {
-        "id": "r1", "account_id": ACCOUNT, "requester_id": "op1", "purpose": Purpose.LEGAL,
-        "status": ApprovalStatus.APPROVED, "created_at": T0 - timedelta(days=1),
-        "has_case_reference": True, "has_reason": True, "decided_by": "op2",
-        "expires_at": T0 + timedelta(days=1), **kw,
-    }  # fmt: skip
-    return ApprovalFact(**fields)  # type: ignore[arg-type]
+def approval(**changes: object) -> ApprovalFact:
+    return approval_fact(
+        vocab.Purpose.LEGAL, T0 - timedelta(days=1), T0 + timedelta(days=1), **changes
+    )
 
 
 def summary(sink: RecordingSink) -> list[tuple[object, ...]]:
@@ -68,13 +56,13 @@ def summary(sink: RecordingSink) -> list[tuple[object, ...]]:
     ]
 
 
-def allowed_then_ok(sink: RecordingSink, action: Action) -> tuple[AuditEvent, AuditEvent]:
+def allowed_then_ok(sink: RecordingSink, action: vocab.Action) -> tuple[AuditEvent, AuditEvent]:
     """The two events of an allowed call that worked: DECISION (allow, pending) then OUTCOME
     (allow, ok), both under `action` and one access id."""
     decision, outcome = sink.events
     assert [(e.action, e.phase, e.decision, e.outcome) for e in sink.events] == [
-        (action, Phase.DECISION, Decision.ALLOW, Outcome.PENDING),
-        (action, Phase.OUTCOME, Decision.ALLOW, Outcome.OK),
+        (action, vocab.Phase.DECISION, vocab.Decision.ALLOW, vocab.Outcome.PENDING),
+        (action, vocab.Phase.OUTCOME, vocab.Decision.ALLOW, vocab.Outcome.OK),
     ]
     assert decision.access_id == outcome.access_id
     return decision, outcome
@@ -86,13 +74,13 @@ async def test_owner_read_writes_decision_then_outcome(
     """An owner's read: DECISION (allow, pending) then OUTCOME (ok), one access id, then data."""
     message = await gate.run(OWNER_CTX, plans.message(ACCOUNT, "a1", "full"))
     assert message["id"] == "a1"
-    decision, outcome = allowed_then_ok(sink, Action.GMAIL_MESSAGE_READ)
-    assert decision.purpose is Purpose.USER_FEATURE
+    decision, outcome = allowed_then_ok(sink, vocab.Action.GMAIL_MESSAGE_READ)
+    assert decision.purpose is vocab.Purpose.USER_FEATURE
     assert decision.basis is None
     assert decision.resources == (ResourceRef(M, "a1"),)
-    assert outcome.resources == (ResourceRef(M, "a1"), ResourceRef(ResourceKind.THREAD, "a1"))
+    assert outcome.resources == (ResourceRef(M, "a1"), ResourceRef(vocab.ResourceKind.THREAD, "a1"))
     assert decision.reasons == ()
-    assert decision.severity is Severity.INFO
+    assert decision.severity is vocab.Severity.INFO
     assert decision.account_id == ACCOUNT
     assert decision.request_id == "req1"
     assert not decision.legal_hold
@@ -105,12 +93,13 @@ async def test_forbidden_purpose_is_refused_loudly_and_counted(
     """Advertising is denied with severity HIGH, counted, and Gmail is never called."""
     with pytest.raises(AccessDenied) as denied:
         await gate.run(
-            ctx(ActorKind.USER, OWNER, Purpose.ADVERTISING), plans.message(ACCOUNT, "a1")
+            ctx(vocab.ActorKind.USER, OWNER, vocab.Purpose.ADVERTISING),
+            plans.message(ACCOUNT, "a1"),
         )
     assert Reason.PURPOSE_FORBIDDEN in denied.value.reasons
     assert summary(sink) == [
-        (Action.GMAIL_MESSAGE_READ, Phase.DECISION, Decision.DENY, Outcome.DENIED,
-         (Reason.PURPOSE_FORBIDDEN,), Severity.HIGH, False),
+        (vocab.Action.GMAIL_MESSAGE_READ, vocab.Phase.DECISION, vocab.Decision.DENY,
+         vocab.Outcome.DENIED, (Reason.PURPOSE_FORBIDDEN,), vocab.Severity.HIGH, False),
     ]  # fmt: skip
     assert gate.stats.policy_violations == 1
     assert mailbox.calls == []
@@ -121,9 +110,11 @@ async def test_other_users_mailbox_is_denied(
 ) -> None:
     """A user reading another person's account is denied (HIGH) without touching Gmail."""
     with pytest.raises(AccessDenied):
-        await gate.run(ctx(ActorKind.USER, "user2", Purpose.USER_FEATURE), plans.profile(ACCOUNT))
+        await gate.run(
+            ctx(vocab.ActorKind.USER, "user2", vocab.Purpose.USER_FEATURE), plans.profile(ACCOUNT)
+        )
     assert sink.events[0].reasons == (Reason.ACTOR_NOT_OWNER,)
-    assert sink.events[0].severity is Severity.HIGH
+    assert sink.events[0].severity is vocab.Severity.HIGH
     assert mailbox.calls == []
 
 
@@ -146,7 +137,7 @@ async def test_audit_unavailable_for_outcome_means_no_data(
     with pytest.raises(AuditUnavailableError):
         await gate.run(OWNER_CTX, plans.message(ACCOUNT, "a1"))
     assert mailbox.calls == [("get_message", ACCOUNT)]
-    assert [e.phase for e in sink.events] == [Phase.DECISION]
+    assert [e.phase for e in sink.events] == [vocab.Phase.DECISION]
 
 
 async def test_gmail_error_is_recorded_with_its_code(
@@ -157,8 +148,8 @@ async def test_gmail_error_is_recorded_with_its_code(
     with pytest.raises(FakeMailboxError):
         await gate.run(OWNER_CTX, plans.labels(ACCOUNT))
     assert [(e.phase, e.outcome, e.error_code) for e in sink.events] == [
-        (Phase.DECISION, Outcome.PENDING, None),
-        (Phase.OUTCOME, Outcome.ERROR, "rateLimitExceeded"),
+        (vocab.Phase.DECISION, vocab.Outcome.PENDING, None),
+        (vocab.Phase.OUTCOME, vocab.Outcome.ERROR, "rateLimitExceeded"),
     ]
     counts = await usage.counts(T0.date(), T0.date())
     assert [(c.operation, c.count, c.error_count) for c in counts] == [("metadata.read", 1, 1)]
@@ -169,8 +160,8 @@ async def test_search_records_keyed_hash_never_the_query(gate: Gate, sink: Recor
     result = await gate.run(OWNER_CTX, plans.message_list(ACCOUNT, query="from:alice secret plans"))
     digest = hmac.new(HASH_KEY, b"from:alice secret plans", hashlib.sha256).hexdigest()
     decision, outcome = sink.events
-    assert decision.action is Action.GMAIL_MESSAGE_LIST
-    assert decision.resources == (ResourceRef(ResourceKind.QUERY, digest),)
+    assert decision.action is vocab.Action.GMAIL_MESSAGE_LIST
+    assert decision.resources == (ResourceRef(vocab.ResourceKind.QUERY, digest),)
     listed = {ResourceRef(M, m["id"]) for m in result["messages"]}
     assert listed <= set(outcome.resources)
     assert "secret" not in repr(sink.events)
@@ -181,15 +172,15 @@ async def test_operator_with_consent_reads_named_message_only(
 ) -> None:
     """Consent for a1 lets the operator read a1 (basis recorded) and never b1."""
     facts.consents["c1"] = consent({"a1"})
-    basis = Basis(BasisKind.CONSENT, "c1")
+    basis = Basis(vocab.BasisKind.CONSENT, "c1")
     await gate.run(OPERATOR, plans.message(ACCOUNT, "a1", "full", basis))
     with pytest.raises(AccessDenied) as denied:
         await gate.run(OPERATOR, plans.message(ACCOUNT, "b1", "full", basis))
     assert denied.value.reasons == (Reason.CONSENT_NOT_COVERING,)
     assert [(e.phase, e.decision, e.basis) for e in sink.events] == [
-        (Phase.DECISION, Decision.ALLOW, basis),
-        (Phase.OUTCOME, Decision.ALLOW, basis),
-        (Phase.DECISION, Decision.DENY, basis),
+        (vocab.Phase.DECISION, vocab.Decision.ALLOW, basis),
+        (vocab.Phase.OUTCOME, vocab.Decision.ALLOW, basis),
+        (vocab.Phase.DECISION, vocab.Decision.DENY, basis),
     ]
     assert mailbox.calls == [("get_message", ACCOUNT)]
 
@@ -201,7 +192,7 @@ async def test_revoked_consent_denies(
     facts.consents["c1"] = consent({"a1"}, revoked_at=T0 - timedelta(minutes=1))
     with pytest.raises(AccessDenied) as denied:
         await gate.run(
-            OPERATOR, plans.message(ACCOUNT, "a1", "full", Basis(BasisKind.CONSENT, "c1"))
+            OPERATOR, plans.message(ACCOUNT, "a1", "full", Basis(vocab.BasisKind.CONSENT, "c1"))
         )
     assert denied.value.reasons == (Reason.CONSENT_REVOKED,)
     assert mailbox.calls == []
@@ -214,13 +205,13 @@ async def test_operator_thread_needs_every_member_covered(
     facts.consents["c1"] = consent({"a1"})
     with pytest.raises(AccessDenied) as denied:
         await gate.run(
-            OPERATOR, plans.thread(ACCOUNT, "a1", "full", Basis(BasisKind.CONSENT, "c1"))
+            OPERATOR, plans.thread(ACCOUNT, "a1", "full", Basis(vocab.BasisKind.CONSENT, "c1"))
         )
     assert denied.value.reasons == (Reason.CONSENT_NOT_COVERING,)
     assert mailbox.calls == [("get_thread", ACCOUNT)]  # the ids-only resolution, nothing more
     (decision,) = sink.events
     assert decision.resources == (
-        ResourceRef(ResourceKind.THREAD, "a1"), ResourceRef(M, "a1"), ResourceRef(M, "a2"),
+        ResourceRef(vocab.ResourceKind.THREAD, "a1"), ResourceRef(M, "a1"), ResourceRef(M, "a2"),
     )  # fmt: skip
 
 
@@ -230,10 +221,10 @@ async def test_operator_thread_fully_covered_is_returned(
     """Consent covering every member opens the thread; both events list all members."""
     facts.consents["c1"] = consent({"a1", "a2"})
     thread = await gate.run(
-        OPERATOR, plans.thread(ACCOUNT, "a1", "full", Basis(BasisKind.CONSENT, "c1"))
+        OPERATOR, plans.thread(ACCOUNT, "a1", "full", Basis(vocab.BasisKind.CONSENT, "c1"))
     )
     assert [m["id"] for m in thread["messages"]] == ["a1", "a2"]
-    assert [e.phase for e in sink.events] == [Phase.DECISION, Phase.OUTCOME]
+    assert [e.phase for e in sink.events] == [vocab.Phase.DECISION, vocab.Phase.OUTCOME]
     assert {ResourceRef(M, "a1"), ResourceRef(M, "a2")} <= set(sink.events[0].resources)
 
 
@@ -255,11 +246,11 @@ async def test_thread_growing_after_decision_is_withheld(
     mailbox.get_thread = racing  # type: ignore[method-assign]
     with pytest.raises(AccessDenied):
         await gate.run(
-            OPERATOR, plans.thread(ACCOUNT, "a1", "full", Basis(BasisKind.CONSENT, "c1"))
+            OPERATOR, plans.thread(ACCOUNT, "a1", "full", Basis(vocab.BasisKind.CONSENT, "c1"))
         )
     assert [(e.phase, e.decision, e.outcome) for e in sink.events] == [
-        (Phase.DECISION, Decision.ALLOW, Outcome.PENDING),
-        (Phase.OUTCOME, Decision.DENY, Outcome.DENIED),
+        (vocab.Phase.DECISION, vocab.Decision.ALLOW, vocab.Outcome.PENDING),
+        (vocab.Phase.OUTCOME, vocab.Decision.DENY, vocab.Outcome.DENIED),
     ]
     assert sink.events[1].reasons == (Reason.CONSENT_NOT_COVERING,)
 
@@ -270,8 +261,8 @@ async def test_legal_hold_approval_marks_events_and_bounds_listing(
     """Time-range legal approval: listing bounded by after:/before:; events carry legal_hold."""
     start, end = datetime(2025, 2, 1, tzinfo=UTC), datetime(2025, 3, 1, tzinfo=UTC)
     facts.approvals["r1"] = approval(time_from=start, time_to=end, legal_hold=True)
-    op_ctx = ctx(ActorKind.OPERATOR, "op1", Purpose.LEGAL)
-    basis = Basis(BasisKind.ACCESS_REQUEST, "r1")
+    op_ctx = ctx(vocab.ActorKind.OPERATOR, "op1", vocab.Purpose.LEGAL)
+    basis = Basis(vocab.BasisKind.ACCESS_REQUEST, "r1")
     await gate.run(op_ctx, plans.message_list(ACCOUNT, basis=basis))
     assert mailbox.last_query == f"after:{int(start.timestamp())} before:{int(end.timestamp())}"
     # a1 is dated 2025-02-19 (inside); b1 2023-11-14 (outside): resolved by date, then decided.
@@ -288,11 +279,11 @@ async def test_attachment_outcome_is_recorded_before_bytes_flow(
 ) -> None:
     """The OUTCOME event exists before the caller sees the first byte."""
     stream = await gate.stream(OWNER_CTX, plans.attachment(ACCOUNT, "a1", "att1"))
-    assert [e.phase for e in sink.events] == [Phase.DECISION, Phase.OUTCOME]
+    assert [e.phase for e in sink.events] == [vocab.Phase.DECISION, vocab.Phase.OUTCOME]
     data = b"".join([chunk async for chunk in stream])
     assert data == b"0123456789"
     assert sink.events[0].resources == (
-        ResourceRef(M, "a1"), ResourceRef(ResourceKind.ATTACHMENT, "att1"),
+        ResourceRef(M, "a1"), ResourceRef(vocab.ResourceKind.ATTACHMENT, "att1"),
     )  # fmt: skip
 
 
@@ -303,9 +294,9 @@ async def test_send_records_sent_ids(gate: Gate, sink: RecordingSink) -> None:
         plans.send(ACCOUNT, OutgoingMessage(raw=b"Subject: hi\r\n\r\nbody", message_id="<x@c>")),
     )
     decision, outcome = sink.events
-    assert decision.action is Action.GMAIL_MESSAGE_SEND
+    assert decision.action is vocab.Action.GMAIL_MESSAGE_SEND
     assert outcome.resources == (
-        ResourceRef(M, sent["id"]), ResourceRef(ResourceKind.THREAD, sent["threadId"]),
+        ResourceRef(M, sent["id"]), ResourceRef(vocab.ResourceKind.THREAD, sent["threadId"]),
     )  # fmt: skip
 
 
@@ -316,8 +307,12 @@ async def test_drafts_flow_for_owner_only(gate: Gate, sink: RecordingSink) -> No
     await gate.run(OWNER_CTX, plans.draft_send(ACCOUNT, draft["id"]))
     with pytest.raises(AccessDenied):
         await gate.run(OPERATOR, plans.draft_list(ACCOUNT))
-    actions = [e.action for e in sink.events if e.phase is Phase.OUTCOME]
-    assert actions == [Action.GMAIL_DRAFT_CREATE, Action.GMAIL_DRAFT_READ, Action.GMAIL_DRAFT_SEND]
+    actions = [e.action for e in sink.events if e.phase is vocab.Phase.OUTCOME]
+    assert actions == [
+        vocab.Action.GMAIL_DRAFT_CREATE,
+        vocab.Action.GMAIL_DRAFT_READ,
+        vocab.Action.GMAIL_DRAFT_SEND,
+    ]
 
 
 async def test_aggregates_are_k_anonymous_and_audited(
@@ -328,13 +323,15 @@ async def test_aggregates_are_k_anonymous_and_audited(
     for n in range(5):
         await usage.increment(f"acct{n}", day, "content.read", error=n == 0)
     await usage.increment("acct0", day, "message.send", error=False)
-    report = await gate.aggregates(ctx(ActorKind.OPERATOR, "op1", Purpose.AGGREGATE_OPS), day, day)
+    report = await gate.aggregates(
+        ctx(vocab.ActorKind.OPERATOR, "op1", vocab.Purpose.AGGREGATE_OPS), day, day
+    )
     assert [(r.operation, r.count, r.error_count) for r in report.rows] == [("content.read", 5, 1)]
     assert report.suppressed_groups == 1
     assert "acct" not in repr(report)
     assert [(e.action, e.account_id, e.outcome) for e in sink.events] == [
-        (Action.AGGREGATE_READ, None, Outcome.PENDING),
-        (Action.AGGREGATE_READ, None, Outcome.OK),
+        (vocab.Action.AGGREGATE_READ, None, vocab.Outcome.PENDING),
+        (vocab.Action.AGGREGATE_READ, None, vocab.Outcome.OK),
     ]
 
 
@@ -352,7 +349,7 @@ async def test_replayed_send_is_audited_without_calling_gmail_or_counting(
     """A client's retry of a send writes DECISION + OUTCOME under its own action; no Gmail call."""
     sent = {"id": "b7", "threadId": "b1", "labelIds": ["SENT"]}
     assert await gate.run(OWNER_CTX, plans.send_replayed(ACCOUNT, sent)) == sent
-    _, outcome = allowed_then_ok(sink, Action.GMAIL_MESSAGE_SEND_REPLAYED)
+    _, outcome = allowed_then_ok(sink, vocab.Action.GMAIL_MESSAGE_SEND_REPLAYED)
     assert ResourceRef(M, "b7") in outcome.resources
     assert mailbox.calls == []
     assert await usage.counts(T0.date(), T0.date()) == []
@@ -364,10 +361,10 @@ async def test_replayed_send_by_another_user_is_denied(
     """A replay is decided like a send: someone else's mailbox is refused and recorded."""
     with pytest.raises(AccessDenied):
         await gate.run(
-            ctx(ActorKind.USER, "mallory", Purpose.USER_FEATURE),
+            ctx(vocab.ActorKind.USER, "mallory", vocab.Purpose.USER_FEATURE),
             plans.send_replayed(ACCOUNT, {"id": "b7"}),
         )
     assert [(e.action, e.decision) for e in sink.events] == [
-        (Action.GMAIL_MESSAGE_SEND_REPLAYED, Decision.DENY)
+        (vocab.Action.GMAIL_MESSAGE_SEND_REPLAYED, vocab.Decision.DENY)
     ]
     assert mailbox.calls == []

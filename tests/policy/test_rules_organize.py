@@ -8,29 +8,19 @@ import pytest
 
 from audit.event import Actor, Basis
 from audit.vocab import ActorKind, BasisKind, Purpose
-from connector.policy import (
-    ApprovalFact,
-    ApprovalStatus,
-    ConsentFact,
-    GranteeKind,
-    Operation,
-    PolicyRequest,
-    Reason,
-    decide,
-)
+from connector.policy import Operation, PolicyRequest, Reason, decide
+from tests.policy.conftest import approval_fact, consent_fact
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 WRITES = (Operation.MESSAGE_MODIFY, Operation.LABEL_WRITE, Operation.SETTINGS_WRITE)
 OPERATOR = Actor(ActorKind.OPERATOR, "op1")
-CONSENT = ConsentFact(
-    "c1", "acct1", "user1", GranteeKind.OPERATOR, "op1", frozenset({"m1"}),
-    NOW - timedelta(hours=1), NOW + timedelta(days=1),
-)  # fmt: skip
-APPROVAL = ApprovalFact(
-    "r1", "acct1", "op1", Purpose.SECURITY, ApprovalStatus.APPROVED, NOW - timedelta(hours=2),
-    message_ids=frozenset({"m1"}), has_case_reference=True, has_reason=True, decided_by="op2",
-    expires_at=NOW + timedelta(hours=4),
-)  # fmt: skip
+CONSENT = consent_fact({"m1"}, NOW - timedelta(hours=1), NOW + timedelta(days=1))
+APPROVAL = approval_fact(
+    Purpose.SECURITY,
+    NOW - timedelta(hours=2),
+    NOW + timedelta(hours=4),
+    message_ids=frozenset({"m1"}),
+)
 
 
 def _req(actor: Actor, op: Operation, purpose: Purpose, **kw: object) -> PolicyRequest:

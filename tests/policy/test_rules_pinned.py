@@ -18,14 +18,7 @@ import pytest
 
 from audit.event import Actor, Basis
 from audit.vocab import ActorKind, BasisKind, Purpose
-from connector.policy.facts import (
-    PENDING_LIMIT,
-    ApprovalFact,
-    ApprovalStatus,
-    ConsentFact,
-    GranteeKind,
-    PolicyRequest,
-)
+from connector.policy.facts import PENDING_LIMIT, ApprovalStatus, GranteeKind, PolicyRequest
 from connector.policy.rules import (
     DEFAULT_RULE,
     GRANTS,
@@ -35,6 +28,7 @@ from connector.policy.rules import (
     decide,
 )
 from connector.policy.vocab import Operation, Reason
+from tests.policy.conftest import approval_fact, consent_fact
 
 NOW = datetime(2025, 3, 1, 12, tzinfo=UTC)
 US = timedelta(microseconds=1)
@@ -46,15 +40,8 @@ SYSTEM = Actor(ActorKind.SYSTEM, "connector")
 ADMIN = Actor(ActorKind.ADMIN, "adm1")
 DELIVERY = Actor(ActorKind.SERVICE, "connector-delivery")
 
-CONSENT = ConsentFact(
-    "c1", "acct1", "user1", GranteeKind.OPERATOR, "op1", frozenset({"m1", "m2"}),
-    created_at=NOW - DAY, expires_at=NOW + 6 * DAY,
-)  # fmt: skip
-APPROVED = ApprovalFact(
-    "r1", "acct1", "op1", P.SECURITY, ApprovalStatus.APPROVED, created_at=NOW - DAY,
-    message_ids=frozenset({"m1"}), has_case_reference=True, has_reason=True,
-    decided_by="op2", expires_at=NOW + DAY,
-)  # fmt: skip
+CONSENT = consent_fact({"m1", "m2"}, NOW - DAY, NOW + 6 * DAY)
+APPROVED = approval_fact(P.SECURITY, NOW - DAY, NOW + DAY, message_ids=frozenset({"m1"}))
 RANGE_FROM, RANGE_TO = NOW - 10 * DAY, NOW - DAY
 RANGED = replace(APPROVED, message_ids=frozenset(), time_from=RANGE_FROM, time_to=RANGE_TO)
 PENDING = replace(APPROVED, status=ApprovalStatus.PENDING, decided_by=None, expires_at=None)

@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from audit.event import Actor, Basis
 from audit.vocab import FORBIDDEN_PURPOSES, ActorKind, BasisKind, Purpose
-from connector.policy import (
-    ApprovalFact,
-    ApprovalStatus,
-    ConsentFact,
-    GranteeKind,
-    Operation,
-    PolicyRequest,
-    Reason,
-    decide,
-)
+from connector.policy import ApprovalStatus, Operation, PolicyRequest, Reason, decide
 from connector.policy.rules import GRANTS, PROHIBITION_RULE
+from tests.policy.conftest import approval_fact, consent_fact
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
+DAY = timedelta(days=1)
 Op, P = Operation, Purpose
 READS = {Op.METADATA_READ, Op.CONTENT_READ, Op.ATTACHMENT_READ}
 OWNER_OPS = READS | {
@@ -80,20 +74,15 @@ def request(actor: str, op: Operation, purpose: Purpose, basis: str) -> PolicyRe
     basis_ref = None
     if basis == "consent":
         basis_ref = Basis(BasisKind.CONSENT, "c1")
-        consent = ConsentFact(
-            "c1", "acct1", "user1", GranteeKind.OPERATOR, "op1", frozenset({"m1"}),
-            NOW - timedelta(days=1), NOW + timedelta(days=6),
-        )  # fmt: skip
+        consent = consent_fact({"m1"}, NOW - DAY, NOW + 6 * DAY)
     elif basis in {"approval", "pending"}:
         basis_ref = Basis(BasisKind.ACCESS_REQUEST, "r1")
-        approved = basis == "approval"
-        approval = ApprovalFact(
-            "r1", "acct1", "op1" if approved else "op2", casework,
-            ApprovalStatus.APPROVED if approved else ApprovalStatus.PENDING,
-            NOW - timedelta(days=1), message_ids=frozenset({"m1"}), has_case_reference=True,
-            has_reason=True, decided_by="op2" if approved else None,
-            expires_at=NOW + timedelta(days=1) if approved else None,
-        )  # fmt: skip
+        approval = approval_fact(casework, NOW - DAY, NOW + DAY, message_ids=frozenset({"m1"}))
+        if basis == "pending":  # op2's own request, not yet decided
+            approval = replace(
+                approval, requester_id="op2", status=ApprovalStatus.PENDING, decided_by=None,
+                expires_at=None,
+            )  # fmt: skip
     return PolicyRequest(
         ACTORS[actor], op, purpose, NOW,
         account_id=None if op in ACCOUNTLESS else "acct1",
@@ -148,9 +137,9 @@ def test_denial_lists_every_reason() -> None:
 
 def test_operator_consent_failures_are_all_reported() -> None:
     """An expired, revoked consent for another grantee reports all three at once."""
-    consent = ConsentFact(
-        "c1", "acct1", "user1", GranteeKind.OPERATOR, "op9", frozenset({"m1"}),
-        NOW - timedelta(days=8), NOW - timedelta(days=1), revoked_at=NOW - timedelta(days=2),
+    consent = consent_fact(
+        {"m1"}, NOW - timedelta(days=8), NOW - timedelta(days=1), grantee_id="op9",
+        revoked_at=NOW - timedelta(days=2),
     )  # fmt: skip
     req = PolicyRequest(
         ACTORS["operator"], Op.CONTENT_READ, P.CONSENTED_SUPPORT, NOW, account_id="acct1",
