@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,7 +30,7 @@ from audit.chain import Pending
 from audit.encoding import decode_body
 from audit.errors import AuditPrivilegeError, AuditWriteError
 from audit.event import AppendReceipt, AuditEvent
-from audit.records import Checkpoint, QueryFilter, Row, RowQuery, StoredEvent, iter_pages
+from audit.records import Checkpoint, QueryableLog, Row, RowQuery, StoredEvent
 from audit.signing import key_id, public_key_from_pem, public_pem, sign_checkpoint
 from audit.store import BatchOutcome, Store
 from audit.trust import TrustedKeys, assess, checkpoint_keys
@@ -52,7 +52,7 @@ def stored_event(row: Row) -> StoredEvent:
     return StoredEvent(row[0], decode_body(row[7]), bytes(row[8]).hex(), bytes(row[9]).hex())
 
 
-class AuditLog:
+class AuditLog(QueryableLog):
     def __init__(
         self,
         store: Store,
@@ -236,28 +236,8 @@ class AuditLog:
                 checkpoint.seq, type(exc).__name__, exc,
             )  # fmt: skip
 
-    async def query(
-        self,
-        filters: QueryFilter | None = None,
-        *,
-        limit: int = 100,
-        after_seq: int | None = None,
-        before_seq: int | None = None,
-        newest_first: bool = False,
-    ) -> list[StoredEvent]:
-        """Events matching `filters`, oldest first (or newest first), after/before a seq cursor."""
-        if limit < 1:
-            raise ValueError("limit must be >= 1")
-        rows = await self.store.query_rows(
-            RowQuery(filters or QueryFilter(), limit, after_seq, before_seq, newest_first)
-        )
-        return [stored_event(row) for row in rows]
-
-    def iter_events(
-        self, filters: QueryFilter | None = None, *, chunk: int = 5000
-    ) -> AsyncIterator[StoredEvent]:
-        """Every matching event in seq order, paged by seq cursor (for exports)."""
-        return iter_pages(self.query, filters, chunk)
+    async def _select(self, query: RowQuery) -> list[StoredEvent]:
+        return [stored_event(row) for row in await self.store.query_rows(query)]
 
     async def checkpoints(self) -> list[Checkpoint]:
         return await self.store.checkpoints()

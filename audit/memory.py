@@ -8,7 +8,7 @@ be exercised.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -17,14 +17,14 @@ from audit.chain import Pending, link, row_of
 from audit.errors import AuditWriteError
 from audit.event import AppendReceipt, AuditEvent
 from audit.hashing import GENESIS_HASH
-from audit.records import Checkpoint, QueryFilter, Row, StoredEvent, iter_pages
+from audit.records import Checkpoint, QueryableLog, Row, RowQuery, StoredEvent
 from audit.signing import key_id, public_pem, sign_checkpoint
 from audit.trust import TrustedKeys, assess, checkpoint_keys
 from audit.verify import ChainVerifier, VerifyReport
 from audit.witness import read_witness
 
 
-class MemoryAuditLog:
+class MemoryAuditLog(QueryableLog):
     def __init__(
         self,
         *,
@@ -68,36 +68,21 @@ class MemoryAuditLog:
             self.checkpoint_list.append(sign_checkpoint(self._key, seq, head_hash))
             self._last_checkpoint_at = time.monotonic()
 
-    async def query(
-        self,
-        filters: QueryFilter | None = None,
-        *,
-        limit: int = 100,
-        after_seq: int | None = None,
-        before_seq: int | None = None,
-        newest_first: bool = False,
-    ) -> list[StoredEvent]:
-        f = filters or QueryFilter()
-        indexes = range(len(self.rows) - 1, -1, -1) if newest_first else range(len(self.rows))
+    async def _select(self, query: RowQuery) -> list[StoredEvent]:
+        after, before, limit = query.after_seq, query.before_seq, query.limit
+        n = len(self.rows)
         out: list[StoredEvent] = []
-        for i in indexes:
+        for i in range(n - 1, -1, -1) if query.newest_first else range(n):
             row = self.rows[i]
             seq = row[0]
-            if (after_seq is not None and seq <= after_seq) or (
-                before_seq is not None and seq >= before_seq
-            ):
+            if (after is not None and seq <= after) or (before is not None and seq >= before):
                 continue
             event = self.events[i]
-            if f.matches(event):
+            if query.filters.matches(event):
                 out.append(StoredEvent(seq, event, row[8].hex(), row[9].hex()))
                 if len(out) >= limit:
                     break
         return out
-
-    def iter_events(
-        self, filters: QueryFilter | None = None, *, chunk: int = 5000
-    ) -> AsyncIterator[StoredEvent]:
-        return iter_pages(self.query, filters, chunk)
 
     async def checkpoints(self) -> list[Checkpoint]:
         return list(self.checkpoint_list)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import datetime
@@ -144,3 +145,35 @@ async def iter_pages(
         if len(page) < chunk:
             return
         after = page[-1].seq
+
+
+class QueryableLog(ABC):
+    """`query` and `iter_events` as every log offers them; a log answers one `RowQuery`."""
+
+    __slots__ = ()
+
+    async def query(
+        self,
+        filters: QueryFilter | None = None,
+        *,
+        limit: int = 100,
+        after_seq: int | None = None,
+        before_seq: int | None = None,
+        newest_first: bool = False,
+    ) -> list[StoredEvent]:
+        """Events matching `filters`, oldest first (or newest first), after/before a seq cursor."""
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        return await self._select(
+            RowQuery(filters or QueryFilter(), limit, after_seq, before_seq, newest_first)
+        )
+
+    @abstractmethod
+    async def _select(self, query: RowQuery) -> list[StoredEvent]:
+        """The events `query` asks for (its limit already checked)."""
+
+    def iter_events(
+        self, filters: QueryFilter | None = None, *, chunk: int = 5000
+    ) -> AsyncIterator[StoredEvent]:
+        """Every matching event in seq order, paged by seq cursor (for exports)."""
+        return iter_pages(self.query, filters, chunk)
