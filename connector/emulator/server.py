@@ -9,6 +9,7 @@ Programmatic API (used by tests, the demo and benchmarks)::
         emu.batch_uri         # base_url + "batch/gmail/v1"
         emu.token_uri, emu.auth_uri, emu.revoke_uri, emu.userinfo_uri, emu.tokeninfo_uri
         emu.client_id, emu.client_secret
+        emu.connector_settings() -> the Settings fields naming those URLs and the client
         emu.users             # seeded e-mail addresses, e.g. ["alice@example.com", ...]
         emu.state             # EmulatorState: mailboxes, messages, labels, history (mutable)
         emu.issue_tokens(email, scopes) -> {"access_token", "refresh_token", "expires_in", "scope"}
@@ -33,7 +34,7 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from aiohttp import web
 
@@ -82,6 +83,18 @@ class EmulatorConfig:
     daily_send_limit: int | None = None  # Gmail's mail-sending limit per user; None: no cap
     default_scopes: tuple[str, ...] = DEFAULT_SCOPES
     pubsub_pull_wait: float = 2.0  # seconds a pull with nothing ready waits (long polling)
+
+
+class ConnectorSettings(TypedDict):
+    """The connector's `Settings` fields that point it at a running emulator."""
+
+    gmail_api_endpoint: str
+    oauth_auth_uri: str
+    oauth_token_uri: str
+    oauth_revoke_uri: str
+    oauth_userinfo_uri: str
+    oauth_client_id: str
+    oauth_client_secret: str
 
 
 class _BaseUrl:
@@ -160,6 +173,19 @@ class Emulator:
                 "token_uri": self.token_uri,
                 "redirect_uris": ["http://127.0.0.1"],
             }
+        }
+
+    def connector_settings(self) -> ConnectorSettings:
+        """The connector's settings that point it at this emulator: the Gmail API, Google's
+        OAuth endpoints and the OAuth client (`Settings(**emu.connector_settings(), ...)`)."""
+        return {
+            "gmail_api_endpoint": self.gmail_endpoint,
+            "oauth_auth_uri": self.auth_uri,
+            "oauth_token_uri": self.token_uri,
+            "oauth_revoke_uri": self.revoke_uri,
+            "oauth_userinfo_uri": self.userinfo_uri,
+            "oauth_client_id": self.client_id,
+            "oauth_client_secret": self.client_secret,
         }
 
     # -- control -------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from connector.db import create_engine, migrate
 from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
 from connector.policy.authority import Authority
 from connector.policy.recorder import Recorder
+from connector.settings import Settings
 
 READ = "https://www.googleapis.com/auth/gmail.readonly"
 SEND = "https://www.googleapis.com/auth/gmail.send"
@@ -98,16 +99,9 @@ def vault_keys(*kids: str) -> str:
 
 
 def link_config(emu: Emulator) -> LinkConfig:
-    return LinkConfig(
-        client_id=emu.client_id,
-        client_secret=emu.client_secret,
-        auth_uri=emu.auth_uri,
-        token_uri=emu.token_uri,
-        revoke_uri=emu.revoke_uri,
-        userinfo_uri=emu.userinfo_uri,
-        redirect_uris=(REDIRECT,),
-        app_name="Acme Inbox",
-    )
+    """The link configuration the service would read from settings pointing at `emu`."""
+    settings = Settings(**emu.connector_settings(), oauth_redirect_uris=(REDIRECT,))
+    return LinkConfig.from_settings(settings, app_name="Acme Inbox")
 
 
 @contextlib.asynccontextmanager
