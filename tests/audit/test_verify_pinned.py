@@ -68,12 +68,24 @@ FORGED_SIG = Checkpoint(8, FORGED_SIG.head_hash, FORGED_SIG.time, KID, FORGED_SI
 UNKNOWN = sign_checkpoint(OTHER_KEY, 8, ROWS[7][9])
 UNKNOWN_KID = UNKNOWN.key_id
 MOVED_HEAD = Checkpoint(8, ROWS[6][9].hex(), CPS[1].time, KID, CPS[1].signature)
-COLS5 = "index columns of seq 5 differ from its body"
 BEFORE6 = "the event before seq 6 in the chain is missing"
 REWRITTEN = "head at {} does not match its signed checkpoint"
 
-# name -> (rows, checkpoints, exact problems)
-CASES: dict[str, tuple[list[Row], list[Checkpoint], list[Problem]]] = {
+# A case: (rows, checkpoints, exact problems)
+Case = tuple[list[Row], list[Checkpoint], list[Problem]]
+
+
+def column_edited(index: int, value: object) -> Case:
+    """The rows with index column `index` of seq 5 set to `value`, which its body does not say."""
+    return (
+        at(ROWS, 5, index, value),
+        CPS,
+        [Problem(5, D.ALTERED, "index columns of seq 5 differ from its body")],
+    )
+
+
+# name -> case
+CASES: dict[str, Case] = {
     "body altered at 1": (at(ROWS, 1, 7, ROWS[0][7].replace('"m_0"', '"m_x"')), CPS,
                           [Problem(1, D.ALTERED, "event 1 does not match its hash")]),
     "body altered at 6": (at(ROWS, 6, 7, ROWS[5][7].replace('"m_5"', '"m_x"')), CPS,
@@ -86,20 +98,13 @@ CASES: dict[str, tuple[list[Row], list[Checkpoint], list[Problem]]] = {
                           [Problem(6, D.DELETED, BEFORE6)]),
     "last prev altered": (at(ROWS, 12, 8, bytes(32)), CPS, [
         Problem(12, D.DELETED, "the event before seq 12 in the chain is missing")]),
-    "time column": (at(ROWS, 5, 1, "2030-01-01T00:00:00.000000Z"), CPS,
-                    [Problem(5, D.ALTERED, COLS5)]),
-    "account column": (at(ROWS, 5, 2, "other"), CPS,
-                       [Problem(5, D.ALTERED, COLS5)]),
-    "account column emptied": (at(ROWS, 5, 2, None), CPS,
-                               [Problem(5, D.ALTERED, COLS5)]),
-    "actor column": (at(ROWS, 5, 3, "u9"), CPS,
-                     [Problem(5, D.ALTERED, COLS5)]),
-    "action column": (at(ROWS, 5, 4, "gmail.message.send"), CPS,
-                      [Problem(5, D.ALTERED, COLS5)]),
-    "purpose column": (at(ROWS, 5, 5, None), CPS,
-                       [Problem(5, D.ALTERED, COLS5)]),
-    "decision column": (at(ROWS, 5, 6, "deny"), CPS,
-                        [Problem(5, D.ALTERED, COLS5)]),
+    "time column": column_edited(1, "2030-01-01T00:00:00.000000Z"),
+    "account column": column_edited(2, "other"),
+    "account column emptied": column_edited(2, None),
+    "actor column": column_edited(3, "u9"),
+    "action column": column_edited(4, "gmail.message.send"),
+    "purpose column": column_edited(5, None),
+    "decision column": column_edited(6, "deny"),
     "first deleted": (ROWS[1:], CPS, [Problem(1, D.DELETED, "events 1 are missing")]),
     "one deleted": (ROWS[:5] + ROWS[6:], CPS, [Problem(6, D.DELETED, "events 6 are missing")]),
     "two deleted": (ROWS[:5] + ROWS[7:], CPS, [Problem(6, D.DELETED, "events 6..7 are missing")]),
