@@ -24,10 +24,13 @@ from tests.audit.helpers import login_as, make_event, raw_execute, raw_fetch
 from tests.audit.test_cli import run
 
 TOMORROW = "2100-01-01"
+# The fixtures: the log's URL, its key file and its public key file; and the archive directory.
+Filled = tuple[str, Path, Path]
+Archived = tuple[str, Path, Path, Path]
 
 
 @pytest.fixture
-async def filled(db_url: str, tmp_path: Path) -> tuple[str, Path, Path]:
+async def filled(db_url: str, tmp_path: Path) -> Filled:
     """A log of 12 events (checkpoints every 5), its key file and its public key file."""
     key_file = tmp_path / "key.pem"
     assert main(["keygen", "--out", str(key_file)]) == 0
@@ -38,7 +41,7 @@ async def filled(db_url: str, tmp_path: Path) -> tuple[str, Path, Path]:
 
 
 @pytest.fixture
-async def archived(filled: tuple[str, Path, Path], tmp_path: Path) -> tuple[str, Path, Path, Path]:
+async def archived(filled: Filled, tmp_path: Path) -> Archived:
     """The filled log with events 1..12 sealed into a segment; and the archive directory."""
     url, key, pub = filled
     out = tmp_path / "archive"
@@ -81,7 +84,7 @@ def first_problem(report: dict[str, object]) -> dict[str, object]:
     return first
 
 
-async def test_archive_then_verify_across(filled: tuple[str, Path, Path], tmp_path: Path) -> None:
+async def test_archive_then_verify_across(filled: Filled, tmp_path: Path) -> None:
     url, key, pub = filled
     out = tmp_path / "archive"
     done = await archive(url, key, out)
@@ -106,9 +109,7 @@ async def test_archive_then_verify_across(filled: tuple[str, Path, Path], tmp_pa
     assert report["head_seq"] == 22  # the second archive recorded itself
 
 
-async def test_drop_leaves_tombstone_and_verify_passes(
-    archived: tuple[str, Path, Path, Path],
-) -> None:
+async def test_drop_leaves_tombstone_and_verify_passes(archived: Archived) -> None:
     url, key, pub, out = archived
     done = await run("drop-segment", "--db", url, "--segments", str(out), "--key", str(key),
                      "--retention-days", "30", "--reason", "test retention")  # fmt: skip
@@ -150,9 +151,7 @@ async def test_drop_leaves_tombstone_and_verify_passes(
     assert "left no tombstone" in str(problem["detail"])
 
 
-async def test_rows_deleted_without_tombstone_fail(
-    archived: tuple[str, Path, Path, Path],
-) -> None:
+async def test_rows_deleted_without_tombstone_fail(archived: Archived) -> None:
     url, key, pub, out = archived
     await append(url, key, range(12, 20))
     # Someone with the owner's rights deletes live events after the archive, leaving no tombstone.
@@ -162,9 +161,7 @@ async def test_rows_deleted_without_tombstone_fail(
     assert "15..16" in str(problem["detail"])
 
 
-async def test_tampered_segment_fails_at_its_first_bad_seq(
-    archived: tuple[str, Path, Path, Path],
-) -> None:
+async def test_tampered_segment_fails_at_its_first_bad_seq(archived: Archived) -> None:
     url, key, pub, out = archived
     rows = out / "segment-000000000001-000000000012.jsonl"
     lines = rows.read_text().splitlines(keepends=True)
@@ -176,9 +173,7 @@ async def test_tampered_segment_fails_at_its_first_bad_seq(
     assert (problem["seq"], problem["damage"]) == (7, "altered")
 
 
-async def test_retention_refuses_young_segments(
-    archived: tuple[str, Path, Path, Path],
-) -> None:
+async def test_retention_refuses_young_segments(archived: Archived) -> None:
     url, key, pub, out = archived
     done = await run("drop-segment", "--db", url, "--segments", str(out), "--key", str(key),
                      "--retention-days", "3650")  # fmt: skip
@@ -192,7 +187,7 @@ async def test_retention_refuses_young_segments(
     assert (await verify(url, pub, out))[0] == 0
 
 
-async def test_cli_errors_are_clear(filled: tuple[str, Path, Path], tmp_path: Path) -> None:
+async def test_cli_errors_are_clear(filled: Filled, tmp_path: Path) -> None:
     url, key, _pub = filled
     out = tmp_path / "archive"
     done = await run("archive", "--db", url, "--before", "2000-01-01", "--out", str(out),
@@ -226,9 +221,7 @@ async def test_cli_errors_are_clear(filled: tuple[str, Path, Path], tmp_path: Pa
     assert "Traceback" not in done.stderr
 
 
-async def test_interrupted_drop_is_finished_by_the_next_run(
-    archived: tuple[str, Path, Path, Path],
-) -> None:
+async def test_interrupted_drop_is_finished_by_the_next_run(archived: Archived) -> None:
     """A drop stopped after the live rows went (before the tombstone) is completed, not lost."""
     url, key, pub, out = archived
     await raw_execute(url, ["DELETE FROM audit_events WHERE seq <= 12"])
@@ -241,7 +234,7 @@ async def test_interrupted_drop_is_finished_by_the_next_run(
 
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
-async def test_service_login_cannot_drop(archived: tuple[str, Path, Path, Path]) -> None:
+async def test_service_login_cannot_drop(archived: Archived) -> None:
     """Only the tables' owner may drop: the service's INSERT/SELECT login is refused and
     nothing changes."""
     url, key, pub, out = archived
@@ -254,9 +247,7 @@ async def test_service_login_cannot_drop(archived: tuple[str, Path, Path, Path])
     assert (await verify(url, pub, out))[0] == 0
 
 
-async def test_manifest_and_witness_are_checked_across(
-    archived: tuple[str, Path, Path, Path], tmp_path: Path
-) -> None:
+async def test_manifest_and_witness_are_checked_across(archived: Archived, tmp_path: Path) -> None:
     """A manifest edited after sealing no longer verifies; a witness holding a checkpoint that
     the live log lost is damage through --segments too."""
     url, key, pub, out = archived
@@ -283,9 +274,7 @@ async def test_manifest_and_witness_are_checked_across(
     assert (problem["seq"], problem["damage"]) == (1, "forged_segment")
 
 
-async def test_live_rows_after_the_archive_are_paged_and_checked(
-    archived: tuple[str, Path, Path, Path],
-) -> None:
+async def test_live_rows_after_the_archive_are_paged_and_checked(archived: Archived) -> None:
     """The live log is read from the archive's last event on, in pages; damage there is named."""
     url, key, pub, out = archived
     await append(url, key, range(12, 30))
