@@ -8,7 +8,7 @@ by another instance — is skipped, so several instances do not poll one account
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 
 from connector.accounts.sync_store import SyncState
@@ -30,28 +30,23 @@ class PollReport:
     failed: int = 0
 
 
+@dataclass(eq=False)
 class Poller:
-    def __init__(
-        self,
-        directory: AccountDirectory,
-        sync: SyncAccount,
-        state: ReadState,
-        *,
-        every: timedelta,
-        locks: AccountLocks | None = None,
-        concurrency: int = 8,
-        clock: Clock = system_clock,
-    ) -> None:
-        self._directory = directory
-        self._sync = sync
-        self._state = state
-        self._every = every
-        self._locks = locks or LocalLocks()
-        self._slots = asyncio.Semaphore(concurrency)
-        self._clock = clock
+    directory: AccountDirectory
+    sync: SyncAccount
+    state: ReadState
+    _: KW_ONLY
+    every: timedelta
+    locks: AccountLocks = field(default_factory=LocalLocks)
+    concurrency: int = 8
+    clock: Clock = system_clock
+    _slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._slots = asyncio.Semaphore(self.concurrency)
 
     async def poll_once(self) -> PollReport:
-        ids = await self._directory.active_ids()
+        ids = await self.directory.active_ids()
         results = await asyncio.gather(*(self._poll(a) for a in ids))
         return PollReport(
             due=sum(1 for r in results if r is not None),
@@ -61,13 +56,13 @@ class Poller:
 
     async def sync_now(self, account_id: str) -> Attempt:
         """One run for this account whether due or not."""
-        return await sync_once(self._locks, self._sync, account_id,
+        return await sync_once(self.locks, self.sync, account_id,
                                failure_event="live_adopt_sync_failed")  # fmt: skip
 
     async def _poll(self, account_id: str) -> Attempt | None:
         """None: not due; else how the attempt went."""
         async with self._slots:
-            if not poll_due(await self._state(account_id), self._clock(), self._every):
+            if not poll_due(await self.state(account_id), self.clock(), self.every):
                 return None
-            return await sync_once(self._locks, self._sync, account_id,
+            return await sync_once(self.locks, self.sync, account_id,
                                    failure_event="poll_sync_failed")  # fmt: skip

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
 from connector.accounts.sync_store import SyncState
 from connector.gmail.pubsub import PubSubClient, gmail_notification
@@ -52,35 +52,27 @@ def covered(state: SyncState, history_id: int) -> bool:
     return state.history_id is not None and int(state.history_id) >= history_id
 
 
+@dataclass(eq=False)
 class PushReceiver:
-    def __init__(
-        self,
-        pubsub: PubSubClient,
-        subscription: str,
-        directory: AccountDirectory,
-        sync: SyncAccount,
-        state: ReadState,
-        *,
-        locks: AccountLocks | None = None,
-        max_messages: int = 100,
-        concurrency: int = 16,
-        retry_seconds: int = RETRY_SECONDS,
-        held_seconds: int = HELD_SECONDS,
-    ) -> None:
-        self._pubsub = pubsub
-        self._subscription = subscription
-        self._directory = directory
-        self._sync = sync
-        self._state = state
-        self._locks = locks or LocalLocks()
-        self._max = max_messages
-        self._slots = asyncio.Semaphore(concurrency)
-        self._retry_seconds = retry_seconds
-        self._held_seconds = held_seconds
-        self._turns: dict[str, _Turn] = {}
+    pubsub: PubSubClient
+    subscription: str
+    directory: AccountDirectory
+    sync: SyncAccount
+    state: ReadState
+    _: KW_ONLY
+    locks: AccountLocks = field(default_factory=LocalLocks)
+    max_messages: int = 100
+    concurrency: int = 16
+    retry_seconds: int = RETRY_SECONDS
+    held_seconds: int = HELD_SECONDS
+    _slots: asyncio.Semaphore = field(init=False)
+    _turns: dict[str, _Turn] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._slots = asyncio.Semaphore(self.concurrency)
 
     async def pull_once(self) -> PullReport:
-        received = await self._pubsub.pull(self._subscription, max_messages=self._max)
+        received = await self.pubsub.pull(self.subscription, max_messages=self.max_messages)
         newest: dict[str, int] = {}  # account -> the highest historyId announced
         needs: dict[str, set[str]] = {}  # ack id -> the accounts that must be settled first
         ignored: list[str] = []
@@ -88,7 +80,7 @@ class PushReceiver:
         for item in received:
             notice = gmail_notification(item)
             if notice is not None and notice.email not in linked:
-                linked[notice.email] = await self._directory.active_ids(notice.email)
+                linked[notice.email] = await self.directory.active_ids(notice.email)
             accounts = linked[notice.email] if notice is not None else []
             if notice is None or not accounts:
                 ignored.append(item.ack_id)
@@ -106,9 +98,9 @@ class PushReceiver:
         later = [i for i, accounts in needs.items() if accounts & failed]
         soon = [i for i, accounts in needs.items()
                 if not accounts <= settled and not accounts & failed]  # fmt: skip
-        await self._pubsub.acknowledge(self._subscription, ack)
-        await self._pubsub.modify_ack_deadline(self._subscription, later, self._retry_seconds)
-        await self._pubsub.modify_ack_deadline(self._subscription, soon, self._held_seconds)
+        await self.pubsub.acknowledge(self.subscription, ack)
+        await self.pubsub.modify_ack_deadline(self.subscription, later, self.retry_seconds)
+        await self.pubsub.modify_ack_deadline(self.subscription, soon, self.held_seconds)
         synced = sum(1 for outcome in outcomes.values() if outcome is Attempt.SYNCED)
         return PullReport(len(received), len(ack), len(later) + len(soon), len(ignored), synced)
 
@@ -119,9 +111,9 @@ class PushReceiver:
         later one usually finds its notice covered) rather than one of them handing its
         notice back as held. Only another instance's run hands a notice back."""
         async with self._slots, self._turn(account_id):
-            if covered(await self._state(account_id), history_id):
+            if covered(await self.state(account_id), history_id):
                 return None
-            return await sync_once(self._locks, self._sync, account_id,
+            return await sync_once(self.locks, self.sync, account_id,
                                    failure_event="push_sync_failed")  # fmt: skip
 
     @contextlib.asynccontextmanager

@@ -9,6 +9,7 @@ the new expiry is kept in the account's sync state.
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from audit.vocab import Purpose
@@ -41,44 +42,38 @@ def expiry_of(answer: object) -> datetime | None:
     return datetime.fromtimestamp(raw / 1000, tz=UTC)
 
 
+@dataclass(eq=False)
 class WatchKeeper:
-    def __init__(
-        self,
-        gate: Gate,
-        store: SyncStore,
-        topic: str,
-        *,
-        actor_context: AccessContext,
-        locks: AccountLocks | None = None,
-        renew_every: timedelta = DEFAULT_RENEW_EVERY,
-        clock: Clock = system_clock,
-    ) -> None:
-        if not topic:
+    gate: Gate
+    store: SyncStore
+    topic: str
+    _: KW_ONLY
+    actor_context: AccessContext
+    locks: AccountLocks = field(default_factory=LocalLocks)
+    renew_every: timedelta = DEFAULT_RENEW_EVERY
+    clock: Clock = system_clock
+
+    def __post_init__(self) -> None:
+        if not self.topic:
             raise ValueError("WatchKeeper needs a Pub/Sub topic")
-        if actor_context.purpose is not Purpose.USER_FEATURE:
+        if self.actor_context.purpose is not Purpose.USER_FEATURE:
             raise ValueError("push serves the owner's feature only")
-        self._gate = gate
-        self._store = store
-        self._topic = topic
-        self._ctx = actor_context
-        self._locks = locks or LocalLocks()
-        self._renew_every = renew_every
-        self._clock = clock
 
     async def renew(self, account_ids: list[str]) -> int:
         """Make or renew each due watch; the number renewed. One account failing (a revoked
         grant, a quota refusal) is logged and retried next round, never stops the others."""
         renewed = 0
         for account_id in account_ids:
-            state = await self._store.state(account_id)
-            if not watch_due(state.watch_expires_at, self._clock(), self._renew_every):
+            state = await self.store.state(account_id)
+            if not watch_due(state.watch_expires_at, self.clock(), self.renew_every):
                 continue
-            async with self._locks.hold(Work.WATCH, account_id) as mine:
+            async with self.locks.hold(Work.WATCH, account_id) as mine:
                 if not mine:
                     continue
                 try:
-                    answer = await self._gate.run(self._ctx, plans.watch(account_id, self._topic))
-                    await self._store.set_watch_expiry(account_id, expiry_of(answer))
+                    watch = plans.watch(account_id, self.topic)
+                    answer = await self.gate.run(self.actor_context, watch)
+                    await self.store.set_watch_expiry(account_id, expiry_of(answer))
                 except ConnectorError as exc:
                     log.warning("watch_renew_failed", account_id=account_id,
                                 error_type=type(exc).__name__)  # fmt: skip
@@ -89,7 +84,7 @@ class WatchKeeper:
     async def stop(self, account_id: str) -> None:
         """users.stop while the grant still works (called before an unlink revokes it)."""
         try:
-            await self._gate.run(self._ctx, plans.stop_watch(account_id))
-            await self._store.set_watch_expiry(account_id, None)
+            await self.gate.run(self.actor_context, plans.stop_watch(account_id))
+            await self.store.set_watch_expiry(account_id, None)
         except ConnectorError as exc:  # the watch lapses within 7 days regardless
             log.warning("watch_stop_failed", account_id=account_id, error_type=type(exc).__name__)

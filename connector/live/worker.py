@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 
 from connector.live.polling import Poller
@@ -39,27 +39,20 @@ class Schedule:
     pullers: int = 4
 
 
+@dataclass(eq=False)
 class LiveWorker:
-    def __init__(
-        self,
-        directory: AccountDirectory,
-        poller: Poller,
-        schedule: Schedule,
-        *,
-        receiver: PushReceiver | None = None,
-        watches: WatchKeeper | None = None,
-    ) -> None:
-        self._directory = directory
-        self._poller = poller
-        self._schedule = schedule
-        self._receiver = receiver
-        self._watches = watches
+    directory: AccountDirectory
+    poller: Poller
+    schedule: Schedule
+    _: KW_ONLY
+    receiver: PushReceiver | None = None
+    watches: WatchKeeper | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         loops: list[tuple[str, Callable[[], Awaitable[float]]]] = [("poll", self._poll)]
-        if self._receiver is not None:
-            loops += [(f"push-{n}", self._pull) for n in range(self._schedule.pullers)]
-        if self._watches is not None:
+        if self.receiver is not None:
+            loops += [(f"push-{n}", self._pull) for n in range(self.schedule.pullers)]
+        if self.watches is not None:
             loops.append(("watch", self._renew))
         tasks = [asyncio.create_task(_forever(name, step, stop), name=f"live-{name}")
                  for name, step in loops]  # fmt: skip
@@ -76,34 +69,34 @@ class LiveWorker:
         """Watch (with push) and baseline a newly linked account at once, so the first change
         after the link is reported; a failure is logged and the loops try again later."""
         try:
-            if self._watches is not None:
-                await self._watches.renew([account_id])
-            await self._poller.sync_now(account_id)
+            if self.watches is not None:
+                await self.watches.renew([account_id])
+            await self.poller.sync_now(account_id)
         except Exception as exc:  # the link itself succeeded: never fail it here
             log.warning("live_adopt_failed", account_id=account_id,
                         error_type=type(exc).__name__)  # fmt: skip
 
     async def release(self, account_id: str) -> None:
-        if self._watches is not None:
-            await self._watches.stop(account_id)
+        if self.watches is not None:
+            await self.watches.stop(account_id)
 
     async def _poll(self) -> float:
-        report = await self._poller.poll_once()
+        report = await self.poller.poll_once()
         if report.synced or report.failed:
             log.info("live_poll", synced=report.synced, failed=report.failed)
-        return self._schedule.poll_every.total_seconds()
+        return self.schedule.poll_every.total_seconds()
 
     async def _pull(self) -> float:
-        assert self._receiver is not None
-        report = await self._receiver.pull_once()
-        return 0.0 if report.received else self._schedule.idle_pull_pause
+        assert self.receiver is not None
+        report = await self.receiver.pull_once()
+        return 0.0 if report.received else self.schedule.idle_pull_pause
 
     async def _renew(self) -> float:
-        assert self._watches is not None
-        renewed = await self._watches.renew(await self._directory.active_ids())
+        assert self.watches is not None
+        renewed = await self.watches.renew(await self.directory.active_ids())
         if renewed:
             log.info("live_watches_renewed", count=renewed)
-        return self._schedule.watch_check_every.total_seconds()
+        return self.schedule.watch_check_every.total_seconds()
 
 
 async def _forever(name: str, step: Callable[[], Awaitable[float]], stop: asyncio.Event) -> None:
