@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import random
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -120,41 +120,32 @@ def _payload_resources(payload: dict[str, Any]) -> tuple[ResourceRef, ...]:
     return tuple(refs)
 
 
+@dataclass(eq=False)
 class Dispatcher:
-    def __init__(
-        self,
-        config: DeliveryConfig,
-        store: DeliveryStore,
-        feed: SyncStore,
-        authority: Authority,
-        http: aiohttp.ClientSession,
-        *,
-        ownership: AccountOwnership = single_instance,
-        clock: Clock = system_clock,
-        rand: Callable[[], float] = random.random,
-    ) -> None:
-        self.config = config
-        self._store = store
-        self._feed = feed
-        self._authority = authority
-        self._http = http
-        self._owns = ownership
-        self._clock = clock
-        self._rand = rand
-        self._signer = Signer(config.secret)
-        self._window = ScanWindow()  # which part of the feed the next due scan reads
-        self._unfinished: set[str] = set()  # accounts a run left with changes still to send
+    config: DeliveryConfig
+    store: DeliveryStore
+    feed: SyncStore
+    authority: Authority
+    http: aiohttp.ClientSession
+    _: KW_ONLY
+    ownership: AccountOwnership = single_instance
+    clock: Clock = system_clock
+    rand: Callable[[], float] = random.random
+    _signer: Signer = field(init=False)
+    # which part of the feed the next due scan reads
+    _window: ScanWindow = field(init=False, default_factory=ScanWindow)
+    # accounts a run left with changes still to send
+    _unfinished: set[str] = field(init=False, default_factory=set)
 
-    @property
-    def store(self) -> DeliveryStore:
-        return self._store
+    def __post_init__(self) -> None:
+        self._signer = Signer(self.config.secret)
 
     async def _post(self, msg_id: str, data: str) -> str | None:
         """POST once; None when delivered, else the error code (`http.503`, `timeout`, ...)."""
-        headers = self._signer.headers(msg_id, self._clock(), data)
+        headers = self._signer.headers(msg_id, self.clock(), data)
         timeout = aiohttp.ClientTimeout(total=self.config.timeout_seconds)
         try:
-            async with self._http.post(
+            async with self.http.post(
                 self.config.url, data=data.encode(), headers=headers, timeout=timeout,
                 allow_redirects=False,
             ) as response:  # fmt: skip
@@ -169,13 +160,13 @@ class Dispatcher:
         self, account_id: str, msg_id: str, payload: dict[str, Any], change: Change
     ) -> str | None:
         """Decide, record, send, record. Raises AccessDenied (recorded) if refused."""
-        await self._authority.authorize(change)
-        await self._authority.record(change)  # durable before the data leaves
+        await self.authority.authorize(change)
+        await self.authority.record(change)  # durable before the data leaves
         error = await self._post(msg_id, encode(payload))
         if error is None:
-            await self._authority.record(replace(change, action=Action.WEBHOOK_DELIVERED))
+            await self.authority.record(replace(change, action=Action.WEBHOOK_DELIVERED))
         else:
-            await self._authority.record(
+            await self.authority.record(
                 replace(change, action=Action.WEBHOOK_FAILED), failed=True, error_code=error
             )
         return error
@@ -205,12 +196,12 @@ class Dispatcher:
         except AccessDenied:
             counts.refused += 1
             letter = NewDeadLetter(account_id, msg_id, stored.seq, kind, payload, attempts, DENIED)
-            await self._store.dead_letter(letter, self._clock())
+            await self.store.dead_letter(letter, self.clock())
             return True
-        now = self._clock()
+        now = self.clock()
         if error is None:
             counts.delivered += 1
-            await self._store.delivered(account_id, stored.seq, now)
+            await self.store.delivered(account_id, stored.seq, now)
             return True
         counts.failed += 1
         first = cursor.first_attempt_at if cursor.head_seq == stored.seq else None
@@ -219,21 +210,21 @@ class Dispatcher:
             letter = NewDeadLetter(
                 account_id, msg_id, stored.seq, kind, payload, attempts + 1, error
             )
-            await self._store.dead_letter(letter, now)
-            await self._authority.record(
+            await self.store.dead_letter(letter, now)
+            await self.authority.record(
                 replace(change, action=Action.WEBHOOK_DEAD_LETTERED), failed=True, error_code=error
             )
             return True
         wait = backoff(attempts + 1, base=self.config.backoff_base, cap=self.config.backoff_cap,
-                       rand=self._rand)  # fmt: skip
-        await self._store.retry_later(account_id, stored.seq, error, now, now + wait)
+                       rand=self.rand)  # fmt: skip
+        await self.store.retry_later(account_id, stored.seq, error, now, now + wait)
         return False
 
     async def _deliver_account(self, account_id: str) -> RunCounts:
         counts = RunCounts()
-        cursor = await self._store.cursor(account_id)
+        cursor = await self.store.cursor(account_id)
         limit = self.config.changes_per_account
-        batch = await self._feed.changes(account_id, after=cursor.delivered_seq, limit=limit)
+        batch = await self.feed.changes(account_id, after=cursor.delivered_seq, limit=limit)
         for stored in batch:
             if not await self._deliver_head(account_id, stored, cursor, counts):
                 return counts  # waits for its retry: asked for by name when due
@@ -244,12 +235,12 @@ class Dispatcher:
 
     async def _due(self) -> list[str]:
         """The accounts to deliver now: unfinished last run, retries due, then the scan's."""
-        now, limit = self._clock(), self.config.accounts_per_run
+        now, limit = self.clock(), self.config.accounts_per_run
         after = self._window.after(now)
-        newest = await self._store.newest_seq()  # before the scan: a later append is above it
-        scanned = await self._store.due(now, limit, after=after)
+        newest = await self.store.newest_seq()  # before the scan: a later append is above it
+        scanned = await self.store.due(now, limit, after=after)
         self._window.scanned(now, after, newest, hit_limit=len(scanned) >= limit)
-        retries = await self._store.retries_due(now, limit)
+        retries = await self.store.retries_due(now, limit)
         unfinished, self._unfinished = self._unfinished, set()
         return list(dict.fromkeys([*sorted(unfinished), *retries, *scanned]))
 
@@ -258,8 +249,8 @@ class Dispatcher:
         due = await self._due()
         if not due:
             return RunCounts()
-        async with self._owns.keeping():
-            mine = await self._owns(due)
+        async with self.ownership.keeping():
+            mine = await self.ownership(due)
             return await self._deliver_all([a for a in due if a in mine])
 
     async def _deliver_all(self, due: list[str]) -> RunCounts:
@@ -282,7 +273,7 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         """`run_once` until `stop`; between runs, sleep the poll interval or until a change is
         committed to the feed (by this process, or by another one that the feed relays)."""
-        with self._feed.signal.listen_all() as wake:
+        with self.feed.signal.listen_all() as wake:
             await self._run(stop, wake)
 
     async def _run(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
@@ -306,9 +297,9 @@ class Dispatcher:
 
         Raises RedeliveryInProgressError when another redelivery holds the letter (or it was
         redelivered since), AccessDenied (recorded) if the policy refuses it now."""
-        now = self._clock()
+        now = self.clock()
         stale = timedelta(seconds=REDELIVERY_CLAIM_TIMEOUTS * self.config.timeout_seconds)
-        if not await self._store.claim_redelivery(letter.id, now, stale):
+        if not await self.store.claim_redelivery(letter.id, now, stale):
             raise RedeliveryInProgressError(letter.id)
         resources = _payload_resources(letter.payload)
         change = self._change(letter.account_id, letter.id, resources, letter.kind)
@@ -316,10 +307,10 @@ class Dispatcher:
         try:
             error = await self._attempt(letter.account_id, letter.id, letter.payload, change)
         except BaseException:
-            await self._store.redelivery_failed(letter.id, None)  # not sent: dead again
+            await self.store.redelivery_failed(letter.id, None)  # not sent: dead again
             raise
         if error is None:
-            await self._store.redelivered(letter.id, self._clock())
+            await self.store.redelivered(letter.id, self.clock())
         else:
-            await self._store.redelivery_failed(letter.id, error)
+            await self.store.redelivery_failed(letter.id, error)
         return error

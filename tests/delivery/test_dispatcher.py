@@ -235,7 +235,7 @@ async def test_ownership_decides_which_accounts_this_instance_delivers(stack: St
         async def __call__(self, account_ids: Sequence[str]) -> set[str]:
             return {a for a in account_ids if a == "acc-a"}
 
-    stack.dispatcher._owns = OnlyA()
+    stack.dispatcher.ownership = OnlyA()
     assert (await stack.dispatcher.run_once()).delivered == 1
     assert [b["data"]["accountId"] for _, b in stack.receiver.received] == ["acc-a"]
 
