@@ -15,7 +15,7 @@ signal is closed (shutdown).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 
 from audit.event import Actor
 from audit.vocab import Action, Purpose
@@ -37,34 +37,23 @@ class FeedPage:
     next_cursor: int  # the last seq returned, or the cursor given when nothing is new
 
 
+@dataclass(eq=False)
 class ChangeFeed:
-    def __init__(
-        self,
-        store: SyncStore,
-        authority: Authority,
-        *,
-        poll_seconds: float = POLL_SECONDS,
-        heartbeat_seconds: float = HEARTBEAT_SECONDS,
-        lifetime_seconds: float = LIFETIME_SECONDS,
-    ) -> None:
-        self._store = store
-        self._authority = authority
-        self.poll_seconds = poll_seconds
-        self.heartbeat_seconds = heartbeat_seconds
-        self.lifetime_seconds = lifetime_seconds  # a stream's longest life (the caller's timer)
-
-    @property
-    def store(self) -> SyncStore:
-        return self._store
+    store: SyncStore
+    authority: Authority
+    _: KW_ONLY
+    poll_seconds: float = POLL_SECONDS
+    heartbeat_seconds: float = HEARTBEAT_SECONDS
+    lifetime_seconds: float = LIFETIME_SECONDS  # a stream's longest life (the caller's timer)
 
     def close(self) -> None:
         """End every open stream (shutdown)."""
-        self._store.signal.close()
+        self.store.signal.close()
 
     async def _permit(
         self, actor: Actor, account_id: str, action: Action, request_id: str | None
     ) -> None:
-        await self._authority.permit(
+        await self.authority.permit(
             Change(actor, Operation.TRANSFER, action, Purpose.USER_FEATURE,
                    account_id=account_id, request_id=request_id)
         )  # fmt: skip
@@ -79,7 +68,7 @@ class ChangeFeed:
         request_id: str | None = None,
     ) -> FeedPage:
         await self._permit(actor, account_id, Action.ACCOUNT_CHANGES_READ, request_id)
-        changes = await self._store.changes(account_id, after=after, limit=limit)
+        changes = await self.store.changes(account_id, after=after, limit=limit)
         return FeedPage(changes, changes[-1].seq if changes else after)
 
     async def open(
@@ -90,11 +79,11 @@ class ChangeFeed:
         return self._follow(account_id, after)
 
     async def _follow(self, account_id: str, after: int) -> AsyncIterator[list[StoredChange]]:
-        signal = self._store.signal
+        signal = self.store.signal
         idle = 0.0
         with signal.listen(account_id) as wake:
             while not signal.closed:
-                batch = await self._store.changes(account_id, after=after)
+                batch = await self.store.changes(account_id, after=after)
                 if batch:
                     idle = 0.0
                     after = batch[-1].seq
