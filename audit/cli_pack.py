@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from audit.cli_common import EXIT_DAMAGED, EXIT_OK, EXIT_UNAUTHENTICATED, record
+from audit.cli_common import record
 from audit.cli_target import open_cli_log
 from audit.cli_verify import (
     add_trust_arguments,
@@ -35,10 +35,10 @@ from audit.segments import read_archive
 from audit.vocab import Action, Outcome, ResourceKind
 
 ARCHIVE_VARIABLE = "CONNECTOR_AUDIT_ARCHIVE_DIR"
-EXIT_OF = {
-    PackStatus.VALID: EXIT_OK,
-    PackStatus.INVALID: EXIT_DAMAGED,
-    PackStatus.UNPINNED: EXIT_UNAUTHENTICATED,
+HEADLINES = {
+    PackStatus.VALID: "VALID: signed by a pinned key; files and figures match the log",
+    PackStatus.UNPINNED: "INTACT, NOT AUTHENTICATED: no pinned keys",
+    PackStatus.INVALID: "INVALID",
 }
 
 
@@ -164,12 +164,4 @@ async def verify_pack_command(args: argparse.Namespace) -> int:
             await _against_log(log, args, check)
     finally:
         await log.close()
-    headline = {
-        PackStatus.VALID: "VALID: signed by a pinned key; files and figures match the log",
-        PackStatus.UNPINNED: "INTACT, NOT AUTHENTICATED: no pinned keys",
-        PackStatus.INVALID: "INVALID",
-    }[check.status]
-    print_check(
-        check.status, f"{headline}: {args.pack}", check.problems, check.notes, as_json=args.json
-    )
-    return EXIT_OF[check.status]
+    return print_check(check, f"{HEADLINES[check.status]}: {args.pack}", as_json=args.json)

@@ -8,8 +8,6 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from audit.cli_target import open_cli_log
 from audit.event import ResourceRef
 from audit.log import AuditLog
 from audit.receipts import ReceiptCheck, ReceiptFormatError, ReceiptStatus, verify_receipt
+from audit.signed import SignedCheck, SignedStatus
 from audit.signing import load_public_key
 from audit.trust import TrustedKeys, load_trusted_keys
 from audit.verify import Authenticity, VerifyReport
@@ -35,6 +34,12 @@ EXIT_OF = {
     Authenticity.AUTHENTIC: EXIT_OK,
     Authenticity.DAMAGED: EXIT_DAMAGED,
     Authenticity.CONSISTENT_ONLY: EXIT_UNAUTHENTICATED,
+}
+# A signed document's check (a receipt, an evidence pack): the exit code of its status.
+SIGNED_EXIT = {
+    SignedStatus.VALID: EXIT_OK,
+    SignedStatus.INVALID: EXIT_DAMAGED,
+    SignedStatus.UNPINNED: EXIT_UNAUTHENTICATED,
 }
 
 
@@ -144,26 +149,24 @@ def print_report(report: VerifyReport, as_json: bool) -> None:
         out(f"note: {note}")
 
 
-def print_check(
-    status: StrEnum,
-    headline: str,
-    problems: Sequence[str],
-    notes: Sequence[str],
-    *,
-    as_json: bool,
-    **fields: object,
-) -> None:
+def print_check(check: SignedCheck, headline: str, *, as_json: bool, **fields: object) -> int:
     """A receipt's or a pack's check: as JSON (status, `fields`, problems, notes), or the
-    headline, then each problem and each note."""
+    headline, then each problem and each note. Returns the check's exit code."""
     if as_json:
-        found = {"status": status.value, **fields, "problems": problems, "notes": notes}
+        found = {
+            "status": check.status.value,
+            **fields,
+            "problems": check.problems,
+            "notes": check.notes,
+        }
         out(json.dumps(found, indent=2))
-        return
-    out(headline)
-    for problem in problems:
-        out(f"  problem: {problem}")
-    for note in notes:
-        out(f"note: {note}")
+    else:
+        out(headline)
+        for problem in check.problems:
+            out(f"  problem: {problem}")
+        for note in check.notes:
+            out(f"note: {note}")
+    return SIGNED_EXIT[check.status]
 
 
 async def verify(log: AuditLog, args: argparse.Namespace) -> int:
@@ -201,10 +204,10 @@ async def verify(log: AuditLog, args: argparse.Namespace) -> int:
     return EXIT_OF[report.authenticity]
 
 
-RECEIPT_EXIT = {
-    ReceiptStatus.VALID: EXIT_OK,
-    ReceiptStatus.INVALID: EXIT_DAMAGED,
-    ReceiptStatus.UNPINNED: EXIT_UNAUTHENTICATED,
+RECEIPT_HEADLINES = {
+    ReceiptStatus.VALID: "VALID: signed by a pinned key",
+    ReceiptStatus.UNPINNED: "SIGNATURE OK, NOT AUTHENTICATED: no pinned keys",
+    ReceiptStatus.INVALID: "INVALID",
 }
 
 
@@ -267,14 +270,10 @@ async def verify_receipt_command(args: argparse.Namespace) -> int:
                 await _check_in_log(log, args, receipt, check)
         finally:
             await log.close()
-    headline = {
-        ReceiptStatus.VALID: "VALID: signed by a pinned key",
-        ReceiptStatus.UNPINNED: "SIGNATURE OK, NOT AUTHENTICATED: no pinned keys",
-        ReceiptStatus.INVALID: "INVALID",
-    }[check.status]
-    headline += f"; audit event seq {check.audit_seq} hash {check.audit_hash or '-'}"
-    print_check(
-        check.status, headline, check.problems, check.notes, as_json=args.json,
-        audit_seq=check.audit_seq, audit_hash=check.audit_hash,
-    )  # fmt: skip
-    return RECEIPT_EXIT[check.status]
+    headline = (
+        f"{RECEIPT_HEADLINES[check.status]}; "
+        f"audit event seq {check.audit_seq} hash {check.audit_hash or '-'}"
+    )
+    return print_check(
+        check, headline, as_json=args.json, audit_seq=check.audit_seq, audit_hash=check.audit_hash
+    )
