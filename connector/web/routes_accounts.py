@@ -7,19 +7,17 @@ import re
 from aiohttp import web
 
 from connector.accounts.http_linking import BROWSER_COOKIE, TICKET_TTL, new_browser_id
-from connector.web.auth import Role
 from connector.web.components import ref
 from connector.web.context import request_id, services
 from connector.web.keys import SETTINGS
 from connector.web.paging import LIST_MAX_PAGE, LIST_PAGE, page_params, page_tokens, slice_page
 from connector.web.problems import ProblemError, ProblemType
 from connector.web.query_check import LENIENT_QUERY
-from connector.web.routing import QueryParam, RouteSpec, caller_of
+from connector.web.routing import USER, QueryParam, RouteSpec, caller_of
 from connector.web.schemas import page_of
 from connector.web.validation import InvalidInputError, account_id, query_text, read_json
 from connector.wiring import Linking
 
-USER = frozenset({Role.USER})
 STATE = re.compile(r"^[A-Za-z0-9_\-]{16,128}$")
 TICKET = re.compile(r"^[A-Za-z0-9_\-]{8,400}\.[0-9a-f]{64}$")
 BROWSER_ID = re.compile(r"^[A-Za-z0-9_\-]{32,64}$")

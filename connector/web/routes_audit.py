@@ -14,7 +14,6 @@ from audit.verify import Authenticity, Trust, VerifyReport
 from audit.vocab import Action, Decision, Purpose
 from connector.policy.oversight import event_json
 from connector.web import schemas as s
-from connector.web.auth import Role
 from connector.web.context import request_id, services
 from connector.web.paging import (
     LIST_MAX_PAGE,
@@ -25,7 +24,7 @@ from connector.web.paging import (
     page_tokens,
     seal_next,
 )
-from connector.web.routing import QueryParam, RouteSpec, caller_of
+from connector.web.routing import REVIEWER, USER, QueryParam, RouteSpec, caller_of
 from connector.web.validation import (
     InvalidInputError,
     account_id,
@@ -34,8 +33,6 @@ from connector.web.validation import (
     query_time,
 )
 
-REVIEWER = frozenset({Role.REVIEWER})
-USER = frozenset({Role.USER})
 _CASEWORK = (Purpose.SECURITY.value, Purpose.LEGAL.value)
 _MEDIA = {
     ExportFormat.JSONL: "application/x-ndjson",

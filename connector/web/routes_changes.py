@@ -22,13 +22,11 @@ from aiohttp import web
 
 from audit.event import Actor
 from connector.accounts.sync_store import MAX_PAGE, StoredChange
-from connector.web.auth import Role
 from connector.web.components import ref
 from connector.web.context import request_id, services
-from connector.web.routing import QueryParam, RouteSpec, caller_of
+from connector.web.routing import USER, QueryParam, RouteSpec, caller_of
 from connector.web.validation import InvalidInputError, account_id
 
-USER = frozenset({Role.USER})
 SEQ = re.compile(r"^(0|[1-9][0-9]{0,17})$")  # a feed seq: 0 (the start) or a positive integer
 RETRY_MS = 3000
 

@@ -23,14 +23,12 @@ from connector.delivery.models import DeadLetterStatus
 from connector.errors import RedeliveryInProgressError
 from connector.policy.recorder import Change
 from connector.policy.vocab import Operation
-from connector.web.auth import Role
 from connector.web.components import ref
 from connector.web.context import request_id, services
 from connector.web.problems import ProblemError, ProblemType
-from connector.web.routing import QueryParam, RouteSpec, caller_of
+from connector.web.routing import ADMIN, QueryParam, RouteSpec, caller_of
 from connector.web.validation import check_id, path_id
 
-ADMIN = frozenset({Role.ADMIN})
 MAX_PAGE = 100
 _LETTER_ID = IDENTIFIER  # event ids are msg_<account>_<seq>
 

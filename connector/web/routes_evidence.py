@@ -16,12 +16,11 @@ from audit.vocab import Action, Purpose
 from connector.evidence.service import pack_archive, refusal
 from connector.policy.recorder import Change
 from connector.policy.vocab import Operation
-from connector.web.auth import Role
 from connector.web.components import ref
 from connector.web.context import request_id, services
 from connector.web.problems import ProblemError, ProblemType
 from connector.web.routes_audit import _PURPOSE, _purpose
-from connector.web.routing import QueryParam, RouteSpec, caller_of
+from connector.web.routing import REVIEWER, QueryParam, RouteSpec, caller_of
 from connector.web.validation import InvalidInputError, query_time
 
 PATH = "/v1/audit/evidence"
@@ -64,7 +63,7 @@ async def evidence(request: web.Request) -> web.Response:
 
 ROUTES = [
     RouteSpec("POST", PATH, evidence, "Download the signed evidence pack for a period (zip)",
-              "audit", frozenset({Role.REVIEWER}), response=ref("EvidencePackZip"),
+              "audit", REVIEWER, response=ref("EvidencePackZip"),
               response_type=ZIP, errors=(403, 409, 422, 503),
               query=(_PURPOSE,
                      QueryParam("since", {"type": "string", "format": "date-time"}, "inclusive"),

@@ -14,13 +14,10 @@ from aiohttp import web
 
 from connector.accounts.scopes import Feature
 from connector.web import schemas as s
-from connector.web.auth import Role
 from connector.web.context import request_id, services
 from connector.web.problems import ProblemError, ProblemType
-from connector.web.routing import RouteSpec, caller_of
+from connector.web.routing import USER, RouteSpec, caller_of
 from connector.web.validation import Fields, account_id, read_json
-
-USER = frozenset({Role.USER})
 
 
 async def grant_features(request: web.Request) -> web.Response:

@@ -21,12 +21,11 @@ from connector.policy import (
 from connector.policy.aggregates import AggregateReport
 from connector.policy.records import AccessRequestRecord
 from connector.web import schemas as s
-from connector.web.auth import Role
 from connector.web.components import ref
 from connector.web.context import access_context, request_id, services
 from connector.web.paging import LIST_MAX_PAGE, LIST_PAGE, page_params, page_tokens, slice_page
 from connector.web.routes_inbox import stream_attachment
-from connector.web.routing import QueryParam, RouteSpec, caller_of
+from connector.web.routing import OPERATOR, USER, QueryParam, RouteSpec, caller_of
 from connector.web.validation import (
     ATTACHMENT_ID,
     GMAIL_ID,
@@ -40,8 +39,6 @@ from connector.web.validation import (
     read_json,
 )
 
-USER = frozenset({Role.USER})
-OPERATOR = frozenset({Role.OPERATOR})
 MAX_AGGREGATE_DAYS = 366
 
 

@@ -17,7 +17,6 @@ from connector.inbox.service import Draft
 from connector.mime import Attachment
 from connector.policy import AccessContext, plans
 from connector.web import schemas as s
-from connector.web.auth import Role
 from connector.web.components import ref
 from connector.web.context import access_context, services
 from connector.web.paging import (
@@ -29,7 +28,7 @@ from connector.web.paging import (
     seal_next,
 )
 from connector.web.problems import ProblemError, ProblemType
-from connector.web.routing import QueryParam, RouteSpec
+from connector.web.routing import USER, QueryParam, RouteSpec
 from connector.web.validation import (
     ATTACHMENT_ID,
     DRAFT_ID,
@@ -46,7 +45,6 @@ from connector.web.validation import (
     read_json,
 )
 
-USER = frozenset({Role.USER})
 READ_FORMATS = ("full", "metadata", "minimal", "raw")
 THREAD_FORMATS = ("full", "metadata", "minimal")  # Gmail has no raw threads
 GMAIL_PAGE, GMAIL_MAX_PAGE = 25, 100  # Gmail lists at most 500; metadata for 100 is one batch

@@ -27,12 +27,11 @@ from connector.policy.access import AccessContext
 from connector.policy.plans import Plan
 from connector.ports import GmailJson, MailboxPort
 from connector.web import schemas as s
-from connector.web.auth import Role
 from connector.web.context import access_context, services
 from connector.web.handler_types import Handler
 from connector.web.paging import cursor_in, page_params, page_size, page_tokens, seal_next
 from connector.web.problems import ProblemError, ProblemType
-from connector.web.routing import QueryParam, RouteSpec
+from connector.web.routing import USER, QueryParam, RouteSpec
 from connector.web.validation import (
     GMAIL_ID,
     LABEL_ID,
@@ -46,7 +45,6 @@ from connector.web.validation import (
 
 T = TypeVar("T")
 P = ParamSpec("P")
-USER = frozenset({Role.USER})
 _PAGE, _MAX_PAGE = 25, 100  # threads per page: default and most
 MAX_LABEL_CHANGES = 100  # label ids per modify (Gmail has no lower cap; this bounds the record)
 

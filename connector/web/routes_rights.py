@@ -17,13 +17,10 @@ from connector.policy.recorder import Change
 from connector.policy.vocab import Operation
 from connector.rights import held
 from connector.rights.export import ExportFormat, access_history, export_document, history_csv
-from connector.web.auth import Role
 from connector.web.context import request_id, services
 from connector.web.routes_human import consent_json
-from connector.web.routing import QueryParam, RouteSpec, caller_of
+from connector.web.routing import USER, QueryParam, RouteSpec, caller_of
 from connector.web.validation import account_id, query_choice
-
-USER = frozenset({Role.USER})
 
 
 async def _history(request: web.Request, account: str) -> list[dict[str, Any]]:

@@ -21,6 +21,11 @@ from connector.web.route_policy import permitted_roles, route_operation, route_v
 Schema = Mapping[str, Any]
 
 ANY_ROLE = frozenset(Role)
+# Who a route is for (`RouteSpec.roles`); the policy decides again on the full facts.
+USER = frozenset({Role.USER})
+OPERATOR = frozenset({Role.OPERATOR})
+REVIEWER = frozenset({Role.REVIEWER})
+ADMIN = frozenset({Role.ADMIN})
 
 
 @dataclass(frozen=True, slots=True)
