@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
 
 import aiohttp
 from aiohttp import web
@@ -197,24 +198,30 @@ async def _every(
         yield
 
 
+class _Worker(Protocol):
+    """A background loop's owner (the feed relay, the live mailbox, webhook delivery)."""
+
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+def _running(worker: _Worker | None, name: str) -> contextlib.AbstractAsyncContextManager[None]:
+    """`worker.run` as the background task `name` for the body's duration, stopped first on
+    the way out; no worker (not configured): nothing runs."""
+    return contextlib.nullcontext() if worker is None else running(worker.run, name)
+
+
 async def _feed_relay(app: web.Application) -> AsyncIterator[None]:
     """On PostgreSQL, LISTEN for other instances' feed commits (connector.accounts.feed_relay)."""
-    url = app[SETTINGS].database_url
-    if app[ENGINE].url.get_backend_name() != "postgresql":
-        yield
-        return
-    relay = FeedRelay(url, app[SERVICES].feed.store.signal)
-    async with running(relay.run, "feed-relay"):
+    relay = None
+    if app[ENGINE].url.get_backend_name() == "postgresql":
+        relay = FeedRelay(app[SETTINGS].database_url, app[SERVICES].feed.store.signal)
+    async with _running(relay, "feed-relay"):
         yield
 
 
 async def _live(app: web.Application) -> AsyncIterator[None]:
     """Run the live mailbox's loops for as long as the service runs; stop them first."""
-    worker = build_live(app[SERVICES], app[SESSION])
-    if worker is None:
-        yield
-        return
-    async with running(worker.run, "live-mailbox"):
+    async with _running(build_live(app[SERVICES], app[SESSION]), "live-mailbox"):
         yield
 
 
@@ -227,10 +234,7 @@ async def _retention(app: web.Application) -> AsyncIterator[None]:
 async def _delivery(app: web.Application) -> AsyncIterator[None]:
     """Deliver the change feed to CONNECTOR_WEBHOOK_URL while the service runs; stopped first."""
     dispatcher = build_delivery(app[SERVICES], app[SESSION])
-    if dispatcher is None:
-        yield
-        return
-    async with running(dispatcher.run, "webhook-delivery"):
+    async with _running(dispatcher, "webhook-delivery"):
         app[routes_delivery.DELIVERY].dispatcher = dispatcher  # the dead-letter routes use it
         try:
             yield
