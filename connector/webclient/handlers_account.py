@@ -20,6 +20,7 @@ from connector.web.errors import to_problem
 from connector.web.problems import SPECS, ProblemError, ProblemType
 from connector.web.validation import GMAIL_ID, RECORD_ID, account_id, check_id, path_id
 from connector.webclient.pages import (
+    ACC,
     SESSIONS,
     Notice,
     error_page,
@@ -33,7 +34,6 @@ from connector.webclient.pages import (
 from connector.webclient.wording import by_others
 from connector.wiring import Linking
 
-ACC = "/v1/accounts/{account_id}"
 HISTORY_LIMIT = 200
 # Features a linked account can add later, with what each lets the client do.
 OPTIONAL_FEATURES = {"organize": "archive, label, star, mark read, report spam and trash"}

@@ -36,6 +36,7 @@ from connector.web.validation import (
 from connector.webclient.handlers_organize import OFFERED, user_labels
 from connector.webclient.mailview import message_view, sanitize
 from connector.webclient.pages import (
+    ACC,
     Notice,
     form_of,
     form_text,
@@ -46,7 +47,6 @@ from connector.webclient.pages import (
 )
 from connector.webclient.security import mail_policy
 
-ACC = "/v1/accounts/{account_id}"
 PAGE_SIZE = 25
 # System labels offered as views; Gmail's ids, shown by name.
 LABELS = {"INBOX": "Inbox", "UNREAD": "Unread", "STARRED": "Starred", "SENT": "Sent",

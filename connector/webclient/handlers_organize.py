@@ -15,9 +15,8 @@ from connector.policy import plans
 from connector.policy import plans_organize as organize
 from connector.web.routes_organize import _ACTIONS, LabelAction, _run
 from connector.web.validation import GMAIL_ID, LABEL_ID, account_id, check_id
-from connector.webclient.pages import Notice, form_of, form_text, page, redirect
+from connector.webclient.pages import ACC, Notice, form_of, form_text, page, redirect
 
-ACC = "/v1/accounts/{account_id}"
 # Offered in the forms, in this order; each one of the API's label actions.
 OFFERED = {LabelAction.ARCHIVE: "Archive", LabelAction.READ: "Mark read",
            LabelAction.UNREAD: "Mark unread", LabelAction.STAR: "Star",

@@ -36,6 +36,7 @@ SESSIONS: web.AppKey[Sessions] = web.AppKey("webclient_sessions", Sessions)
 SESSION: web.RequestKey[Session] = web.RequestKey("webclient_session", Session)
 FORM: web.RequestKey[MultiDictProxy[Any]] = web.RequestKey("webclient_form", MultiDictProxy)
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ACC = "/v1/accounts/{account_id}"  # the API routes of one account, as pages name them
 
 
 class Notice(StrEnum):
