@@ -127,12 +127,12 @@ async def _against_log(log: AuditLog, args: argparse.Namespace, check: PackCheck
         check.fail(
             f"the audit log is damaged: seq {first.seq}: {first.damage.value}: {first.detail}"
         )
-    found = await log.query(limit=1, after_seq=seq - 1)
-    if not found or found[0].seq != seq:
+    found = await log.event_at(seq)
+    if found is None:
         check.fail(
             f"the audit log has no event at the pack's head seq {seq}{_dropped(seq, segments)}"
         )
-    elif found[0].hash != digest:
+    elif found.hash != digest:
         check.fail(
             f"the event at the pack's head seq {seq} has another hash: the log was rewritten"
         )

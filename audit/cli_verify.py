@@ -246,16 +246,16 @@ async def _check_in_log(log: AuditLog, args: argparse.Namespace, receipt: dict[s
     seq = check.audit_seq
     event_range = (ResourceRef(ResourceKind.AUDIT_RANGE, f"{seq}-{seq}"),)
     await record(log, args, Action.AUDIT_VERIFIED, Outcome.OK, resources=event_range)
-    found = await log.query(limit=1, after_seq=seq - 1)
-    if not found or found[0].seq != seq:
+    found = await log.event_at(seq)
+    if found is None:
         check.fail(f"the audit log has no event at seq {seq}")
-    elif found[0].hash != check.audit_hash:
-        check.fail(f"the event at seq {seq} has hash {found[0].hash}, not the receipt's")
-    elif "account_id" in receipt and found[0].event.account_id != receipt["account_id"]:
+    elif found.hash != check.audit_hash:
+        check.fail(f"the event at seq {seq} has hash {found.hash}, not the receipt's")
+    elif "account_id" in receipt and found.event.account_id != receipt["account_id"]:
         check.fail(f"the event at seq {seq} is not about account {receipt['account_id']}")
     else:
         check.notes.append(
-            f"the audit log holds event {seq} ({found[0].event.action.value}) with this hash; "
+            f"the audit log holds event {seq} ({found.event.action.value}) with this hash; "
             "`audit verify` proves the log itself"
         )
 

@@ -177,3 +177,8 @@ class QueryableLog(ABC):
     ) -> AsyncIterator[StoredEvent]:
         """Every matching event in seq order, paged by seq cursor (for exports)."""
         return iter_pages(self.query, filters, chunk)
+
+    async def event_at(self, seq: int) -> StoredEvent | None:
+        """The event at `seq`; None when the log holds none there."""
+        found = await self.query(limit=1, after_seq=seq - 1)
+        return found[0] if found and found[0].seq == seq else None
