@@ -11,11 +11,16 @@ from sqlmodel import Field, SQLModel
 from connector.db import utc_column
 
 
-class ConsentRow(SQLModel, table=True):
-    __tablename__ = "policy_consent"
+class _AccountRecord(SQLModel):
+    """A consent or an access request: its own id, and the account whose mail it opens."""
 
     id: str = Field(primary_key=True, max_length=64)
     account_id: str = Field(index=True, max_length=128)
+
+
+class ConsentRow(_AccountRecord, table=True):
+    __tablename__ = "policy_consent"
+
     granted_by: str = Field(max_length=128)
     grantee_kind: str = Field(max_length=32)
     grantee_id: str = Field(max_length=128)
@@ -25,11 +30,9 @@ class ConsentRow(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_column=utc_column(True))
 
 
-class AccessRequestRow(SQLModel, table=True):
+class AccessRequestRow(_AccountRecord, table=True):
     __tablename__ = "policy_access_request"
 
-    id: str = Field(primary_key=True, max_length=64)
-    account_id: str = Field(index=True, max_length=128)
     requester_id: str = Field(max_length=128)
     purpose: str = Field(max_length=32)
     case_reference: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
