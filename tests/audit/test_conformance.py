@@ -97,6 +97,17 @@ async def test_newest_first_paging_with_cursor(any_log: Log) -> None:
     assert [s.seq for s in after] == [29, 30]
 
 
+async def test_event_at_a_seq_and_the_limit(any_log: Log) -> None:
+    """event_at gives the event at a seq, or None past the head; a limit below 1 is refused."""
+    receipts = [await any_log.append(make_event(i)) for i in range(3)]
+    found = await any_log.event_at(2)
+    assert found is not None
+    assert (found.seq, found.hash) == (2, receipts[1].hash)
+    assert await any_log.event_at(4) is None
+    with pytest.raises(ValueError, match="limit must be >= 1"):
+        await any_log.query(limit=0)
+
+
 async def test_invalid_event_is_refused_before_the_chain(any_log: Log) -> None:
     """A malformed event raises InvalidEventError and consumes no seq."""
     await any_log.append(make_event(0))
