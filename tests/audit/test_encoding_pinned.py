@@ -82,19 +82,25 @@ BARE_BODY = (
 )
 
 
-@pytest.mark.parametrize(("event", "body"), [(FULL, FULL_BODY), (BARE, BARE_BODY)])
+# Both pinned events with their bodies, for each test taking (event, body).
+each_pinned_event = pytest.mark.parametrize(
+    ("event", "body"), [(FULL, FULL_BODY), (BARE, BARE_BODY)]
+)
+
+
+@each_pinned_event
 def test_body_is_exactly_format_version_1(event: AuditEvent, body: str) -> None:
     """A known event encodes to exactly these bytes (every field present, sorted, compact)."""
     assert encode_body(event) == body.encode("ascii")
 
 
-@pytest.mark.parametrize(("event", "body"), [(FULL, FULL_BODY), (BARE, BARE_BODY)])
+@each_pinned_event
 def test_record_is_the_parsed_body(event: AuditEvent, body: str) -> None:
     """to_record is the reference definition: it equals the JSON the fast encoder writes."""
     assert to_record(event) == json.loads(body)
 
 
-@pytest.mark.parametrize(("event", "body"), [(FULL, FULL_BODY), (BARE, BARE_BODY)])
+@each_pinned_event
 def test_decode_rebuilds_the_event_from_bytes_or_text(event: AuditEvent, body: str) -> None:
     """decode_body accepts the stored text or its bytes and rebuilds an equal event."""
     assert decode_body(body) == event
