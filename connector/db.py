@@ -58,13 +58,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 # Connections kept open per process on PostgreSQL. SQLAlchemy's default (5, and 10 more that
 # are closed on return) made a busy service open and close a connection for most checkouts:
-# a TCP and TLS handshake, a server backend forked, the prepared-statement cache lost.
+# a TCP and TLS handshake, a server backend forked, the prepared-statement cache lost. There is
+# no overflow either: the live mailbox and the webhook dispatcher run more tasks at once than
+# this, and connections opened past the pool for them were closed again on return, over and
+# over. Past the pool, a task waits its turn for a kept connection.
 DEFAULT_PG_POOL_SIZE = 20
 
 
 def create_engine(url: str, *, pool_size: int | None = None, **kwargs: Any) -> AsyncEngine:
-    """An async engine for `url`; on PostgreSQL a pool of `pool_size` kept connections (and
-    half as many more for bursts, closed on return)."""
+    """An async engine for `url`; on PostgreSQL a pool of `pool_size` kept connections, and no
+    more."""
     url = async_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
@@ -72,7 +75,7 @@ def create_engine(url: str, *, pool_size: int | None = None, **kwargs: Any) -> A
     if parsed.get_backend_name() == "postgresql":
         size = pool_size or DEFAULT_PG_POOL_SIZE
         kwargs.setdefault("pool_size", size)
-        kwargs.setdefault("max_overflow", max(1, size // 2))
+        kwargs.setdefault("max_overflow", 0)
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -81,6 +84,17 @@ def create_engine(url: str, *, pool_size: int | None = None, **kwargs: Any) -> A
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def read_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for reads of one statement. On PostgreSQL they send no BEGIN and no ROLLBACK
+    around it: each is a round trip of its own, two of the three such a read costs (and a third
+    of its CPU here); one statement is atomic on its own. Never for reads that must share one
+    snapshot, never for writes. SQLite keeps the plain sessions: there a transaction costs no
+    round trip, and switching a connection to autocommit costs two hops to its thread."""
+    if engine.dialect.name != "postgresql":
+        return session_factory(engine)
+    return session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
 
 
 # Development builds before 0.1.0 kept one alembic branch per package. A database they brought

@@ -231,8 +231,8 @@ class Settings(BaseSettings):
     # Several instances on one database: leases of per-account background work run out after
     # LEASE_TTL_SECONDS without renewal (heartbeat every third of it), then another takes over.
     lease_ttl_seconds: Annotated[float, Field(ge=2, le=300)] = 10.0
-    # PostgreSQL connections each process keeps (and half as many more for bursts); keep
-    # instances x WORKERS x 1.5 x DB_POOL_SIZE (+ one LISTEN each) under max_connections.
+    # PostgreSQL connections each process keeps, and no more; keep
+    # instances x WORKERS x DB_POOL_SIZE (+ one LISTEN each) under max_connections.
     db_pool_size: Annotated[int, Field(ge=1, le=200)] = 20  # = db.DEFAULT_PG_POOL_SIZE
     # The per-user and per-project Gmail quota shared by all instances through the database (in
     # GMAIL_QUOTA_SLICES slices per window; background sync leaves the reserve to users).

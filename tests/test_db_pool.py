@@ -14,6 +14,7 @@ from connector.db import (
     DEFAULT_PG_POOL_SIZE,
     commit_without_flush_wait,
     create_engine,
+    read_sessions,
     session_factory,
 )
 from connector.settings import Settings
@@ -34,6 +35,44 @@ async def test_twenty_concurrent_tasks_reuse_the_connections_they_opened(
         for _ in range(5):
             await asyncio.gather(*(query() for _ in range(DEFAULT_PG_POOL_SIZE)))
         assert len(opened) == DEFAULT_PG_POOL_SIZE  # opened in the first round, kept after
+    finally:
+        await engine.dispose()
+
+
+async def test_more_tasks_than_connections_wait_for_one_instead_of_opening_more(
+    pg_database: str,
+) -> None:
+    """The live mailbox and the webhook dispatcher run more tasks at once than the pool holds.
+    Connections opened beyond the pool were closed on return: a backend forked on the server
+    and a TCP handshake for one statement, on the same two cores, over and over."""
+    engine = create_engine(pg_database, pool_size=4)
+    opened: list[Any] = []
+    event.listen(engine.sync_engine, "connect", lambda conn, _record: opened.append(conn))
+
+    async def query() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_sleep(0.01)"))
+
+    try:
+        for _ in range(3):
+            await asyncio.gather(*(query() for _ in range(12)))
+        assert len(opened) == 4
+    finally:
+        await engine.dispose()
+
+
+async def test_one_statement_reads_send_no_begin_on_postgresql(pg_database: str) -> None:
+    """The server's view: in a read session each statement is a transaction of its own (no
+    BEGIN and ROLLBACK sent around it, two round trips saved); a plain session wraps them."""
+    engine = create_engine(pg_database)
+    xid = text("SELECT txid_current()")
+    try:
+        async with read_sessions(engine)() as session:
+            first, second = [(await session.execute(xid)).scalar() for _ in range(2)]
+        assert first != second
+        async with session_factory(engine)() as session:
+            first, second = [(await session.execute(xid)).scalar() for _ in range(2)]
+        assert first == second
     finally:
         await engine.dispose()
 

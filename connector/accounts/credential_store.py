@@ -12,7 +12,7 @@ from connector.accounts.store import as_utc
 from connector.accounts.sync_store import append_rows
 from connector.accounts.vault import SecretKind, Vault
 from connector.clock import Clock, system_clock
-from connector.db import session_factory
+from connector.db import read_sessions, session_factory
 from connector.errors import AccountNotLinkedError, NeedsRelinkError
 from connector.ports import StoredCredentials
 
@@ -24,6 +24,7 @@ class VaultCredentialStore:
         self, engine: AsyncEngine, vault: Vault, *, clock: Clock = system_clock
     ) -> None:
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+        self._reads = read_sessions(engine)
         self._vault = vault
         self._clock = clock
 
@@ -31,7 +32,7 @@ class VaultCredentialStore:
         return "VaultCredentialStore()"
 
     async def load(self, account_id: str) -> StoredCredentials:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             row = await session.get(AccountRow, account_id)
         if row is None:
             raise AccountNotLinkedError(account_id)

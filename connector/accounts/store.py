@@ -20,7 +20,7 @@ from connector.accounts.models import AccountRow, AccountStatus, ChangeRow, Sync
 from connector.accounts.scopes import Feature, check_feature, features_granted
 from connector.accounts.vault import SecretKind, Vault
 from connector.clock import Clock, system_clock
-from connector.db import aware, session_factory
+from connector.db import aware, read_sessions, session_factory
 from connector.errors import AccountConflictError, AccountNotLinkedError
 
 
@@ -82,6 +82,7 @@ class AccountStore:
         if not hash_key:
             raise ValueError("AccountStore needs a non-empty hash key (CONNECTOR_AUDIT_HASH_KEY)")
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+        self._reads = read_sessions(engine)
         self._vault = vault
         self._hash_key = hash_key
         self._clock = clock
@@ -109,7 +110,7 @@ class AccountStore:
         )
 
     async def get(self, account_id: str) -> LinkedAccount:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             row = await session.get(AccountRow, account_id)
         if row is None:
             raise AccountNotLinkedError(account_id)
@@ -121,7 +122,7 @@ class AccountStore:
             .where(col(AccountRow.owner_user_id) == owner_user_id)
             .order_by(col(AccountRow.linked_at))
         )
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = (await session.execute(query)).scalars().all()
         return [self._view(r) for r in rows]
 
@@ -131,13 +132,13 @@ class AccountStore:
         query = select(AccountRow.id).where(col(AccountRow.status) == AccountStatus.ACTIVE)
         if email is not None:
             query = query.where(col(AccountRow.email_hash) == self.email_hash(email))
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = await session.execute(query.order_by(col(AccountRow.linked_at)))
         return list(rows.scalars().all())
 
     async def owner_of(self, account_id: str) -> str | None:
         """`connector.policy.ports.AccountOwners`: the platform user who linked the account."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             row = await session.get(AccountRow, account_id)
         return row.owner_user_id if row is not None else None
 
@@ -245,7 +246,7 @@ class AccountStore:
     # -- cached mail state -----------------------------------------------------------------
 
     async def get_history_id(self, account_id: str) -> str | None:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             row = await session.get(SyncStateRow, account_id)
         return row.history_id if row is not None else None
 
