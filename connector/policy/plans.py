@@ -19,15 +19,7 @@ from audit.event import Basis, ResourceRef
 from audit.vocab import Action, ResourceKind
 from connector.errors import PolicyInputError
 from connector.policy.vocab import Operation
-from connector.ports import (
-    FETCH_MINIMAL,
-    Fetch,
-    Format,
-    GmailJson,
-    ListOptions,
-    MailboxPort,
-    OutgoingMessage,
-)
+from connector.ports import Fetch, Format, GmailJson, ListOptions, MailboxPort, OutgoingMessage
 
 T = TypeVar("T")
 
@@ -122,7 +114,7 @@ def _format(fmt: str) -> tuple[Format, Operation, Action]:
 
 def _message_members(account_id: str, ids: list[str]) -> Members:
     async def members(mailbox: MailboxPort) -> list[GmailJson]:
-        return await mailbox.get_messages(account_id, ids, FETCH_MINIMAL)
+        return await mailbox.get_messages(account_id, ids, Fetch(Format.MINIMAL))
 
     return members
 
