@@ -246,13 +246,8 @@ def compose_reply(
     if not (draft.to or draft.cc or draft.bcc):
         target = original.reply_to or original.sender
         draft = Composition(**{**_fields(draft), "to": (target,) if target else ()})
-    return _build(
-        draft,
-        subject=reply_subject(draft.subject or original.subject),
-        thread=original,
-        forwarded=None,
-        id_domain=id_domain,
-    )
+    subject = reply_subject(draft.subject or original.subject)
+    return _build(draft, subject=subject, thread=original, forwarded=None, id_domain=id_domain)
 
 
 def compose_forward(
@@ -263,12 +258,9 @@ def compose_forward(
     id_domain: str = DEFAULT_ID_DOMAIN,
 ) -> OutgoingMessage:
     """A forward kept in the original's thread, the original attached as message/rfc822."""
+    subject = forward_subject(draft.subject or original.subject)
     return _build(
-        draft,
-        subject=forward_subject(draft.subject or original.subject),
-        thread=original,
-        forwarded=original_raw,
-        id_domain=id_domain,
+        draft, subject=subject, thread=original, forwarded=original_raw, id_domain=id_domain
     )
 
 
