@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from email import message_from_bytes, policy
+from typing import Any
 
 import pytest
 
@@ -15,9 +16,16 @@ def parse(raw: bytes):
     return message_from_bytes(raw, policy=policy.default)
 
 
+def to_bob(**fields: Any) -> Composition:
+    """A composition from me to Bob with the subject "Hi"; `fields` replace or add to those."""
+    return Composition(
+        **{"sender": "me@example.com", "to": ["bob@example.com"], "subject": "Hi"} | fields
+    )
+
+
 def test_plain_message_has_unique_message_id_and_headers():
     """Two compositions get distinct Message-IDs, exposed on OutgoingMessage."""
-    draft = Composition(sender="me@example.com", to=["bob@example.com"], subject="Hi", text="x")
+    draft = to_bob(text="x")
     first, second = mime.compose(draft), mime.compose(draft)
     assert first.message_id != second.message_id
     parsed = parse(first.raw)
@@ -29,9 +37,7 @@ def test_plain_message_has_unique_message_id_and_headers():
 
 def test_html_and_attachment_structure():
     """Text + HTML become multipart/alternative inside multipart/mixed with the attachment."""
-    draft = Composition(
-        sender="me@example.com",
-        to=["bob@example.com"],
+    draft = to_bob(
         subject="Report",
         text="plain",
         html="<p>rich</p>",
@@ -72,12 +78,7 @@ def test_non_ascii_round_trips():
 def test_header_injection_is_rejected(field):
     """CR or LF in any header value raises CompositionError instead of adding headers."""
     evil = "x@example.com\r\nBcc: victim@example.com"
-    kwargs = {
-        "sender": "me@example.com",
-        "to": ["bob@example.com"],
-        "subject": "Hi",
-        "text": "x",
-    }
+    kwargs: dict[str, Any] = {"text": "x"}
     if field == "subject":
         kwargs["subject"] = "Hi\nBcc: victim@example.com"
     elif field in ("to", "cc", "bcc"):
@@ -89,7 +90,7 @@ def test_header_injection_is_rejected(field):
     else:
         kwargs["attachments"] = [Attachment("a\nb.txt", b"x", "text/plain")]
     with pytest.raises(CompositionError, match="line break"):
-        mime.compose(Composition(**kwargs))
+        mime.compose(to_bob(**kwargs))
 
 
 def test_recipient_limit():
@@ -198,7 +199,7 @@ def test_line_breaks_are_exactly_what_splitlines_breaks_on():
 @pytest.mark.parametrize("field", ["subject", "to", "sender", "extra", "filename", "mime_type"])
 def test_every_line_break_is_header_injection(field, brk):
     """VT, FF, FS/GS/RS, NEL, U+2028 and U+2029 in any header value are refused like CR/LF."""
-    kwargs = {"sender": "me@example.com", "to": ["bob@example.com"], "subject": "Hi"}
+    kwargs: dict[str, Any] = {}
     if field == "subject":
         kwargs["subject"] = f"Hi{brk}there"
     elif field == "to":
@@ -212,13 +213,13 @@ def test_every_line_break_is_header_injection(field, brk):
     else:
         kwargs["attachments"] = [Attachment("a.txt", b"x", f"text/pl{brk}ain")]
     with pytest.raises(mime.HeaderInjectionError, match="line break"):
-        mime.compose(Composition(**kwargs))
+        mime.compose(to_bob(**kwargs))
 
 
 @pytest.mark.parametrize("field", ["subject", "to", "text", "html", "filename"])
 def test_a_lone_surrogate_is_a_composition_error(field):
     """A lone UTF-16 surrogate (JSON can carry one) cannot be encoded: refused, not a crash."""
-    kwargs = {"sender": "me@example.com", "to": ["bob@example.com"], "subject": "Hi"}
+    kwargs: dict[str, Any] = {}
     if field == "to":
         kwargs["to"] = ["B\ud800b <bob@example.com>"]
     elif field == "filename":
@@ -226,4 +227,4 @@ def test_a_lone_surrogate_is_a_composition_error(field):
     else:
         kwargs[field] = "x\ud800y"
     with pytest.raises(CompositionError, match="surrogate"):
-        mime.compose(Composition(**kwargs))
+        mime.compose(to_bob(**kwargs))
