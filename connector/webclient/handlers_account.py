@@ -18,6 +18,7 @@ from connector.web.auth import Role
 from connector.web.context import request_id, services
 from connector.web.errors import to_problem
 from connector.web.problems import SPECS, ProblemError, ProblemType
+from connector.web.routing import caller_of
 from connector.web.validation import GMAIL_ID, RECORD_ID, account_id, check_id, path_id
 from connector.webclient.pages import (
     ACC,
@@ -49,7 +50,7 @@ def _linking(request: web.Request) -> Linking:
 
 
 def _sub(request: web.Request) -> str:
-    return session_of(request).caller.sub
+    return caller_of(request).sub
 
 
 # -- sign-in hand-off -------------------------------------------------------------------------
@@ -89,7 +90,7 @@ async def sign_out(request: web.Request) -> web.StreamResponse:
 
 @page()
 async def home(request: web.Request) -> web.StreamResponse:
-    role = session_of(request).caller.role
+    role = caller_of(request).role
     target = {Role.USER: "/app/accounts", Role.OPERATOR: "/app/operator",
               Role.REVIEWER: "/app/reviewer"}.get(role)  # fmt: skip
     if target is None:
@@ -167,7 +168,7 @@ async def unlink(request: web.Request) -> web.StreamResponse:
 async def consents(request: web.Request) -> web.StreamResponse:
     account = account_id(request)
     found = await services(request).consents.list_consents(
-        session_of(request).caller.actor, account, request_id=request_id(request)
+        caller_of(request).actor, account, request_id=request_id(request)
     )
     chosen = [check_id(m, GMAIL_ID, "message id") for m in request.query.getall("message_id", [])]
     now = services(request).clock()
@@ -192,7 +193,7 @@ async def grant(request: web.Request) -> web.StreamResponse:
         detail = "choose at least one message, a support person or case, and a duration"
         raise ProblemError(ProblemType.VALIDATION_FAILED, detail)
     await services(request).consents.grant_consent(
-        session_of(request).caller.actor, account, ids, GranteeKind(kind), grantee,
+        caller_of(request).actor, account, ids, GranteeKind(kind), grantee,
         ttl=timedelta(days=int(days)), request_id=request_id(request),
     )  # fmt: skip
     return redirect(f"/app/accounts/{account}/consents?notice={Notice.CONSENT_GRANTED}")
@@ -202,7 +203,7 @@ async def grant(request: web.Request) -> web.StreamResponse:
 async def revoke(request: web.Request) -> web.StreamResponse:
     consent_id = path_id(request, "consent_id", RECORD_ID, "consent id")
     consent = await services(request).consents.revoke_consent(
-        session_of(request).caller.actor, consent_id, request_id=request_id(request)
+        caller_of(request).actor, consent_id, request_id=request_id(request)
     )
     return redirect(f"/app/accounts/{consent.account_id}/consents?notice={Notice.CONSENT_REVOKED}")
 
@@ -212,7 +213,7 @@ async def revoke(request: web.Request) -> web.StreamResponse:
 
 async def _history(request: web.Request, account: str) -> list[Any]:
     found = await services(request).oversight.history(
-        session_of(request).caller.actor, account, limit=HISTORY_LIMIT, before_seq=None,
+        caller_of(request).actor, account, limit=HISTORY_LIMIT, before_seq=None,
         request_id=request_id(request),
     )  # fmt: skip
     return found.events

@@ -11,10 +11,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from connector.web.routes_changes import stream_changes
+from connector.web.routing import caller_of
 from connector.web.validation import account_id
-from connector.webclient.pages import page, session_of
+from connector.webclient.pages import page
 
 
 @page("GET", "/v1/accounts/{account_id}/changes/stream")
 async def events(request: web.Request) -> web.StreamResponse:
-    return await stream_changes(request, session_of(request).caller.actor, account_id(request))
+    return await stream_changes(request, caller_of(request).actor, account_id(request))

@@ -22,6 +22,7 @@ from connector.policy import AccessContext, plans
 from connector.web.context import access_context, services
 from connector.web.paging import cursor_in, page_tokens
 from connector.web.routes_inbox import parse_draft
+from connector.web.routing import caller_of
 from connector.web.validation import (
     ATTACHMENT_ID,
     DRAFT_ID,
@@ -43,7 +44,6 @@ from connector.webclient.pages import (
     page,
     redirect,
     render,
-    session_of,
 )
 from connector.webclient.security import mail_policy
 
@@ -191,7 +191,7 @@ async def compose(request: web.Request) -> web.StreamResponse:
         linking = services(request).accounts.linking
         me = ""
         if linking is not None:
-            status = await linking.status(session_of(request).caller.sub, account)
+            status = await linking.status(caller_of(request).sub, account)
             me = str(status.get("email") or "")
         fields = _prefill(mode, found, me)
     else:

@@ -19,6 +19,7 @@ from connector.web import routes_audit, routes_evidence
 from connector.web.context import access_context, request_id, services
 from connector.web.routes_audit import report_json
 from connector.web.routes_human import _basis, request_json
+from connector.web.routing import caller_of
 from connector.web.validation import (
     GMAIL_ID,
     RECORD_ID,
@@ -34,7 +35,6 @@ from connector.webclient.pages import (
     page,
     redirect,
     render,
-    session_of,
     without_empty_fields,
 )
 from connector.webclient.wording import WHY
@@ -49,7 +49,7 @@ async def operator(request: web.Request) -> web.StreamResponse:
     now = services(request).clock()
     rows = [request_json(r, r.fact.effective_status(now))
             for r in await requests.list_access_requests()]  # fmt: skip
-    me = session_of(request).caller.sub
+    me = caller_of(request).sub
     return render(request, "operator.html", {
         "open": [r for r in rows if r["status"] == ApprovalStatus.PENDING.value],
         "decided": [r for r in rows if r["status"] != ApprovalStatus.PENDING.value][:50],
@@ -65,7 +65,7 @@ async def create_request(request: web.Request) -> web.StreamResponse:
            for m in form_text(request, "message_ids", 4000).split(",") if m.strip()]  # fmt: skip
     hours = form_text(request, "duration_hours", 4)
     await services(request).access_requests.request_access(
-        session_of(request).caller.actor, account,
+        caller_of(request).actor, account,
         purpose=Purpose(purpose) if purpose in CASEWORK else Purpose.SECURITY,
         case_reference=form_text(request, "case_reference", 200),
         reason=form_text(request, "reason", 4000),
@@ -80,7 +80,7 @@ async def _decide(request: web.Request, approve: bool) -> web.StreamResponse:
     rid = path_id(request, "request_id", RECORD_ID, "access request id")
     requests = services(request).access_requests
     decide = requests.approve if approve else requests.dismiss
-    await decide(session_of(request).caller.actor, rid, request_id=request_id(request))
+    await decide(caller_of(request).actor, rid, request_id=request_id(request))
     notice = Notice.REQUEST_APPROVED if approve else Notice.REQUEST_DISMISSED
     return redirect(f"/app/operator?notice={notice}")
 
@@ -142,7 +142,7 @@ async def reviewer(request: web.Request) -> web.StreamResponse:
     purpose = routes_audit._purpose(request)
     after = query_int(request, "after_seq", default=0, low=0, high=2**62)
     found = await services(request).oversight.query(
-        session_of(request).caller.actor, purpose, _filters(request), limit=100,
+        caller_of(request).actor, purpose, _filters(request), limit=100,
         after_seq=after or None, request_id=request_id(request),
     )  # fmt: skip
     return render(request, "reviewer.html", {
@@ -155,7 +155,7 @@ async def reviewer(request: web.Request) -> web.StreamResponse:
 async def verify(request: web.Request) -> web.StreamResponse:
     purpose = form_text(request, "purpose", 16)
     report = await services(request).oversight.verify(
-        session_of(request).caller.actor,
+        caller_of(request).actor,
         Purpose(purpose) if purpose in CASEWORK else Purpose.SECURITY,
         request_id=request_id(request),
     )  # fmt: skip
@@ -189,6 +189,6 @@ async def evidence(request: web.Request) -> web.StreamResponse:
     if since is not None and since >= until:
         raise InvalidInputError([{"field": "since", "problem": "must be before the last day"}])
     return await routes_evidence.pack_response(
-        request, session_of(request).caller.actor,
+        request, caller_of(request).actor,
         Purpose(purpose) if purpose in CASEWORK else Purpose.SECURITY, Period(since, until),
     )  # fmt: skip
