@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from connector.clock import Clock, system_clock
@@ -39,35 +40,27 @@ Sleep = Callable[[float], Awaitable[None]]
 PartResult = Any
 
 
+@dataclass(eq=False)
 class Executor:
-    def __init__(
-        self,
-        transport: Transport,
-        tokens: TokenSource,
-        budget: QuotaBudget,
-        retry: RetryPolicy,
-        *,
-        batch_uri: str,
-        batch_size: int = MAX_BATCH_PARTS,
-        sleep: Sleep = asyncio.sleep,
-        clock: Clock = system_clock,
-    ) -> None:
-        if not 1 <= batch_size <= MAX_BATCH_PARTS:
+    transport: Transport
+    tokens: TokenSource
+    budget: QuotaBudget
+    retry: RetryPolicy
+    _: KW_ONLY
+    batch_uri: str
+    batch_size: int = MAX_BATCH_PARTS
+    sleep: Sleep = asyncio.sleep
+    clock: Clock = system_clock
+    _sending_paused: dict[str, SendingPausedError] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= MAX_BATCH_PARTS:
             raise ValueError(f"batch_size must be 1..{MAX_BATCH_PARTS}")
-        self._transport = transport
-        self._tokens = tokens
-        self.budget = budget
-        self.retry = retry
-        self._batch_uri = batch_uri
-        self._batch_size = batch_size
-        self.sleep = sleep
-        self._clock = clock
-        self._sending_paused: dict[str, SendingPausedError] = {}
 
     # -- the mail-sending limit ----------------------------------------------------------
     def _paused(self, account_id: str, error: SendingPausedError) -> SendingPausedError:
         """Remember the pause; `retry_after` becomes the whole seconds left until it ends."""
-        left = (error.until - self._clock()).total_seconds()
+        left = (error.until - self.clock()).total_seconds()
         error.retry_after = float(max(1, int(left + 0.999)))
         self._sending_paused[account_id] = error
         log.info("gmail_sending_paused", seconds=error.retry_after)
@@ -76,7 +69,7 @@ class Executor:
     def sending_paused_until(self, account_id: str) -> SendingPausedError | None:
         """The pause in force for `account_id`'s sends, if any (an expired one is forgotten)."""
         paused = self._sending_paused.get(account_id)
-        if paused is not None and paused.until <= self._clock():
+        if paused is not None and paused.until <= self.clock():
             del self._sending_paused[account_id]
             return None
         return paused
@@ -92,18 +85,18 @@ class Executor:
     # -- tokens --------------------------------------------------------------------------
     async def _refresh(self, account_id: str, rejected: AccessToken) -> AccessToken:
         """After a 401: reuse a token someone else already refreshed, else force one refresh."""
-        current = await self._tokens.access_token(account_id)
+        current = await self.tokens.access_token(account_id)
         if current.token != rejected.token:
             return current
         log.info("gmail_token_rejected_refreshing")
-        return await self._tokens.access_token(account_id, force_refresh=True)
+        return await self.tokens.access_token(account_id, force_refresh=True)
 
     async def _exchange(
         self, account_id: str, units: int, http: HttpCall, token: AccessToken
     ) -> HttpAnswer:
         headers = {**http.headers, "authorization": f"Bearer {token.token}"}
         async with self.budget.spend(account_id, units):
-            return await self._transport.send(HttpCall(http.verb, http.uri, headers, http.body))
+            return await self.transport.send(HttpCall(http.verb, http.uri, headers, http.body))
 
     async def _back_off(self, account_id: str, attempt: int, error: Exception) -> None:
         retry_after = error.retry_after if isinstance(error, ApiError) else None
@@ -131,7 +124,7 @@ class Executor:
         """
         self._check_sending(account_id, call)
         units = self.budget.policy.units(call.method)
-        token = await self._tokens.access_token(account_id)
+        token = await self.tokens.access_token(account_id)
         refreshed = False
         attempt = 1
         while True:
@@ -141,7 +134,7 @@ class Executor:
                 if (call.idempotent or not exc.request_sent) and self.retry.should_retry(attempt):
                     await self._back_off(account_id, attempt, exc)
                     attempt += 1
-                    token = await self._tokens.access_token(account_id)
+                    token = await self.tokens.access_token(account_id)
                     continue
                 raise
             if answer.status < 300:
@@ -163,7 +156,7 @@ class Executor:
             if retryable and self.retry.should_retry(attempt):
                 await self._back_off(account_id, attempt, error)
                 attempt += 1
-                token = await self._tokens.access_token(account_id)
+                token = await self.tokens.access_token(account_id)
                 continue
             raise error
 
@@ -171,9 +164,9 @@ class Executor:
     def _chunk_size(self, calls: Sequence[ApiCall]) -> int:
         cap = self.budget.max_batch_units()
         if cap is None or not calls:
-            return self._batch_size
+            return self.batch_size
         heaviest = max(self.budget.policy.units(c.method) for c in calls)
-        return max(1, min(self._batch_size, cap // heaviest))
+        return max(1, min(self.batch_size, cap // heaviest))
 
     async def batch(self, account_id: str, calls: Sequence[ApiCall]) -> list[PartResult]:
         """Run idempotent calls in batches; per call, the result or the `ApiError` it ended with.
@@ -195,7 +188,7 @@ class Executor:
         pending: list[int],
         results: list[PartResult],
     ) -> None:
-        token = await self._tokens.access_token(account_id)
+        token = await self.tokens.access_token(account_id)
         refreshed = False
         attempt = 1
         while pending:
@@ -224,7 +217,7 @@ class Executor:
             rate_limited = [e for e in failures.values() if isinstance(e, RateLimitedError)]
             await self._back_off(account_id, attempt, rate_limited[0] if rate_limited else worst)
             attempt += 1
-            token = await self._tokens.access_token(account_id)
+            token = await self.tokens.access_token(account_id)
             pending = list(failures)
 
     async def _round(
@@ -239,7 +232,7 @@ class Executor:
         units = sum(self.budget.policy.units(calls[i].method) for i in pending)
         request = encode_batch([calls[i].http for i in pending])
         http = HttpCall(
-            "POST", self._batch_uri, {"content-type": request.content_type}, request.body
+            "POST", self.batch_uri, {"content-type": request.content_type}, request.body
         )
         try:
             answer = await self._exchange(account_id, units, http, token)
