@@ -12,6 +12,8 @@ import fcntl
 import os
 import socket
 import sqlite3
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql.dml import Update
 
 from connector.errors import SchemaVersionError
 
@@ -84,6 +87,18 @@ def create_engine(url: str, *, pool_size: int | None = None, **kwargs: Any) -> A
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def one_statement(
+    engine: AsyncEngine,
+) -> Callable[[], AbstractAsyncContextManager[AsyncConnection]]:
+    """Connections for work of one statement, atomic on its own (a conditional UPDATE, an
+    INSERT ... ON CONFLICT, a read). On PostgreSQL in autocommit: the statement is its own
+    transaction, one round trip instead of three (BEGIN, it, COMMIT). On SQLite in a transaction
+    committed on leaving, which costs no round trip there."""
+    if engine.dialect.name != "postgresql":
+        return engine.begin
+    return engine.execution_options(isolation_level="AUTOCOMMIT").connect
 
 
 def read_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -219,6 +234,24 @@ def utc_column(nullable: bool = False) -> sa.Column[datetime]:
 
 # `SET LOCAL` lasts for the transaction it runs in; the statement is a no-op outside PostgreSQL.
 _ASYNC_COMMIT = sa.text("SET LOCAL synchronous_commit TO OFF")
+
+
+# Evaluated once inside the statement (an uncorrelated subquery), for that statement's own
+# implicit transaction alone (is_local).
+_FLUSH_WAIT_OFF = (
+    sa.select(sa.func.set_config("synchronous_commit", "off", sa.true()))
+    .scalar_subquery()
+    .is_not(None)
+)
+
+
+def without_flush_wait(statement: Update, engine: AsyncEngine) -> Update:
+    """`statement`, run through `one_statement`, committing without waiting for its WAL flush,
+    as `commit_without_flush_wait` does for a transaction, with the same rule of use. The
+    statement makes the setting itself, so it costs no round trip."""
+    if engine.dialect.name != "postgresql":
+        return statement
+    return statement.where(_FLUSH_WAIT_OFF)
 
 
 async def commit_without_flush_wait(conn: AsyncConnection | AsyncSession) -> None:

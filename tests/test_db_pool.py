@@ -8,14 +8,17 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import event, text
 
 from connector.db import (
     DEFAULT_PG_POOL_SIZE,
     commit_without_flush_wait,
     create_engine,
+    one_statement,
     read_sessions,
     session_factory,
+    without_flush_wait,
 )
 from connector.settings import Settings
 
@@ -73,6 +76,40 @@ async def test_one_statement_reads_send_no_begin_on_postgresql(pg_database: str)
         async with session_factory(engine)() as session:
             first, second = [(await session.execute(xid)).scalar() for _ in range(2)]
         assert first == second
+    finally:
+        await engine.dispose()
+
+
+async def test_a_one_statement_write_is_its_own_transaction_and_committed(db_url: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER)"))
+        async with one_statement(engine)() as conn:
+            await conn.execute(text("INSERT INTO t VALUES (1, 1)"))
+        async with one_statement(engine)() as conn:
+            assert (await conn.execute(text("SELECT v FROM t"))).scalar() == 1
+    finally:
+        await engine.dispose()
+
+
+async def test_without_flush_wait_sets_it_for_its_own_statement_only(pg_database: str) -> None:
+    """The server's view: the UPDATE's own transaction commits with synchronous_commit off; the
+    next statement on the same connection has the server's setting again."""
+    engine = create_engine(pg_database, pool_size=1)
+    table = sa.table("t", sa.column("k", sa.Integer), sa.column("v", sa.Integer))
+    setting = sa.func.current_setting("synchronous_commit")
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER)"))
+            await conn.execute(text("INSERT INTO t VALUES (1, 0)"))
+        statement = sa.update(table).where(table.c.k == 1).values(v=2).returning(setting)
+        async with one_statement(engine)() as conn:
+            during = (await conn.execute(without_flush_wait(statement, engine))).scalar()
+            after = (await conn.execute(sa.select(setting))).scalar()
+        assert (during, after) == ("off", "on")
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SELECT v FROM t"))).scalar() == 2
     finally:
         await engine.dispose()
 

@@ -7,7 +7,7 @@ Secrets go through the vault; the store never returns or logs a token. The crede
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -135,6 +135,24 @@ class AccountStore:
         async with self._reads() as session:
             rows = await session.execute(query.order_by(col(AccountRow.linked_at)))
         return list(rows.scalars().all())
+
+    async def active_by_address(self, emails: Collection[str]) -> dict[str, list[str]]:
+        """`active_ids(email)` for each of `emails` in one query: the address's active
+        accounts, oldest link first (addresses with none are left out)."""
+        by_hash = {self.email_hash(email): email for email in emails}
+        if not by_hash:
+            return {}
+        query = (
+            select(AccountRow.id, AccountRow.email_hash)
+            .where(col(AccountRow.status) == AccountStatus.ACTIVE)
+            .where(col(AccountRow.email_hash).in_(by_hash))
+            .order_by(col(AccountRow.linked_at))
+        )
+        found: dict[str, list[str]] = {}
+        async with self._reads() as session:
+            for account_id, email_hash in (await session.execute(query)).all():
+                found.setdefault(by_hash[email_hash], []).append(account_id)
+        return found
 
     async def owner_of(self, account_id: str) -> str | None:
         """`connector.policy.ports.AccountOwners`: the platform user who linked the account."""

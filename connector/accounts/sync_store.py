@@ -27,7 +27,7 @@ from connector.accounts.feed_signal import FeedSignal
 from connector.accounts.models import AccountRow, ChangeRow, QuarantineRow, SyncStateRow
 from connector.accounts.store import as_utc
 from connector.clock import Clock, system_clock
-from connector.db import session_factory
+from connector.db import read_sessions, session_factory
 from connector.errors import AccountNotLinkedError
 
 MAX_PAGE = 500  # changes per feed read
@@ -97,6 +97,7 @@ class SyncStore:
         self, engine: AsyncEngine, *, clock: Clock = system_clock, signal: FeedSignal | None = None
     ) -> None:
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+        self._reads = read_sessions(engine)
         self._clock = clock
         self.signal = signal or FeedSignal()
         # other instances on this PostgreSQL hear of each append (connector.accounts.feed_relay)
@@ -107,7 +108,7 @@ class SyncStore:
             await session.execute(NOTIFY, notice(account_id))
 
     async def state(self, account_id: str) -> SyncState:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             row = await session.get(SyncStateRow, account_id)
         if row is None:
             return SyncState(account_id)

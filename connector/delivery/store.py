@@ -7,13 +7,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import case, delete, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from connector.accounts.models import ChangeRow
 from connector.accounts.store import as_utc
-from connector.db import commit_without_flush_wait, session_factory
+from connector.db import (
+    commit_without_flush_wait,
+    one_statement,
+    read_sessions,
+    session_factory,
+    without_flush_wait,
+)
 from connector.delivery.models import DeadLetterRow, DeadLetterStatus, DeliveryCursorRow
 
 
@@ -86,6 +92,8 @@ class DeliveryStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
+        self._reads = read_sessions(engine)
+        self._statement = one_statement(engine)
 
     async def due(self, now: datetime, limit: int, *, after: int | None = None) -> list[str]:
         """Accounts with an undelivered change whose next attempt is due, oldest change first;
@@ -104,7 +112,7 @@ class DeliveryStore:
         )
         if after is not None:
             query = query.where(col(ChangeRow.seq) > after)
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return list((await session.execute(query)).scalars().all())
 
     async def retries_due(self, now: datetime, limit: int) -> list[str]:
@@ -116,16 +124,16 @@ class DeliveryStore:
             .order_by(col(cur.next_attempt_at))
             .limit(limit)
         )
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return list((await session.execute(query)).scalars().all())
 
     async def newest_seq(self) -> int:
         """The feed's highest seq (0 when empty): one index lookup."""
-        async with self._sessions() as session:
+        async with self._reads() as session:
             return int((await session.execute(select(func.max(ChangeRow.seq)))).scalar() or 0)
 
     async def cursor(self, account_id: str) -> Cursor:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             row = await session.get(DeliveryCursorRow, account_id)
         if row is None:
             return Cursor(account_id)
@@ -150,6 +158,24 @@ class DeliveryStore:
     async def delivered(self, account_id: str, seq: int, now: datetime) -> None:
         """`seq` reached the platform: the account moves on to its next change. Not flushed
         before returning: lost at a database crash, the change is sent again (same event id)."""
+        cursor = DeliveryCursorRow.__table__  # type: ignore[attr-defined]
+        settle = (
+            update(cursor)
+            .where(cursor.c.account_id == account_id)
+            .values(
+                delivered_seq=case(
+                    (cursor.c.delivered_seq < seq, seq), else_=cursor.c.delivered_seq
+                ),
+                head_seq=None, attempts=0, first_attempt_at=None, next_attempt_at=None,
+                last_error=None, updated_at=now,
+            )
+        )  # fmt: skip
+        # One statement, one round trip: the account's cursor row exists once its first change
+        # was attempted or delivered; the first delivery of all writes it the long way.
+        async with self._statement() as conn:
+            moved = await conn.execute(without_flush_wait(settle, self.engine))
+        if moved.rowcount == 1:
+            return
         async with self._sessions() as session, session.begin():
             await commit_without_flush_wait(session)
             row = await self._row(session, account_id, now)
@@ -192,7 +218,7 @@ class DeliveryStore:
         query = select(DeadLetterRow).order_by(col(DeadLetterRow.dead_at), col(DeadLetterRow.id))
         if status is not None:
             query = query.where(col(DeadLetterRow.status) == status.value)
-        async with self._sessions() as session:
+        async with self._reads() as session:
             rows = (await session.execute(query.limit(limit))).scalars().all()
         return [_dead(r) for r in rows]
 
@@ -218,7 +244,7 @@ class DeliveryStore:
         return [_dead(r) for r in rows]
 
     async def dead_letter_by_id(self, msg_id: str) -> DeadLetter | None:
-        async with self._sessions() as session:
+        async with self._reads() as session:
             row = await session.get(DeadLetterRow, msg_id)
         return _dead(row) if row is not None else None
 

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connector.background import cancelled_after
 from connector.clock import Clock
-from connector.db import aware, commit_without_flush_wait
+from connector.db import aware, one_statement, without_flush_wait
 from connector.live.models import LeaseRow
 from connector.live.ports import LocalLocks, Work
 from connector.logs import get_logger
@@ -76,6 +76,7 @@ class Leases:
 
     def __init__(self, engine: AsyncEngine, holder: str, clock: Clock) -> None:
         self._engine = engine
+        self._statement = one_statement(engine)  # one round trip a statement on PostgreSQL
         self.holder = holder
         self._clock = clock
         self._postgres = engine.url.get_backend_name() == "postgresql"
@@ -86,9 +87,12 @@ class Leases:
     async def acquire(self, kind: Kind, key: str, ttl: timedelta) -> bool:
         """True when this holder holds the lease for `ttl` from now (taken or renewed)."""
         now = self._clock()
-        async with self._engine.begin() as conn:
+        # Each statement decides on its own (the take is one conditional UPDATE, the first
+        # lease of a key one INSERT that does nothing on conflict): no transaction around them.
+        async with self._statement() as conn:
             if await self._take(conn, kind, key, now, now + ttl):
                 return True
+        async with self._statement() as conn:
             inserted = await conn.execute(
                 self._insert()
                 .values(kind=kind.value, key=key, holder=self.holder, token=1, expires_at=now + ttl)
@@ -115,7 +119,7 @@ class Leases:
 
     async def renew(self, kind: Kind, key: str, ttl: timedelta) -> bool:
         """Extend a lease this holder still holds; False when another has taken it over."""
-        async with self._engine.begin() as conn:
+        async with self._statement() as conn:
             result = await conn.execute(
                 sa.update(_T)
                 .where(_T.c.kind == kind.value, _T.c.key == key, _T.c.holder == self.holder)
@@ -125,7 +129,7 @@ class Leases:
 
     async def renew_all(self, kind: Kind, ttl: timedelta) -> set[str]:
         """Extend every lease of `kind` this holder holds; the keys it still holds."""
-        async with self._engine.begin() as conn:
+        async with self._statement() as conn:
             rows = await conn.execute(
                 sa.update(_T)
                 .where(_T.c.kind == kind.value, _T.c.holder == self.holder)
@@ -137,13 +141,13 @@ class Leases:
     async def release(self, kind: Kind, key: str) -> None:
         """Let the lease go now. The row stays (expired) so its fencing token keeps growing.
         Not flushed before returning: lost at a database crash, the lease just runs out."""
-        async with self._engine.begin() as conn:
-            await commit_without_flush_wait(conn)
-            await conn.execute(
-                sa.update(_T)
-                .where(_T.c.kind == kind.value, _T.c.key == key, _T.c.holder == self.holder)
-                .values(expires_at=self._clock())
-            )
+        letting_go = (
+            sa.update(_T)
+            .where(_T.c.kind == kind.value, _T.c.key == key, _T.c.holder == self.holder)
+            .values(expires_at=self._clock())
+        )
+        async with self._statement() as conn:
+            await conn.execute(without_flush_wait(letting_go, self._engine))
 
     async def claim_batch(
         self, kind: Kind, keys: Iterable[str], ttl: timedelta, limit: int
@@ -191,7 +195,7 @@ class Leases:
 
     async def held(self, kind: Kind) -> set[str]:
         """The keys of `kind` this holder holds now (unexpired)."""
-        async with self._engine.connect() as conn:
+        async with self._statement() as conn:
             rows = await conn.execute(
                 sa.select(_T.c.key).where(
                     _T.c.kind == kind.value,
@@ -203,7 +207,7 @@ class Leases:
 
     async def current(self, kind: Kind, key: str) -> Lease | None:
         """The lease as it stands (whoever holds it), None when never leased."""
-        async with self._engine.connect() as conn:
+        async with self._statement() as conn:
             row = (
                 await conn.execute(sa.select(_T).where(_T.c.kind == kind.value, _T.c.key == key))
             ).first()

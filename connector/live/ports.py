@@ -9,7 +9,7 @@ process through `LocalLocks`, which is also the single-instance default.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import AbstractAsyncContextManager
 from enum import StrEnum
 from typing import Protocol
@@ -24,6 +24,10 @@ class Work(StrEnum):
 
 class AccountDirectory(Protocol):
     async def active_ids(self, email: str | None = None) -> list[str]: ...
+
+    async def active_by_address(self, emails: Collection[str]) -> dict[str, list[str]]:
+        """The active accounts of each address, in one lookup (addresses with none left out)."""
+        ...
 
 
 class AccountLocks(Protocol):

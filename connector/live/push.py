@@ -76,12 +76,13 @@ class PushReceiver:
         newest: dict[str, int] = {}  # account -> the highest historyId announced
         needs: dict[str, set[str]] = {}  # ack id -> the accounts that must be settled first
         ignored: list[str] = []
-        linked: dict[str, list[str]] = {}  # address -> its accounts: one lookup per address
-        for item in received:
-            notice = gmail_notification(item)
-            if notice is not None and notice.email not in linked:
-                linked[notice.email] = await self.directory.active_ids(notice.email)
-            accounts = linked[notice.email] if notice is not None else []
+        notices = [(item, gmail_notification(item)) for item in received]
+        # address -> its accounts: one lookup for the whole pull
+        linked = await self.directory.active_by_address(
+            {notice.email for _item, notice in notices if notice is not None}
+        )
+        for item, notice in notices:
+            accounts = linked.get(notice.email, []) if notice is not None else []
             if notice is None or not accounts:
                 ignored.append(item.ack_id)
                 continue

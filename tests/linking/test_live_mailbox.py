@@ -5,6 +5,7 @@ polling fallback when push is lost, failures handed back to Pub/Sub, watch stopp
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -320,23 +321,26 @@ async def test_writers_of_one_accounts_feed_commit_in_turn(linking: Linking) -> 
     assert len(await asyncio.wait_for(writer, timeout=5)) == 1
 
 
-async def test_one_pull_looks_each_address_up_once(linking: Linking, live: Live) -> None:
+async def test_one_pull_looks_its_addresses_up_at_once(linking: Linking, live: Live) -> None:
     """Several notices for one mailbox in one pull: one directory lookup, one sync, all acked."""
     w = linking
     account = await live.watched_account(w)
     box = _box(w, account.email)
     for _ in range(3):
         box.add_message(RAW, ["INBOX"])
-    lookups: list[str | None] = []
+    lookups: list[set[str]] = []
 
     class Counting:
         async def active_ids(self, email: str | None = None) -> list[str]:
-            lookups.append(email)
-            return await w.accounts.active_ids(email)
+            raise AssertionError("one lookup a pull, not one a notice")
+
+        async def active_by_address(self, emails: Collection[str]) -> dict[str, list[str]]:
+            lookups.append(set(emails))
+            return await w.accounts.active_by_address(emails)
 
     receiver = PushReceiver(live.pubsub, SUBSCRIPTION, Counting(), live.counted_sync,
                             live.store.state, locks=live.locks)  # fmt: skip
     report = await receiver.pull_once()
     assert (report.received, report.acknowledged, report.synced) == (3, 3, 1)
-    assert lookups == [account.email]
+    assert lookups == [{account.email}]
     assert live.runs == [account.id]
