@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import delete
 from sqlalchemy import func as sa_func
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from connector.accounts.changes import Change, ChangeKind
@@ -27,13 +29,21 @@ from connector.accounts.feed_signal import FeedSignal
 from connector.accounts.models import AccountRow, ChangeRow, QuarantineRow, SyncStateRow
 from connector.accounts.store import as_utc
 from connector.clock import Clock, system_clock
-from connector.db import read_sessions, session_factory
+from connector.db import one_statement, read_sessions, session_factory
 from connector.errors import AccountNotLinkedError
 
 MAX_PAGE = 500  # changes per feed read
 # How long an unlinked account's `unlinked` row outlives the purge (for open streams, the
 # webhook outbox and a platform polling late); then housekeeping drops it.
 UNLINKED_KEPT = timedelta(days=7)
+
+
+# The tables as Core sees them: the hot paths (a run's commit, the cursor and feed reads) are
+# plain statements, without the ORM's identity map and unit of work.
+_ACCOUNT = AccountRow.__table__  # type: ignore[attr-defined]
+_STATE = SyncStateRow.__table__  # type: ignore[attr-defined]
+_CHANGE = ChangeRow.__table__  # type: ignore[attr-defined]
+_QUARANTINE = QuarantineRow.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +74,7 @@ class QuarantinedEntry:
     quarantined_at: datetime | None
 
 
-def _stored(row: ChangeRow) -> StoredChange:
+def _stored(row: ChangeRow | sa.Row[Any]) -> StoredChange:
     change = Change(
         ChangeKind(row.kind), row.history_id, row.message_id, row.thread_id,
         tuple(row.label_ids), tuple(row.message_ids),
@@ -73,6 +83,15 @@ def _stored(row: ChangeRow) -> StoredChange:
     created = as_utc(row.created_at)
     assert created is not None  # the column is NOT NULL
     return StoredChange(row.seq, change, created)
+
+
+def _values(account_id: str, change: Change, now: datetime) -> dict[str, Any]:
+    return {
+        "account_id": account_id, "kind": change.kind.value, "history_id": change.history_id,
+        "message_id": change.message_id, "thread_id": change.thread_id,
+        "label_ids": list(change.label_ids), "message_ids": list(change.message_ids),
+        "created_at": now,
+    }  # fmt: skip
 
 
 def _row(account_id: str, change: Change, now: datetime) -> ChangeRow:
@@ -96,20 +115,24 @@ class SyncStore:
     def __init__(
         self, engine: AsyncEngine, *, clock: Clock = system_clock, signal: FeedSignal | None = None
     ) -> None:
+        self._engine = engine
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
         self._reads = read_sessions(engine)
+        self._statement = one_statement(engine)
         self._clock = clock
         self.signal = signal or FeedSignal()
         # other instances on this PostgreSQL hear of each append (connector.accounts.feed_relay)
-        self._relayed = engine.url.get_backend_name() == "postgresql"
+        self._postgres = engine.url.get_backend_name() == "postgresql"
+        self._relayed = self._postgres
 
-    async def _tell_others(self, session: AsyncSession, account_id: str) -> None:
+    async def _tell_others(self, conn: AsyncSession | AsyncConnection, account_id: str) -> None:
         if self._relayed:
-            await session.execute(NOTIFY, notice(account_id))
+            await conn.execute(NOTIFY, notice(account_id))
 
     async def state(self, account_id: str) -> SyncState:
-        async with self._reads() as session:
-            row = await session.get(SyncStateRow, account_id)
+        async with self._statement() as conn:
+            query = sa.select(_STATE).where(_STATE.c.account_id == account_id)
+            row = (await conn.execute(query)).first()
         if row is None:
             return SyncState(account_id)
         return SyncState(
@@ -150,25 +173,42 @@ class SyncStore:
         quarantined: Sequence[str],
     ) -> list[int]:
         now = self._clock()
-        async with self._sessions() as session, session.begin():
-            state = await self._row(session, account_id)
-            rows = [_row(account_id, c, now) for c in changes]
-            session.add_all(rows)
-            state.history_id = history_id
-            state.consecutive_failures = 0
-            state.updated_at = now
-            if full_sync:
-                state.last_full_sync_at = now
-            session.add(state)
+        moved: dict[str, Any] = {"history_id": history_id, "consecutive_failures": 0,
+                                 "updated_at": now}  # fmt: skip
+        if full_sync:
+            moved["last_full_sync_at"] = now
+        insert = postgresql.insert if self._postgres else sqlite.insert
+        async with self._engine.begin() as conn:
+            await self._lock(conn, account_id)
+            seqs: list[int] = []
+            if changes:
+                added = await conn.execute(
+                    sa.insert(_CHANGE).returning(_CHANGE.c.seq, sort_by_parameter_order=True),
+                    [_values(account_id, c, now) for c in changes],
+                )
+                seqs = list(added.scalars())
+            await conn.execute(
+                insert(_STATE)
+                .values(account_id=account_id, **moved)
+                .on_conflict_do_update(index_elements=[_STATE.c.account_id], set_=moved)
+            )
             for entry_id in quarantined:
-                entry = await session.get(QuarantineRow, (account_id, entry_id))
-                if entry is not None:
-                    entry.quarantined_at = now
-                    session.add(entry)
-            await session.flush()
-            if rows:
-                await self._tell_others(session, account_id)
-            return [row.seq for row in rows if row.seq is not None]
+                await conn.execute(
+                    sa.update(_QUARANTINE)
+                    .where(_QUARANTINE.c.account_id == account_id)
+                    .where(_QUARANTINE.c.entry_id == entry_id)
+                    .values(quarantined_at=now)
+                )
+            if seqs:
+                await self._tell_others(conn, account_id)
+            return seqs
+
+    @staticmethod
+    async def _lock(conn: AsyncConnection, account_id: str) -> None:
+        """The account's row, locked for the transaction as `_row` does (same reason)."""
+        query = sa.select(_ACCOUNT.c.id).where(_ACCOUNT.c.id == account_id).with_for_update()
+        if (await conn.execute(query)).first() is None:
+            raise AccountNotLinkedError(account_id)
 
     async def append(self, account_id: str, changes: Sequence[Change]) -> list[int]:
         """Append lifecycle `changes` to a linked account's feed; the cursor stays where it is."""
@@ -246,9 +286,9 @@ class SyncStore:
 
     async def last_seq(self, account_id: str) -> int:
         """The seq of the account's latest change (0 for an empty feed): "from now on"."""
-        query = select(sa_func.max(ChangeRow.seq)).where(ChangeRow.account_id == account_id)
-        async with self._sessions() as session:
-            found = (await session.execute(query)).scalar()
+        query = sa.select(sa_func.max(_CHANGE.c.seq)).where(_CHANGE.c.account_id == account_id)
+        async with self._statement() as conn:
+            found = (await conn.execute(query)).scalar()
         return int(found or 0)
 
     async def changes(
@@ -256,11 +296,11 @@ class SyncStore:
     ) -> list[StoredChange]:
         """The feed after `seq` `after`, in order, at most `limit` (capped at MAX_PAGE)."""
         query = (
-            select(ChangeRow)
-            .where(ChangeRow.account_id == account_id, col(ChangeRow.seq) > after)
-            .order_by(col(ChangeRow.seq))
+            sa.select(_CHANGE)
+            .where(_CHANGE.c.account_id == account_id, _CHANGE.c.seq > after)
+            .order_by(_CHANGE.c.seq)
             .limit(max(1, min(limit, MAX_PAGE)))
         )
-        async with self._sessions() as session:
-            rows = (await session.execute(query)).scalars().all()
+        async with self._statement() as conn:
+            rows = (await conn.execute(query)).all()
         return [_stored(row) for row in rows]
