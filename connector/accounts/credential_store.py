@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from connector.accounts.changes import Change, ChangeKind
 from connector.accounts.models import AccountRow, AccountStatus
-from connector.accounts.store import as_utc
+from connector.accounts.store import ACCOUNTS, as_utc
 from connector.accounts.sync_store import append_rows
 from connector.accounts.vault import SecretKind, Vault
 from connector.clock import Clock, system_clock
-from connector.db import read_sessions, session_factory
+from connector.db import one_statement, session_factory
 from connector.errors import AccountNotLinkedError, NeedsRelinkError
 from connector.ports import StoredCredentials
 
@@ -24,7 +25,7 @@ class VaultCredentialStore:
         self, engine: AsyncEngine, vault: Vault, *, clock: Clock = system_clock
     ) -> None:
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
-        self._reads = read_sessions(engine)
+        self._statement = one_statement(engine)
         self._vault = vault
         self._clock = clock
 
@@ -32,8 +33,10 @@ class VaultCredentialStore:
         return "VaultCredentialStore()"
 
     async def load(self, account_id: str) -> StoredCredentials:
-        async with self._reads() as session:
-            row = await session.get(AccountRow, account_id)
+        # Read for every Gmail call: Core, no ORM object.
+        async with self._statement() as conn:
+            query = sa.select(ACCOUNTS).where(ACCOUNTS.c.id == account_id)
+            row = (await conn.execute(query)).first()
         if row is None:
             raise AccountNotLinkedError(account_id)
         if row.status != AccountStatus.ACTIVE:

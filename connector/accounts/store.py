@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -20,7 +21,7 @@ from connector.accounts.models import AccountRow, AccountStatus, ChangeRow, Sync
 from connector.accounts.scopes import Feature, check_feature, features_granted
 from connector.accounts.vault import SecretKind, Vault
 from connector.clock import Clock, system_clock
-from connector.db import aware, read_sessions, session_factory
+from connector.db import aware, one_statement, read_sessions, session_factory
 from connector.errors import AccountConflictError, AccountNotLinkedError
 
 
@@ -67,6 +68,9 @@ class NewTokens:
         return f"NewTokens(expiry={self.expiry!r}, scopes={sorted(self.scopes)})"
 
 
+# The accounts table as Core sees it, for reads made for every access (no ORM object).
+ACCOUNTS = AccountRow.__table__  # type: ignore[attr-defined]
+
 BeforeCommit = Callable[[str, bool], Awaitable[None]]  # (account_id, created) -> None
 
 
@@ -83,6 +87,7 @@ class AccountStore:
             raise ValueError("AccountStore needs a non-empty hash key (CONNECTOR_AUDIT_HASH_KEY)")
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
         self._reads = read_sessions(engine)
+        self._statement = one_statement(engine)
         self._vault = vault
         self._hash_key = hash_key
         self._clock = clock
@@ -156,9 +161,11 @@ class AccountStore:
 
     async def owner_of(self, account_id: str) -> str | None:
         """`connector.policy.ports.AccountOwners`: the platform user who linked the account."""
-        async with self._reads() as session:
-            row = await session.get(AccountRow, account_id)
-        return row.owner_user_id if row is not None else None
+        # Asked for every decision about an account: one column by Core, no ORM object.
+        query = sa.select(ACCOUNTS.c.owner_user_id).where(ACCOUNTS.c.id == account_id)
+        async with self._statement() as conn:
+            owner: str | None = (await conn.execute(query)).scalar()
+        return owner
 
     async def require_feature(self, account_id: str, feature: Feature) -> None:
         """Raise `ScopeNotGrantedError` (saying how to grant it) unless `feature` is on."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import case, delete, func, or_, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col, select
@@ -133,8 +134,10 @@ class DeliveryStore:
             return int((await session.execute(select(func.max(ChangeRow.seq)))).scalar() or 0)
 
     async def cursor(self, account_id: str) -> Cursor:
-        async with self._reads() as session:
-            row = await session.get(DeliveryCursorRow, account_id)
+        cursor = DeliveryCursorRow.__table__  # type: ignore[attr-defined]
+        async with self._statement() as conn:
+            query = sa.select(cursor).where(cursor.c.account_id == account_id)
+            row = (await conn.execute(query)).first()
         if row is None:
             return Cursor(account_id)
         return Cursor(account_id, row.delivered_seq, row.head_seq, row.attempts,
