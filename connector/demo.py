@@ -13,7 +13,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from connector.demo_dir import DemoDirError, claim
 from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
 from connector.logs import configure_logging
 from connector.settings import LogLevel, Settings, SyncMode
+from connector.testing.fleet import free_port
 from connector.web.app import create_app
 from connector.web.auth import Role, mint_token
 from connector.web.server import ServiceRunner
@@ -62,13 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--smoke", "--exit-after-checks", dest="smoke", action="store_true",
         help="run the walkthrough, print each step, exit 0 if all behaved (1 otherwise)",
     )  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 DEMO_TOPIC = "projects/connector-demo/topics/gmail"
@@ -193,7 +186,7 @@ async def _stack(
         # What a deployment sets up once in its Google Cloud project (see README, "Live mail").
         emu.pubsub.create_topic(DEMO_TOPIC)
         emu.pubsub.create_subscription(DEMO_SUBSCRIPTION, DEMO_TOPIC, ack_deadline=30)
-        port = port or _free_port()
+        port = port or free_port()
         settings = demo_settings(directory, emu, port).model_copy(update=overrides or {})
         runner = ServiceRunner(create_app(settings, accounts=real_accounts), settings)
         await runner.setup()

@@ -23,7 +23,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import sys
 import tempfile
 import time
@@ -38,17 +37,12 @@ from aiohttp import web
 from connector.logs import configure_logging
 from connector.ports import StoredCredentials
 from connector.settings import Settings
+from connector.testing.fleet import free_port
 from connector.web.auth import Role, mint_token
 from connector.web.workers import MULTIPROC_ENV
 from connector.wiring import PresetAccount, preset_accounts
 
 JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _drive(
@@ -238,7 +232,7 @@ async def main(
     diagnose: bool = False,
     log_level: str = "WARNING",
 ) -> dict[str, object]:
-    emu_port, service_port = _free_port(), _free_port()
+    emu_port, service_port = free_port(), free_port()
     emulator_argv = (sys.executable, "-m", "connector", "emulator", "--port", str(emu_port),
                      "--seed", "bench", "--users", str(clients), "--messages", "20",
                      "--print-credentials")  # fmt: skip

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from connector.__main__ import main
+from connector.testing.fleet import free_port
 from tests.not_databases import directory_url, refused_postgres_url, tree_state
-from tests.web.test_serve_cli import _env, _free_port, _serve
+from tests.web.test_serve_cli import _env, _serve
 
 
 def _at_revision(path: Path, revision: str) -> list[str]:
@@ -50,7 +51,7 @@ def test_migrate_refuses_a_revision_it_does_not_know(
 async def test_serve_refuses_a_revision_it_does_not_know(workers: str, tmp_path: Path) -> None:
     path = tmp_path / "connector.db"
     before = _at_revision(path, "connector_0099")
-    proc = await _serve(_env(tmp_path, _free_port()), "--workers", workers)
+    proc = await _serve(_env(tmp_path, free_port()), "--workers", workers)
     _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
     assert proc.returncode == 2
     assert "Traceback" not in err.decode()
@@ -65,7 +66,7 @@ async def test_serve_without_a_usable_connector_database_is_one_line(
     kind: str, reason: str, tmp_path: Path
 ) -> None:
     """Before, the app's start-up raised from inside aiohttp: a traceback, exit status 1."""
-    env = _env(tmp_path, _free_port())
+    env = _env(tmp_path, free_port())
     bad = tmp_path / "bad"
     env["CONNECTOR_DATABASE_URL"] = (
         directory_url(bad, "sqlite") if kind == "directory" else refused_postgres_url("c")

@@ -188,6 +188,11 @@ class Emulator:
             "oauth_client_secret": self.client_secret,
         }
 
+    def connector_env(self) -> dict[str, str]:
+        """The same settings as `CONNECTOR_*` environment variables, for a `connector serve`."""
+        settings = self.connector_settings().items()
+        return {f"CONNECTOR_{name.upper()}": str(value) for name, value in settings}
+
     # -- control -------------------------------------------------------------------------
     def _require_user(self, email: str) -> str:
         box = self.state.mailbox(email)

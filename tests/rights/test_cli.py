@@ -51,15 +51,11 @@ def _env(**connector: str) -> dict[str, str]:
 
 def _service_env(google: Emulator | None = None, **extra: str) -> dict[str, str]:
     """What `connector serve` would also have: the OAuth client, vault keys, hash key."""
-    oauth = {
-        "oauth_client_id": google.client_id if google else "client-id",
-        "oauth_client_secret": google.client_secret if google else "client-secret",
-    }
-    if google is not None:
-        oauth |= {
-            "oauth_token_uri": google.token_uri, "oauth_revoke_uri": google.revoke_uri,
-            "oauth_userinfo_uri": google.userinfo_uri, "oauth_auth_uri": google.auth_uri,
-        }  # fmt: skip
+    oauth = (
+        dict(google.connector_settings())
+        if google is not None
+        else {"oauth_client_id": "client-id", "oauth_client_secret": "client-secret"}
+    )
     keys = extra.pop("vault_keys", None) or generate_key_entry("k1")
     return _env(**oauth, vault_keys=keys, audit_hash_key=HASH_KEY.decode(), **extra)
 

@@ -14,15 +14,10 @@ import aiohttp
 import pytest
 
 from connector.settings import Settings
+from connector.testing.fleet import free_port
 from connector.web.auth import Role, mint_token
 
 JWT_SECRET = "serve-cli-secret-0123456789abcdef0123"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _env(tmp_path: Path, port: int) -> dict[str, str]:
@@ -69,7 +64,7 @@ async def _wait_ready(
 
 async def test_serve_starts_migrates_answers_and_shuts_down(tmp_path: Path) -> None:
     """The process migrates, answers health/readiness/OpenAPI/auth, and exits 0 on SIGTERM."""
-    port = _free_port()
+    port = free_port()
     proc = await _serve(_env(tmp_path, port))
     base = f"http://127.0.0.1:{port}"
     try:
@@ -111,7 +106,7 @@ async def test_serve_refuses_bad_settings_with_a_clear_message(
     tmp_path: Path, variable: str, value: str, message: str
 ) -> None:
     """A malformed setting is named on stderr and the process exits 2 without serving."""
-    env = _env(tmp_path, _free_port())
+    env = _env(tmp_path, free_port())
     env[variable] = value
     proc = await _serve(env)
     _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
@@ -131,7 +126,7 @@ async def test_serve_with_two_workers_shares_the_port_and_reports_the_pool(
 ) -> None:
     """Two worker processes behind one port: every request is counted once in /metrics, whichever
     worker answered the scrape; SIGTERM stops the pool and every worker, exit 0."""
-    port = _free_port()
+    port = free_port()
     proc = await _serve(_env(tmp_path, port), "--workers", "2")
     base = f"http://127.0.0.1:{port}"
     token = mint_token(Settings(jwt_secret=JWT_SECRET), "u1", Role.USER)

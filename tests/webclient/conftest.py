@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import threading
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from connector.demo import DEMO_SUBSCRIPTION, DEMO_TOPIC, demo_settings
 from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
 from connector.emulator.state import Mailbox, Message
 from connector.settings import Settings
+from connector.testing.fleet import free_port
 from connector.web.app import create_app
 from connector.web.auth import Role, mint_token
 from connector.web.server import ServiceRunner
@@ -38,13 +38,6 @@ REQUIRE_BROWSER = os.environ.get("CONNECTOR_REQUIRE_BROWSER") == "1"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
 LAUNCH_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -96,7 +89,7 @@ class Live:
             # Push as the demo has it: the deployment's topic and subscription exist.
             emu.pubsub.create_topic(DEMO_TOPIC)
             emu.pubsub.create_subscription(DEMO_SUBSCRIPTION, DEMO_TOPIC, ack_deadline=30)
-            port = _free_port()
+            port = free_port()
             # The demo's settings, and the link flow returns to the client's accounts page.
             back = f"http://127.0.0.1:{port}/app/accounts"
             settings = demo_settings(self.directory, emu, port).model_copy(
@@ -110,7 +103,7 @@ class Live:
             tracker.router.add_route("*", "/{tail:.*}", self._tracker)
             tracker_runner = web.AppRunner(tracker)
             await tracker_runner.setup()
-            tracker_port = _free_port()
+            tracker_port = free_port()
             await web.TCPSite(tracker_runner, "127.0.0.1", tracker_port).start()
             self.emu, self.settings, self.app = emu, settings, app
             self.base = f"http://127.0.0.1:{port}"
