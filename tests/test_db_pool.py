@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connector.db import (
     DEFAULT_PG_POOL_SIZE,
@@ -23,32 +24,8 @@ from connector.db import (
 from connector.settings import Settings
 
 
-async def test_twenty_concurrent_tasks_reuse_the_connections_they_opened(
-    pg_database: str,
-) -> None:
-    engine = create_engine(pg_database)
-    opened: list[Any] = []
-    event.listen(engine.sync_engine, "connect", lambda conn, _record: opened.append(conn))
-
-    async def query() -> None:
-        async with engine.connect() as conn:
-            await conn.execute(text("SELECT pg_sleep(0.02)"))
-
-    try:
-        for _ in range(5):
-            await asyncio.gather(*(query() for _ in range(DEFAULT_PG_POOL_SIZE)))
-        assert len(opened) == DEFAULT_PG_POOL_SIZE  # opened in the first round, kept after
-    finally:
-        await engine.dispose()
-
-
-async def test_more_tasks_than_connections_wait_for_one_instead_of_opening_more(
-    pg_database: str,
-) -> None:
-    """The live mailbox and the webhook dispatcher run more tasks at once than the pool holds.
-    Connections opened beyond the pool were closed on return: a backend forked on the server
-    and a TCP handshake for one statement, on the same two cores, over and over."""
-    engine = create_engine(pg_database, pool_size=4)
+async def _connections_opened(engine: AsyncEngine, rounds: int, tasks: int) -> int:
+    """How many connections `engine` opens for `rounds` of `tasks` concurrent short queries."""
     opened: list[Any] = []
     event.listen(engine.sync_engine, "connect", lambda conn, _record: opened.append(conn))
 
@@ -57,11 +34,28 @@ async def test_more_tasks_than_connections_wait_for_one_instead_of_opening_more(
             await conn.execute(text("SELECT pg_sleep(0.01)"))
 
     try:
-        for _ in range(3):
-            await asyncio.gather(*(query() for _ in range(12)))
-        assert len(opened) == 4
+        for _ in range(rounds):
+            await asyncio.gather(*(query() for _ in range(tasks)))
+        return len(opened)
     finally:
         await engine.dispose()
+
+
+async def test_twenty_concurrent_tasks_reuse_the_connections_they_opened(
+    pg_database: str,
+) -> None:
+    # opened in the first round, kept after
+    opened = await _connections_opened(create_engine(pg_database), 5, DEFAULT_PG_POOL_SIZE)
+    assert opened == DEFAULT_PG_POOL_SIZE
+
+
+async def test_more_tasks_than_connections_wait_for_one_instead_of_opening_more(
+    pg_database: str,
+) -> None:
+    """The live mailbox and the webhook dispatcher run more tasks at once than the pool holds.
+    Connections opened beyond the pool were closed on return: a backend forked on the server
+    and a TCP handshake for one statement, on the same two cores, over and over."""
+    assert await _connections_opened(create_engine(pg_database, pool_size=4), 3, 12) == 4
 
 
 async def test_one_statement_reads_send_no_begin_on_postgresql(pg_database: str) -> None:
