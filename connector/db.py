@@ -89,9 +89,10 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def one_statement(
-    engine: AsyncEngine,
-) -> Callable[[], AbstractAsyncContextManager[AsyncConnection]]:
+Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+
+
+def one_statement(engine: AsyncEngine) -> Connect:
     """Connections for work of one statement, atomic on its own (a conditional UPDATE, an
     INSERT ... ON CONFLICT, a read). On PostgreSQL in autocommit: the statement is its own
     transaction, one round trip instead of three (BEGIN, it, COMMIT). On SQLite in a transaction
@@ -99,6 +100,13 @@ def one_statement(
     if engine.dialect.name != "postgresql":
         return engine.begin
     return engine.execution_options(isolation_level="AUTOCOMMIT").connect
+
+
+async def first_row(connect: Connect, query: sa.Select[Any]) -> sa.Row[Any] | None:
+    """The first row of one read through `connect` (e.g. `one_statement(engine)`)."""
+    async with connect() as conn:
+        row: sa.Row[Any] | None = (await conn.execute(query)).first()
+    return row
 
 
 def read_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -13,7 +13,7 @@ from connector.accounts.store import ACCOUNTS, as_utc
 from connector.accounts.sync_store import append_rows
 from connector.accounts.vault import SecretKind, Vault
 from connector.clock import Clock, system_clock
-from connector.db import one_statement, session_factory
+from connector.db import first_row, one_statement, session_factory
 from connector.errors import AccountNotLinkedError, NeedsRelinkError
 from connector.ports import StoredCredentials
 
@@ -21,9 +21,7 @@ from connector.ports import StoredCredentials
 class VaultCredentialStore:
     """Loads and saves decrypted credentials; also a `credentials.RefreshTokenSink`."""
 
-    def __init__(
-        self, engine: AsyncEngine, vault: Vault, *, clock: Clock = system_clock
-    ) -> None:
+    def __init__(self, engine: AsyncEngine, vault: Vault, *, clock: Clock = system_clock) -> None:
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
         self._statement = one_statement(engine)
         self._vault = vault
@@ -34,9 +32,9 @@ class VaultCredentialStore:
 
     async def load(self, account_id: str) -> StoredCredentials:
         # Read for every Gmail call: Core, no ORM object.
-        async with self._statement() as conn:
-            query = sa.select(ACCOUNTS).where(ACCOUNTS.c.id == account_id)
-            row = (await conn.execute(query)).first()
+        row = await first_row(
+            self._statement, sa.select(ACCOUNTS).where(ACCOUNTS.c.id == account_id)
+        )
         if row is None:
             raise AccountNotLinkedError(account_id)
         if row.status != AccountStatus.ACTIVE:

@@ -29,7 +29,7 @@ from connector.accounts.feed_signal import FeedSignal
 from connector.accounts.models import AccountRow, ChangeRow, QuarantineRow, SyncStateRow
 from connector.accounts.store import as_utc
 from connector.clock import Clock, system_clock
-from connector.db import one_statement, read_sessions, session_factory
+from connector.db import first_row, one_statement, read_sessions, session_factory
 from connector.errors import AccountNotLinkedError
 
 MAX_PAGE = 500  # changes per feed read
@@ -130,9 +130,8 @@ class SyncStore:
             await conn.execute(NOTIFY, notice(account_id))
 
     async def state(self, account_id: str) -> SyncState:
-        async with self._statement() as conn:
-            query = sa.select(_STATE).where(_STATE.c.account_id == account_id)
-            row = (await conn.execute(query)).first()
+        query = sa.select(_STATE).where(_STATE.c.account_id == account_id)
+        row = await first_row(self._statement, query)
         if row is None:
             return SyncState(account_id)
         return SyncState(

@@ -16,6 +16,7 @@ from connector.accounts.models import ChangeRow
 from connector.accounts.store import as_utc
 from connector.db import (
     commit_without_flush_wait,
+    first_row,
     one_statement,
     read_sessions,
     session_factory,
@@ -135,9 +136,9 @@ class DeliveryStore:
 
     async def cursor(self, account_id: str) -> Cursor:
         cursor = DeliveryCursorRow.__table__  # type: ignore[attr-defined]
-        async with self._statement() as conn:
-            query = sa.select(cursor).where(cursor.c.account_id == account_id)
-            row = (await conn.execute(query)).first()
+        row = await first_row(
+            self._statement, sa.select(cursor).where(cursor.c.account_id == account_id)
+        )
         if row is None:
             return Cursor(account_id)
         return Cursor(account_id, row.delivered_seq, row.head_seq, row.attempts,
