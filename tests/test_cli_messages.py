@@ -12,7 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.web.test_serve_cli import _env, _free_port, _serve
+from connector.testing.fleet import free_port
+from tests.web.test_serve_cli import _env, _serve
 
 
 def test_vault_status_before_migrate_says_to_migrate(tmp_path: Path) -> None:
@@ -34,7 +35,7 @@ def test_vault_status_before_migrate_says_to_migrate(tmp_path: Path) -> None:
 
 async def test_serve_logs_where_it_listens(tmp_path: Path) -> None:
     """Once the port is open, serve logs one `listening` line with the URL it answers on."""
-    port = _free_port()
+    port = free_port()
     proc = await _serve(_env(tmp_path, port))
     assert proc.stderr is not None
     lines: list[str] = []

@@ -126,6 +126,7 @@ async def test_connector_serve_exits_2_with_an_administrator_audit_login(
 
 
 def _serve_env(tmp_path: Path) -> dict[str, str]:
-    from tests.web.test_serve_cli import _env, _free_port
+    from connector.testing.fleet import free_port
+    from tests.web.test_serve_cli import _env
 
-    return _env(tmp_path, _free_port())
+    return _env(tmp_path, free_port())
