@@ -57,7 +57,8 @@ def _service_env(google: Emulator | None = None, **extra: str) -> dict[str, str]
         else {"oauth_client_id": "client-id", "oauth_client_secret": "client-secret"}
     )
     keys = extra.pop("vault_keys", None) or generate_key_entry("k1")
-    return _env(**oauth, vault_keys=keys, audit_hash_key=HASH_KEY.decode(), **extra)
+    # what the test names itself wins over the emulator's defaults
+    return _env(**(oauth | {"vault_keys": keys, "audit_hash_key": HASH_KEY.decode()} | extra))
 
 
 async def test_run_removes_expired_consents_and_is_audited(tmp_path: Path) -> None:
