@@ -92,14 +92,21 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
 
+def _autocommit(engine: AsyncEngine) -> AsyncEngine | None:
+    """`engine` in autocommit on PostgreSQL (same pool); None elsewhere. On SQLite a transaction
+    costs no round trip, and switching a connection to autocommit costs two hops to its thread."""
+    if engine.dialect.name != "postgresql":
+        return None
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 def one_statement(engine: AsyncEngine) -> Connect:
     """Connections for work of one statement, atomic on its own (a conditional UPDATE, an
     INSERT ... ON CONFLICT, a read). On PostgreSQL in autocommit: the statement is its own
     transaction, one round trip instead of three (BEGIN, it, COMMIT). On SQLite in a transaction
-    committed on leaving, which costs no round trip there."""
-    if engine.dialect.name != "postgresql":
-        return engine.begin
-    return engine.execution_options(isolation_level="AUTOCOMMIT").connect
+    committed on leaving."""
+    auto = _autocommit(engine)
+    return engine.begin if auto is None else auto.connect
 
 
 async def first_row(connect: Connect, query: sa.Select[Any]) -> sa.Row[Any] | None:
@@ -113,11 +120,8 @@ def read_sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions for reads of one statement. On PostgreSQL they send no BEGIN and no ROLLBACK
     around it: each is a round trip of its own, two of the three such a read costs (and a third
     of its CPU here); one statement is atomic on its own. Never for reads that must share one
-    snapshot, never for writes. SQLite keeps the plain sessions: there a transaction costs no
-    round trip, and switching a connection to autocommit costs two hops to its thread."""
-    if engine.dialect.name != "postgresql":
-        return session_factory(engine)
-    return session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
+    snapshot, never for writes. SQLite keeps the plain sessions (see `_autocommit`)."""
+    return session_factory(_autocommit(engine) or engine)
 
 
 # Development builds before 0.1.0 kept one alembic branch per package. A database they brought

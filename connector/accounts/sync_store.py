@@ -27,7 +27,7 @@ from connector.accounts.changes import Change, ChangeKind
 from connector.accounts.feed_relay import NOTIFY, notice
 from connector.accounts.feed_signal import FeedSignal
 from connector.accounts.models import AccountRow, ChangeRow, QuarantineRow, SyncStateRow
-from connector.accounts.store import as_utc
+from connector.accounts.store import ACCOUNTS, as_utc
 from connector.clock import Clock, system_clock
 from connector.db import first_row, one_statement, read_sessions, session_factory
 from connector.errors import AccountNotLinkedError
@@ -40,7 +40,6 @@ UNLINKED_KEPT = timedelta(days=7)
 
 # The tables as Core sees them: the hot paths (a run's commit, the cursor and feed reads) are
 # plain statements, without the ORM's identity map and unit of work.
-_ACCOUNT = AccountRow.__table__  # type: ignore[attr-defined]
 _STATE = SyncStateRow.__table__  # type: ignore[attr-defined]
 _CHANGE = ChangeRow.__table__  # type: ignore[attr-defined]
 _QUARANTINE = QuarantineRow.__table__  # type: ignore[attr-defined]
@@ -205,7 +204,7 @@ class SyncStore:
     @staticmethod
     async def _lock(conn: AsyncConnection, account_id: str) -> None:
         """The account's row, locked for the transaction as `_row` does (same reason)."""
-        query = sa.select(_ACCOUNT.c.id).where(_ACCOUNT.c.id == account_id).with_for_update()
+        query = sa.select(ACCOUNTS.c.id).where(ACCOUNTS.c.id == account_id).with_for_update()
         if (await conn.execute(query)).first() is None:
             raise AccountNotLinkedError(account_id)
 

@@ -24,6 +24,9 @@ from connector.db import (
 )
 from connector.delivery.models import DeadLetterRow, DeadLetterStatus, DeliveryCursorRow
 
+# The cursor table as Core sees it: read and moved once for every delivery.
+_CURSOR = DeliveryCursorRow.__table__  # type: ignore[attr-defined]
+
 
 @dataclass(frozen=True, slots=True)
 class Cursor:
@@ -135,9 +138,8 @@ class DeliveryStore:
             return int((await session.execute(select(func.max(ChangeRow.seq)))).scalar() or 0)
 
     async def cursor(self, account_id: str) -> Cursor:
-        cursor = DeliveryCursorRow.__table__  # type: ignore[attr-defined]
         row = await first_row(
-            self._statement, sa.select(cursor).where(cursor.c.account_id == account_id)
+            self._statement, sa.select(_CURSOR).where(_CURSOR.c.account_id == account_id)
         )
         if row is None:
             return Cursor(account_id)
@@ -162,13 +164,12 @@ class DeliveryStore:
     async def delivered(self, account_id: str, seq: int, now: datetime) -> None:
         """`seq` reached the platform: the account moves on to its next change. Not flushed
         before returning: lost at a database crash, the change is sent again (same event id)."""
-        cursor = DeliveryCursorRow.__table__  # type: ignore[attr-defined]
         settle = (
-            update(cursor)
-            .where(cursor.c.account_id == account_id)
+            update(_CURSOR)
+            .where(_CURSOR.c.account_id == account_id)
             .values(
                 delivered_seq=case(
-                    (cursor.c.delivered_seq < seq, seq), else_=cursor.c.delivered_seq
+                    (_CURSOR.c.delivered_seq < seq, seq), else_=_CURSOR.c.delivered_seq
                 ),
                 head_seq=None, attempts=0, first_attempt_at=None, next_attempt_at=None,
                 last_error=None, updated_at=now,

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connector.background import cancelled_after
 from connector.clock import Clock
-from connector.db import aware, one_statement, without_flush_wait
+from connector.db import aware, first_row, one_statement, without_flush_wait
 from connector.live.models import LeaseRow
 from connector.live.ports import LocalLocks, Work
 from connector.logs import get_logger
@@ -207,10 +207,9 @@ class Leases:
 
     async def current(self, kind: Kind, key: str) -> Lease | None:
         """The lease as it stands (whoever holds it), None when never leased."""
-        async with self._statement() as conn:
-            row = (
-                await conn.execute(sa.select(_T).where(_T.c.kind == kind.value, _T.c.key == key))
-            ).first()
+        row = await first_row(
+            self._statement, sa.select(_T).where(_T.c.kind == kind.value, _T.c.key == key)
+        )
         if row is None:
             return None
         return Lease(kind, row.key, row.holder, row.token, aware(row.expires_at))

@@ -34,7 +34,6 @@ from types import FrameType
 import structlog
 
 from audit.log import migrate_audit_log
-from connector.db import create_engine, migrate
 from connector.settings import Settings
 from connector.web.metrics import MULTIPROC_ENV
 
@@ -44,12 +43,9 @@ SHUTDOWN_GRACE_SECONDS = 35.0  # aiohttp's shutdown_timeout (30 s) plus cleanup
 
 
 async def _migrate_once(settings: Settings) -> None:
-    engine = create_engine(settings.database_url)
-    try:
-        await migrate(engine)
-    finally:
-        await engine.dispose()
-    # The audit schema as its owner when given; the workers then log in as audit_writer.
+    # The connector database: already migrated in this process by `connector serve`, before
+    # the pool (connector.db.migrate_or_explain). The audit schema as its owner when given;
+    # the workers then log in as audit_writer.
     await migrate_audit_log(settings.audit_admin_database_url or settings.audit_database_url)
 
 
