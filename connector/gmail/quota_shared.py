@@ -145,18 +145,30 @@ class SharedQuota:
                     current.units -= units
                     return
                 size = max(units, self.policy.slice_units)
-                if await self.reserve(bucket, size, priority):
-                    local.slice = _Slice(size - units, now + self.policy.slice_seconds)
+                won_at = await self._reserve(bucket, size, priority)
+                if won_at is None:
+                    await asyncio.sleep(poll)
+                    continue
+                usable_until = won_at + self.policy.slice_seconds
+                # The commit may have taken time: a slice whose last use has passed is not
+                # spent (its grant would stop counting less than a window after the spend).
+                if self._clock() < usable_until:
+                    local.slice = _Slice(size - units, usable_until)
                     return
-                await asyncio.sleep(poll)
 
     async def reserve(self, bucket: str, units: int, priority: Priority) -> bool:
         """One grant of `units` for this holder if the bucket's live grants leave room under
         the ceiling of `priority`; False (nothing written) otherwise."""
-        now = self._clock()
-        expires_at = now + self.policy.slice_seconds + self.policy.window
+        return await self._reserve(bucket, units, priority) is not None
+
+    async def _reserve(self, bucket: str, units: int, priority: Priority) -> datetime | None:
+        """`reserve`, answering the time the grant was won at (None: no room)."""
         async with self._engine.begin() as conn:
             await self._lock_bucket(conn, bucket)
+            # Read the clock only once the lock is held: a reservation that waited behind
+            # another is dated from when it could decide, or its grant would expire early.
+            now = self._clock()
+            expires_at = now + self.policy.slice_seconds + self.policy.window
             await conn.execute(
                 sa.delete(GRANTS).where(GRANTS.c.bucket == bucket, GRANTS.c.expires_at <= now)
             )
@@ -167,7 +179,7 @@ class SharedQuota:
             )
             # A call costing more than the ceiling still goes when the bucket is empty.
             if int(live or 0) + units > self.policy.ceiling(priority) and live:
-                return False
+                return None
             await conn.execute(
                 sa.insert(GRANTS).values(
                     id=uuid.uuid4().hex,
@@ -177,7 +189,7 @@ class SharedQuota:
                     expires_at=expires_at,
                 )
             )
-            return True
+            return now
 
     async def _lock_bucket(self, conn: AsyncConnection, bucket: str) -> None:
         insert = (postgresql.insert if self._postgres else sqlite.insert)(BUCKETS)

@@ -77,6 +77,27 @@ async def test_two_instances_stay_within_the_limit_per_window(
     assert first_window >= POLICY.limit_units - 2 * POLICY.slice_units  # slices left unused
 
 
+async def test_a_grant_won_after_waiting_for_the_lock_counts_from_when_it_was_won(
+    engines: tuple[AsyncEngine, AsyncEngine],
+) -> None:
+    """A reservation that waits on the bucket's lock while time passes: the grant it wins
+    must still be counted for a whole window after its units are spent, so it is dated from
+    when the lock was had, not from when the caller asked (the CI flake: 105 units in a
+    window of 100)."""
+    clock = Clock(T0)
+    holder, waiter = _pair(engines, clock)
+    async with engines[0].begin() as conn:
+        await holder._lock_bucket(conn, "user:alice")
+        waiting = asyncio.create_task(waiter.take("user:alice", 5, Priority.INTERACTIVE))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        clock.now += 2 * (POLICY.window + POLICY.slice_seconds)
+    await asyncio.wait_for(waiting, 5)
+    spent_at = clock.now
+    clock.now = spent_at + POLICY.window - timedelta(milliseconds=1)
+    assert await waiter.granted("user:alice") == POLICY.slice_units  # still counted
+
+
 async def test_reserve_never_overbooks_the_bucket(
     engines: tuple[AsyncEngine, AsyncEngine],
 ) -> None:
