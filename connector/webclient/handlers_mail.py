@@ -72,6 +72,9 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     if label and label not in LABELS:
         check_id(label, LABEL_ID, "label")
     tokens = page_tokens(request, "messages", account)
+    # The feed's position before the list is read: the page's live stream starts there, so
+    # mail that lands before its EventSource connects still refreshes the rows.
+    since = await services(request).feed.store.last_seq(account)
     result = await services(request).inbox.search(
         _ctx(request), account, query=query, label_ids=(label,) if label else (),
         page_token=cursor_in(request, tokens), max_results=PAGE_SIZE,
@@ -81,7 +84,7 @@ async def inbox(request: web.Request) -> web.StreamResponse:
     return render(request, "inbox.html", {
         "actions": OFFERED, "user_labels": await user_labels(request, account),
         "back": request.path_qs,
-        "account_id": account, "rows": rows, "q": query or "", "label": label,
+        "account_id": account, "rows": rows, "q": query or "", "label": label, "since": since,
         "labels": LABELS, "next": tokens.seal(gmail_next) if isinstance(gmail_next, str) else None,
         "title": LABELS.get(label, "Search") if not query else f"Search: {query}",
     })  # fmt: skip

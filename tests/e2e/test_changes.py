@@ -4,7 +4,9 @@ audited, the SSE stream (woken on commit, resumed with Last-Event-ID), on SQLite
 from __future__ import annotations
 
 import asyncio
+import html
 import json
+import re
 from typing import Any
 
 import aiohttp
@@ -154,6 +156,28 @@ async def test_stream_closes_after_its_lifetime(stack: Stack) -> None:
         async with asyncio.timeout(5):
             body = await resp.content.read()  # ends by itself; EventSource would reconnect
     assert body.startswith(b"retry: ")
+
+
+async def test_inbox_page_streams_changes_made_after_it_was_rendered(stack: Stack) -> None:
+    """Mail that lands between the inbox page's render and its EventSource connecting is not
+    lost: the page names the feed position it was rendered at and the stream starts there
+    (it started at the feed's end when it connected: the live-inbox browser test's flake)."""
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as browser:
+        signin = f"{stack.base}/app/signin"
+        token = {"token": stack.token("alice")}
+        async with browser.get(signin, params=token, allow_redirects=False) as resp:
+            assert resp.status == 303
+        await _append(stack, *_added(2))  # history before the page: not replayed
+        async with browser.get(f"{stack.base}/app/accounts/{ALICE}/inbox") as resp:
+            assert resp.status == 200, await resp.text()
+            events_url = re.search(r'data-events="([^"]+)"', await resp.text())
+        assert events_url is not None
+        [seq] = await _append(stack, *_added(1))  # arrives before the stream is open
+        async with browser.get(stack.base + html.unescape(events_url.group(1))) as resp:
+            assert resp.status == 200
+            [event] = await _events(resp, 1)
+    assert event["id"] == str(seq)
 
 
 async def test_web_client_session_streams_the_same_feed(stack: Stack) -> None:
