@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 
 from audit.vocab import Action, ActorKind, Purpose
-from connector.accounts.changes import ChangeKind, entry_changes
+from connector.accounts.changes import Change, ChangeKind, entry_changes
 from connector.accounts.mail_sync import MailSync, SyncOutcome
 from connector.accounts.sync_store import SyncStore
 from connector.emulator.state import HistoryRecord, HistoryType, Mailbox
-from connector.errors import HistoryEntryError
+from connector.errors import AccountNotLinkedError, HistoryEntryError
 from connector.gmail import GmailClient
 from connector.policy.gate import Gate
 from connector.policy.recorder import Recorder
@@ -76,6 +76,27 @@ async def test_history_becomes_ordered_change_events_through_the_gate(linking: L
     reads = [e for e in w.audit.events if e.action is Action.GMAIL_SYNC]
     assert len(reads) >= 2
     assert {(e.actor.kind, e.purpose) for e in reads} == {(ActorKind.SERVICE, Purpose.USER_FEATURE)}
+
+
+async def test_a_commit_for_an_account_not_linked_writes_nothing(linking: Linking) -> None:
+    """The commit (one statement on PostgreSQL, a transaction on SQLite) of an account that is
+    not (or no longer) linked is refused whole: no change, no cursor; a linked one goes on."""
+    w = linking
+    account = await link_account(w)
+    store = SyncStore(w.engine)
+    added = [Change(ChangeKind.MESSAGE_ADDED, "7", "m1", "t1")]
+    with pytest.raises(AccountNotLinkedError):
+        await store.commit("acct-gone", "7", added)
+    assert await store.changes("acct-gone") == []
+    assert (await store.state("acct-gone")).history_id is None
+    several = [Change(ChangeKind.MESSAGE_ADDED, "7", f"m{n}", "t1") for n in (3, 1, 2)]
+    seqs = await store.commit(account.id, "7", several, full_sync=True)
+    assert seqs == sorted(seqs)
+    feed = await store.changes(account.id)
+    assert [(c.seq, c.change.message_id) for c in feed] == list(zip(seqs, ["m3", "m1", "m2"]))
+    state = await store.state(account.id)
+    assert (state.history_id, state.consecutive_failures) == ("7", 0)
+    assert state.last_full_sync_at is not None
 
 
 async def test_stale_cursor_triggers_a_bounded_rescan(linking: Linking) -> None:
