@@ -28,6 +28,7 @@ from connector.accounts.feed_relay import NOTIFY, notice
 from connector.accounts.feed_signal import FeedSignal
 from connector.accounts.models import AccountRow, ChangeRow, QuarantineRow, SyncStateRow
 from connector.accounts.store import ACCOUNTS, as_utc
+from connector.accounts.sync_commit import commit_params, commit_statement
 from connector.clock import Clock, system_clock
 from connector.db import first_row, one_statement, read_sessions, session_factory
 from connector.errors import AccountNotLinkedError
@@ -91,56 +92,6 @@ def _values(account_id: str, change: Change, now: datetime) -> dict[str, Any]:
         "label_ids": list(change.label_ids), "message_ids": list(change.message_ids),
         "created_at": now,
     }  # fmt: skip
-
-
-_NEW_CHANGE = [sa.column("n", sa.Integer)] + [
-    sa.column(c.name, c.type) for c in _CHANGE.c if c.name != "seq"
-]
-
-
-def _commit_statement(
-    account_id: str, changes: Sequence[Change], moved: dict[str, Any], now: datetime, relay: bool
-) -> sa.Select[Any]:
-    """`SyncStore.commit` as one PostgreSQL statement (run in autocommit): lock the account's
-    row, append the changes, move the cursor and tell the other instances, all or nothing.
-
-    Answers one row: `account` (NULL when the account is not linked: nothing was written) and
-    `seqs` (the appended seqs, NULL for none). The appends and the cursor read their rows from
-    the lock's CTE, so their seqs are drawn only once the lock is held: this account's feed
-    writers still commit in seq order, as in the transaction `_lock` opens on SQLite."""
-    lock = sa.select(ACCOUNTS.c.id).where(ACCOUNTS.c.id == account_id).with_for_update()
-    locked = lock.cte("locked")
-    seqs: sa.ScalarSelect[Any] = sa.null()  # type: ignore[assignment]
-    if changes:
-        rows = sa.values(*_NEW_CHANGE, name="new_change").data(
-            [(n, *_values(account_id, c, now).values()) for n, c in enumerate(changes)]
-        )
-        names = [c.name for c in _NEW_CHANGE[1:]]
-        added = (
-            sa.insert(_CHANGE)
-            .from_select(names, sa.select(*(rows.c[name] for name in names))
-                         .select_from(locked.join(rows, sa.true())).order_by(rows.c.n))
-            .returning(_CHANGE.c.seq)
-            .cte("added")
-        )  # fmt: skip
-        seqs = sa.select(sa_func.array_agg(added.c.seq)).scalar_subquery()
-    state = {"account_id": locked.c.id, **{k: sa.literal(v, _STATE.c[k].type)
-                                          for k, v in moved.items()}}  # fmt: skip
-    cursor = (
-        postgresql.insert(_STATE)
-        .from_select(list(state), sa.select(*state.values()))
-        .on_conflict_do_update(index_elements=[_STATE.c.account_id], set_=moved)
-        .returning(_STATE.c.account_id)
-        .cte("cursor")
-    )
-    columns: list[Any] = [
-        sa.select(cursor.c.account_id).scalar_subquery().label("account"),
-        seqs.label("seqs"),
-    ]
-    if relay and changes:
-        told = notice(account_id)
-        columns.append(sa_func.pg_notify(told["channel"], told["payload"]).label("told"))
-    return sa.select(*columns)
 
 
 def _row(account_id: str, change: Change, now: datetime) -> ChangeRow:
@@ -221,18 +172,19 @@ class SyncStore:
         quarantined: Sequence[str],
     ) -> list[int]:
         now = self._clock()
-        moved: dict[str, Any] = {"history_id": history_id, "consecutive_failures": 0,
-                                 "updated_at": now}  # fmt: skip
-        if full_sync:
-            moved["last_full_sync_at"] = now
         if self._postgres and not quarantined:
             async with self._statement() as conn:  # autocommit: one round trip, not six
                 found = (await conn.execute(
-                    _commit_statement(account_id, changes, moved, now, self._relayed)
+                    commit_statement(self._relayed),
+                    commit_params(account_id, history_id, changes, now, full_sync),
                 )).one()  # fmt: skip
             if found.account is None:
                 raise AccountNotLinkedError(account_id)
             return sorted(found.seqs or [])
+        moved: dict[str, Any] = {"history_id": history_id, "consecutive_failures": 0,
+                                 "updated_at": now}  # fmt: skip
+        if full_sync:
+            moved["last_full_sync_at"] = now
         insert = postgresql.insert if self._postgres else sqlite.insert
         async with self._engine.begin() as conn:
             await self._lock(conn, account_id)
