@@ -261,9 +261,14 @@ def without_flush_wait(statement: Update, engine: AsyncEngine) -> Update:
     """`statement`, run through `one_statement`, committing without waiting for its WAL flush,
     as `commit_without_flush_wait` does for a transaction, with the same rule of use. The
     statement makes the setting itself, so it costs no round trip."""
-    if engine.dialect.name != "postgresql":
-        return statement
-    return statement.where(_FLUSH_WAIT_OFF)
+    return statement.where(flush_wait_off(engine))
+
+
+def flush_wait_off(engine: AsyncEngine) -> sa.ColumnElement[bool]:
+    """A condition that is always true and, on PostgreSQL, makes the statement it is part of
+    commit without waiting for its WAL flush (`without_flush_wait`'s rule of use): for a
+    statement `without_flush_wait` cannot take, such as an upsert's ON CONFLICT branch."""
+    return _FLUSH_WAIT_OFF if engine.dialect.name == "postgresql" else sa.true()
 
 
 async def commit_without_flush_wait(conn: AsyncConnection | AsyncSession) -> None:

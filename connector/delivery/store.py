@@ -9,23 +9,46 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import case, delete, func, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from connector.accounts.models import ChangeRow
 from connector.accounts.store import as_utc
 from connector.db import (
-    commit_without_flush_wait,
     first_row,
+    flush_wait_off,
     one_statement,
     read_sessions,
     session_factory,
-    without_flush_wait,
 )
 from connector.delivery.models import DeadLetterRow, DeadLetterStatus, DeliveryCursorRow
 
 # The cursor table as Core sees it: read and moved once for every delivery.
 _CURSOR = DeliveryCursorRow.__table__  # type: ignore[attr-defined]
+
+
+def _settle_statement(engine: AsyncEngine) -> Any:
+    """`DeliveryStore.delivered` as one upsert (parameters `account_id`, `seq`, `now`): built
+    once, so no call pays for building it or for its cache key. A moved cursor may commit
+    without a flush wait (lost at a crash, the change is delivered again, same event id)."""
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    seq = sa.bindparam("seq", type_=sa.Integer)
+    settled = {"head_seq": None, "attempts": 0, "first_attempt_at": None,
+               "next_attempt_at": None, "last_error": None}  # fmt: skip
+    now = sa.bindparam("now", type_=_CURSOR.c.updated_at.type)
+    row = {"account_id": sa.bindparam("account_id", type_=sa.String), "delivered_seq": seq,
+           **settled, "updated_at": now}  # fmt: skip
+    moved = case((_CURSOR.c.delivered_seq < seq, seq), else_=_CURSOR.c.delivered_seq)
+    return (
+        insert(_CURSOR)
+        .values(row)
+        .on_conflict_do_update(
+            index_elements=[_CURSOR.c.account_id],
+            set_={"delivered_seq": moved, **settled, "updated_at": now},
+            where=flush_wait_off(engine),
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +122,7 @@ class DeliveryStore:
         self._sessions: async_sessionmaker[AsyncSession] = session_factory(engine)
         self._reads = read_sessions(engine)
         self._statement = one_statement(engine)
+        self._settle_head = _settle_statement(engine)
 
     async def due(self, now: datetime, limit: int, *, after: int | None = None) -> list[str]:
         """Accounts with an undelivered change whose next attempt is due, oldest change first;
@@ -164,28 +188,10 @@ class DeliveryStore:
     async def delivered(self, account_id: str, seq: int, now: datetime) -> None:
         """`seq` reached the platform: the account moves on to its next change. Not flushed
         before returning: lost at a database crash, the change is sent again (same event id)."""
-        settle = (
-            update(_CURSOR)
-            .where(_CURSOR.c.account_id == account_id)
-            .values(
-                delivered_seq=case(
-                    (_CURSOR.c.delivered_seq < seq, seq), else_=_CURSOR.c.delivered_seq
-                ),
-                head_seq=None, attempts=0, first_attempt_at=None, next_attempt_at=None,
-                last_error=None, updated_at=now,
-            )
-        )  # fmt: skip
-        # One statement, one round trip: the account's cursor row exists once its first change
-        # was attempted or delivered; the first delivery of all writes it the long way.
+        # One statement, one round trip, whether or not the account has a cursor row yet.
         async with self._statement() as conn:
-            moved = await conn.execute(without_flush_wait(settle, self.engine))
-        if moved.rowcount == 1:
-            return
-        async with self._sessions() as session, session.begin():
-            await commit_without_flush_wait(session)
-            row = await self._row(session, account_id, now)
-            self._settle(row, seq, now)
-            session.add(row)
+            await conn.execute(self._settle_head, {"account_id": account_id, "seq": seq,
+                                                   "now": now})  # fmt: skip
 
     async def retry_later(
         self, account_id: str, seq: int, error: str, now: datetime, next_at: datetime
