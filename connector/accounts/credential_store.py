@@ -17,6 +17,9 @@ from connector.db import first_row, one_statement, session_factory
 from connector.errors import AccountNotLinkedError, NeedsRelinkError
 from connector.ports import StoredCredentials
 
+# Read for every Gmail call: built once (see `first_row`).
+_ACCOUNT_ROW = sa.select(ACCOUNTS).where(ACCOUNTS.c.id == sa.bindparam("account_id"))
+
 
 class VaultCredentialStore:
     """Loads and saves decrypted credentials; also a `credentials.RefreshTokenSink`."""
@@ -32,9 +35,7 @@ class VaultCredentialStore:
 
     async def load(self, account_id: str) -> StoredCredentials:
         # Read for every Gmail call: Core, no ORM object.
-        row = await first_row(
-            self._statement, sa.select(ACCOUNTS).where(ACCOUNTS.c.id == account_id)
-        )
+        row = await first_row(self._statement, _ACCOUNT_ROW, {"account_id": account_id})
         if row is None:
             raise AccountNotLinkedError(account_id)
         if row.status != AccountStatus.ACTIVE:

@@ -70,6 +70,8 @@ class NewTokens:
 
 # The accounts table as Core sees it, for reads made for every access (no ORM object).
 ACCOUNTS = AccountRow.__table__  # type: ignore[attr-defined]
+# Asked for every decision about an account: built once (see `connector.db.first_row`).
+_OWNER_OF = sa.select(ACCOUNTS.c.owner_user_id).where(ACCOUNTS.c.id == sa.bindparam("account_id"))
 
 BeforeCommit = Callable[[str, bool], Awaitable[None]]  # (account_id, created) -> None
 
@@ -162,9 +164,8 @@ class AccountStore:
     async def owner_of(self, account_id: str) -> str | None:
         """`connector.policy.ports.AccountOwners`: the platform user who linked the account."""
         # Asked for every decision about an account: one column by Core, no ORM object.
-        query = sa.select(ACCOUNTS.c.owner_user_id).where(ACCOUNTS.c.id == account_id)
         async with self._statement() as conn:
-            owner: str | None = (await conn.execute(query)).scalar()
+            owner: str | None = (await conn.execute(_OWNER_OF, {"account_id": account_id})).scalar()
         return owner
 
     async def require_feature(self, account_id: str, feature: Feature) -> None:

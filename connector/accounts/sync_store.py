@@ -44,6 +44,8 @@ UNLINKED_KEPT = timedelta(days=7)
 _STATE = SyncStateRow.__table__  # type: ignore[attr-defined]
 _CHANGE = ChangeRow.__table__  # type: ignore[attr-defined]
 _QUARANTINE = QuarantineRow.__table__  # type: ignore[attr-defined]
+# Read before every sync run: built once (see `first_row`).
+_STATE_OF = sa.select(_STATE).where(_STATE.c.account_id == sa.bindparam("account_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +132,7 @@ class SyncStore:
             await conn.execute(NOTIFY, notice(account_id))
 
     async def state(self, account_id: str) -> SyncState:
-        query = sa.select(_STATE).where(_STATE.c.account_id == account_id)
-        row = await first_row(self._statement, query)
+        row = await first_row(self._statement, _STATE_OF, {"account_id": account_id})
         if row is None:
             return SyncState(account_id)
         return SyncState(

@@ -26,6 +26,7 @@ from connector.delivery.models import DeadLetterRow, DeadLetterStatus, DeliveryC
 
 # The cursor table as Core sees it: read and moved once for every delivery.
 _CURSOR = DeliveryCursorRow.__table__  # type: ignore[attr-defined]
+_CURSOR_OF = sa.select(_CURSOR).where(_CURSOR.c.account_id == sa.bindparam("account_id"))
 
 
 def _settle_statement(engine: AsyncEngine) -> Any:
@@ -162,9 +163,7 @@ class DeliveryStore:
             return int((await session.execute(select(func.max(ChangeRow.seq)))).scalar() or 0)
 
     async def cursor(self, account_id: str) -> Cursor:
-        row = await first_row(
-            self._statement, sa.select(_CURSOR).where(_CURSOR.c.account_id == account_id)
-        )
+        row = await first_row(self._statement, _CURSOR_OF, {"account_id": account_id})
         if row is None:
             return Cursor(account_id)
         return Cursor(account_id, row.delivered_seq, row.head_seq, row.attempts,

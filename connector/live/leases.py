@@ -57,6 +57,27 @@ class Kind(StrEnum):
     RETENTION = "retention"  # a retention run (one key)
 
 
+# Taken and let go for every sync run and delivery: built once, run with bind parameters.
+_MINE = sa.and_(
+    _T.c.kind == sa.bindparam("lease_kind"),
+    _T.c.key == sa.bindparam("lease_key"),
+)
+_TAKE = (
+    sa.update(_T)
+    .where(_MINE, sa.or_(_T.c.holder == sa.bindparam("me"), _T.c.expires_at <= sa.bindparam("now")))
+    .values(
+        holder=sa.bindparam("me"),
+        expires_at=sa.bindparam("until"),
+        token=_T.c.token + sa.case((_T.c.holder == sa.bindparam("me"), 0), else_=1),
+    )
+)
+_RELEASE = (
+    sa.update(_T)
+    .where(_MINE, _T.c.holder == sa.bindparam("me"))
+    .values(expires_at=sa.bindparam("now"))
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Lease:
     kind: Kind
@@ -80,6 +101,11 @@ class Leases:
         self.holder = holder
         self._clock = clock
         self._postgres = engine.url.get_backend_name() == "postgresql"
+        self._letting_go = without_flush_wait(_RELEASE, engine)
+
+    def _mine(self, kind: Kind, key: str) -> dict[str, str]:
+        """The parameters naming this holder's lease of `key` in `_TAKE` and `_RELEASE`."""
+        return {"lease_kind": kind.value, "lease_key": key, "me": self.holder}
 
     def _insert(self) -> postgresql.Insert | sqlite.Insert:
         return (postgresql.insert if self._postgres else sqlite.insert)(_T)
@@ -105,16 +131,8 @@ class Leases:
     ) -> bool:
         # One statement: the database serializes concurrent updaters of the row and re-checks
         # the condition for the later one, so at most one of two competing instances wins.
-        result = await conn.execute(
-            sa.update(_T)
-            .where(_T.c.kind == kind.value, _T.c.key == key)
-            .where(sa.or_(_T.c.holder == self.holder, _T.c.expires_at <= now))
-            .values(
-                holder=self.holder,
-                expires_at=until,
-                token=_T.c.token + sa.case((_T.c.holder == self.holder, 0), else_=1),
-            )
-        )
+        mine = self._mine(kind, key)
+        result = await conn.execute(_TAKE, {**mine, "now": now, "until": until})
         return result.rowcount == 1
 
     async def renew(self, kind: Kind, key: str, ttl: timedelta) -> bool:
@@ -141,13 +159,8 @@ class Leases:
     async def release(self, kind: Kind, key: str) -> None:
         """Let the lease go now. The row stays (expired) so its fencing token keeps growing.
         Not flushed before returning: lost at a database crash, the lease just runs out."""
-        letting_go = (
-            sa.update(_T)
-            .where(_T.c.kind == kind.value, _T.c.key == key, _T.c.holder == self.holder)
-            .values(expires_at=self._clock())
-        )
         async with self._statement() as conn:
-            await conn.execute(without_flush_wait(letting_go, self._engine))
+            await conn.execute(self._letting_go, {**self._mine(kind, key), "now": self._clock()})
 
     async def claim_batch(
         self, kind: Kind, keys: Iterable[str], ttl: timedelta, limit: int
