@@ -16,18 +16,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import json
-import os
 import random
 import secrets
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC
-from pathlib import Path
 from typing import Any
 
 from connector.accounts.vault import generate_key_entry
@@ -35,42 +29,7 @@ from connector.emulator.quota import QuotaConfig
 from connector.emulator.server import EmulatorConfig, run_emulator
 from connector.testing import fleet
 
-ROOT = Path(__file__).resolve().parent.parent
 RAW = b"From: sender@example.com\r\nSubject: bench\r\n\r\nhello\r\n"
-
-
-@contextlib.contextmanager
-def _postgres() -> Iterator[str]:
-    given = os.environ.get("CONNECTOR_BENCH_PG_URL")
-    if given:
-        yield given
-        return
-    directory = tempfile.mkdtemp(prefix="bench-changes-pg.")
-    started = subprocess.run(["bash", str(ROOT / "scripts/pg.sh"), "start", directory],
-                             check=True, capture_output=True, text=True)  # fmt: skip
-    url = started.stdout.strip().splitlines()[-1]
-    try:
-        yield url
-    finally:
-        subprocess.run(["bash", str(ROOT / "scripts/pg.sh"), "stop", directory], check=False,
-                       capture_output=True)  # fmt: skip
-
-
-@contextlib.asynccontextmanager
-async def _fresh_database(server_url: str) -> AsyncIterator[str]:
-    """A new, empty database on the server for this run (dropped after it)."""
-    import asyncpg  # type: ignore[import-untyped]
-
-    name = f"bench_changes_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        base, _, _ = server_url.rpartition("/")
-        yield f"{base}/{name}"
-    finally:
-        with contextlib.suppress(Exception):
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def _fed_at(url: str, message_ids: Any, mono_offset: float) -> dict[str, float]:
@@ -99,9 +58,9 @@ async def bench(accounts: int, rate: float, seconds: float, settle: float) -> di
     receiver = fleet.WebhookSink(secret)
     config = EmulatorConfig(seed="bench-changes", users=accounts, messages_per_user=1,
                             quota=QuotaConfig(), pubsub_pull_wait=0.5)  # fmt: skip
-    with _postgres() as server:
+    with fleet.bench_postgres("bench-changes") as server:
         async with (
-            _fresh_database(server) as url,
+            fleet.fresh_database(server, "bench_changes") as url,
             run_emulator(config) as emu,
             fleet.sink_server(receiver, fleet.free_port()) as hook,
         ):

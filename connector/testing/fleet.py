@@ -14,14 +14,18 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -129,6 +133,45 @@ async def seed_accounts(url: str, emu: Emulator, accounts: int, keys: str, hash_
                                   tokens=tokens, before_commit=no_audit)  # fmt: skip
     finally:
         await engine.dispose()
+
+
+_PG_SH = Path(__file__).resolve().parents[2] / "scripts" / "pg.sh"
+
+
+@contextlib.contextmanager
+def bench_postgres(prefix: str) -> Iterator[str]:
+    """A benchmark's PostgreSQL server: CONNECTOR_BENCH_PG_URL (an owner login), else a
+    throwaway one from scripts/pg.sh, stopped (and its directory removed) afterwards."""
+    given = os.environ.get("CONNECTOR_BENCH_PG_URL")
+    if given:
+        yield given
+        return
+    directory = tempfile.mkdtemp(prefix=f"{prefix}-pg.")
+    pg_sh = [shutil.which("bash") or "/bin/bash", str(_PG_SH)]
+    started = subprocess.run([*pg_sh, "start", directory],  # noqa: S603 (our script, our args)
+                             check=True, capture_output=True, text=True)  # fmt: skip
+    try:
+        yield started.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run([*pg_sh, "stop", directory], check=False,  # noqa: S603 (as above)
+                       capture_output=True)  # fmt: skip
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(server_url: str, prefix: str) -> AsyncIterator[str]:
+    """A new, empty database on the server for one run (dropped after it)."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(server_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        base, _, _ = server_url.rpartition("/")
+        yield f"{base}/{name}"
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
 
 
 async def query(url: str, sql: str) -> list[Any]:
