@@ -27,6 +27,9 @@ from connector.delivery.models import DeadLetterRow, DeadLetterStatus, DeliveryC
 # The cursor table as Core sees it: read and moved once for every delivery.
 _CURSOR = DeliveryCursorRow.__table__  # type: ignore[attr-defined]
 _CURSOR_OF = sa.select(_CURSOR).where(_CURSOR.c.account_id == sa.bindparam("account_id"))
+# A settled cursor (delivered or dead-lettered up to its seq): no head is being retried.
+_SETTLED: dict[str, Any] = {"head_seq": None, "attempts": 0, "first_attempt_at": None,
+                            "next_attempt_at": None, "last_error": None}  # fmt: skip
 
 
 def _settle_statement(engine: AsyncEngine) -> Any:
@@ -35,18 +38,16 @@ def _settle_statement(engine: AsyncEngine) -> Any:
     without a flush wait (lost at a crash, the change is delivered again, same event id)."""
     insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
     seq = sa.bindparam("seq", type_=sa.Integer)
-    settled = {"head_seq": None, "attempts": 0, "first_attempt_at": None,
-               "next_attempt_at": None, "last_error": None}  # fmt: skip
     now = sa.bindparam("now", type_=_CURSOR.c.updated_at.type)
     row = {"account_id": sa.bindparam("account_id", type_=sa.String), "delivered_seq": seq,
-           **settled, "updated_at": now}  # fmt: skip
+           **_SETTLED, "updated_at": now}  # fmt: skip
     moved = case((_CURSOR.c.delivered_seq < seq, seq), else_=_CURSOR.c.delivered_seq)
     return (
         insert(_CURSOR)
         .values(row)
         .on_conflict_do_update(
             index_elements=[_CURSOR.c.account_id],
-            set_={"delivered_seq": moved, **settled, "updated_at": now},
+            set_={"delivered_seq": moved, **_SETTLED, "updated_at": now},
             where=flush_wait_off(engine),
         )
     )
@@ -178,10 +179,8 @@ class DeliveryStore:
     @staticmethod
     def _settle(row: DeliveryCursorRow, seq: int, now: datetime) -> None:
         row.delivered_seq = max(row.delivered_seq, seq)
-        row.head_seq = None
-        row.attempts = 0
-        row.first_attempt_at = row.next_attempt_at = None
-        row.last_error = None
+        for name, value in _SETTLED.items():  # as `delivered`'s upsert does
+            setattr(row, name, value)
         row.updated_at = now
 
     async def delivered(self, account_id: str, seq: int, now: datetime) -> None:
