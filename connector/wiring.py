@@ -287,7 +287,7 @@ def build_live(
     sync = MailSync(services.gate, store)
     push = settings.sync_mode is SyncMode.PUSH
     every = settings.sync_safety_poll_seconds if push else settings.sync_poll_seconds
-    poller = Poller(directory, sync.sync, store.state, every=timedelta(seconds=every),
+    poller = Poller(directory, sync.sync, store.states, every=timedelta(seconds=every),
                     locks=locks, clock=services.clock)  # fmt: skip
     schedule = Schedule(poll_every=timedelta(seconds=every))
     hooks = services.accounts.live_hooks
@@ -300,7 +300,7 @@ def build_live(
     token = static_token(secret) if secret else default_credentials_token()
     pubsub = PubSubClient(str(settings.pubsub_api_endpoint), token, session)
     receiver = PushReceiver(pubsub, settings.gmail_push_subscription, directory, sync.sync,
-                            store.state, locks=locks)  # fmt: skip
+                            store.states, locks=locks)  # fmt: skip
     watches = WatchKeeper(
         services.gate, store, settings.gmail_push_topic,
         actor_context=AccessContext(SYNC_ACTOR, Purpose.USER_FEATURE), locks=locks,

@@ -25,7 +25,7 @@ from enum import StrEnum
 from audit.event import Actor
 from audit.vocab import ActorKind, Purpose
 from connector.accounts.changes import Change, entry_changes, quarantined, resync
-from connector.accounts.sync_store import SyncStore
+from connector.accounts.sync_store import SyncState, SyncStore
 from connector.errors import HistoryEntryError
 from connector.gmail.errors import NotFoundError
 from connector.logs import get_logger
@@ -65,11 +65,15 @@ class MailSync:
     def _ctx(self, request_id: str | None) -> AccessContext:
         return AccessContext(SYNC_ACTOR, Purpose.USER_FEATURE, request_id=request_id)
 
-    async def sync(self, account_id: str, *, request_id: str | None = None) -> SyncReport:
-        """One run; on any failure the failure is counted and the error re-raised."""
+    async def sync(
+        self, account_id: str, *, state: SyncState | None = None, request_id: str | None = None
+    ) -> SyncReport:
+        """One run; on any failure the failure is counted and the error re-raised. `state`:
+        the account's sync state as read while this run already held the account's lock (a
+        batch reads its accounts' states in one statement); else it is read here."""
         ctx = self._ctx(request_id)
         try:
-            state = await self.store.state(account_id)
+            state = state or await self.store.state(account_id)
             if state.history_id is None:
                 profile = await self.gate.run(ctx, plans.profile(account_id))
                 history_id = str(profile["historyId"])

@@ -11,7 +11,7 @@ given is notified, which wakes this process's streams of that account's feed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +46,10 @@ _CHANGE = ChangeRow.__table__  # type: ignore[attr-defined]
 _QUARANTINE = QuarantineRow.__table__  # type: ignore[attr-defined]
 # Read before every sync run: built once (see `first_row`).
 _STATE_OF = sa.select(_STATE).where(_STATE.c.account_id == sa.bindparam("account_id"))
+# A pull's accounts, read in one statement (expanding: one cache entry whatever the count).
+_STATES_OF = sa.select(_STATE).where(
+    _STATE.c.account_id.in_(sa.bindparam("account_ids", expanding=True))
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,13 @@ def _stored(row: ChangeRow | sa.Row[Any]) -> StoredChange:
     created = as_utc(row.created_at)
     assert created is not None  # the column is NOT NULL
     return StoredChange(row.seq, change, created)
+
+
+def _state(row: sa.Row[Any]) -> SyncState:
+    return SyncState(
+        row.account_id, row.history_id, as_utc(row.watch_expires_at),
+        as_utc(row.last_full_sync_at), row.consecutive_failures, as_utc(row.updated_at),
+    )  # fmt: skip
 
 
 def _values(account_id: str, change: Change, now: datetime) -> dict[str, Any]:
@@ -133,12 +144,17 @@ class SyncStore:
 
     async def state(self, account_id: str) -> SyncState:
         row = await first_row(self._statement, _STATE_OF, {"account_id": account_id})
-        if row is None:
-            return SyncState(account_id)
-        return SyncState(
-            account_id, row.history_id, as_utc(row.watch_expires_at),
-            as_utc(row.last_full_sync_at), row.consecutive_failures, as_utc(row.updated_at),
-        )  # fmt: skip
+        return SyncState(account_id) if row is None else _state(row)
+
+    async def states(self, account_ids: Collection[str]) -> dict[str, SyncState]:
+        """`state` of each of `account_ids`, in one statement (a never-synced account's is
+        the empty state)."""
+        found: dict[str, SyncState] = {}
+        if account_ids:
+            async with self._statement() as conn:
+                rows = await conn.execute(_STATES_OF, {"account_ids": list(account_ids)})
+                found = {row.account_id: _state(row) for row in rows}
+        return {a: found.get(a) or SyncState(a) for a in account_ids}
 
     async def _row(self, session: AsyncSession, account_id: str) -> SyncStateRow:
         # The account's row is locked for the transaction (PostgreSQL; SQLite has one writer):

@@ -20,7 +20,7 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -28,6 +28,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.expression import Update
 
 from connector.background import cancelled_after
 from connector.clock import Clock
@@ -76,6 +77,46 @@ _RELEASE = (
     .where(_MINE, _T.c.holder == sa.bindparam("me"))
     .values(expires_at=sa.bindparam("now"))
 )
+# A batch of one kind's leases, renewed or let go in one statement (a pull's accounts).
+_MANY_MINE = sa.and_(
+    _T.c.kind == sa.bindparam("lease_kind"),
+    _T.c.key.in_(sa.bindparam("lease_keys", expanding=True)),
+    _T.c.holder == sa.bindparam("me"),
+)
+# The leases of a batch that are free, expired or already ours, taken in one statement (a
+# pull's accounts, a dispatcher run's). A CTE is evaluated once (a subquery under IN may be
+# rescanned); on PostgreSQL rows another instance is claiming right now are skipped rather
+# than waited for, so two claims of overlapping batches never deadlock.
+_FREE = sa.or_(_T.c.holder == sa.bindparam("me"), _T.c.expires_at <= sa.bindparam("now"))
+
+
+def _claim(postgres: bool) -> Update:
+    inner = _T.alias("candidate")  # not correlated with the updated row
+    candidates = sa.select(inner.c.key).where(
+        inner.c.kind == sa.bindparam("lease_kind"),
+        inner.c.key.in_(sa.bindparam("lease_keys", expanding=True)),
+        sa.or_(inner.c.holder == sa.bindparam("me"), inner.c.expires_at <= sa.bindparam("now")),
+    )
+    if postgres:
+        candidates = candidates.order_by(inner.c.key).with_for_update(skip_locked=True)
+    chosen = candidates.cte("chosen")
+    return (
+        sa.update(_T)
+        .where(_T.c.kind == sa.bindparam("lease_kind"), _T.c.key.in_(sa.select(chosen.c.key)))
+        .where(_FREE)
+        .values(
+            holder=sa.bindparam("me"),
+            expires_at=sa.bindparam("until"),
+            token=_T.c.token + sa.case((_T.c.holder == sa.bindparam("me"), 0), else_=1),
+        )
+        .returning(_T.c.key)
+    )
+
+
+_RENEW_MANY = (
+    sa.update(_T).where(_MANY_MINE).values(expires_at=sa.bindparam("until")).returning(_T.c.key)
+)
+_RELEASE_MANY = sa.update(_T).where(_MANY_MINE).values(expires_at=sa.bindparam("now"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +143,8 @@ class Leases:
         self._clock = clock
         self._postgres = engine.url.get_backend_name() == "postgresql"
         self._letting_go = without_flush_wait(_RELEASE, engine)
+        self._letting_many_go = without_flush_wait(_RELEASE_MANY, engine)
+        self._claiming = _claim(self._postgres)
 
     def _mine(self, kind: Kind, key: str) -> dict[str, str]:
         """The parameters naming this holder's lease of `key` in `_TAKE` and `_RELEASE`."""
@@ -156,55 +199,56 @@ class Leases:
             )
             return {row.key for row in rows}
 
+    async def claim_many(self, kind: Kind, keys: Collection[str], ttl: timedelta) -> set[str]:
+        """Take every lease of `keys` that is free, expired or already ours; the keys taken.
+        One statement when each key has been leased before (the usual case: a released lease
+        keeps its row); a second inserts, already taken, the keys never leased. Two instances
+        claiming at once split the keys."""
+        wanted = sorted(set(keys))
+        if not wanted:
+            return set()
+        now = self._clock()
+        until = now + ttl
+        params = {"lease_kind": kind.value, "lease_keys": wanted, "me": self.holder,
+                  "now": now, "until": until}  # fmt: skip
+        async with self._statement() as conn:
+            taken = {row.key for row in await conn.execute(self._claiming, params)}
+        missing = [key for key in wanted if key not in taken]
+        if missing:  # held elsewhere, or never leased: a new row is ours, a held one is not
+            async with self._statement() as conn:
+                born = await conn.execute(
+                    self._insert()
+                    .values([{"kind": kind.value, "key": key, "holder": self.holder,
+                              "token": 1, "expires_at": until} for key in missing])
+                    .on_conflict_do_nothing(index_elements=["kind", "key"])
+                    .returning(_T.c.key)
+                )  # fmt: skip
+                taken |= {row.key for row in born}
+        return taken
+
+    async def renew_many(self, kind: Kind, keys: Collection[str], ttl: timedelta) -> set[str]:
+        """Extend the leases of `keys` this holder still holds; the keys it still holds."""
+        if not keys:
+            return set()
+        params = {"lease_kind": kind.value, "lease_keys": sorted(keys), "me": self.holder,
+                  "until": self._clock() + ttl}  # fmt: skip
+        async with self._statement() as conn:
+            return {row.key for row in await conn.execute(_RENEW_MANY, params)}
+
+    async def release_many(self, kind: Kind, keys: Collection[str]) -> None:
+        """`release` of each of `keys` this holder holds, in one statement."""
+        if not keys:
+            return
+        params = {"lease_kind": kind.value, "lease_keys": sorted(keys), "me": self.holder,
+                  "now": self._clock()}  # fmt: skip
+        async with self._statement() as conn:
+            await conn.execute(self._letting_many_go, params)
+
     async def release(self, kind: Kind, key: str) -> None:
         """Let the lease go now. The row stays (expired) so its fencing token keeps growing.
         Not flushed before returning: lost at a database crash, the lease just runs out."""
         async with self._statement() as conn:
             await conn.execute(self._letting_go, {**self._mine(kind, key), "now": self._clock()})
-
-    async def claim_batch(
-        self, kind: Kind, keys: Iterable[str], ttl: timedelta, limit: int
-    ) -> list[str]:
-        """Take up to `limit` of `keys` whose leases are free or expired (or already ours);
-        the keys taken, in key order. Two instances claiming at once split the keys."""
-        wanted = sorted(set(keys))
-        if not wanted or limit <= 0:
-            return []
-        now = self._clock()
-        async with self._engine.begin() as conn:
-            # Rows for keys never leased, born expired so the claim below treats them alike.
-            await conn.execute(
-                self._insert().on_conflict_do_nothing(index_elements=["kind", "key"]),
-                [
-                    {"kind": kind.value, "key": key, "holder": "", "token": 0, "expires_at": now}
-                    for key in wanted
-                ],
-            )
-            free = sa.or_(_T.c.holder == self.holder, _T.c.expires_at <= now)
-            inner = _T.alias("candidate")  # not correlated with the updated row: one LIMIT
-            candidates = (
-                sa.select(inner.c.key)
-                .where(inner.c.kind == kind.value, inner.c.key.in_(wanted))
-                .where(sa.or_(inner.c.holder == self.holder, inner.c.expires_at <= now))
-                .order_by(inner.c.key)
-                .limit(limit)
-            )
-            if self._postgres:  # rows another instance is claiming right now are skipped
-                candidates = candidates.with_for_update(skip_locked=True)
-            # A CTE is evaluated once; a subquery under IN may be rescanned, and every rescan
-            # with SKIP LOCKED would add up to `limit` more rows.
-            chosen = candidates.cte("chosen")
-            rows = await conn.execute(
-                sa.update(_T)
-                .where(_T.c.kind == kind.value, _T.c.key.in_(sa.select(chosen.c.key)), free)
-                .values(
-                    holder=self.holder,
-                    expires_at=now + ttl,
-                    token=_T.c.token + sa.case((_T.c.holder == self.holder, 0), else_=1),
-                )
-                .returning(_T.c.key)
-            )
-            return sorted(row.key for row in rows)
 
     async def held(self, kind: Kind) -> set[str]:
         """The keys of `kind` this holder holds now (unexpired)."""
@@ -279,8 +323,7 @@ class LeaseOwnership:
         self._ttl = ttl
 
     async def __call__(self, account_ids: Sequence[str]) -> set[str]:
-        wanted = set(account_ids)
-        return set(await self._leases.claim_batch(self._kind, wanted, self._ttl, len(wanted)))
+        return await self._leases.claim_many(self._kind, account_ids, self._ttl)
 
     @contextlib.asynccontextmanager
     async def keeping(self) -> AsyncIterator[None]:
@@ -317,9 +360,34 @@ class LeaseLocks:
                     await renewer
                 await self._leases.release(kind, account_id)
 
+    @contextlib.asynccontextmanager
+    async def hold_many(self, work: Work, account_ids: Collection[str]) -> AsyncIterator[set[str]]:
+        """`hold` for a batch: the in-process locks, then one claim of the free leases, renewed
+        together while held and let go in one statement on exit."""
+        kind = Kind(work.value)
+        async with self._local.hold_many(work, account_ids) as local:
+            mine = await self._leases.claim_many(kind, local, self._ttl)
+            if not mine:
+                yield mine
+                return
+            renewer = asyncio.create_task(self._renew_many(kind, frozenset(mine)))
+            try:
+                yield mine
+            finally:
+                renewer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await renewer
+                await self._leases.release_many(kind, mine)
+
     async def _renew(self, kind: Kind, key: str) -> None:
         while True:
             await asyncio.sleep(self._ttl.total_seconds() / 3)
             if not await self._leases.renew(kind, key, self._ttl):
                 log.warning("lease lost while held", kind=kind.value)
                 return
+
+    async def _renew_many(self, kind: Kind, keys: frozenset[str]) -> None:
+        while True:
+            await asyncio.sleep(self._ttl.total_seconds() / 3)
+            if len(await self._leases.renew_many(kind, keys, self._ttl)) < len(keys):
+                log.warning("lease lost while held", kind=kind.value)

@@ -13,9 +13,10 @@ from datetime import datetime, timedelta
 
 from connector.accounts.sync_store import SyncState
 from connector.clock import Clock, system_clock
-from connector.live.attempt import Attempt, SyncAccount, sync_once
+from connector.live.attempt import Attempt, ReadStates, SyncAccount, run_sync, sync_batch, sync_once
 from connector.live.ports import AccountDirectory, AccountLocks, LocalLocks
-from connector.live.push import ReadState
+
+BATCH = 100  # accounts whose states are read, and whose locks are claimed, together
 
 
 def poll_due(state: SyncState, now: datetime, every: timedelta) -> bool:
@@ -34,11 +35,12 @@ class PollReport:
 class Poller:
     directory: AccountDirectory
     sync: SyncAccount
-    state: ReadState
+    states: ReadStates
     _: KW_ONLY
     every: timedelta
     locks: AccountLocks = field(default_factory=LocalLocks)
     concurrency: int = 8
+    batch: int = BATCH
     clock: Clock = system_clock
     _slots: asyncio.Semaphore = field(init=False)
 
@@ -47,7 +49,9 @@ class Poller:
 
     async def poll_once(self) -> PollReport:
         ids = await self.directory.active_ids()
-        results = await asyncio.gather(*(self._poll(a) for a in ids))
+        results: list[Attempt | None] = []
+        for start in range(0, len(ids), self.batch):
+            results += (await self._poll(ids[start : start + self.batch])).values()
         return PollReport(
             due=sum(1 for r in results if r is not None),
             synced=results.count(Attempt.SYNCED),
@@ -59,10 +63,20 @@ class Poller:
         return await sync_once(self.locks, self.sync, account_id,
                                failure_event="live_adopt_sync_failed")  # fmt: skip
 
-    async def _poll(self, account_id: str) -> Attempt | None:
-        """None: not due; else how the attempt went."""
+    async def _poll(self, account_ids: list[str]) -> dict[str, Attempt | None]:
+        """Per account, None: not due; else how the attempt went. The states are read once
+        without the locks to leave out what is not due (most accounts, with push), then again
+        under them."""
+        seen = await self.states(account_ids)
+        now = self.clock()
+        wanted = [a for a in account_ids if poll_due(seen[a], now, self.every)]
+        found = await sync_batch(
+            self.locks, self.states, wanted, run=self._run,
+            due=lambda _account, state: poll_due(state, now, self.every),
+        )  # fmt: skip
+        return {a: found.get(a) for a in account_ids}
+
+    async def _run(self, account_id: str, state: SyncState) -> Attempt:
         async with self._slots:
-            if not poll_due(await self.state(account_id), self.clock(), self.every):
-                return None
-            return await sync_once(self.locks, self.sync, account_id,
-                                   failure_event="poll_sync_failed")  # fmt: skip
+            return await run_sync(self.sync, account_id, failure_event="poll_sync_failed",
+                                  state=state)  # fmt: skip

@@ -36,6 +36,13 @@ class AccountLocks(Protocol):
         when another holds it: the caller skips or retries later, never waits."""
         ...
 
+    def hold_many(
+        self, work: Work, account_ids: Collection[str]
+    ) -> AbstractAsyncContextManager[set[str]]:
+        """`hold` for a batch, at the cost of one: enter with the accounts this instance now
+        owns (all released on exit); the rest are held elsewhere."""
+        ...
+
 
 class LocalLocks:
     """Per-process locks: enough for one instance (the default), and the in-process half of
@@ -55,3 +62,12 @@ class LocalLocks:
             yield True
         finally:
             self._held.discard(key)
+
+    @contextlib.asynccontextmanager
+    async def hold_many(self, work: Work, account_ids: Collection[str]) -> AsyncIterator[set[str]]:
+        keys = {(work, a) for a in account_ids} - self._held  # no await: no race
+        self._held |= keys
+        try:
+            yield {a for _work, a in keys}
+        finally:
+            self._held -= keys

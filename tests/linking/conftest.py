@@ -230,9 +230,11 @@ async def link_account(
     *,
     user_id: str = "user-1",
     untick: tuple[str, ...] = (),
+    login: str | None = None,
 ) -> LinkedAccount:
     """The whole happy path: disclosure accepted, consent page, callback, completion."""
-    callback = await start_and_consent(wired, features, user_id=user_id, untick=untick)
+    callback = await start_and_consent(wired, features, user_id=user_id, untick=untick,
+                                       login=login)  # fmt: skip
     assert callback.state is not None
     return await wired.service.complete_link(
         state=callback.state, code=callback.code, user_id=user_id

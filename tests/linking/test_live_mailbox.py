@@ -56,25 +56,28 @@ class Live:
                                    locks=self.locks)  # fmt: skip
         self.runs: list[str] = []
 
-    async def counted_sync(self, account_id: str) -> object:
+    async def counted_sync(self, account_id: str, *, state: SyncState | None = None) -> object:
         self.runs.append(account_id)
-        return await self.sync.sync(account_id)
+        return await self.sync.sync(account_id, state=state)
 
     def receiver(self, w: Linking, **kwargs: Any) -> PushReceiver:
         kwargs.setdefault("sync", self.counted_sync)
-        return PushReceiver(self.pubsub, SUBSCRIPTION, w.accounts, state=self.store.state,
-                            locks=self.locks, **kwargs)  # fmt: skip
+        kwargs.setdefault("states", self.store.states)
+        kwargs.setdefault("locks", self.locks)
+        return PushReceiver(self.pubsub, SUBSCRIPTION, w.accounts, **kwargs)
 
-    async def watched_account(self, w: Linking) -> LinkedAccount:
+    async def watched_account(self, w: Linking, login: str | None = None) -> LinkedAccount:
         """A newly linked account, its watch made and its baseline sync done."""
-        account = await link_account(w)
+        account = await link_account(w, login=login)
         await self.watches.renew([account.id])
         await self.sync.sync(account.id)
         return account
 
-    async def watched_with_mail(self, w: Linking) -> tuple[LinkedAccount, Message]:
+    async def watched_with_mail(
+        self, w: Linking, login: str | None = None
+    ) -> tuple[LinkedAccount, Message]:
         """A watched account and a new inbox message its cursor has not seen (one notice)."""
-        account = await self.watched_account(w)
+        account = await self.watched_account(w, login)
         return account, _box(w, account.email).add_message(RAW, ["INBOX"])
 
     async def setup_pubsub(self) -> None:
@@ -160,10 +163,10 @@ async def test_a_failed_sync_hands_the_notice_back_and_it_is_settled_next_time(
     account, msg = await live.watched_with_mail(w)
     failures = [RuntimeError("Gmail is down")]
 
-    async def flaky(account_id: str) -> object:
+    async def flaky(account_id: str, *, state: SyncState | None = None) -> object:
         if failures:
             raise failures.pop()
-        return await live.sync.sync(account_id)
+        return await live.sync.sync(account_id, state=state)
 
     receiver = live.receiver(w, sync=flaky, retry_seconds=0)
     first = await receiver.pull_once()
@@ -214,7 +217,7 @@ async def test_a_lapsed_watch_is_renewed_and_polling_catches_what_push_missed(
     await live.store.set_watch_expiry(account.id, datetime.now(UTC) + timedelta(hours=1))
     msg = box.add_message(RAW, ["INBOX"])
     assert (await live.receiver(w).pull_once()).received == 0  # nothing was published
-    poller = Poller(w.accounts, live.sync.sync, live.store.state, every=timedelta(0))
+    poller = Poller(w.accounts, live.sync.sync, live.store.states, every=timedelta(0))
     report = await poller.poll_once()
     assert (report.synced, report.failed) == (1, 0)
     assert [c.change.message_id for c in await live.store.changes(account.id)] == [msg.id]
@@ -229,7 +232,7 @@ async def test_the_poller_skips_accounts_synced_within_its_interval(
     w = linking
     account = await link_account(w)
     await live.sync.sync(account.id)
-    poller = Poller(w.accounts, live.counted_sync, live.store.state, every=timedelta(hours=1))
+    poller = Poller(w.accounts, live.counted_sync, live.store.states, every=timedelta(hours=1))
     assert (await poller.poll_once()).due == 0
     assert live.runs == []
 
@@ -243,7 +246,7 @@ async def test_unlink_stops_the_watch_before_revoking_the_grant(
     box = _box(w, account.email)
     assert box.watch is not None
     hooks = LiveHooks()
-    poller = Poller(w.accounts, live.sync.sync, live.store.state, every=timedelta(hours=1))
+    poller = Poller(w.accounts, live.sync.sync, live.store.states, every=timedelta(hours=1))
     hooks.attach(LiveWorker(w.accounts, poller, Schedule(timedelta(hours=1)), watches=live.watches))
     unlinker = Unlinker(w.engine, w.vault, link_config(w.emu).endpoints(w.session),
                         w.authority(), before_revoke=(hooks.before_revoke,))  # fmt: skip
@@ -260,7 +263,7 @@ async def test_the_worker_runs_its_loops_until_stopped(linking: Linking, live: L
     account = await link_account(w)
     await live.sync.sync(account.id)
     msg = _box(w, account.email).add_message(RAW, ["INBOX"])
-    poller = Poller(w.accounts, live.sync.sync, live.store.state, every=timedelta(0))
+    poller = Poller(w.accounts, live.sync.sync, live.store.states, every=timedelta(0))
     worker = LiveWorker(w.accounts, poller, Schedule(poll_every=timedelta(seconds=0.05)))
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
@@ -339,7 +342,7 @@ async def test_one_pull_looks_its_addresses_up_at_once(linking: Linking, live: L
             return await w.accounts.active_by_address(emails)
 
     receiver = PushReceiver(live.pubsub, SUBSCRIPTION, Counting(), live.counted_sync,
-                            live.store.state, locks=live.locks)  # fmt: skip
+                            live.store.states, locks=live.locks)  # fmt: skip
     report = await receiver.pull_once()
     assert (report.received, report.acknowledged, report.synced) == (3, 3, 1)
     assert lookups == [{account.email}]

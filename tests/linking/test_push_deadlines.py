@@ -1,17 +1,22 @@
 """How soon a notice that could not be settled comes back: a notice whose account another task or
 instance is syncing right now is handed back for a second or so (the other run ends soon, and
 waiting the failure delay put a 10 s step into push latency); one whose sync failed waits the
-longer retry delay, so a failing Gmail is not hammered."""
+longer retry delay, so a failing Gmail is not hammered. And how a pull's notices are settled: in
+turns within the process, as one batch of locks and state reads across accounts."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Collection, Mapping
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 
 import pytest
 
+from connector.accounts.changes import ChangeKind
+from connector.accounts.sync_store import SyncState
 from connector.live.polling import Poller
-from connector.live.ports import Work
+from connector.live.ports import LocalLocks, Work
 from connector.live.worker import LiveWorker, Schedule
 from tests.linking.conftest import Linking, link_account
 from tests.linking.test_live_mailbox import RAW, SUBSCRIPTION, Live, _box
@@ -53,7 +58,7 @@ async def test_a_notice_whose_sync_failed_waits_the_retry_delay(
 ) -> None:
     await _ready(linking, live)
 
-    async def failing(_account_id: str) -> object:
+    async def failing(_account_id: str, *, state: SyncState | None = None) -> object:
         raise RuntimeError("Gmail is down")
 
     receiver = live.receiver(linking, sync=failing, retry_seconds=30, held_seconds=1)
@@ -83,7 +88,7 @@ async def test_the_worker_keeps_several_pulls_in_flight(linking: Linking, live: 
     """With push, the worker runs `pullers` pull loops side by side, and a notice still
     reaches the feed once and is acknowledged."""
     account_id = await _ready(linking, live, messages=3)
-    poller = Poller(linking.accounts, live.sync.sync, live.store.state,
+    poller = Poller(linking.accounts, live.sync.sync, live.store.states,
                     every=timedelta(hours=1), locks=live.locks)  # fmt: skip
     receiver = live.receiver(linking, max_messages=1)
     worker = LiveWorker(linking.accounts, poller, Schedule(timedelta(hours=1), pullers=3),
@@ -104,3 +109,87 @@ async def test_the_worker_keeps_several_pulls_in_flight(linking: Linking, live: 
     sub = linking.emu.pubsub.subscription(SUBSCRIPTION)
     assert not sub.backlog  # every notice acknowledged
     assert not sub.leases
+
+
+class _CountingLocks:
+    """Real in-process locks that also record how they were asked for."""
+
+    def __init__(self, inner: LocalLocks) -> None:
+        self.inner = inner
+        self.batches: list[set[str]] = []
+        self.singles: list[str] = []
+
+    def hold(self, work: Work, account_id: str) -> AbstractAsyncContextManager[bool]:
+        self.singles.append(account_id)
+        return self.inner.hold(work, account_id)
+
+    def hold_many(
+        self, work: Work, account_ids: Collection[str]
+    ) -> AbstractAsyncContextManager[set[str]]:
+        self.batches.append(set(account_ids))
+        return self.inner.hold_many(work, account_ids)
+
+
+async def test_a_pull_settles_its_accounts_as_one_batch(linking: Linking, live: Live) -> None:
+    """Notices for several accounts in one pull: their locks are claimed once and their states
+    read once, under the locks, for the accounts claimed; the account another instance is
+    syncing is handed back, the other is synced and acknowledged."""
+    accounts = [(await live.watched_with_mail(linking, login))[0].id
+                for login in linking.emu.users[:2]]  # fmt: skip
+    free, busy = accounts
+    locks = _CountingLocks(live.locks)
+    reads: list[set[str]] = []
+
+    async def states(account_ids: Collection[str]) -> Mapping[str, SyncState]:
+        reads.append(set(account_ids))
+        return await live.store.states(account_ids)
+
+    receiver = live.receiver(linking, locks=locks, states=states, held_seconds=30)
+    async with live.locks.hold(Work.SYNC, busy) as mine:
+        assert mine
+        report = await receiver.pull_once()
+    assert (report.received, report.acknowledged, report.retried, report.synced) == (2, 1, 1, 1)
+    assert locks.batches == [set(accounts)]
+    assert locks.singles == []
+    assert reads == [{free}]
+    assert [c.change.kind for c in await live.store.changes(free)] == [ChangeKind.MESSAGE_ADDED]
+    assert await live.store.changes(busy) == []
+
+
+async def test_states_of_several_accounts_in_one_read(linking: Linking, live: Live) -> None:
+    synced = await live.watched_account(linking)
+    states = await live.store.states([synced.id, "never-synced"])
+    assert states["never-synced"] == SyncState("never-synced")
+    assert states[synced.id] == await live.store.state(synced.id)
+    assert states[synced.id].history_id is not None
+    assert await live.store.states([]) == {}
+
+
+async def test_the_poller_reads_and_claims_its_accounts_in_batches(
+    linking: Linking, live: Live
+) -> None:
+    """A poll round reads states a batch at a time (not one statement per account), leaves out
+    what is not due, and claims the due accounts' locks together."""
+    accounts = [(await live.watched_with_mail(linking, login))[0].id
+                for login in linking.emu.users[:2]]  # fmt: skip
+    locks = _CountingLocks(live.locks)
+    reads: list[set[str]] = []
+
+    async def states(account_ids: Collection[str]) -> Mapping[str, SyncState]:
+        reads.append(set(account_ids))
+        return await live.store.states(account_ids)
+
+    poller = Poller(linking.accounts, live.sync.sync, states, every=timedelta(0), locks=locks)
+    report = await poller.poll_once()
+    assert (report.due, report.synced, report.failed) == (2, 2, 0)
+    assert reads == [set(accounts), set(accounts)]  # to choose, then under the locks
+    assert locks.batches == [set(accounts)]
+    assert locks.singles == []
+    for account_id in accounts:
+        assert len(await live.store.changes(account_id)) == 1
+    reads.clear()
+    idle = Poller(linking.accounts, live.sync.sync, states, every=timedelta(hours=1),
+                  locks=locks)  # fmt: skip
+    assert (await idle.poll_once()).due == 0
+    assert reads == [set(accounts)]  # nothing due: no locks, no second read
+    assert locks.batches == [set(accounts)]

@@ -21,7 +21,7 @@ from connector.live.leases import Heartbeat, Kind, Leases
 async def hold(url: str, holder: str, ttl: timedelta, keys: list[str]) -> None:
     engine = create_engine(url)
     leases = Leases(engine, holder, system_clock)
-    taken = await leases.claim_batch(Kind.SYNC, keys, ttl, limit=len(keys))
+    taken = sorted(await leases.claim_many(Kind.SYNC, keys, ttl))
     print(json.dumps({"held": taken}), flush=True)
     await Heartbeat(leases, [Kind.SYNC], ttl, ttl / 4).run()
 

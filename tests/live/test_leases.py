@@ -86,29 +86,42 @@ async def test_release_of_someone_elses_lease_does_nothing(
     assert await a.held(Kind.SYNC) == {"acc1"}
 
 
-async def test_claim_batch_splits_keys_and_takes_over_expired(
+async def test_claim_many_takes_what_is_free_and_takes_over_expired(
     engine: AsyncEngine, clock: Clock
 ) -> None:
-    """Two holders claiming from the same keys get disjoint sets up to their limits; the
-    keys of a holder that stops renewing go to the other after the TTL."""
+    """A claim takes the keys free, expired or already its own (never leased ones too), never
+    another holder's live ones; the keys of a holder that stops renewing go to the other after
+    the TTL, each takeover adding one to the fencing token."""
     keys = [f"acc{i:02d}" for i in range(10)]
     a, b = Leases(engine, "a", clock), Leases(engine, "b", clock)
-    got_a = await a.claim_batch(Kind.SYNC, keys, TTL, limit=6)
-    got_b = await b.claim_batch(Kind.SYNC, keys, TTL, limit=6)
-    assert len(got_a) == 6
-    assert len(got_b) == 4
-    assert set(got_a).isdisjoint(got_b)
-    assert set(got_a) | set(got_b) == set(keys)
-    assert await a.held(Kind.SYNC) == set(got_a)
-    assert await a.claim_batch(Kind.SYNC, keys, TTL, limit=0) == []
+    assert await a.claim_many(Kind.SYNC, keys[:6], TTL) == set(keys[:6])  # never leased
+    assert await b.claim_many(Kind.SYNC, keys, TTL) == set(keys[6:])
+    assert await a.held(Kind.SYNC) == set(keys[:6])
+    assert await a.claim_many(Kind.SYNC, keys, TTL) == set(keys[:6])  # its own, renewed
+    assert await a.claim_many(Kind.SYNC, [], TTL) == set()
     clock.now = T0 + TTL / 2
-    assert await b.renew_all(Kind.SYNC, TTL) == set(got_b)
+    assert await b.renew_all(Kind.SYNC, TTL) == set(keys[6:])
     clock.now = T0 + TTL
-    taken = await b.claim_batch(Kind.SYNC, keys, TTL, limit=100)
-    assert set(taken) == set(keys)  # a's expired leases, and b's own renewed ones
-    lease = await b.current(Kind.SYNC, got_a[0])
+    assert await b.claim_many(Kind.SYNC, keys, TTL) == set(keys)  # a's expired, b's own
+    lease = await b.current(Kind.SYNC, keys[0])
     assert lease is not None
-    assert lease.token == 2
+    assert (lease.holder, lease.token) == ("b", 2)
+    assert await a.claim_many(Kind.WATCH, keys[:1], TTL) == set(keys[:1])  # another kind
+
+
+async def test_concurrent_claims_split_the_keys(engine: AsyncEngine, clock: Clock) -> None:
+    """Holders claiming overlapping batches at once (some keys leased before, some never) end
+    with disjoint sets that together cover every key, and nobody fails."""
+    keys = [f"acc{i:02d}" for i in range(40)]
+    first = Leases(engine, "first", clock)
+    await first.claim_many(Kind.SYNC, keys[::2], TTL)
+    await first.release_many(Kind.SYNC, keys[::2])
+    holders = [Leases(engine, f"h{i}", clock) for i in range(4)]
+    got = await asyncio.gather(*(h.claim_many(Kind.SYNC, keys, TTL) for h in holders))
+    assert sum(len(g) for g in got) == len(keys)
+    assert set().union(*got) == set(keys)
+    for holder, taken in zip(holders, got, strict=True):
+        assert await holder.held(Kind.SYNC) == taken
 
 
 async def test_concurrent_acquire_has_one_winner(engine: AsyncEngine, clock: Clock) -> None:
@@ -156,3 +169,67 @@ async def test_ownership_keeps_its_leases_for_as_long_as_a_run_takes(
         assert await owns_b(["acc1"]) == set()
     await asyncio.sleep(0.8)
     assert await owns_b(["acc1"]) == {"acc1"}
+
+
+async def test_lease_locks_hold_a_batch_and_let_it_go_together(
+    engine: AsyncEngine, clock: Clock
+) -> None:
+    """`hold_many` enters with the accounts free here and in the database (another instance's
+    and this process's own held ones left out), holds them for the block, and lets exactly
+    them go on exit, also when the block fails."""
+    a, b = Leases(engine, "a", clock), Leases(engine, "b", clock)
+    locks_a, locks_b = LeaseLocks(a, TTL), LeaseLocks(b, TTL)
+    async with locks_b.hold(Work.SYNC, "acc2"), locks_a.hold(Work.SYNC, "acc3") as mine:
+        assert mine
+        async with locks_a.hold_many(Work.SYNC, ["acc1", "acc2", "acc3", "acc4"]) as batch:
+            assert batch == {"acc1", "acc4"}  # acc2: b's; acc3: this process's own
+            assert await a.held(Kind.SYNC) == {"acc1", "acc3", "acc4"}
+            async with locks_b.hold_many(Work.SYNC, ["acc1", "acc4", "acc5"]) as theirs:
+                assert theirs == {"acc5"}
+        # acc3 is still held by the single hold, not let go with the batch
+        assert await a.held(Kind.SYNC) == {"acc3"}
+
+    async def failing_block() -> None:
+        async with locks_a.hold_many(Work.SYNC, ["acc1", "acc2"]) as batch:
+            assert batch == {"acc1", "acc2"}
+            raise RuntimeError("the block failed")
+
+    with pytest.raises(RuntimeError):
+        await failing_block()
+    assert await a.held(Kind.SYNC) == set()
+    async with locks_b.hold_many(Work.SYNC, ["acc1", "acc2"]) as theirs:
+        assert theirs == {"acc1", "acc2"}
+    async with locks_a.hold_many(Work.SYNC, []) as none:
+        assert none == set()
+
+
+async def test_renew_and_release_many_touch_only_this_holders_leases(
+    engine: AsyncEngine, clock: Clock
+) -> None:
+    a, b = Leases(engine, "a", clock), Leases(engine, "b", clock)
+    assert await a.claim_many(Kind.SYNC, ["acc1", "acc2"], TTL) == {"acc1", "acc2"}
+    assert await b.acquire(Kind.SYNC, "acc3", TTL)
+    clock.now = T0 + TTL / 2
+    assert await a.renew_many(Kind.SYNC, ["acc1", "acc2", "acc3"], TTL) == {"acc1", "acc2"}
+    clock.now = T0 + TTL + timedelta(seconds=1)  # past the first TTL, inside the renewed one
+    assert await a.held(Kind.SYNC) == {"acc1", "acc2"}
+    assert await b.held(Kind.SYNC) == set()
+    assert await b.acquire(Kind.SYNC, "acc3", TTL)
+    await a.release_many(Kind.SYNC, ["acc1", "acc3"])  # acc3 is b's: untouched
+    assert await a.held(Kind.SYNC) == {"acc2"}
+    assert await b.held(Kind.SYNC) == {"acc3"}
+    assert await b.acquire(Kind.SYNC, "acc1", TTL)
+    await a.release_many(Kind.SYNC, [])
+    assert await a.renew_many(Kind.SYNC, [], TTL) == set()
+
+
+async def test_a_held_batch_is_renewed_while_its_block_runs(engine: AsyncEngine) -> None:
+    from connector.clock import system_clock
+
+    ttl = timedelta(seconds=0.6)
+    a, b = Leases(engine, "a", system_clock), Leases(engine, "b", system_clock)
+    async with LeaseLocks(a, ttl).hold_many(Work.SYNC, ["acc1", "acc2"]) as mine:
+        assert mine == {"acc1", "acc2"}
+        await asyncio.sleep(1.5)  # 2.5 TTLs
+        assert await b.claim_many(Kind.SYNC, ["acc1", "acc2"], ttl) == set()
+    assert await b.claim_many(Kind.SYNC, ["acc1", "acc2"], ttl) == {"acc1", "acc2"}

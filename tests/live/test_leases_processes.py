@@ -52,13 +52,13 @@ async def test_killed_holder_is_taken_over_after_the_ttl(url: str) -> None:
     try:
         survivor = Leases(engine, "survivor", system_clock)
         await asyncio.sleep(ttl.total_seconds() * 1.5)  # past one TTL: only the heartbeat holds
-        assert await survivor.claim_batch(Kind.SYNC, KEYS, ttl, limit=100) == []
+        assert await survivor.claim_many(Kind.SYNC, KEYS, ttl) == set()
         child.send_signal(signal.SIGKILL)
         await child.wait()
         killed_at = system_clock()
         taken: set[str] = set()
         while len(taken) < len(KEYS):
-            taken |= set(await survivor.claim_batch(Kind.SYNC, KEYS, ttl, limit=100))
+            taken |= await survivor.claim_many(Kind.SYNC, KEYS, ttl)
             await asyncio.sleep(0.05)
         waited = (system_clock() - killed_at).total_seconds()
         assert waited <= ttl.total_seconds() + 1  # taken over within the TTL (and a beat)
