@@ -20,15 +20,16 @@ import contextlib
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.sql.expression import Update
+from sqlalchemy.sql.selectable import NamedFromClause
 
 from connector.background import cancelled_after
 from connector.clock import Clock
@@ -77,46 +78,75 @@ _RELEASE = (
     .where(_MINE, _T.c.holder == sa.bindparam("me"))
     .values(expires_at=sa.bindparam("now"))
 )
-# A batch of one kind's leases, renewed or let go in one statement (a pull's accounts).
-_MANY_MINE = sa.and_(
-    _T.c.kind == sa.bindparam("lease_kind"),
-    _T.c.key.in_(sa.bindparam("lease_keys", expanding=True)),
-    _T.c.holder == sa.bindparam("me"),
-)
-# The leases of a batch that are free, expired or already ours, taken in one statement (a
-# pull's accounts, a dispatcher run's). A CTE is evaluated once (a subquery under IN may be
-# rescanned); on PostgreSQL rows another instance is claiming right now are skipped rather
-# than waited for, so two claims of overlapping batches never deadlock.
-_FREE = sa.or_(_T.c.holder == sa.bindparam("me"), _T.c.expires_at <= sa.bindparam("now"))
+# Every statement that locks several lease rows locks them in key order on PostgreSQL (a CTE
+# that locks the matching rows, ordered, before the UPDATE touches them): two such statements
+# of different instances, or of a claim and a heartbeat, then never deadlock; the later waits
+# for the earlier, then re-reads each row. Not SKIP LOCKED: a row skipped because its holder
+# was renewing it (or another instance was claiming it) was then taken by nobody's claim, and a
+# dispatcher run left its change behind until the next full scan, a minute later.
+Where = Callable[[NamedFromClause], sa.ColumnElement[bool]]
 
 
-def _claim(postgres: bool) -> Update:
-    inner = _T.alias("candidate")  # not correlated with the updated row
-    candidates = sa.select(inner.c.key).where(
-        inner.c.kind == sa.bindparam("lease_kind"),
-        inner.c.key.in_(sa.bindparam("lease_keys", expanding=True)),
-        sa.or_(inner.c.holder == sa.bindparam("me"), inner.c.expires_at <= sa.bindparam("now")),
+def _in_key_order(where: Where, postgres: bool) -> sa.ColumnElement[bool]:
+    if not postgres:  # one writer at a time: nothing to order
+        return where(_T)
+    inner = _T.alias("ordered")  # not correlated with the updated row
+    locked = (
+        sa.select(inner.c.key).where(where(inner)).order_by(inner.c.key).with_for_update()
+    ).cte("locked")  # evaluated once (a subquery under IN may be rescanned)
+    return sa.and_(where(_T), _T.c.key.in_(sa.select(locked.c.key)))
+
+
+def _kind(t: NamedFromClause) -> sa.ColumnElement[bool]:
+    return t.c.kind == sa.bindparam("lease_kind")
+
+
+def _free(t: NamedFromClause) -> sa.ColumnElement[bool]:
+    """Keys of a batch that are free, expired or already this holder's."""
+    return sa.and_(
+        _kind(t),
+        t.c.key.in_(sa.bindparam("lease_keys", expanding=True)),
+        sa.or_(t.c.holder == sa.bindparam("me"), t.c.expires_at <= sa.bindparam("now")),
     )
-    if postgres:
-        candidates = candidates.order_by(inner.c.key).with_for_update(skip_locked=True)
-    chosen = candidates.cte("chosen")
-    return (
-        sa.update(_T)
-        .where(_T.c.kind == sa.bindparam("lease_kind"), _T.c.key.in_(sa.select(chosen.c.key)))
-        .where(_FREE)
-        .values(
-            holder=sa.bindparam("me"),
-            expires_at=sa.bindparam("until"),
-            token=_T.c.token + sa.case((_T.c.holder == sa.bindparam("me"), 0), else_=1),
+
+
+def _batch_mine(t: NamedFromClause) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        _kind(t),
+        t.c.key.in_(sa.bindparam("lease_keys", expanding=True)),
+        t.c.holder == sa.bindparam("me"),
+    )
+
+
+def _all_mine(t: NamedFromClause) -> sa.ColumnElement[bool]:
+    return sa.and_(_kind(t), t.c.holder == sa.bindparam("me"))
+
+
+class _BatchStatements:
+    """The statements over several leases at once (a pull's accounts, a dispatcher run's, a
+    heartbeat), built once per engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        postgres = engine.url.get_backend_name() == "postgresql"
+        self.claim = (
+            sa.update(_T)
+            .where(_in_key_order(_free, postgres))
+            .values(
+                holder=sa.bindparam("me"),
+                expires_at=sa.bindparam("until"),
+                token=_T.c.token + sa.case((_T.c.holder == sa.bindparam("me"), 0), else_=1),
+            )
+            .returning(_T.c.key)
         )
-        .returning(_T.c.key)
-    )
-
-
-_RENEW_MANY = (
-    sa.update(_T).where(_MANY_MINE).values(expires_at=sa.bindparam("until")).returning(_T.c.key)
-)
-_RELEASE_MANY = sa.update(_T).where(_MANY_MINE).values(expires_at=sa.bindparam("now"))
+        until: dict[str, Any] = {"expires_at": sa.bindparam("until")}
+        self.renew = (
+            sa.update(_T).where(_in_key_order(_batch_mine, postgres)).values(until)
+        ).returning(_T.c.key)
+        self.renew_all = (
+            sa.update(_T).where(_in_key_order(_all_mine, postgres)).values(until)
+        ).returning(_T.c.key)
+        release = sa.update(_T).where(_in_key_order(_batch_mine, postgres))
+        self.release = without_flush_wait(release.values(expires_at=sa.bindparam("now")), engine)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +173,7 @@ class Leases:
         self._clock = clock
         self._postgres = engine.url.get_backend_name() == "postgresql"
         self._letting_go = without_flush_wait(_RELEASE, engine)
-        self._letting_many_go = without_flush_wait(_RELEASE_MANY, engine)
-        self._claiming = _claim(self._postgres)
+        self._batches = _BatchStatements(engine)
 
     def _mine(self, kind: Kind, key: str) -> dict[str, str]:
         """The parameters naming this holder's lease of `key` in `_TAKE` and `_RELEASE`."""
@@ -190,14 +219,9 @@ class Leases:
 
     async def renew_all(self, kind: Kind, ttl: timedelta) -> set[str]:
         """Extend every lease of `kind` this holder holds; the keys it still holds."""
+        params = {"lease_kind": kind.value, "me": self.holder, "until": self._clock() + ttl}
         async with self._statement() as conn:
-            rows = await conn.execute(
-                sa.update(_T)
-                .where(_T.c.kind == kind.value, _T.c.holder == self.holder)
-                .values(expires_at=self._clock() + ttl)
-                .returning(_T.c.key)
-            )
-            return {row.key for row in rows}
+            return {row.key for row in await conn.execute(self._batches.renew_all, params)}
 
     async def claim_many(self, kind: Kind, keys: Collection[str], ttl: timedelta) -> set[str]:
         """Take every lease of `keys` that is free, expired or already ours; the keys taken.
@@ -212,7 +236,7 @@ class Leases:
         params = {"lease_kind": kind.value, "lease_keys": wanted, "me": self.holder,
                   "now": now, "until": until}  # fmt: skip
         async with self._statement() as conn:
-            taken = {row.key for row in await conn.execute(self._claiming, params)}
+            taken = {row.key for row in await conn.execute(self._batches.claim, params)}
         missing = [key for key in wanted if key not in taken]
         if missing:  # held elsewhere, or never leased: a new row is ours, a held one is not
             async with self._statement() as conn:
@@ -233,7 +257,7 @@ class Leases:
         params = {"lease_kind": kind.value, "lease_keys": sorted(keys), "me": self.holder,
                   "until": self._clock() + ttl}  # fmt: skip
         async with self._statement() as conn:
-            return {row.key for row in await conn.execute(_RENEW_MANY, params)}
+            return {row.key for row in await conn.execute(self._batches.renew, params)}
 
     async def release_many(self, kind: Kind, keys: Collection[str]) -> None:
         """`release` of each of `keys` this holder holds, in one statement."""
@@ -242,7 +266,7 @@ class Leases:
         params = {"lease_kind": kind.value, "lease_keys": sorted(keys), "me": self.holder,
                   "now": self._clock()}  # fmt: skip
         async with self._statement() as conn:
-            await conn.execute(self._letting_many_go, params)
+            await conn.execute(self._batches.release, params)
 
     async def release(self, kind: Kind, key: str) -> None:
         """Let the lease go now. The row stays (expired) so its fencing token keeps growing.

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connector.db import create_engine, migrate
@@ -233,3 +234,46 @@ async def test_a_held_batch_is_renewed_while_its_block_runs(engine: AsyncEngine)
         await asyncio.sleep(1.5)  # 2.5 TTLs
         assert await b.claim_many(Kind.SYNC, ["acc1", "acc2"], ttl) == set()
     assert await b.claim_many(Kind.SYNC, ["acc1", "acc2"], ttl) == {"acc1", "acc2"}
+
+
+async def test_a_claim_waits_for_a_row_being_written_rather_than_skipping_it(
+    engine: AsyncEngine, clock: Clock
+) -> None:
+    """While another statement holds one of the batch's rows (a heartbeat renewing it, another
+    instance claiming it), a claim waits for it and then decides on the row as committed. It
+    used to skip the row (SKIP LOCKED): the holder's own lease then came back as not its own,
+    and a dispatcher run left that account's change until the next full scan."""
+    if engine.url.get_backend_name() != "postgresql":
+        pytest.skip("row locks: PostgreSQL (a SQLite database has one writer)")
+    a = Leases(engine, "a", clock)
+    assert await a.claim_many(Kind.DELIVERY, ["acc1", "acc2"], TTL) == {"acc1", "acc2"}
+    async with engine.connect() as other:
+        await other.execute(
+            sa.text("SELECT 1 FROM live_lease WHERE kind = 'delivery' AND key = 'acc1' FOR UPDATE")
+        )
+        claim = asyncio.create_task(a.claim_many(Kind.DELIVERY, ["acc1", "acc2"], TTL))
+        await asyncio.sleep(0.3)
+        assert not claim.done()  # waiting for the row, not deciding without it
+        await other.commit()
+    assert await asyncio.wait_for(claim, 5) == {"acc1", "acc2"}
+
+
+async def test_claims_and_heartbeats_at_once_never_deadlock(
+    engine: AsyncEngine, clock: Clock
+) -> None:
+    """Batches claimed, renewed, renewed as a whole and let go by several holders at once, over
+    the same keys: every statement locks its rows in key order, so none fails."""
+    keys = [f"acc{i:02d}" for i in range(30)]
+    holders = [Leases(engine, f"h{i}", clock) for i in range(3)]
+
+    async def churn(leases: Leases, offset: int) -> None:
+        for n in range(15):
+            batch = keys[offset:] + keys[:offset] if n % 2 else list(reversed(keys))
+            taken = await leases.claim_many(Kind.SYNC, batch, TTL)
+            await leases.renew_all(Kind.SYNC, TTL)
+            await leases.renew_many(Kind.SYNC, taken, TTL)
+            await leases.release_many(Kind.SYNC, taken)
+
+    await asyncio.gather(*(churn(h, 10 * i) for i, h in enumerate(holders)))
+    for leases in holders:
+        assert await leases.held(Kind.SYNC) == set()
