@@ -80,7 +80,8 @@ class QuarantinedEntry:
     quarantined_at: datetime | None
 
 
-def _stored(row: ChangeRow | sa.Row[Any]) -> StoredChange:
+def stored_change(row: ChangeRow | sa.Row[Any]) -> StoredChange:
+    """A feed row (ORM or Core, with the change table's column names) as a StoredChange."""
     change = Change(
         ChangeKind(row.kind), row.history_id, row.message_id, row.thread_id,
         tuple(row.label_ids), tuple(row.message_ids),
@@ -328,4 +329,4 @@ class SyncStore:
         )
         async with self._statement() as conn:
             rows = (await conn.execute(query)).all()
-        return [_stored(row) for row in rows]
+        return [stored_change(row) for row in rows]

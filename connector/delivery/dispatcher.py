@@ -220,11 +220,12 @@ class Dispatcher:
         await self.store.retry_later(account_id, stored.seq, error, now, now + wait)
         return False
 
-    async def _deliver_account(self, account_id: str) -> RunCounts:
+    async def _deliver_account(
+        self, account_id: str, cursor: Cursor, batch: list[StoredChange]
+    ) -> RunCounts:
+        """The account's pending `batch` (read after `cursor`), in order, until one waits."""
         counts = RunCounts()
-        cursor = await self.store.cursor(account_id)
         limit = self.config.changes_per_account
-        batch = await self.feed.changes(account_id, after=cursor.delivered_seq, limit=limit)
         for stored in batch:
             if not await self._deliver_head(account_id, stored, cursor, counts):
                 return counts  # waits for its retry: asked for by name when due
@@ -255,11 +256,22 @@ class Dispatcher:
 
     async def _deliver_all(self, due: list[str]) -> RunCounts:
         limit = asyncio.Semaphore(self.config.concurrency)
+        if not due:
+            return RunCounts()
+        try:
+            pending = await self.store.pending(due, self.config.changes_per_account)
+        except Exception as exc:  # the database is away: nothing sent, next run
+            log.warning("webhook_run_failed", error_type=type(exc).__name__)
+            self._unfinished.update(due)
+            return RunCounts(errors=len(due))
 
         async def one(account_id: str) -> RunCounts:
+            cursor, batch = pending[account_id]
+            if not batch:
+                return RunCounts()
             async with limit:
                 try:
-                    return await self._deliver_account(account_id)
+                    return await self._deliver_account(account_id, cursor, batch)
                 except Exception as exc:  # e.g. the audit log is away: nothing sent, next run
                     log.warning("webhook_account_failed", error_type=type(exc).__name__)
                     self._unfinished.add(account_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +15,7 @@ from sqlmodel import col, select
 
 from connector.accounts.models import ChangeRow
 from connector.accounts.store import as_utc
+from connector.accounts.sync_store import StoredChange, stored_change
 from connector.db import (
     first_row,
     flush_wait_off,
@@ -27,6 +28,38 @@ from connector.delivery.models import DeadLetterRow, DeadLetterStatus, DeliveryC
 # The cursor table as Core sees it: read and moved once for every delivery.
 _CURSOR = DeliveryCursorRow.__table__  # type: ignore[attr-defined]
 _CURSOR_OF = sa.select(_CURSOR).where(_CURSOR.c.account_id == sa.bindparam("account_id"))
+_CHANGE = ChangeRow.__table__  # type: ignore[attr-defined]
+
+
+def _pending_statement() -> sa.Select[Any]:
+    """Each of `account_ids`' cursor and its first `limit` undelivered changes, in one read
+    for a whole dispatcher run (it was two reads an account): rows ordered by account, seq."""
+    ranked = (
+        sa.select(
+            _CHANGE,
+            _CURSOR.c.delivered_seq.label("cursor_delivered_seq"),
+            _CURSOR.c.head_seq.label("cursor_head_seq"),
+            _CURSOR.c.attempts.label("cursor_attempts"),
+            _CURSOR.c.first_attempt_at.label("cursor_first_attempt_at"),
+            sa.func.row_number()
+            .over(partition_by=_CHANGE.c.account_id, order_by=_CHANGE.c.seq)
+            .label("rank"),
+        )
+        .select_from(_CHANGE.outerjoin(_CURSOR, _CURSOR.c.account_id == _CHANGE.c.account_id))
+        .where(
+            _CHANGE.c.account_id.in_(sa.bindparam("account_ids", expanding=True)),
+            _CHANGE.c.seq > sa.func.coalesce(_CURSOR.c.delivered_seq, 0),
+        )
+        .subquery("ranked")
+    )
+    return (
+        sa.select(ranked)
+        .where(ranked.c.rank <= sa.bindparam("limit", type_=sa.Integer))
+        .order_by(ranked.c.account_id, ranked.c.seq)
+    )
+
+
+_PENDING = _pending_statement()
 # A settled cursor (delivered or dead-lettered up to its seq): no head is being retried.
 _SETTLED: dict[str, Any] = {"head_seq": None, "attempts": 0, "first_attempt_at": None,
                             "next_attempt_at": None, "last_error": None}  # fmt: skip
@@ -169,6 +202,30 @@ class DeliveryStore:
             return Cursor(account_id)
         return Cursor(account_id, row.delivered_seq, row.head_seq, row.attempts,
                       as_utc(row.first_attempt_at))  # fmt: skip
+
+    async def pending(
+        self, account_ids: Collection[str], limit: int
+    ) -> dict[str, tuple[Cursor, list[StoredChange]]]:
+        """Per account: its cursor and its first `limit` undelivered changes, in seq order (an
+        account with none: its default cursor and no changes). One statement for them all."""
+        found: dict[str, tuple[Cursor, list[StoredChange]]] = {
+            a: (Cursor(a), []) for a in account_ids
+        }
+        if not account_ids:
+            return found
+        async with self._statement() as conn:
+            rows = await conn.execute(_PENDING, {"account_ids": list(account_ids),
+                                                 "limit": limit})  # fmt: skip
+            for row in rows:
+                cursor, changes = found[row.account_id]
+                if not changes:
+                    cursor = Cursor(
+                        row.account_id, row.cursor_delivered_seq or 0, row.cursor_head_seq,
+                        row.cursor_attempts or 0, as_utc(row.cursor_first_attempt_at),
+                    )  # fmt: skip
+                    found[row.account_id] = (cursor, changes)
+                changes.append(stored_change(row))
+        return found
 
     async def _row(
         self, session: AsyncSession, account_id: str, now: datetime

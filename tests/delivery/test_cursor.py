@@ -1,5 +1,6 @@
 """The delivery cursor on SQLite and PostgreSQL: a delivery settles the account's head (the
-first one of all writes the cursor), and a late settle never moves the cursor back."""
+first one of all writes the cursor), a late settle never moves the cursor back, and a run reads
+its accounts' cursors and pending changes in one go."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import sqlalchemy as sa
 
+from connector.accounts.changes import ChangeKind
+from connector.accounts.models import ChangeRow
 from connector.db import create_engine, migrate
 from connector.delivery.store import Cursor, DeliveryStore
 
@@ -43,3 +47,42 @@ async def test_a_late_settle_never_moves_the_cursor_back(store: DeliveryStore) -
     await store.delivered("acct-1", 7, T0)
     await store.delivered("acct-1", 5, T0)
     assert (await store.cursor("acct-1")).delivered_seq == 7
+
+
+async def _feed(store: DeliveryStore, rows: list[tuple[str, str]]) -> list[int]:
+    """Append (account, message id) changes to the feed; their seqs."""
+    table = ChangeRow.__table__  # type: ignore[attr-defined]
+    seqs = []
+    async with store.engine.begin() as conn:
+        for account_id, message_id in rows:
+            added = await conn.execute(
+                sa.insert(table).returning(table.c.seq),
+                {"account_id": account_id, "kind": ChangeKind.MESSAGE_ADDED.value,
+                 "history_id": "9", "message_id": message_id, "thread_id": message_id,
+                 "label_ids": ["INBOX"], "message_ids": [], "created_at": T0},
+            )  # fmt: skip
+            seqs.append(added.scalar_one())
+    return seqs
+
+
+async def test_pending_reads_each_accounts_cursor_and_next_changes(store: DeliveryStore) -> None:
+    """Per account: its cursor as stored (a retried head with its attempts) and its first
+    `limit` changes after the delivered seq, in order; other accounts' changes never mix in."""
+    seqs = await _feed(store, [("a", "m1"), ("b", "m2"), ("a", "m3"), ("a", "m4"), ("a", "m5"),
+                               ("c", "m6")])  # fmt: skip
+    await store.delivered("a", seqs[0], T0)
+    await store.retry_later("a", seqs[2], "http.503", T0, T0 + timedelta(seconds=5))
+    pending = await store.pending(["a", "b", "idle"], limit=2)
+    assert set(pending) == {"a", "b", "idle"}
+    cursor, changes = pending["a"]
+    assert cursor == Cursor("a", seqs[0], seqs[2], 1, T0)
+    assert [c.seq for c in changes] == [seqs[2], seqs[3]]  # limit 2, after the delivered seq
+    assert [c.change.message_id for c in changes] == ["m3", "m4"]
+    assert changes[0].change.label_ids == ("INBOX",)
+    cursor, changes = pending["b"]
+    assert cursor == Cursor("b")  # never delivered: no cursor row yet
+    assert [c.change.message_id for c in changes] == ["m2"]
+    assert pending["idle"] == (Cursor("idle"), [])
+    await store.delivered("b", seqs[1], T0)
+    assert (await store.pending(["b"], limit=10))["b"] == (Cursor("b"), [])
+    assert await store.pending([], limit=10) == {}
