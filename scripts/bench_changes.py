@@ -99,6 +99,11 @@ async def bench(accounts: int, rate: float, seconds: float, settle: float) -> di
                     await asyncio.sleep(0.1)
                 last = max(receiver.arrived.values(), default=begin)
                 fed = await _fed_at(url, injected.keys(), time.time() - time.monotonic())
+                # accounts whose head change failed and waits for a retry (the receiver's
+                # answers): a change lost that way is the webhook's, not the pipeline's
+                retrying = (await fleet.query(
+                    url, "SELECT count(*) FROM delivery_cursor WHERE head_seq IS NOT NULL"
+                ))[0][0]  # fmt: skip
     latencies = [receiver.arrived[m] - t for m, t in injected.items() if m in receiver.arrived]
     delivered = len(latencies)
     units = emu.stats.units_charged
@@ -112,6 +117,8 @@ async def bench(accounts: int, rate: float, seconds: float, settle: float) -> di
         "injected": total,
         "delivered": delivered,
         "lost": total - delivered,
+        "lost_before_feed": total - len(fed),  # of the lost: never committed to the feed
+        "accounts_retrying_at_end": retrying,
         "duplicate_event_ids": receiver.duplicates(),
         "bad_signatures": receiver.bad_signatures,
         "p50_s": round(_quantile(latencies, 0.50), 3),
