@@ -133,14 +133,21 @@ class PushReceiver:
         free = self._turns.take_free(newest)
         taken = set(free)
         busy = [a for a in newest if a not in taken]
-        try:
-            batches = await asyncio.gather(
-                self._batch({a: newest[a] for a in free}),
-                *(self._settle_alone(a, newest[a]) for a in busy),
-            )
-        finally:
-            self._turns.give_back(free)
+        batches = await asyncio.gather(
+            self._batch_of_free({a: newest[a] for a in free}),
+            *(self._settle_alone(a, newest[a]) for a in busy),
+        )
         return {a: outcome for batch in batches for a, outcome in batch.items()}
+
+    async def _batch_of_free(self, newest: dict[str, int]) -> dict[str, Attempt | None]:
+        # The turns go back as soon as the batch is settled, not once the whole pull is: a
+        # pull that kept them while it waited for an account another pull held could wait
+        # for a pull waiting on one of its own, and both hung for good (their notices, given
+        # to other pulls after the ack deadline, hung those too).
+        try:
+            return await self._batch(newest)
+        finally:
+            self._turns.give_back(newest)
 
     async def _settle_alone(self, account_id: str, history_id: int) -> dict[str, Attempt | None]:
         await self._turns.take(account_id)

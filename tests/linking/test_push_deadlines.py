@@ -15,6 +15,7 @@ import pytest
 
 from connector.accounts.changes import ChangeKind
 from connector.accounts.sync_store import SyncState
+from connector.live.attempt import Attempt
 from connector.live.polling import Poller
 from connector.live.ports import LocalLocks, Work
 from connector.live.worker import LiveWorker, Schedule
@@ -193,3 +194,36 @@ async def test_the_poller_reads_and_claims_its_accounts_in_batches(
     assert (await idle.poll_once()).due == 0
     assert reads == [set(accounts)]  # nothing due: no locks, no second read
     assert locks.batches == [set(accounts)]
+
+
+async def test_a_pull_gives_back_its_accounts_while_it_waits_for_another_pulls(
+    linking: Linking, live: Live
+) -> None:
+    """A pull waiting for an account another pull is settling has already let go of the
+    accounts it settled itself. Kept until the whole pull ended, two pulls each waiting for an
+    account the other kept hung for good, and every later notice for those accounts with them
+    (bench_changes lost 1,122 of 4,000 changes that way)."""
+    ran: list[str] = []
+    hold_y = asyncio.Event()
+
+    async def sync(account_id: str, *, state: SyncState | None = None) -> object:
+        ran.append(account_id)
+        if account_id == "y":
+            await hold_y.wait()
+        return None
+
+    async def states(account_ids: Collection[str]) -> Mapping[str, SyncState]:
+        return {a: SyncState(a) for a in account_ids}  # never synced: every notice is due
+
+    receiver = live.receiver(linking, sync=sync, states=states)
+    first = asyncio.create_task(receiver._settle_all({"y": 5}))
+    await asyncio.sleep(0.05)  # y is the first pull's now, its run waiting
+    second = asyncio.create_task(receiver._settle_all({"x": 5, "y": 5}))
+    await asyncio.sleep(0.05)  # x settled; the second pull waits for y
+    assert not second.done()
+    third = await asyncio.wait_for(receiver._settle_all({"x": 6}), 2)  # x is free again
+    assert third == {"x": Attempt.SYNCED}
+    hold_y.set()
+    assert await asyncio.wait_for(first, 2) == {"y": Attempt.SYNCED}
+    assert await asyncio.wait_for(second, 2) == {"x": Attempt.SYNCED, "y": Attempt.SYNCED}
+    assert ran == ["y", "x", "x", "y"]
