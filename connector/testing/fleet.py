@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -225,45 +226,59 @@ def service_env(
     }
 
 
+@dataclass(eq=False)
+class Service:
+    """One `connector serve` process and the file its stderr goes to. A file, not a pipe: a
+    pipe nobody reads fills at 64 KiB of warnings, and the service then blocks in its logger,
+    stalling its event loop mid-run (a benchmark's stragglers)."""
+
+    proc: asyncio.subprocess.Process
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log_tail(self, limit: int = 2000) -> str:
+        return self.log.read_text(errors="replace")[-limit:]
+
+
 @contextlib.asynccontextmanager
-async def services(envs: list[dict[str, str]]) -> AsyncIterator[list[asyncio.subprocess.Process]]:
-    """`connector serve` per environment; stopped with SIGTERM (SIGKILL after 20 s) on exit."""
-    procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "connector",
-            "serve",
-            env=env,
-            cwd=tempfile.gettempdir(),  # no stray .env is read
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        for env in envs
-    ]
-    try:
-        yield procs
-    finally:
-        for proc in procs:
-            if proc.returncode is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(proc.wait(), timeout=20)
-            if proc.returncode is None:
-                proc.kill()
+async def services(envs: list[dict[str, str]]) -> AsyncIterator[list[Service]]:
+    """`connector serve` per environment; stopped with SIGTERM (SIGKILL after 20 s) on exit.
+    Their stderr is kept in a temporary directory, removed on exit."""
+    with tempfile.TemporaryDirectory(prefix="fleet-") as logs:
+        started: list[Service] = []
+        try:
+            for n, env in enumerate(envs):
+                log = Path(logs) / f"serve-{n}.log"
+                with log.open("wb") as sink:  # the child keeps its own descriptor
+                    proc = await asyncio.create_subprocess_exec(
+                        sys.executable, "-m", "connector", "serve", env=env,
+                        cwd=tempfile.gettempdir(),  # no stray .env is read
+                        stdout=asyncio.subprocess.DEVNULL, stderr=sink,
+                    )  # fmt: skip
+                started.append(Service(proc, log))
+            yield started
+        finally:
+            for service in started:
+                if service.proc.returncode is None:
+                    service.proc.send_signal(signal.SIGTERM)
+            for service in started:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(service.proc.wait(), timeout=20)
+                if service.proc.returncode is None:
+                    service.proc.kill()
+                    await service.proc.wait()
 
 
-async def wait_ready(
-    url: str, accounts: int, procs: list[asyncio.subprocess.Process], give_up: float = 600
-) -> None:
+async def wait_ready(url: str, accounts: int, procs: list[Service], give_up: float = 600) -> None:
     """Until every account is watched and baselined; SystemExit if a service exits first."""
     started = time.monotonic()
     while await ready(url) != (accounts, accounts):
-        for proc in procs:
-            if proc.returncode is not None:
-                err = await proc.stderr.read() if proc.stderr else b""
-                raise SystemExit(f"a service exited: {err.decode()[-2000:]}")
+        for service in procs:
+            if service.proc.returncode is not None:
+                raise SystemExit(f"a service exited: {service.log_tail()}")
         if time.monotonic() - started > give_up:
             raise SystemExit(f"not ready: {await ready(url)}")
         await asyncio.sleep(0.5)

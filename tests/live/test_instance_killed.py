@@ -53,11 +53,11 @@ async def test_a_killed_instance_loses_nothing(pg_database: str) -> None:
 
             victim, survivor = procs
             during = {box.add_message(RAW, ["INBOX"]).id for box in boxes if box}
-            victim.send_signal(signal.SIGKILL)  # mid-flight: its pulls and leases just dropped
-            await victim.wait()
+            victim.proc.send_signal(signal.SIGKILL)  # mid-flight: pulls and leases just dropped
+            await victim.proc.wait()
             after = {box.add_message(RAW, ["INBOX"]).id for box in boxes if box}
             assert await _arrived(sink, during | after, 90) == set()
-            assert survivor.returncode is None
+            assert survivor.proc.returncode is None, survivor.log_tail()
 
     assert sink.bad_signatures == 0
     every = before | during | after
