@@ -370,19 +370,8 @@ class LeaseLocks:
 
     @contextlib.asynccontextmanager
     async def hold(self, work: Work, account_id: str) -> AsyncIterator[bool]:
-        kind = Kind(work.value)
-        async with self._local.hold(work, account_id) as mine:
-            if not mine or not await self._leases.acquire(kind, account_id, self._ttl):
-                yield False
-                return
-            renewer = asyncio.create_task(self._renew(kind, account_id))
-            try:
-                yield True
-            finally:
-                renewer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await renewer
-                await self._leases.release(kind, account_id)
+        async with self.hold_many(work, [account_id]) as mine:
+            yield account_id in mine
 
     @contextlib.asynccontextmanager
     async def hold_many(self, work: Work, account_ids: Collection[str]) -> AsyncIterator[set[str]]:
@@ -402,13 +391,6 @@ class LeaseLocks:
                 with contextlib.suppress(asyncio.CancelledError):
                     await renewer
                 await self._leases.release_many(kind, mine)
-
-    async def _renew(self, kind: Kind, key: str) -> None:
-        while True:
-            await asyncio.sleep(self._ttl.total_seconds() / 3)
-            if not await self._leases.renew(kind, key, self._ttl):
-                log.warning("lease lost while held", kind=kind.value)
-                return
 
     async def _renew_many(self, kind: Kind, keys: frozenset[str]) -> None:
         while True:
