@@ -73,11 +73,6 @@ _TAKE = (
         token=_T.c.token + sa.case((_T.c.holder == sa.bindparam("me"), 0), else_=1),
     )
 )
-_RELEASE = (
-    sa.update(_T)
-    .where(_MINE, _T.c.holder == sa.bindparam("me"))
-    .values(expires_at=sa.bindparam("now"))
-)
 # Every statement that locks several lease rows locks them in key order on PostgreSQL (a CTE
 # that locks the matching rows, ordered, before the UPDATE touches them): two such statements
 # of different instances, or of a claim and a heartbeat, then never deadlock; the later waits
@@ -101,21 +96,20 @@ def _kind(t: NamedFromClause) -> sa.ColumnElement[bool]:
     return t.c.kind == sa.bindparam("lease_kind")
 
 
+def _batch(t: NamedFromClause) -> sa.ColumnElement[bool]:
+    return sa.and_(_kind(t), t.c.key.in_(sa.bindparam("lease_keys", expanding=True)))
+
+
 def _free(t: NamedFromClause) -> sa.ColumnElement[bool]:
     """Keys of a batch that are free, expired or already this holder's."""
-    return sa.and_(
-        _kind(t),
-        t.c.key.in_(sa.bindparam("lease_keys", expanding=True)),
-        sa.or_(t.c.holder == sa.bindparam("me"), t.c.expires_at <= sa.bindparam("now")),
+    mine_or_expired = sa.or_(
+        t.c.holder == sa.bindparam("me"), t.c.expires_at <= sa.bindparam("now")
     )
+    return sa.and_(_batch(t), mine_or_expired)
 
 
 def _batch_mine(t: NamedFromClause) -> sa.ColumnElement[bool]:
-    return sa.and_(
-        _kind(t),
-        t.c.key.in_(sa.bindparam("lease_keys", expanding=True)),
-        t.c.holder == sa.bindparam("me"),
-    )
+    return sa.and_(_batch(t), t.c.holder == sa.bindparam("me"))
 
 
 def _all_mine(t: NamedFromClause) -> sa.ColumnElement[bool]:
@@ -172,11 +166,10 @@ class Leases:
         self.holder = holder
         self._clock = clock
         self._postgres = engine.url.get_backend_name() == "postgresql"
-        self._letting_go = without_flush_wait(_RELEASE, engine)
         self._batches = _BatchStatements(engine)
 
     def _mine(self, kind: Kind, key: str) -> dict[str, str]:
-        """The parameters naming this holder's lease of `key` in `_TAKE` and `_RELEASE`."""
+        """The parameters naming this holder's lease of `key` in `_TAKE`."""
         return {"lease_kind": kind.value, "lease_key": key, "me": self.holder}
 
     def _insert(self) -> postgresql.Insert | sqlite.Insert:
@@ -209,13 +202,7 @@ class Leases:
 
     async def renew(self, kind: Kind, key: str, ttl: timedelta) -> bool:
         """Extend a lease this holder still holds; False when another has taken it over."""
-        async with self._statement() as conn:
-            result = await conn.execute(
-                sa.update(_T)
-                .where(_T.c.kind == kind.value, _T.c.key == key, _T.c.holder == self.holder)
-                .values(expires_at=self._clock() + ttl)
-            )
-            return result.rowcount == 1
+        return key in await self.renew_many(kind, [key], ttl)
 
     async def renew_all(self, kind: Kind, ttl: timedelta) -> set[str]:
         """Extend every lease of `kind` this holder holds; the keys it still holds."""
@@ -271,8 +258,7 @@ class Leases:
     async def release(self, kind: Kind, key: str) -> None:
         """Let the lease go now. The row stays (expired) so its fencing token keeps growing.
         Not flushed before returning: lost at a database crash, the lease just runs out."""
-        async with self._statement() as conn:
-            await conn.execute(self._letting_go, {**self._mine(kind, key), "now": self._clock()})
+        await self.release_many(kind, [key])
 
     async def held(self, kind: Kind) -> set[str]:
         """The keys of `kind` this holder holds now (unexpired)."""
