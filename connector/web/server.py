@@ -16,7 +16,7 @@ it is the bound for a slow-header client as well as the idle keep-alive time
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import signal
 from http import HTTPStatus
 from typing import Any
 
@@ -109,11 +109,20 @@ def serve(
     app: web.Application, settings: Settings, *, host: str, port: int, reuse_port: bool
 ) -> None:
     """Serve until SIGINT/SIGTERM, then stop accepting, let in-flight requests finish
-    (SHUTDOWN_SECONDS) and run the app's cleanup contexts in reverse, as `web.run_app` does."""
+    (SHUTDOWN_SECONDS) and run the app's cleanup contexts in reverse, as `web.run_app` does.
+
+    The signals set an event rather than raising `GracefulExit` (aiohttp's `handle_signals`):
+    that exception ended `asyncio.run`, which then cancelled every task at once, so the
+    background loops were cancelled under the cleanup that was stopping them and the process
+    printed a `CleanupError` traceback instead of finishing their work."""
 
     async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         runner = ServiceRunner(
-            app, settings, handle_signals=True, shutdown_timeout=SHUTDOWN_SECONDS
+            app, settings, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS
         )
         await runner.setup()
         try:
@@ -122,9 +131,8 @@ def serve(
             for bound, bound_port, *_ in runner.addresses:
                 shown = f"[{bound}]" if ":" in bound else bound
                 log.info("listening", url=f"http://{shown}:{bound_port}")
-            await asyncio.Event().wait()  # until a signal raises GracefulExit
+            await stop.wait()
         finally:
             await runner.cleanup()
 
-    with contextlib.suppress(web.GracefulExit, KeyboardInterrupt):
-        asyncio.run(main())
+    asyncio.run(main())
