@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -13,12 +15,16 @@ from connector.accounts.store import ACCOUNTS, as_utc
 from connector.accounts.sync_store import append_rows
 from connector.accounts.vault import SecretKind, Vault
 from connector.clock import Clock, system_clock
-from connector.db import first_row, one_statement, session_factory
+from connector.db import one_statement, session_factory
 from connector.errors import AccountNotLinkedError, NeedsRelinkError
+from connector.grouped import Grouped
 from connector.ports import StoredCredentials
 
-# Read for every Gmail call: built once (see `first_row`).
-_ACCOUNT_ROW = sa.select(ACCOUNTS).where(ACCOUNTS.c.id == sa.bindparam("account_id"))
+# Read for every Gmail call, by many tasks at once: one statement for the rows asked for
+# together (`Grouped`), built once (see `first_row`), expanding (one cache entry).
+_ACCOUNT_ROWS = sa.select(ACCOUNTS).where(
+    ACCOUNTS.c.id.in_(sa.bindparam("account_ids", expanding=True))
+)
 
 
 class VaultCredentialStore:
@@ -29,13 +35,15 @@ class VaultCredentialStore:
         self._statement = one_statement(engine)
         self._vault = vault
         self._clock = clock
+        self._rows: Grouped[str, sa.Row[Any] | None] = Grouped(self._rows_of, missing=None)
 
     def __repr__(self) -> str:
         return "VaultCredentialStore()"
 
     async def load(self, account_id: str) -> StoredCredentials:
-        # Read for every Gmail call: Core, no ORM object.
-        row = await first_row(self._statement, _ACCOUNT_ROW, {"account_id": account_id})
+        # Read for every Gmail call, when asked (grouped with the loads of the same moment,
+        # never cached): an unlink or a refresh by another instance is seen at once.
+        row = await self._rows(account_id)
         if row is None:
             raise AccountNotLinkedError(account_id)
         if row.status != AccountStatus.ACTIVE:
@@ -53,6 +61,11 @@ class VaultCredentialStore:
             expiry=as_utc(row.access_expiry),
             scopes=frozenset(row.scopes),
         )
+
+    async def _rows_of(self, account_ids: Sequence[str]) -> dict[str, sa.Row[Any]]:
+        async with self._statement() as conn:
+            rows = await conn.execute(_ACCOUNT_ROWS, {"account_ids": list(account_ids)})
+            return {row.id: row for row in rows}
 
     async def save_access_token(
         self, account_id: str, access_token: str, expiry: datetime | None, scopes: frozenset[str]

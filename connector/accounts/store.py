@@ -7,7 +7,7 @@ Secrets go through the vault; the store never returns or logs a token. The crede
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -23,6 +23,7 @@ from connector.accounts.vault import SecretKind, Vault
 from connector.clock import Clock, system_clock
 from connector.db import aware, one_statement, read_sessions, session_factory
 from connector.errors import AccountConflictError, AccountNotLinkedError
+from connector.grouped import Grouped
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -70,8 +71,12 @@ class NewTokens:
 
 # The accounts table as Core sees it, for reads made for every access (no ORM object).
 ACCOUNTS = AccountRow.__table__  # type: ignore[attr-defined]
-# Asked for every decision about an account: built once (see `connector.db.first_row`).
-_OWNER_OF = sa.select(ACCOUNTS.c.owner_user_id).where(ACCOUNTS.c.id == sa.bindparam("account_id"))
+# Asked for every decision about an account, by many tasks at once: one statement for the
+# owners asked for together (`Grouped`), built once (see `connector.db.first_row`); expanding,
+# so one cache entry whatever the count.
+_OWNERS_OF = sa.select(ACCOUNTS.c.id, ACCOUNTS.c.owner_user_id).where(
+    ACCOUNTS.c.id.in_(sa.bindparam("account_ids", expanding=True))
+)
 
 BeforeCommit = Callable[[str, bool], Awaitable[None]]  # (account_id, created) -> None
 
@@ -93,6 +98,7 @@ class AccountStore:
         self._vault = vault
         self._hash_key = hash_key
         self._clock = clock
+        self._owners: Grouped[str, str | None] = Grouped(self._owners_of, missing=None)
 
     def __repr__(self) -> str:
         return "AccountStore()"
@@ -162,11 +168,14 @@ class AccountStore:
         return found
 
     async def owner_of(self, account_id: str) -> str | None:
-        """`connector.policy.ports.AccountOwners`: the platform user who linked the account."""
-        # Asked for every decision about an account: one column by Core, no ORM object.
+        """`connector.policy.ports.AccountOwners`: the platform user who linked the account,
+        read when asked (grouped with the owners asked for at the same time, never cached)."""
+        return await self._owners(account_id)
+
+    async def _owners_of(self, account_ids: Sequence[str]) -> dict[str, str | None]:
         async with self._statement() as conn:
-            owner: str | None = (await conn.execute(_OWNER_OF, {"account_id": account_id})).scalar()
-        return owner
+            rows = await conn.execute(_OWNERS_OF, {"account_ids": list(account_ids)})
+            return {row.id: row.owner_user_id for row in rows}
 
     async def require_feature(self, account_id: str, feature: Feature) -> None:
         """Raise `ScopeNotGrantedError` (saying how to grant it) unless `feature` is on."""

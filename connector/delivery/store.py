@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +24,7 @@ from connector.db import (
     session_factory,
 )
 from connector.delivery.models import DeadLetterRow, DeadLetterStatus, DeliveryCursorRow
+from connector.grouped import Grouped
 
 # The cursor table as Core sees it: read and moved once for every delivery.
 _CURSOR = DeliveryCursorRow.__table__  # type: ignore[attr-defined]
@@ -158,6 +159,9 @@ class DeliveryStore:
         self._reads = read_sessions(engine)
         self._statement = one_statement(engine)
         self._settle_head = _settle_statement(engine)
+        self._settled: Grouped[tuple[str, int, datetime], None] = Grouped(
+            self._settle_all, missing=None
+        )
 
     async def due(self, now: datetime, limit: int, *, after: int | None = None) -> list[str]:
         """Accounts with an undelivered change whose next attempt is due, oldest change first;
@@ -243,10 +247,19 @@ class DeliveryStore:
     async def delivered(self, account_id: str, seq: int, now: datetime) -> None:
         """`seq` reached the platform: the account moves on to its next change. Not flushed
         before returning: lost at a database crash, the change is sent again (same event id)."""
-        # One statement, one round trip, whether or not the account has a cursor row yet.
+        # Made for every change delivered, by many accounts' deliveries at once: the cursors
+        # moved together go as one statement (`Grouped`), whether or not a row exists yet.
+        await self._settled((account_id, seq, now))
+
+    async def _settle_all(self, moves: Sequence[tuple[str, int, datetime]]) -> dict[Any, None]:
+        furthest: dict[str, tuple[int, datetime]] = {}
+        for account_id, seq, now in moves:  # an account once: its furthest move (max seq)
+            furthest[account_id] = max(furthest.get(account_id, (seq, now)), (seq, now))
+        rows = [{"account_id": a, "seq": seq, "now": now} for a, (seq, now) in furthest.items()]
         async with self._statement() as conn:
-            await conn.execute(self._settle_head, {"account_id": account_id, "seq": seq,
-                                                   "now": now})  # fmt: skip
+            # several rows: one executemany (asyncpg pipelines it in one round trip, atomically)
+            await conn.execute(self._settle_head, rows)
+        return {}
 
     async def retry_later(
         self, account_id: str, seq: int, error: str, now: datetime, next_at: datetime

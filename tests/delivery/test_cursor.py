@@ -86,3 +86,20 @@ async def test_pending_reads_each_accounts_cursor_and_next_changes(store: Delive
     await store.delivered("b", seqs[1], T0)
     assert (await store.pending(["b"], limit=10))["b"] == (Cursor("b"), [])
     assert await store.pending([], limit=10) == {}
+
+
+async def test_cursors_moved_at_once_go_as_one_statement_each_to_its_furthest(
+    store: DeliveryStore,
+) -> None:
+    """Deliveries of many accounts finishing together move their cursors in one statement; an
+    account moved twice in it ends at its furthest seq, whichever order the moves came in."""
+    import asyncio
+
+    await store.delivered("acct-0", 1, T0)  # a first batch alone: the group was idle
+    before = store._settled.batches
+    moves = [(f"acct-{n}", n + 10) for n in range(20)] + [("acct-3", 5), ("acct-4", 99)]
+    await asyncio.gather(*(store.delivered(a, seq, T0) for a, seq in moves))
+    assert store._settled.batches == before + 1
+    assert (await store.cursor("acct-3")).delivered_seq == 13  # 5 came later, never backwards
+    assert (await store.cursor("acct-4")).delivered_seq == 99
+    assert [(await store.cursor(f"acct-{n}")).delivered_seq for n in (0, 19)] == [10, 29]

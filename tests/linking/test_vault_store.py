@@ -17,7 +17,7 @@ from connector.accounts.models import AccountStatus
 from connector.accounts.rotation import key_usage, rotate
 from connector.accounts.store import AccountStore
 from connector.accounts.vault import FileKeyProvider, KeyRing, SecretKind, Vault, generate_key_entry
-from connector.errors import NeedsRelinkError, VaultError
+from connector.errors import AccountNotLinkedError, NeedsRelinkError, VaultError
 from connector.settings import Settings
 from tests.linking.conftest import HASH_KEY, actions, link_account, refresh_calls, vault_keys
 
@@ -103,6 +103,27 @@ async def test_concurrent_refresh_over_database_one_call(linking):
     assert refresh_calls(w.emu) - before == 1
     assert len({t.token for t in tokens}) == 1
     assert (await w.credentials.load(account.id)).access_token == tokens[0].token
+
+
+async def test_owners_and_credentials_asked_at_once_are_read_in_one_statement(linking):
+    """Every Gmail call and delivery asks for an account's owner and credentials: those asked
+    for together are one read each, and each caller gets its own account's answer."""
+    w = linking
+    first = await link_account(w, user_id="user-1", login=w.emu.users[0])
+    second = await link_account(w, user_id="user-2", login=w.emu.users[1])
+    ids = [first.id, second.id, "no-such-account", first.id]
+    reads = w.accounts._owners.batches
+    owners = await asyncio.gather(*(w.accounts.owner_of(a) for a in ids))
+    assert owners == ["user-1", "user-2", None, "user-1"]
+    assert w.accounts._owners.batches == reads + 1
+    expected = {a: await w.credentials.load(a) for a in (first.id, second.id)}
+    assert expected[first.id].refresh_token != expected[second.id].refresh_token
+    reads = w.credentials._rows.batches
+    loaded = await asyncio.gather(*(w.credentials.load(a) for a in ids), return_exceptions=True)
+    assert w.credentials._rows.batches == reads + 1
+    assert loaded[0] == loaded[3] == expected[first.id]
+    assert loaded[1] == expected[second.id]
+    assert isinstance(loaded[2], AccountNotLinkedError)
 
 
 async def test_rotation_keeps_old_ciphertexts_readable(linking):
