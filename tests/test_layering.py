@@ -18,6 +18,7 @@ CORE = frozenset(
         "connector.errors",
         "connector.clock",
         "connector.background",
+        "connector.grouped",
         "connector.ports",
         "connector.mime",
         "connector.logs",
