@@ -2,10 +2,11 @@
 
 A notice says only "mailbox <address> changed up to historyId N". It is acknowledged once the
 changes it announces are in the account's feed: the account's cursor already covers N, or a
-sync run committed. A notice that could not be settled (the sync failed, or another instance is
-syncing that account right now) is handed back with a short ack deadline, so Pub/Sub delivers it
-again soon (in a second when only held elsewhere, later after a failure); nothing is
-acknowledged on hope.
+sync run committed. A notice whose account another instance is syncing right now is asked for
+again every 0.1 s for up to a second (that run mostly ends sooner and covers it); the settled
+notices are acknowledged first. A notice that could still not be settled is handed back with a
+short ack deadline, so Pub/Sub delivers it again soon (in a second when only held elsewhere,
+later after a failure); nothing is acknowledged on hope.
 
 A pull's accounts are settled as one batch: their leases claimed, their states read and the
 leases let go in one statement each, whatever the batch's size (per account that was four
@@ -32,6 +33,10 @@ RETRY_SECONDS = 10  # a notice whose sync failed comes back after this long
 # A notice whose account another task or instance is syncing comes back after this long: that
 # run ends within a second or two, and waiting the failure delay put a 10 s step into latency.
 HELD_SECONDS = 1
+# Before that, the pull asks again for the held account every HELD_RETRY seconds for up to
+# HELD_PATIENCE: the other run mostly ends sooner, and its cursor then covers the notice.
+HELD_PATIENCE = 1.0
+HELD_RETRY = 0.1
 
 
 class _Turns:
@@ -86,6 +91,8 @@ class PushReceiver:
     concurrency: int = 16
     retry_seconds: int = RETRY_SECONDS
     held_seconds: int = HELD_SECONDS
+    held_patience: float = HELD_PATIENCE
+    held_retry: float = HELD_RETRY
     _slots: asyncio.Semaphore = field(init=False)
     _turns: _Turns = field(init=False, default_factory=_Turns)
 
@@ -112,18 +119,48 @@ class PushReceiver:
                 newest[account_id] = max(newest.get(account_id, 0), notice.history_id)
         if ignored:
             log.info("push_notices_ignored", count=len(ignored))
+            await self.pubsub.acknowledge(self.subscription, ignored)
         outcomes = await self._settle_all(newest)
+        acked, failed = await self._answer(needs, outcomes)
+        if needs:  # the rest wait only on accounts another instance holds: ask again a while
+            outcomes = await self._wait_out_holders(newest, outcomes)
+            more_acked, more_failed = await self._answer(needs, outcomes)
+            acked, failed = acked + more_acked, failed + more_failed
+            await self.pubsub.modify_ack_deadline(self.subscription, list(needs), self.held_seconds)
+        synced = sum(1 for outcome in outcomes.values() if outcome is Attempt.SYNCED)
+        return PullReport(len(received), acked + len(ignored), failed + len(needs), len(ignored),
+                          synced)  # fmt: skip
+
+    async def _answer(
+        self, needs: dict[str, set[str]], outcomes: dict[str, Attempt | None]
+    ) -> tuple[int, int]:
+        """Acknowledge the notices whose accounts are all settled, hand back those with a failed
+        account (after the retry delay), and take both out of `needs`; (acked, handed back)."""
         settled = {a for a, outcome in outcomes.items() if outcome in (None, Attempt.SYNCED)}
         failed = {a for a, outcome in outcomes.items() if outcome is Attempt.FAILED}
-        ack = ignored + [i for i, accounts in needs.items() if accounts <= settled]
-        later = [i for i, accounts in needs.items() if accounts & failed]
-        soon = [i for i, accounts in needs.items()
-                if not accounts <= settled and not accounts & failed]  # fmt: skip
+        ack = [i for i, accounts in needs.items() if accounts <= settled]
+        later = [i for i, accounts in needs.items() if accounts & failed and i not in ack]
         await self.pubsub.acknowledge(self.subscription, ack)
         await self.pubsub.modify_ack_deadline(self.subscription, later, self.retry_seconds)
-        await self.pubsub.modify_ack_deadline(self.subscription, soon, self.held_seconds)
-        synced = sum(1 for outcome in outcomes.values() if outcome is Attempt.SYNCED)
-        return PullReport(len(received), len(ack), len(later) + len(soon), len(ignored), synced)
+        for ack_id in ack + later:
+            del needs[ack_id]
+        return len(ack), len(later)
+
+    async def _wait_out_holders(
+        self, newest: dict[str, int], outcomes: dict[str, Attempt | None]
+    ) -> dict[str, Attempt | None]:
+        """The accounts another instance held, asked for again every `held_retry` seconds for
+        up to `held_patience`: that run usually ends within a fraction of a second and covers
+        the notice, which is then acknowledged here rather than redelivered a second later."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.held_patience
+        outcomes = dict(outcomes)
+        while held := {a: newest[a] for a, o in outcomes.items() if o is Attempt.HELD}:
+            if loop.time() + self.held_retry > give_up:
+                break
+            await asyncio.sleep(self.held_retry)
+            outcomes |= await self._settle_all(held)
+        return outcomes
 
     async def _settle_all(self, newest: dict[str, int]) -> dict[str, Attempt | None]:
         """Per account: None when the feed already holds the announced changes, else how the

@@ -43,7 +43,7 @@ async def test_a_notice_for_an_account_being_synced_elsewhere_comes_back_within_
     linking: Linking, live: Live
 ) -> None:
     account_id = await _ready(linking, live)
-    receiver = live.receiver(linking, retry_seconds=30, held_seconds=1)
+    receiver = live.receiver(linking, retry_seconds=30, held_seconds=1, held_patience=0.3)
     async with live.locks.hold(Work.SYNC, account_id) as mine:
         assert mine
         report = await receiver.pull_once()
@@ -51,6 +51,35 @@ async def test_a_notice_for_an_account_being_synced_elsewhere_comes_back_within_
     await asyncio.sleep(1.3)
     again = await receiver.pull_once()
     assert (again.received, again.acknowledged) == (1, 1)
+    assert len(await live.store.changes(account_id)) == 1
+
+
+async def test_a_notice_for_an_account_synced_elsewhere_is_settled_when_that_run_ends(
+    linking: Linking, live: Live
+) -> None:
+    """The other instance's run usually ends within a fraction of a second and covers the
+    notice: the pull asks again a few times before handing the notice back, so the notice is
+    acknowledged without the hand-back's second of redelivery delay, and without a second sync
+    (the other run's cursor covers it)."""
+    account_id = await _ready(linking, live)
+    receiver = live.receiver(linking, held_seconds=30, held_patience=5.0)
+    holding = asyncio.Event()
+
+    async def elsewhere() -> None:
+        async with live.locks.hold(Work.SYNC, account_id) as mine:
+            assert mine
+            holding.set()
+            await asyncio.sleep(0.3)
+            await live.sync.sync(account_id)
+
+    other = asyncio.create_task(elsewhere())
+    await holding.wait()
+    live.runs.clear()
+    report = await receiver.pull_once()
+    await other
+    assert (report.received, report.acknowledged, report.retried) == (1, 1, 0)
+    assert report.synced == 0
+    assert live.runs == []
     assert len(await live.store.changes(account_id)) == 1
 
 
@@ -145,7 +174,8 @@ async def test_a_pull_settles_its_accounts_as_one_batch(linking: Linking, live: 
         reads.append(set(account_ids))
         return await live.store.states(account_ids)
 
-    receiver = live.receiver(linking, locks=locks, states=states, held_seconds=30)
+    receiver = live.receiver(linking, locks=locks, states=states, held_seconds=30,
+                             held_patience=0)  # fmt: skip
     async with live.locks.hold(Work.SYNC, busy) as mine:
         assert mine
         report = await receiver.pull_once()
