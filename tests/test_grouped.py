@@ -25,6 +25,15 @@ class Table:
         return {k: k * 10 for k in keys if k != 0}
 
 
+async def _first_batch_running() -> tuple[Table, Grouped[int, int], asyncio.Future[int]]:
+    """A group whose first batch (key 1) is running, held until `table.gate` is set."""
+    table = Table(asyncio.Event())
+    grouped = Grouped(table.run, missing=-1)
+    first = asyncio.ensure_future(grouped(1))
+    await asyncio.sleep(0.01)
+    return table, grouped, first
+
+
 async def test_calls_of_one_turn_go_as_one_batch_and_each_gets_its_own_answer() -> None:
     table = Table()
     grouped = Grouped(table.run, missing=-1)
@@ -34,16 +43,13 @@ async def test_calls_of_one_turn_go_as_one_batch_and_each_gets_its_own_answer() 
 
 
 async def test_calls_made_while_a_batch_runs_form_the_next_batch() -> None:
-    gate = asyncio.Event()
-    table = Table(gate)
-    grouped = Grouped(table.run, missing=-1)
-    first = asyncio.ensure_future(grouped(1))
-    await asyncio.sleep(0.01)
+    table, grouped, first = await _first_batch_running()
     assert table.batches == [[1]]  # an idle group does not wait for more callers
     later = [asyncio.ensure_future(grouped(k)) for k in (2, 3, 4)]
     await asyncio.sleep(0.01)
     assert table.batches == [[1]]  # they wait for the running batch...
-    gate.set()
+    assert table.gate is not None
+    table.gate.set()
     assert await first == 10
     assert await asyncio.gather(*later) == [20, 30, 40]
     assert table.batches == [[1], [2, 3, 4]]  # ...then go together
@@ -94,16 +100,13 @@ async def test_a_cancelled_caller_leaves_the_others_answered() -> None:
 
 
 async def test_a_caller_cancelled_before_its_batch_is_not_asked_for() -> None:
-    gate = asyncio.Event()
-    table = Table(gate)
-    grouped = Grouped(table.run, missing=-1)
-    first = asyncio.ensure_future(grouped(1))
-    await asyncio.sleep(0.01)
+    table, grouped, first = await _first_batch_running()
     gone, kept = asyncio.ensure_future(grouped(2)), asyncio.ensure_future(grouped(3))
     await asyncio.sleep(0.01)
     gone.cancel()
     await asyncio.sleep(0)
-    gate.set()
+    assert table.gate is not None
+    table.gate.set()
     assert (await first, await kept) == (10, 30)
     assert table.batches == [[1], [3]]
 
@@ -114,11 +117,7 @@ def test_a_batch_cap_below_one_is_refused() -> None:
 
 
 async def test_stopping_the_group_mid_batch_leaves_no_caller_hanging() -> None:
-    gate = asyncio.Event()  # never set: the batch is stopped while it runs
-    table = Table(gate)
-    grouped = Grouped(table.run, missing=-1)
-    running = asyncio.ensure_future(grouped(1))
-    await asyncio.sleep(0.01)
+    _table, grouped, running = await _first_batch_running()  # its gate is never set
     queued = asyncio.ensure_future(grouped(2))
     await asyncio.sleep(0)
     assert grouped._task is not None
