@@ -18,6 +18,7 @@ a credential).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Generic, TypeVar
@@ -50,9 +51,13 @@ class Grouped(Generic[K, V]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[V] = loop.create_future()
         self._waiting.append((key, future))
-        # a task of a loop that has since closed never runs again: start one on this loop
+        # a task of a loop that has since closed never runs again: start one on this loop.
+        # Its own empty context: the batches serve every caller, so none of them may carry
+        # the first caller's context variables (its request id in the logs, its quota class).
         if self._task is None or self._task.get_loop() is not loop:
-            self._task = loop.create_task(self._drain(), name="grouped-calls")
+            self._task = loop.create_task(
+                self._drain(), name="grouped-calls", context=contextvars.Context()
+            )
         return await future
 
     async def _drain(self) -> None:

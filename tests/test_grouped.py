@@ -141,3 +141,21 @@ def test_a_group_outlives_the_event_loop_it_first_ran_on() -> None:
     asyncio.run(abandoned())
     table.gate = None
     assert asyncio.run(grouped(2)) == 20
+
+
+async def test_a_batch_runs_in_no_callers_context() -> None:
+    """The batches serve every caller: the first caller's context variables (a request id
+    bound for its logs, a quota class) must not follow them."""
+    import contextvars
+
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+    seen: list[str] = []
+
+    async def run(keys: Sequence[int]) -> Mapping[int, int]:
+        seen.append(request_id.get())
+        return {k: k for k in keys}
+
+    grouped = Grouped(run, missing=-1)
+    request_id.set("req-of-the-first-caller")
+    assert await grouped(1) == 1
+    assert seen == [""]
