@@ -123,7 +123,8 @@ class PushReceiver:
         outcomes = await self._settle_all(newest)
         acked, failed = await self._answer(needs, outcomes)
         if needs:  # the rest wait only on accounts another instance holds: ask again a while
-            outcomes = await self._wait_out_holders(newest, outcomes)
+            waiting = set().union(*needs.values())
+            outcomes = await self._wait_out_holders({a: newest[a] for a in waiting}, outcomes)
             more_acked, more_failed = await self._answer(needs, outcomes)
             acked, failed = acked + more_acked, failed + more_failed
             await self.pubsub.modify_ack_deadline(self.subscription, list(needs), self.held_seconds)
@@ -149,13 +150,13 @@ class PushReceiver:
     async def _wait_out_holders(
         self, newest: dict[str, int], outcomes: dict[str, Attempt | None]
     ) -> dict[str, Attempt | None]:
-        """The accounts another instance held, asked for again every `held_retry` seconds for
-        up to `held_patience`: that run usually ends within a fraction of a second and covers
-        the notice, which is then acknowledged here rather than redelivered a second later."""
+        """The accounts of `newest` another instance held, asked for again every `held_retry`
+        seconds for up to `held_patience`: that run usually ends within a fraction of a second
+        and covers the notice, which is then acknowledged here rather than redelivered."""
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self.held_patience
         outcomes = dict(outcomes)
-        while held := {a: newest[a] for a, o in outcomes.items() if o is Attempt.HELD}:
+        while held := {a: h for a, h in newest.items() if outcomes[a] is Attempt.HELD}:
             if loop.time() + self.held_retry > give_up:
                 break
             await asyncio.sleep(self.held_retry)

@@ -83,6 +83,38 @@ async def test_a_notice_for_an_account_synced_elsewhere_is_settled_when_that_run
     assert len(await live.store.changes(account_id)) == 1
 
 
+async def test_a_notice_with_a_failed_account_is_handed_back_without_waiting_on_a_held_one(
+    linking: Linking, live: Live
+) -> None:
+    """One mailbox linked by two platform users: its notice needs both accounts. One's sync
+    failed, the other is held elsewhere: the notice waits the failure's retry delay, and the
+    pull does not spend its patience asking for the held account first."""
+    login = linking.emu.users[0]
+    first = await link_account(linking, user_id="user-1", login=login)
+    second = await link_account(linking, user_id="user-2", login=login)
+    for account in (first, second):
+        await live.watches.renew([account.id])
+        await live.sync.sync(account.id)
+    _box(linking, first.email).add_message(RAW, ["INBOX"])
+
+    async def failing_second(account_id: str, *, state: SyncState | None = None) -> object:
+        if account_id == second.id:
+            raise RuntimeError("Gmail is down")
+        return await live.sync.sync(account_id, state=state)
+
+    receiver = live.receiver(linking, sync=failing_second, retry_seconds=30, held_seconds=1,
+                             held_patience=5.0)  # fmt: skip
+    loop = asyncio.get_running_loop()
+    async with live.locks.hold(Work.SYNC, first.id) as mine:
+        assert mine
+        started = loop.time()
+        report = await receiver.pull_once()
+    assert loop.time() - started < 2.0
+    assert (report.received, report.acknowledged, report.retried) == (1, 0, 1)
+    await asyncio.sleep(1.3)
+    assert (await receiver.pull_once()).received == 0  # the failure's 30 s, not the held 1 s
+
+
 async def test_a_notice_whose_sync_failed_waits_the_retry_delay(
     linking: Linking, live: Live
 ) -> None:
