@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
@@ -38,3 +39,15 @@ async def cancelled_after(work: Coroutine[Any, Any, None], name: str) -> AsyncIt
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event the running loop sets on SIGINT or SIGTERM. A handler that sets an event, not
+    one that raises: an exception out of the loop (aiohttp's `GracefulExit`) ended
+    `asyncio.run`, which cancelled every task at once, the background loops under the very
+    cleanup that was stopping them."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import os
 import secrets
-import signal
 import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from audit.receipts import ReceiptStatus, verify_receipt
 from audit.signing import generate_key, public_pem, save_private_key
 from audit.trust import load_trusted_keys
 from connector.accounts.vault import generate_key_entry
+from connector.background import stop_on_signals
 from connector.demo_dir import DemoDirError, claim
 from connector.emulator.server import Emulator, EmulatorConfig, run_emulator
 from connector.logs import configure_logging
@@ -337,11 +337,7 @@ async def _main(args: argparse.Namespace) -> int:
             return 0
         mid, other = await demo.message_ids(2)
         _print_banner(demo, mid, other)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await stop_on_signals().wait()
         sys.stdout.write("stopping\n")
     return 0
 

@@ -16,7 +16,6 @@ it is the bound for a slow-header client as well as the idle keep-alive time
 from __future__ import annotations
 
 import asyncio
-import signal
 from http import HTTPStatus
 from typing import Any
 
@@ -24,6 +23,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
+from connector.background import stop_on_signals
 from connector.logs import get_logger
 from connector.settings import Settings
 from connector.web.problems import ProblemError, ProblemType, problem_response
@@ -111,16 +111,11 @@ def serve(
     """Serve until SIGINT/SIGTERM, then stop accepting, let in-flight requests finish
     (SHUTDOWN_SECONDS) and run the app's cleanup contexts in reverse, as `web.run_app` does.
 
-    The signals set an event rather than raising `GracefulExit` (aiohttp's `handle_signals`):
-    that exception ended `asyncio.run`, which then cancelled every task at once, so the
-    background loops were cancelled under the cleanup that was stopping them and the process
-    printed a `CleanupError` traceback instead of finishing their work."""
+    The signals set an event (`stop_on_signals`), not aiohttp's `handle_signals`, whose
+    `GracefulExit` left a `CleanupError` traceback and cancelled background loops mid-work."""
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        stop = stop_on_signals()
         runner = ServiceRunner(
             app, settings, handle_signals=False, shutdown_timeout=SHUTDOWN_SECONDS
         )
