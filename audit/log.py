@@ -39,11 +39,15 @@ from audit.verify_parallel import MIN_EVENTS_PER_JOB, verify_in_parallel
 from audit.witness import Witness, read_witness
 
 MAX_BATCH = 4096
-# One batch commits while the next one gathers: measured in the service, a second batch in
-# flight mostly left as a batch of one and paid its own fsync, for no gain in latency. Chaining
-# stays correct with any number, because each store links a batch onto the head it reads under
-# its own write lock (SQLite: one writer thread; PostgreSQL: an advisory lock).
-MAX_IN_FLIGHT = 1
+# Two batches in flight, so that the store's own work (SQLite's C code with the GIL released,
+# its fsync, PostgreSQL's backend on the other core) overlaps the event loop's Python work for
+# the other batch: with one, the two ran strictly one after the other. Chaining stays correct
+# with any number, because each store commits its batches one at a time, in submission order,
+# linking each onto the head it reads under its own write lock.
+MAX_IN_FLIGHT = 2
+# A queue at least this long, with nothing in flight, leaves as two batches: the first half's
+# callers run while the second half commits, which is how the pipeline forms under a burst.
+SPLIT_AT = 16
 VERIFY_CHUNK = 20_000
 logger = logging.getLogger("audit")
 
@@ -71,6 +75,7 @@ class AuditLog(QueryableLog):
         self._last_checkpoint = time.monotonic()
         self._queue: deque[tuple[Pending, asyncio.Future[AppendReceipt]]] = deque()
         self._in_flight = 0
+        self._last_size = 0  # of the batch dispatched last (see _ready)
         self._scheduled = False  # a _dispatch_queued call is waiting for its loop turn
         self._settled = asyncio.Event()  # set whenever nothing is queued or committing
         self._settled.set()
@@ -107,7 +112,7 @@ class AuditLog(QueryableLog):
         return await future
 
     def _schedule(self) -> None:
-        """Start the next batch one event-loop turn from now, when a slot is free.
+        """Look at the queue one event-loop turn from now, when a slot is free.
 
         Not at once: the callers a settled batch just woke run in this turn, and each appends
         again (a request's outcome event follows its decision event). Starting at once would
@@ -118,15 +123,28 @@ class AuditLog(QueryableLog):
             asyncio.get_running_loop().call_soon(self._dispatch_queued)
 
     def _dispatch_queued(self) -> None:
+        """Send what is queued, if now is the time (see `_ready`)."""
         self._scheduled = False
-        while self._queue and self._in_flight < MAX_IN_FLIGHT:
-            self._dispatch()
+        if self._in_flight == 0 and len(self._queue) >= SPLIT_AT:
+            self._dispatch(len(self._queue) // 2)
+        while self._queue and self._in_flight < MAX_IN_FLIGHT and self._ready():
+            self._dispatch(len(self._queue))
         if not self._queue and self._in_flight == 0:
             self._settled.set()
 
-    def _dispatch(self) -> None:
-        """Start committing everything queued (up to MAX_BATCH) as one batch."""
-        batch = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_BATCH))]
+    def _ready(self) -> bool:
+        """Whether the queue should leave now rather than wait for the batch in flight.
+
+        With nothing in flight, always. With one batch committing, only once the queue is half
+        that batch's size: a second batch of one or two would pay a commit of its own and make
+        the callers that arrive next wait for both; a smaller queue waits for the batch in
+        flight to settle (`_settle` schedules it), as with one batch in flight."""
+        return self._in_flight == 0 or len(self._queue) * 2 >= self._last_size
+
+    def _dispatch(self, count: int) -> None:
+        """Start committing the first `count` queued appends (up to MAX_BATCH) as one batch."""
+        batch = [self._queue.popleft() for _ in range(min(count, MAX_BATCH))]
+        self._last_size = len(batch)
         self._in_flight += 1
         self._settled.clear()
         # The checkpoint the store's last call to `decide` returned is the one its transaction

@@ -76,6 +76,10 @@ class PostgresStore:
         self._pool: asyncpg.Pool | None = None
         self._writes: set[asyncio.Task[list[Linked]]] = set()
         self._writer_conn: asyncpg.Connection | None = None
+        # Batches in flight take turns on the writer connection, in submission order (an
+        # asyncio.Lock wakes its waiters first come, first served), so each links onto the head
+        # the one before it committed.
+        self._writing = asyncio.Lock()
         # (seq, hash) of the last batch this store committed; None until known (_write_batch)
         self._known_head: tuple[int, bytes] | None = None
 
@@ -142,7 +146,7 @@ class PostgresStore:
     def submit_batch(
         self, batch: Sequence[Pending], decide: store.CheckpointDecider, done: store.BatchDone
     ) -> None:
-        task = asyncio.get_running_loop().create_task(self._write_batch(batch, decide))
+        task = asyncio.get_running_loop().create_task(self._write_in_turn(batch, decide))
         self._writes.add(task)  # keep a reference until it is done
         task.add_done_callback(self._writes.discard)
         task.add_done_callback(lambda t: done(store.outcome_of(t)))
@@ -153,6 +157,12 @@ class PostgresStore:
         if self._writer_conn is None or self._writer_conn.is_closed():
             self._writer_conn = await asyncpg.connect(self.dsn)
         return self._writer_conn
+
+    async def _write_in_turn(
+        self, batch: Sequence[Pending], decide: store.CheckpointDecider
+    ) -> list[Linked]:
+        async with self._writing:
+            return await self._write_batch(batch, decide)
 
     async def _write_batch(
         self, batch: Sequence[Pending], decide: store.CheckpointDecider
