@@ -145,7 +145,7 @@ class SharedQuota:
                     current.units -= units
                     return
                 size = max(units, self.policy.slice_units)
-                won_at = await self._reserve(bucket, size, priority)
+                won_at = await self.reserve(bucket, size, priority)
                 if won_at is None:
                     await asyncio.sleep(poll)
                     continue
@@ -156,13 +156,9 @@ class SharedQuota:
                     local.slice = _Slice(size - units, usable_until)
                     return
 
-    async def reserve(self, bucket: str, units: int, priority: Priority) -> bool:
+    async def reserve(self, bucket: str, units: int, priority: Priority) -> datetime | None:
         """One grant of `units` for this holder if the bucket's live grants leave room under
-        the ceiling of `priority`; False (nothing written) otherwise."""
-        return await self._reserve(bucket, units, priority) is not None
-
-    async def _reserve(self, bucket: str, units: int, priority: Priority) -> datetime | None:
-        """`reserve`, answering the time the grant was won at (None: no room)."""
+        the ceiling of `priority`: the time it was won at; None (nothing written) otherwise."""
         async with self._engine.begin() as conn:
             await self._lock_bucket(conn, bucket)
             # Read the clock only once the lock is held: a reservation that waited behind
