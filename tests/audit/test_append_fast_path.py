@@ -18,9 +18,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit import AuditLog, open_audit_log
-from audit.chain import Pending
-from audit.pg_store import CHAIN_LOCK
-from audit.store import BatchDone, CheckpointDecider
+from audit.chain import Pending, link
+from audit.hashing import GENESIS_HASH
+from audit.pg_store import CHAIN_LOCK, _inserts
+from audit.store import BatchDone, CheckpointDecider, write_batch
 from tests.audit.helpers import make_event
 
 
@@ -105,3 +106,43 @@ async def test_postgres_fast_path_waits_for_the_chain_lock(pg_database: str) -> 
         await holder.close()
         await log.close()
         await other.close()
+
+
+def test_postgres_batches_share_a_dozen_statements() -> None:
+    """Every batch size maps onto a power-of-two statement, padded with NULL rows, so a
+    connection prepares at most a dozen INSERTs however sizes vary; no chunk passes 2,048."""
+    pending = [Pending.of(make_event(i)) for i in range(5000)]
+    statements: set[str] = set()
+    for size in (*range(1, 130), 300, 1000, 2047, 2048, 2049, 5000):
+        linked = link(0, GENESIS_HASH, pending[:size])
+        inserts = list(_inserts(linked))
+        statements |= {sql for sql, _ in inserts}
+        rows = [params[i : i + 10] for _, params in inserts for i in range(0, len(params), 10)]
+        real = [row for row in rows if row[0] is not None]
+        assert [row[0] for row in real] == list(range(1, size + 1))
+        # the padding: NULL rows, only at the very end, fewer than the rows sent
+        assert rows[len(real) :] == [[None] * 10] * (len(rows) - len(real))
+        assert len(rows) - len(real) < max(1, len(real))
+        assert all(len(params) <= 20480 for _, params in inserts)
+    assert len(statements) == 12  # 1, 2, 4, ... 2048 rows
+
+
+async def test_postgres_batches_of_any_size_commit_exactly_their_rows(
+    pg_database: str,
+) -> None:
+    """Odd sizes (padded) on the fast path, and a batch too large for one statement on the
+    locked path: every row lands once, no padding row does, and the chain verifies."""
+    log = await open_audit_log(pg_database)
+    try:
+        sizes = (1, 3, 17, 2049, 5000, 6)
+        events = [Pending.of(make_event(i)) for i in range(sum(sizes))]
+        at = 0
+        for size in sizes:
+            linked = await write_batch(log.store, events[at : at + size], lambda *_: None)
+            assert [item.seq for item in linked] == list(range(at + 1, at + size + 1))
+            at += size
+        report = await log.verify()
+        assert report.ok, report.problems
+        assert report.events == sum(sizes)
+    finally:
+        await log.close()
