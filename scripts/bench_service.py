@@ -38,6 +38,7 @@ from connector.logs import configure_logging
 from connector.ports import StoredCredentials
 from connector.settings import Settings
 from connector.testing.fleet import free_port
+from connector.testing.machine import CpuTimes, machine_load
 from connector.web.auth import Role, mint_token
 from connector.web.workers import MULTIPROC_ENV
 from connector.wiring import PresetAccount, preset_accounts
@@ -315,7 +316,9 @@ async def main(
                     await asyncio.sleep(1.5)  # let the per-user quota windows refill
                     pids = {"load_generator": os.getpid(), "emulator": emulator.pid}
                     with _cpu(pids, total) as direct_cpu:
+                        since = CpuTimes.now()
                         direct_result = await _drive(http, direct_urls, clients, total)
+                        direct_result["machine"] = machine_load(since)
                     await asyncio.sleep(1.5)
                     for service in pool:
                         if diagnose:
@@ -323,7 +326,9 @@ async def main(
                     pids |= {f"worker{n}": p.pid for n, p in enumerate(pool)}
                     with _cpu(pids, total) as service_cpu:
                         async with _spied([p.pid for p in pool], profile):
+                            since = CpuTimes.now()
                             service_result = await _drive(http, service_urls, clients, total)
+                            service_result["machine"] = machine_load(since)
                     stalls = [await _stalls(service) for service in pool] if diagnose else []
                     service_result["cpu_ms_per_request"] = service_cpu
                     direct_result["cpu_ms_per_request"] = direct_cpu
