@@ -125,7 +125,7 @@ class AuditLog(QueryableLog):
     def _dispatch_queued(self) -> None:
         """Send what is queued, if now is the time (see `_ready`)."""
         self._scheduled = False
-        if self._in_flight == 0 and len(self._queue) >= SPLIT_AT:
+        if self._in_flight == 0 and MAX_IN_FLIGHT > 1 and len(self._queue) >= SPLIT_AT:
             self._dispatch(len(self._queue) // 2)
         while self._queue and self._in_flight < MAX_IN_FLIGHT and self._ready():
             self._dispatch(len(self._queue))
