@@ -219,7 +219,8 @@ class PostgresStore:
         self, conn: asyncpg.Connection, batch: Sequence[Pending], decide: store.CheckpointDecider
     ) -> list[Linked]:
         """Four round trips: BEGIN with the chain lock, the head (a new statement, so a fresh
-        snapshot taken after the lock), one prepared multi-row INSERT, COMMIT."""
+        snapshot taken after the lock), one prepared multi-row INSERT (one per 2,048 rows of a
+        larger batch), COMMIT."""
         await conn.execute(_BEGIN_LOCKED)
         try:
             head_seq, head_hash = await _head(conn)
