@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -213,25 +214,21 @@ async def main() -> None:
     result: dict[str, dict[str, float]] = {}
     started = CpuTimes.now()
 
-    def measured(part: str, since: CpuTimes | None, figures: dict[str, float]) -> None:
+    async def measured(part: str, work: Awaitable[dict[str, float]]) -> None:
+        """Run one part (`work` starts when awaited) and keep its figures beside the load."""
+        since = CpuTimes.now()
+        figures = await work
         result[part] = {**figures, **machine_load(since)}  # type: ignore[dict-item]
 
     started_server = None
     with tempfile.TemporaryDirectory() as tmp:
         if "sqlite_append" in parts:
-            since = CpuTimes.now()
-            measured(
+            await measured(
                 "sqlite_append",
-                since,
-                await append_load(
-                    f"sqlite:///{tmp}/append.db", events, args.writers, args.per_writer
-                ),
+                append_load(f"sqlite:///{tmp}/append.db", events, args.writers, args.per_writer),
             )
         if "sqlite_big" in parts:
-            since = CpuTimes.now()
-            measured(
-                "sqlite_big", since, await big_log(f"sqlite:///{tmp}/big.db", events, args.big)
-            )
+            await measured("sqlite_big", big_log(f"sqlite:///{tmp}/big.db", events, args.big))
     if parts & {"postgres_append", "postgres_big"}:
         admin = args.pg_url
         if not admin:
@@ -246,19 +243,15 @@ async def main() -> None:
             if "postgres_append" in parts:
                 url = await pg_database(admin)
                 try:
-                    since = CpuTimes.now()
-                    measured(
-                        "postgres_append",
-                        since,
-                        await append_load(url, events, args.writers, args.per_writer),
+                    await measured(
+                        "postgres_append", append_load(url, events, args.writers, args.per_writer)
                     )
                 finally:
                     await drop_pg_database(admin, url)
             if "postgres_big" in parts:
                 url = await pg_database(admin)
                 try:
-                    since = CpuTimes.now()
-                    measured("postgres_big", since, await big_log(url, events, args.big))
+                    await measured("postgres_big", big_log(url, events, args.big))
                 finally:
                     await drop_pg_database(admin, url)
         finally:
