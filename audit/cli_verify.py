@@ -27,6 +27,7 @@ from audit.signed import SignedCheck, SignedStatus
 from audit.signing import load_public_key
 from audit.trust import TrustedKeys, load_trusted_keys
 from audit.verify import Authenticity, VerifyReport
+from audit.verify_parallel import MIN_EVENTS_PER_JOB
 from audit.vocab import Action, Outcome, ResourceKind
 
 MAX_JOBS = 256
@@ -94,7 +95,9 @@ def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
         default=cores,
         metavar="N",
         help=f"check the chain in N processes, split at checkpoints (default: the number of "
-        f"cores, here {cores}; 1: one sequential scan); the report is the same either way",
+        f"cores, here {cores}; 1: one sequential scan; a log under {MIN_EVENTS_PER_JOB:,} "
+        f"events a process is scanned in one, where starting processes costs more than it "
+        f"saves); the report is the same either way",
     )
 
 

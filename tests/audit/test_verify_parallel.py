@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from audit import open_audit_log
 from audit.chain import Pending, link
 from audit.cli_verify import report_json
+from audit.hashing import GENESIS_HASH
 from audit.signing import key_id
 from audit.verify import ChainVerifier
 from audit.verify_parallel import split, verify_in_parallel
@@ -108,6 +109,22 @@ async def test_intact_log_is_checked_by_the_workers(
     assert adopted.ok
     assert (adopted.head_seq, adopted.head_hash) == (30, sequential.head_hash)
     assert adopted.signed_seq == sequential.signed_seq == 30
+
+
+async def test_a_log_below_min_per_job_for_every_job_is_left_to_the_sequential_scan(
+    db_url: str, signing_key: Ed25519PrivateKey
+) -> None:
+    """Starting processes only pays from `min_per_job` events a job (30 events, 2 jobs)."""
+    await build(db_url, signing_key)
+    log = await open_audit_log(db_url, create=False)
+    try:
+        verifier = ChainVerifier(await log.store.checkpoints(), {})
+        assert not await verify_in_parallel(log.store, verifier, 2, min_per_job=16)
+        assert verifier.head == (0, GENESIS_HASH)  # untouched: the caller scans
+        assert await verify_in_parallel(log.store, verifier, 2, min_per_job=15)
+        assert verifier.head[0] == 30
+    finally:
+        await log.close()
 
 
 async def test_damaged_log_falls_back_to_the_sequential_scan(
