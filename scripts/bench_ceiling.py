@@ -32,6 +32,7 @@ from audit.encoding import VERSION_PREFIX
 from audit.hashing import GENESIS_HASH
 from audit.records import Row
 from audit.schema import LATEST_VERSION
+from audit.sqlite_store import _insert_rows as insert_rows  # the store's very statement
 from connector.testing.machine import CpuTimes, machine_load
 
 _INDEXES = (
@@ -40,7 +41,6 @@ _INDEXES = (
     "audit_events_action",
     "audit_events_time",
 )
-_COLUMNS = 10
 
 
 def _schema(path: Path, indexes: bool) -> None:
@@ -67,8 +67,7 @@ def insert_ceiling(rows: Sequence[Row], batch: int, indexes: bool) -> dict[str, 
         conn = sqlite3.connect(path, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
-        placeholders = "(" + ", ".join("?" * _COLUMNS) + ")"
-        sql = "INSERT INTO audit_events VALUES " + ", ".join([placeholders] * batch)
+        sql = insert_rows(batch)
         # parameters flattened up front: only the statement is timed
         params = [
             [value for row in rows[i : i + batch] for value in row]
@@ -95,8 +94,7 @@ def verify_floor(rows: Sequence[Row], jobs: int) -> dict[str, object]:
         path = Path(tmp) / "log.db"
         _schema(path, indexes=True)
         conn = sqlite3.connect(path, isolation_level=None)
-        placeholders = "(" + ", ".join("?" * _COLUMNS) + ")"
-        conn.executemany(f"INSERT INTO audit_events VALUES {placeholders}", rows)
+        conn.executemany(insert_rows(1), rows)
         since = CpuTimes.now()
         cpu = time.process_time()
         sha256, prefix, prev, count = hashlib.sha256, VERSION_PREFIX, GENESIS_HASH, 0
